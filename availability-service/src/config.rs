@@ -1,0 +1,418 @@
+//! The office configuration file (TOML): parsing and validation.
+//!
+//! The file is read once at start-up; every mistake in it is reported with
+//! the office and item it concerns, and the service refuses to start rather
+//! than offer wrong slots. `config/offices.toml` documents every key.
+
+use std::collections::HashSet;
+use std::path::Path;
+
+use serde::Deserialize;
+
+use crate::catalogue::{Catalogue, Category, Concern, Counter, MAX_COUNTERS, Office};
+use crate::error::Error;
+use crate::holidays::State;
+use crate::schedule::{Period, WeeklyHours};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    offices: Vec<OfficeEntry>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OfficeEntry {
+    id: String,
+    name: String,
+    address: String,
+    #[serde(default = "default_timezone")]
+    timezone: String,
+    state: String,
+    #[serde(default = "default_booking_window_days")]
+    booking_window_days: u32,
+    #[serde(default = "default_min_lead_minutes")]
+    min_lead_minutes: u32,
+    #[serde(default = "default_slot_minutes")]
+    slot_minutes: u32,
+    /// Default weekly hours of the office's counters.
+    #[serde(default)]
+    hours: HoursEntry,
+    #[serde(default)]
+    categories: Vec<CategoryEntry>,
+    #[serde(default)]
+    concerns: Vec<ConcernEntry>,
+    #[serde(default)]
+    counters: Vec<CounterEntry>,
+}
+
+fn default_timezone() -> String {
+    "Europe/Berlin".to_owned()
+}
+fn default_booking_window_days() -> u32 {
+    60
+}
+fn default_min_lead_minutes() -> u32 {
+    60
+}
+fn default_slot_minutes() -> u32 {
+    10
+}
+
+#[derive(Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HoursEntry {
+    #[serde(default)]
+    mon: Vec<String>,
+    #[serde(default)]
+    tue: Vec<String>,
+    #[serde(default)]
+    wed: Vec<String>,
+    #[serde(default)]
+    thu: Vec<String>,
+    #[serde(default)]
+    fri: Vec<String>,
+    #[serde(default)]
+    sat: Vec<String>,
+    #[serde(default)]
+    sun: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CategoryEntry {
+    id: String,
+    name: String,
+    #[serde(default)]
+    featured: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConcernEntry {
+    id: String,
+    name: String,
+    category: String,
+    duration_minutes: u32,
+    #[serde(default)]
+    required_documents: Vec<String>,
+    #[serde(default)]
+    fee: String,
+    #[serde(default)]
+    leika_key: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CounterEntry {
+    id: String,
+    name: String,
+    /// Concerns handled here; with `categories` absent too, all of them.
+    concerns: Option<Vec<String>>,
+    /// Whole categories handled here, added to `concerns`.
+    categories: Option<Vec<String>>,
+    /// Hours of this counter, replacing the office's default hours.
+    hours: Option<HoursEntry>,
+}
+
+/// Reads and validates the configuration file at `path`.
+pub fn load(path: &Path) -> Result<Catalogue, Error> {
+    let text = std::fs::read_to_string(path).map_err(|source| Error::ReadConfig {
+        path: path.display().to_string(),
+        source,
+    })?;
+    parse(&text).map_err(|error| match error {
+        Error::InvalidConfig(message) => Error::InvalidConfig(format!("{}: {message}", path.display())),
+        other => other,
+    })
+}
+
+/// Parses and validates a configuration document.
+pub fn parse(text: &str) -> Result<Catalogue, Error> {
+    let file: File = toml::from_str(text).map_err(|error| Error::InvalidConfig(error.to_string()))?;
+    if file.offices.is_empty() {
+        return invalid("the file describes no office");
+    }
+    let mut ids = HashSet::new();
+    let mut offices = Vec::with_capacity(file.offices.len());
+    for entry in file.offices {
+        if !ids.insert(entry.id.clone()) {
+            return invalid(format!("office {:?} is described twice", entry.id));
+        }
+        let id = entry.id.clone();
+        offices.push(office(entry).map_err(|error| match error {
+            Error::InvalidConfig(message) => Error::InvalidConfig(format!("office {id:?}: {message}")),
+            other => other,
+        })?);
+    }
+    Ok(Catalogue::new(offices))
+}
+
+fn invalid<T>(message: impl Into<String>) -> Result<T, Error> {
+    Err(Error::InvalidConfig(message.into()))
+}
+
+fn office(entry: OfficeEntry) -> Result<Office, Error> {
+    check_id("office", &entry.id)?;
+    let timezone = entry
+        .timezone
+        .parse()
+        .map_err(|_| Error::InvalidConfig(format!("unknown time zone {:?}", entry.timezone)))?;
+    let state: State = entry
+        .state
+        .parse()
+        .map_err(|error: crate::holidays::UnknownState| Error::InvalidConfig(error.to_string()))?;
+    if !(1..=366).contains(&entry.booking_window_days) {
+        return invalid("booking_window_days must be between 1 and 366");
+    }
+    if entry.slot_minutes == 0 || 1440 % entry.slot_minutes != 0 {
+        return invalid("slot_minutes must divide a day (e.g. 5, 10, 15, 30)");
+    }
+    if entry.min_lead_minutes > 60 * 24 * 30 {
+        return invalid("min_lead_minutes must be at most 30 days");
+    }
+
+    let categories = categories(&entry.categories, &entry.concerns)?;
+    let concerns = concerns(entry.concerns, &categories)?;
+    let default_hours = hours(&entry.hours)?;
+    if entry.counters.is_empty() {
+        return invalid("an office needs at least one counter");
+    }
+    if entry.counters.len() > MAX_COUNTERS {
+        return invalid(format!("at most {MAX_COUNTERS} counters per office"));
+    }
+    let mut counter_ids = HashSet::new();
+    let counters = entry
+        .counters
+        .into_iter()
+        .map(|counter| {
+            check_id("counter", &counter.id)?;
+            if !counter_ids.insert(counter.id.clone()) {
+                return invalid(format!("counter {:?} is described twice", counter.id));
+            }
+            let context = |error: Error| match error {
+                Error::InvalidConfig(message) => Error::InvalidConfig(format!("counter {:?}: {message}", counter.id)),
+                other => other,
+            };
+            let concern_ids = served_concerns(&counter, &concerns, &categories).map_err(context)?;
+            let hours = match &counter.hours {
+                Some(own) => hours(own).map_err(context)?,
+                None => default_hours.clone(),
+            };
+            Ok(Counter {
+                id: counter.id,
+                name: counter.name,
+                concern_ids,
+                hours,
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if let Some(orphan) = concerns
+        .iter()
+        .find(|concern| !counters.iter().any(|c| c.concern_ids.contains(&concern.id)))
+    {
+        return invalid(format!("no counter handles concern {:?}", orphan.id));
+    }
+
+    Ok(Office {
+        id: entry.id,
+        name: entry.name,
+        address: entry.address,
+        timezone,
+        state,
+        booking_window_days: entry.booking_window_days,
+        min_lead_minutes: entry.min_lead_minutes,
+        slot_minutes: entry.slot_minutes,
+        categories,
+        concerns,
+        counters,
+    })
+}
+
+/// Ids appear in URLs and database keys, so they are kept plain.
+fn check_id(kind: &str, id: &str) -> Result<(), Error> {
+    let plain = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_';
+    if id.is_empty() || id.len() > 64 || !id.chars().all(plain) {
+        return invalid(format!(
+            "{kind} id {id:?} must be 1 to 64 characters of a-z, 0-9, '-' and '_'"
+        ));
+    }
+    Ok(())
+}
+
+fn categories(entries: &[CategoryEntry], concerns: &[ConcernEntry]) -> Result<Vec<Category>, Error> {
+    let mut ids = HashSet::new();
+    entries
+        .iter()
+        .map(|entry| {
+            check_id("category", &entry.id)?;
+            if !ids.insert(&entry.id) {
+                return invalid(format!("category {:?} is described twice", entry.id));
+            }
+            Ok(Category {
+                id: entry.id.clone(),
+                name: entry.name.clone(),
+                featured: entry.featured,
+                concern_ids: concerns
+                    .iter()
+                    .filter(|concern| concern.category == entry.id)
+                    .map(|concern| concern.id.clone())
+                    .collect(),
+            })
+        })
+        .collect()
+}
+
+fn concerns(entries: Vec<ConcernEntry>, categories: &[Category]) -> Result<Vec<Concern>, Error> {
+    if entries.is_empty() {
+        return invalid("an office needs at least one concern");
+    }
+    let mut ids = HashSet::new();
+    entries
+        .into_iter()
+        .map(|entry| {
+            check_id("concern", &entry.id)?;
+            if !ids.insert(entry.id.clone()) {
+                return invalid(format!("concern {:?} is described twice", entry.id));
+            }
+            if !categories.iter().any(|category| category.id == entry.category) {
+                return invalid(format!(
+                    "concern {:?} names the unknown category {:?}",
+                    entry.id, entry.category
+                ));
+            }
+            if !(1..=480).contains(&entry.duration_minutes) {
+                return invalid(format!(
+                    "concern {:?}: duration_minutes must be between 1 and 480",
+                    entry.id
+                ));
+            }
+            if !entry.leika_key.is_empty()
+                && (entry.leika_key.len() != 14 || !entry.leika_key.bytes().all(|b| b.is_ascii_digit()))
+            {
+                return invalid(format!("concern {:?}: leika_key must have 14 digits", entry.id));
+            }
+            Ok(Concern {
+                id: entry.id,
+                name: entry.name,
+                category_id: entry.category,
+                duration_minutes: entry.duration_minutes,
+                required_documents: entry.required_documents,
+                fee: entry.fee,
+                leika_key: entry.leika_key,
+            })
+        })
+        .collect()
+}
+
+fn served_concerns(counter: &CounterEntry, concerns: &[Concern], categories: &[Category]) -> Result<Vec<String>, Error> {
+    if counter.concerns.is_none() && counter.categories.is_none() {
+        return Ok(concerns.iter().map(|concern| concern.id.clone()).collect());
+    }
+    let mut served: Vec<String> = Vec::new();
+    for id in counter.concerns.iter().flatten() {
+        if !concerns.iter().any(|concern| &concern.id == id) {
+            return invalid(format!("unknown concern {id:?}"));
+        }
+        served.push(id.clone());
+    }
+    for id in counter.categories.iter().flatten() {
+        let category = categories
+            .iter()
+            .find(|category| &category.id == id)
+            .ok_or_else(|| Error::InvalidConfig(format!("unknown category {id:?}")))?;
+        served.extend(category.concern_ids.iter().cloned());
+    }
+    served.sort();
+    served.dedup();
+    Ok(served)
+}
+
+fn hours(entry: &HoursEntry) -> Result<WeeklyHours, Error> {
+    let day = |periods: &[String]| {
+        periods
+            .iter()
+            .map(|period| period.parse::<Period>())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|error| Error::InvalidConfig(error.to_string()))
+    };
+    WeeklyHours::new([
+        day(&entry.mon)?,
+        day(&entry.tue)?,
+        day(&entry.wed)?,
+        day(&entry.thu)?,
+        day(&entry.fri)?,
+        day(&entry.sat)?,
+        day(&entry.sun)?,
+    ])
+    .map_err(|error| Error::InvalidConfig(error.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn error_of(text: &str) -> String {
+        match parse(text) {
+            Err(Error::InvalidConfig(message)) => message,
+            Err(other) => panic!("unexpected error {other}"),
+            Ok(_) => panic!("configuration should be refused"),
+        }
+    }
+
+    const MINIMAL: &str = r#"
+        [[offices]]
+        id = "amt"
+        name = "Amt"
+        address = "Weg 1"
+        state = "NW"
+        hours = { mon = ["08:00-12:00"] }
+        categories = [{ id = "k", name = "K", featured = true }]
+        concerns = [{ id = "c", name = "C", category = "k", duration_minutes = 15 }]
+        counters = [{ id = "p1", name = "Platz 1" }]
+    "#;
+
+    #[test]
+    fn a_minimal_office_gets_sensible_defaults() {
+        let catalogue = parse(MINIMAL).expect("valid");
+        let office = catalogue.office("amt").expect("office");
+        assert_eq!(office.timezone, chrono_tz::Europe::Berlin);
+        assert_eq!(
+            (office.booking_window_days, office.min_lead_minutes, office.slot_minutes),
+            (60, 60, 10)
+        );
+        assert_eq!(office.categories[0].concern_ids, ["c"]);
+        assert_eq!(office.counters[0].concern_ids, ["c"], "a counter without a list serves all");
+    }
+
+    #[test]
+    fn the_demo_configuration_is_valid_and_has_two_offices() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/offices.toml");
+        let catalogue = load(&path).expect("the shipped demo configuration loads");
+        let bergkamen = catalogue.office("bergkamen").expect("Bürgerbüro");
+        assert_eq!(bergkamen.categories.iter().filter(|c| c.featured).count(), 7);
+        assert!(bergkamen.concerns.len() >= 20);
+        assert!(bergkamen.counters.len() >= 4);
+        assert!(catalogue.offices().len() >= 2, "a second department is configuration only");
+    }
+
+    #[test]
+    fn mistakes_are_reported_with_their_place() {
+        let cases = [
+            (MINIMAL.replace("\"NW\"", "\"XX\""), "unknown German state"),
+            (MINIMAL.replace("Europe/Berlin", "x").replace("state =", "timezone = \"Mars/Base\"\nstate ="), "unknown time zone"),
+            (MINIMAL.replace("category = \"k\"", "category = \"nope\""), "unknown category"),
+            (MINIMAL.replace("08:00-12:00", "12:00-08:00"), "invalid opening period"),
+            (MINIMAL.replace("duration_minutes = 15", "duration_minutes = 0"), "duration_minutes"),
+            (MINIMAL.replace("id = \"amt\"", "id = \"Amt Eins\""), "office id"),
+            (MINIMAL.replace("name = \"Platz 1\"", "name = \"Platz 1\", concerns = [\"zzz\"]"), "counter \"p1\": unknown concern"),
+            (format!("{MINIMAL}\nunknown_key = 1"), "unknown field"),
+            (format!("{MINIMAL}{MINIMAL}"), "described twice"),
+            ("offices = []".to_owned(), "no office"),
+        ];
+        for (text, expected) in cases {
+            let message = error_of(&text);
+            assert!(message.contains(expected), "{message:?} should mention {expected:?}");
+        }
+    }
+}

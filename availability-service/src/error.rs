@@ -1,0 +1,68 @@
+//! The one error type of the availability service, mapped once to gRPC.
+
+use amtstermin_proto::status::with_error_code;
+use tonic::{Code, Status};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot read the office configuration {path}")]
+    ReadConfig {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("invalid office configuration: {0}")]
+    InvalidConfig(String),
+    #[error("unknown office {0:?}")]
+    UnknownOffice(String),
+    #[error("unknown concern {0:?} at this office")]
+    UnknownConcern(String),
+    #[error("choose at least one concern")]
+    ConcernsRequired,
+    #[error("at most {max} concerns (counting each person) fit into one appointment")]
+    TooManyConcerns { max: usize },
+    #[error("no counter handles all of these concerns in one appointment; book them separately")]
+    NotCombinable,
+    #[error("{0}")]
+    InvalidArgument(String),
+    #[error("the requested start is not an open slot")]
+    SlotUnavailable,
+    #[error("the booking service cannot be asked for booked times")]
+    BookingsUnavailable(#[source] Status),
+}
+
+impl Error {
+    /// The stable code clients see (documented in the README).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::ReadConfig { .. } | Error::InvalidConfig(_) => "internal",
+            Error::UnknownOffice(_) => "office_not_found",
+            Error::UnknownConcern(_) => "concern_not_found",
+            Error::ConcernsRequired => "concerns_required",
+            Error::TooManyConcerns { .. } => "too_many_concerns",
+            Error::NotCombinable => "concerns_not_combinable",
+            Error::InvalidArgument(_) => "invalid_argument",
+            Error::SlotUnavailable => "slot_unavailable",
+            Error::BookingsUnavailable(_) => "service_unavailable",
+        }
+    }
+}
+
+impl From<Error> for Status {
+    fn from(error: Error) -> Self {
+        let code = match &error {
+            Error::ReadConfig { .. } | Error::InvalidConfig(_) => Code::Internal,
+            Error::UnknownOffice(_) | Error::UnknownConcern(_) => Code::NotFound,
+            Error::ConcernsRequired
+            | Error::TooManyConcerns { .. }
+            | Error::NotCombinable
+            | Error::InvalidArgument(_) => Code::InvalidArgument,
+            Error::SlotUnavailable => Code::FailedPrecondition,
+            Error::BookingsUnavailable(cause) => {
+                tracing::warn!(code = ?cause.code(), message = cause.message(), "booking service failed");
+                Code::Unavailable
+            }
+        };
+        with_error_code(code, error.code(), error.to_string())
+    }
+}

@@ -1,0 +1,197 @@
+//! The gRPC face of the availability service.
+
+use std::sync::Arc;
+
+use amtstermin_proto::availability::v1 as pb;
+use amtstermin_proto::availability::v1::availability_service_server::AvailabilityService;
+use amtstermin_proto::timestamp;
+use chrono::{DateTime, NaiveDate, NaiveTime, TimeDelta, Utc};
+use tonic::{Request, Response, Status};
+
+use crate::booked::BookedIntervals;
+use crate::catalogue::{Appointment, Catalogue, Office};
+use crate::error::Error;
+use crate::slots::{self, DaySlots, Window};
+
+pub struct Availability {
+    catalogue: Arc<Catalogue>,
+    booked: BookedIntervals,
+}
+
+impl Availability {
+    pub fn new(catalogue: Arc<Catalogue>, booked: BookedIntervals) -> Self {
+        Self { catalogue, booked }
+    }
+
+    /// Open slots of `appointment` on the local days `first..=last`.
+    async fn open_slots(
+        &self,
+        office: &Office,
+        appointment: Appointment,
+        window: &Window,
+        first: NaiveDate,
+        last: NaiveDate,
+    ) -> Result<Vec<DaySlots>, Error> {
+        // A day of margin on both sides covers any UTC offset of the office.
+        let from = utc_midnight(first) - TimeDelta::days(1);
+        let to = utc_midnight(last) + TimeDelta::days(2);
+        let booked = self.booked.between(office, from, to).await?;
+        let query = slots::Query {
+            office,
+            counters: appointment.counters,
+            duration: TimeDelta::minutes(i64::from(appointment.duration_minutes)),
+            first_day: first,
+            last_day: last,
+            earliest_start: window.earliest_start,
+        };
+        Ok(slots::open_slots(&query, &booked))
+    }
+}
+
+fn utc_midnight(day: NaiveDate) -> DateTime<Utc> {
+    day.and_time(NaiveTime::MIN).and_utc()
+}
+
+fn parse_day(field: &str, value: &str) -> Result<Option<NaiveDate>, Error> {
+    if value.is_empty() {
+        return Ok(None);
+    }
+    NaiveDate::parse_from_str(value, "%Y-%m-%d")
+        .map(Some)
+        .map_err(|_| Error::InvalidArgument(format!("{field} must be a date written YYYY-MM-DD, got {value:?}")))
+}
+
+fn office_to_proto(office: &Office) -> pb::Office {
+    pb::Office {
+        id: office.id.clone(),
+        name: office.name.clone(),
+        address: office.address.clone(),
+        timezone: office.timezone.name().to_owned(),
+        booking_window_days: office.booking_window_days,
+        min_lead_minutes: office.min_lead_minutes,
+        slot_minutes: office.slot_minutes,
+        state: office.state.to_string(),
+    }
+}
+
+#[tonic::async_trait]
+impl AvailabilityService for Availability {
+    #[tracing::instrument(skip_all)]
+    async fn list_offices(&self, _request: Request<pb::ListOfficesRequest>) -> Result<Response<pb::ListOfficesResponse>, Status> {
+        Ok(Response::new(pb::ListOfficesResponse {
+            offices: self.catalogue.offices().iter().map(office_to_proto).collect(),
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(office = %request.get_ref().office_id))]
+    async fn get_catalogue(
+        &self,
+        request: Request<pb::GetCatalogueRequest>,
+    ) -> Result<Response<pb::GetCatalogueResponse>, Status> {
+        let office = self.catalogue.office(&request.get_ref().office_id)?;
+        Ok(Response::new(pb::GetCatalogueResponse {
+            categories: office
+                .categories
+                .iter()
+                .map(|category| pb::Category {
+                    id: category.id.clone(),
+                    name: category.name.clone(),
+                    featured: category.featured,
+                    concern_ids: category.concern_ids.clone(),
+                })
+                .collect(),
+            concerns: office
+                .concerns
+                .iter()
+                .map(|concern| pb::Concern {
+                    id: concern.id.clone(),
+                    name: concern.name.clone(),
+                    category_id: concern.category_id.clone(),
+                    duration_minutes: concern.duration_minutes,
+                    required_documents: concern.required_documents.clone(),
+                    fee: concern.fee.clone(),
+                    leika_key: concern.leika_key.clone(),
+                })
+                .collect(),
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(office = %request.get_ref().office_id))]
+    async fn list_slots(&self, request: Request<pb::ListSlotsRequest>) -> Result<Response<pb::ListSlotsResponse>, Status> {
+        let request = request.into_inner();
+        let office = self.catalogue.office(&request.office_id)?;
+        let appointment = office.appointment(&request.concern_ids)?;
+        let from = parse_day("from", &request.from_date)?;
+        let to = parse_day("to", &request.to_date)?;
+        if let (Some(from), Some(to)) = (from, to)
+            && from > to
+        {
+            return Err(Error::InvalidArgument(format!("from ({from}) must not be after to ({to})")).into());
+        }
+        let window = Window::of(office, Utc::now());
+        let first = from.map_or(window.first_day, |day| day.max(window.first_day));
+        let last = to.map_or(window.last_day, |day| day.min(window.last_day));
+        let days = if first <= last {
+            self.open_slots(office, appointment, &window, first, last).await?
+        } else {
+            Vec::new()
+        };
+        let slot_count: usize = days.iter().map(|day| day.slots.len()).sum();
+        tracing::debug!(days = days.len(), slots = slot_count, "computed slots");
+        Ok(Response::new(pb::ListSlotsResponse {
+            office_id: office.id.clone(),
+            timezone: office.timezone.name().to_owned(),
+            duration_minutes: appointment.duration_minutes,
+            days: days
+                .into_iter()
+                .map(|day| pb::Day {
+                    date: day.date.format("%Y-%m-%d").to_string(),
+                    slots: day
+                        .slots
+                        .iter()
+                        .map(|slot| pb::Slot {
+                            start: Some(timestamp::to_proto(slot.start)),
+                            end: Some(timestamp::to_proto(slot.end)),
+                            free: slot.free(),
+                        })
+                        .collect(),
+                })
+                .collect(),
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(office = %request.get_ref().office_id))]
+    async fn check_start(&self, request: Request<pb::CheckStartRequest>) -> Result<Response<pb::CheckStartResponse>, Status> {
+        let request = request.into_inner();
+        let office = self.catalogue.office(&request.office_id)?;
+        let appointment = office.appointment(&request.concern_ids)?;
+        let start = request
+            .start
+            .as_ref()
+            .and_then(timestamp::from_proto)
+            .ok_or_else(|| Error::InvalidArgument("start must be a valid instant".to_owned()))?;
+        let window = Window::of(office, Utc::now());
+        let day = start.with_timezone(&office.timezone).date_naive();
+        if !window.contains(day) {
+            return Err(Error::SlotUnavailable.into());
+        }
+        let days = self.open_slots(office, appointment, &window, day, day).await?;
+        let slot = days
+            .iter()
+            .flat_map(|day| &day.slots)
+            .find(|slot| slot.start == start)
+            .ok_or(Error::SlotUnavailable)?;
+        let counter_ids = office
+            .counters
+            .iter()
+            .enumerate()
+            .filter(|(index, _)| slot.counters & (1 << index) != 0)
+            .map(|(_, counter)| counter.id.clone())
+            .collect();
+        Ok(Response::new(pb::CheckStartResponse {
+            end: Some(timestamp::to_proto(slot.end)),
+            counter_ids,
+            duration_minutes: appointment.duration_minutes,
+        }))
+    }
+}
