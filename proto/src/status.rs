@@ -10,11 +10,12 @@ use tonic::{Code, Status};
 pub const ERROR_CODE_METADATA: &str = "amtstermin-error-code";
 
 /// A status with a stable error code attached.
-pub fn with_error_code(code: Code, error_code: &'static str, message: impl Into<String>) -> Status {
+pub fn with_error_code(code: Code, error_code: &str, message: impl Into<String>) -> Status {
     let mut status = Status::new(code, message);
-    status
-        .metadata_mut()
-        .insert(ERROR_CODE_METADATA, MetadataValue::from_static(error_code));
+    // Our codes are plain ASCII words; anything else is simply not attached.
+    if let Ok(value) = MetadataValue::try_from(error_code) {
+        status.metadata_mut().insert(ERROR_CODE_METADATA, value);
+    }
     status
 }
 

@@ -1,0 +1,317 @@
+//! What a booking is, and the rules for the data a citizen hands in: codes,
+//! secret tokens, idempotency keys and the validation of personal data.
+
+use chrono::{DateTime, Utc};
+use sha2::{Digest, Sha256};
+
+use crate::error::Error;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    Booked,
+    Cancelled,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Booked => "booked",
+            Status::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(stored: &str) -> Option<Self> {
+        match stored {
+            "booked" => Some(Status::Booked),
+            "cancelled" => Some(Status::Cancelled),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Booking {
+    pub office_id: String,
+    pub code: String,
+    pub counter_id: String,
+    pub concern_ids: Vec<String>,
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    pub status: Status,
+    pub name: String,
+    pub email: String,
+    pub phone: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Idempotency data kept with a booking made under an idempotency key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Idempotency {
+    pub key_hash: Vec<u8>,
+    pub request_hash: Vec<u8>,
+    pub token_sealed: Vec<u8>,
+}
+
+/// A booking about to be inserted: everything but the counter.
+#[derive(Clone, Debug)]
+pub struct NewBooking {
+    pub office_id: String,
+    pub code: String,
+    pub concern_ids: Vec<String>,
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    pub name: String,
+    pub email: String,
+    pub phone: String,
+    pub token_hash: Vec<u8>,
+    pub idempotency: Option<Idempotency>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Personal data of a booking request, validated and trimmed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Citizen {
+    pub name: String,
+    pub email: String,
+    pub phone: String,
+}
+
+impl Citizen {
+    pub fn parse(name: &str, email: &str, phone: &str) -> Result<Self, Error> {
+        Ok(Self {
+            name: parse_name(name)?,
+            email: parse_email(email)?,
+            phone: parse_phone(phone)?,
+        })
+    }
+}
+
+fn invalid(code: &'static str, message: &str) -> Error {
+    Error::Invalid {
+        code,
+        message: message.to_owned(),
+    }
+}
+
+fn parse_name(name: &str) -> Result<String, Error> {
+    let name = name.trim();
+    let length = name.chars().count();
+    if length == 0 || length > 200 || name.chars().any(char::is_control) {
+        return Err(invalid("invalid_name", "name must be 1 to 200 characters without control characters"));
+    }
+    Ok(name.to_owned())
+}
+
+/// A deliberately plain check: one `@`, a non-empty local part, a domain
+/// with a dot and sane labels. The confirmation mail is the real test.
+fn parse_email(email: &str) -> Result<String, Error> {
+    let email = email.trim();
+    let error = || invalid("invalid_email", "email must be an address like name@example.de");
+    if email.len() > 254 || email.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(error());
+    }
+    let (local, domain) = email.split_once('@').ok_or_else(error)?;
+    let labels_ok = domain.split('.').all(|label| {
+        !label.is_empty()
+            && !label.starts_with('-')
+            && !label.ends_with('-')
+            && label.chars().all(|c| c.is_alphanumeric() || c == '-')
+    });
+    if local.is_empty() || local.len() > 64 || !domain.contains('.') || !labels_ok {
+        return Err(error());
+    }
+    Ok(email.to_owned())
+}
+
+fn parse_phone(phone: &str) -> Result<String, Error> {
+    let phone = phone.trim();
+    if phone.is_empty() {
+        return Ok(String::new());
+    }
+    let allowed = |c: char| c.is_ascii_digit() || " +-/()".contains(c);
+    let digits = phone.chars().filter(char::is_ascii_digit).count();
+    if phone.len() > 30 || !phone.chars().all(allowed) || digits < 3 {
+        return Err(invalid(
+            "invalid_phone",
+            "phone may hold digits, spaces and + - / ( ), at most 30 characters",
+        ));
+    }
+    Ok(phone.to_owned())
+}
+
+/// Letters and digits that cannot be mistaken for each other (no 0/O, 1/I).
+const CODE_ALPHABET: &[u8; 32] = b"23456789ABCDEFGHJKLMNPQRSTUVWXYZ";
+
+/// A short code to read out at the counter, e.g. "K7MQ-4PXZ" (40 bits).
+pub fn new_code() -> Result<String, Error> {
+    let mut bytes = [0u8; 8];
+    getrandom::fill(&mut bytes).map_err(|error| Error::Internal(format!("no randomness: {error}")))?;
+    let mut code = String::with_capacity(9);
+    for (index, byte) in bytes.iter().enumerate() {
+        if index == 4 {
+            code.push('-');
+        }
+        code.push(char::from(CODE_ALPHABET[usize::from(byte % 32)]));
+    }
+    Ok(code)
+}
+
+/// Codes as the public types them: case and surrounding space do not matter.
+pub fn normalise_code(code: &str) -> Option<String> {
+    let code = code.trim().to_ascii_uppercase();
+    let well_formed = code.len() == 9
+        && code.bytes().enumerate().all(|(index, byte)| {
+            if index == 4 {
+                byte == b'-'
+            } else {
+                CODE_ALPHABET.contains(&byte)
+            }
+        });
+    well_formed.then_some(code)
+}
+
+/// A secret token of 256 random bits, as 64 hex digits.
+pub fn new_token() -> Result<[u8; 32], Error> {
+    let mut token = [0u8; 32];
+    getrandom::fill(&mut token).map_err(|error| Error::Internal(format!("no randomness: {error}")))?;
+    Ok(token)
+}
+
+pub fn token_to_string(token: &[u8; 32]) -> String {
+    token.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+/// What is stored of a token presented as text; `None` if it cannot be one of ours.
+pub fn token_hash(token: &str) -> Option<Vec<u8>> {
+    let token = token.trim();
+    (token.len() == 64 && token.bytes().all(|b| b.is_ascii_hexdigit()))
+        .then(|| Sha256::digest(token.to_ascii_lowercase().as_bytes()).to_vec())
+}
+
+fn digest(parts: &[&[u8]]) -> [u8; 32] {
+    let mut hasher = Sha256::new();
+    for part in parts {
+        // Length prefixes keep ("ab","c") and ("a","bc") apart.
+        hasher.update((part.len() as u64).to_be_bytes());
+        hasher.update(part);
+    }
+    hasher.finalize().into()
+}
+
+/// Client-chosen idempotency key, validated.
+#[derive(Clone, Debug)]
+pub struct IdempotencyKey(String);
+
+impl IdempotencyKey {
+    pub fn parse(key: &str) -> Result<Option<Self>, Error> {
+        if key.is_empty() {
+            return Ok(None);
+        }
+        if key.len() > 200 || !key.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(invalid(
+                "invalid_idempotency_key",
+                "Idempotency-Key must be 1 to 200 printable ASCII characters",
+            ));
+        }
+        Ok(Some(Self(key.to_owned())))
+    }
+
+    /// The lookup hash, scoped to the office so keys of two offices never meet.
+    pub fn hash(&self, office_id: &str) -> Vec<u8> {
+        digest(&[b"amtstermin idempotency key", office_id.as_bytes(), self.0.as_bytes()]).to_vec()
+    }
+
+    /// Seals (and unseals: XOR is its own inverse) the token with a pad only
+    /// the holder of the key can derive, so a retry gets the token back while
+    /// the database alone never reveals it.
+    pub fn seal(&self, office_id: &str, token: &[u8; 32]) -> [u8; 32] {
+        let pad = digest(&[b"amtstermin idempotency seal", office_id.as_bytes(), self.0.as_bytes()]);
+        std::array::from_fn(|i| token[i] ^ pad[i])
+    }
+
+    pub fn unseal(&self, office_id: &str, sealed: &[u8]) -> Option<[u8; 32]> {
+        let sealed: [u8; 32] = sealed.try_into().ok()?;
+        Some(self.seal(office_id, &sealed))
+    }
+}
+
+/// Fingerprint of a booking request, to tell a retry from a different
+/// request that reuses a key.
+pub fn request_hash(office_id: &str, concern_ids: &[String], start: DateTime<Utc>, citizen: &Citizen) -> Vec<u8> {
+    digest(&[
+        office_id.as_bytes(),
+        concern_ids.join(",").as_bytes(),
+        &start.timestamp().to_be_bytes(),
+        citizen.name.as_bytes(),
+        citizen.email.as_bytes(),
+        citizen.phone.as_bytes(),
+    ])
+    .to_vec()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_readable_and_normalised() {
+        for _ in 0..100 {
+            let code = new_code().expect("code");
+            assert_eq!(normalise_code(&code.to_lowercase()), Some(code.clone()));
+            assert!(!code.contains(['0', 'O', '1', 'I']));
+        }
+        assert_eq!(normalise_code(" abcd-efgh "), Some("ABCD-EFGH".to_owned()));
+        for bad in ["ABCD-EFG", "ABCDEFGHJ", "AB0D-EFGH", "../etc/pass", ""] {
+            assert_eq!(normalise_code(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn tokens_are_256_bit_and_only_their_hash_matches() {
+        let token = new_token().expect("token");
+        let text = token_to_string(&token);
+        assert_eq!(text.len(), 64);
+        assert_eq!(token_hash(&text), token_hash(&text.to_uppercase()));
+        assert_ne!(token_hash(&text), token_hash(&token_to_string(&new_token().expect("token"))));
+        assert_eq!(token_hash("short"), None);
+    }
+
+    #[test]
+    fn a_sealed_token_opens_only_with_its_key_and_office() {
+        let token = new_token().expect("token");
+        let key = IdempotencyKey::parse("3f1c-retry").expect("valid").expect("some");
+        let other = IdempotencyKey::parse("another").expect("valid").expect("some");
+        let sealed = key.seal("bergkamen", &token);
+        assert_ne!(sealed, token);
+        assert_eq!(key.unseal("bergkamen", &sealed), Some(token));
+        assert_ne!(other.unseal("bergkamen", &sealed), Some(token));
+        assert_ne!(key.unseal("standesamt", &sealed), Some(token));
+        assert_ne!(key.hash("bergkamen"), key.hash("standesamt"));
+        assert!(IdempotencyKey::parse("").expect("empty is none").is_none());
+        assert!(IdempotencyKey::parse("with space").is_err());
+    }
+
+    #[test]
+    fn personal_data_is_checked_and_trimmed() {
+        let citizen = Citizen::parse(" Erika Mustermann ", " erika@example.de ", "").expect("valid");
+        assert_eq!(citizen.name, "Erika Mustermann");
+        assert_eq!(citizen.email, "erika@example.de");
+        assert!(Citizen::parse("Erika", "erika@bürger.example.de", "+49 2307 965-0").is_ok());
+        let long_name = "x".repeat(201);
+        let invalid = [
+            ("", "a@b.de", ""),
+            (long_name.as_str(), "a@b.de", ""),
+            ("Erika\u{0}", "a@b.de", ""),
+            ("Erika", "no-at-sign", ""),
+            ("Erika", "a@localhost", ""),
+            ("Erika", "a b@c.de", ""),
+            ("Erika", "@c.de", ""),
+            ("Erika", "a@-c.de", ""),
+            ("Erika", "a@b.de", "call me"),
+            ("Erika", "a@b.de", "12"),
+        ];
+        for (name, email, phone) in invalid {
+            assert!(Citizen::parse(name, email, phone).is_err(), "{name:?} {email:?} {phone:?}");
+        }
+    }
+}

@@ -1,0 +1,138 @@
+//! Where bookings live. One trait, two backends chosen by the URL scheme:
+//! SQLite (embedded default) and PostgreSQL (production, several replicas).
+//! Both pass the same conformance tests (`tests/store_conformance.rs`).
+
+mod postgres;
+mod sqlite;
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+pub use self::postgres::PgStore;
+pub use self::sqlite::SqliteStore;
+use crate::bookings::{Booking, Idempotency, NewBooking};
+use crate::error::Error;
+
+/// A counter's booked interval, without personal data.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Interval {
+    pub counter_id: String,
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+}
+
+/// The outcome of an attempt to reserve.
+#[derive(Debug)]
+pub enum Reservation {
+    Created(Booking),
+    /// Every candidate counter already holds an overlapping booking.
+    AllTaken,
+    /// The generated code exists already in this office; draw another.
+    CodeTaken,
+    /// A booking with this idempotency key exists (possibly made by a
+    /// concurrent retry a moment ago); answer with that one.
+    KeyTaken,
+}
+
+#[tonic::async_trait]
+pub trait BookingStore: Send + Sync + 'static {
+    /// Applies the embedded migrations of this backend.
+    async fn migrate(&self) -> Result<(), Error>;
+
+    /// Whether the database answers.
+    async fn ping(&self) -> Result<(), Error>;
+
+    /// Inserts `booking` on the first of `counters` that has no overlapping
+    /// active booking. The database makes this atomic: concurrent calls,
+    /// from any number of processes, never put two overlapping bookings on
+    /// one counter.
+    async fn reserve(&self, booking: &NewBooking, counters: &[String]) -> Result<Reservation, Error>;
+
+    /// The booking made under an idempotency key, with its idempotency data.
+    async fn by_idempotency_key(&self, office_id: &str, key_hash: &[u8]) -> Result<Option<(Booking, Idempotency)>, Error>;
+
+    /// The booking with this code whose token hashes to `token_hash`.
+    async fn get(&self, code: &str, token_hash: &[u8]) -> Result<Option<Booking>, Error>;
+
+    /// Marks the booking cancelled (a cancelled one stays as it is) and
+    /// returns it; `None` as for `get`.
+    async fn cancel(&self, code: &str, token_hash: &[u8], at: DateTime<Utc>) -> Result<Option<Booking>, Error>;
+
+    /// Active bookings of an office overlapping [from, to).
+    async fn booked_intervals(&self, office_id: &str, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<Interval>, Error>;
+}
+
+/// Opens the store named by `url` without connecting yet: the service starts
+/// (reporting NOT_SERVING) even while its database is still unreachable.
+pub fn open(url: &str, max_connections: u32) -> Result<Arc<dyn BookingStore>, Error> {
+    match url.split_once(':').map(|(scheme, _)| scheme) {
+        Some("sqlite") => Ok(Arc::new(SqliteStore::open(url, max_connections)?)),
+        Some("postgres" | "postgresql") => Ok(Arc::new(PgStore::open(url, max_connections)?)),
+        _ => Err(Error::UnsupportedDatabase(redact(url))),
+    }
+}
+
+/// A database URL fit for logs: the password replaced by `***`.
+pub fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    match rest.split_once('@') {
+        Some((credentials, host)) => match credentials.split_once(':') {
+            Some((user, _password)) => format!("{scheme}://{user}:***@{host}"),
+            None => url.to_owned(),
+        },
+        None => url.to_owned(),
+    }
+}
+
+/// Columns every query reads a booking from, in this order.
+const BOOKING_COLUMNS: &str =
+    "office_id, code, counter_id, concern_ids, start_at, end_at, status, name, email, phone, created_at";
+
+fn split_concerns(stored: &str) -> Vec<String> {
+    stored.split(',').filter(|id| !id.is_empty()).map(str::to_owned).collect()
+}
+
+fn stored_status(stored: &str) -> Result<crate::bookings::Status, Error> {
+    crate::bookings::Status::parse(stored).ok_or_else(|| Error::Internal(format!("unknown stored status {stored:?}")))
+}
+
+/// The booking `reserve` created from `new` on `counter_id`.
+fn created(new: &NewBooking, counter_id: &str) -> Booking {
+    Booking {
+        office_id: new.office_id.clone(),
+        code: new.code.clone(),
+        counter_id: counter_id.to_owned(),
+        concern_ids: new.concern_ids.clone(),
+        start: new.start,
+        end: new.end,
+        status: crate::bookings::Status::Booked,
+        name: new.name.clone(),
+        email: new.email.clone(),
+        phone: new.phone.clone(),
+        created_at: new.created_at,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_never_reach_the_log() {
+        assert_eq!(redact("postgres://app:s3cret@db:5432/amt"), "postgres://app:***@db:5432/amt");
+        assert_eq!(redact("postgres://app@db/amt"), "postgres://app@db/amt");
+        assert_eq!(redact("sqlite:data/bookings.db"), "sqlite:data/bookings.db");
+    }
+
+    #[test]
+    fn unknown_schemes_are_refused_clearly() {
+        let error = open("mysql://x:pw@y/z", 1).err().map(|e| e.to_string());
+        assert_eq!(
+            error.as_deref(),
+            Some("unsupported database URL \"mysql://x:***@y/z\": use sqlite:… or postgres://…")
+        );
+    }
+}
