@@ -1,1 +1,180 @@
+//! gateway: the web face of amtstermin. Serves the public JSON API and
+//! translates every request into gRPC calls to the availability and booking
+//! services; it keeps no state of its own, so any number can run.
 
+pub mod api;
+pub mod error;
+pub mod ics;
+pub mod stack;
+
+use std::future::Future;
+use std::time::Instant;
+
+use amtstermin_proto::availability::v1 as availability;
+use amtstermin_proto::availability::v1::availability_service_client::AvailabilityServiceClient;
+use amtstermin_proto::booking::v1::booking_service_client::BookingServiceClient;
+use anyhow::Context;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::http::{HeaderValue, header};
+use axum::middleware::{self, Next};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use tokio::net::TcpListener;
+use tonic::transport::Channel;
+use tracing::Instrument;
+
+use crate::error::ApiError;
+
+/// Settings of the gateway (flags and `AMTSTERMIN_…` variables).
+#[derive(Clone, Debug, clap::Args)]
+pub struct Settings {
+    /// gRPC address of the availability service.
+    #[arg(long, env = "AMTSTERMIN_AVAILABILITY_URL", default_value = "http://127.0.0.1:50051")]
+    pub availability_url: String,
+    /// gRPC address of the booking service.
+    #[arg(long, env = "AMTSTERMIN_BOOKING_URL", default_value = "http://127.0.0.1:50052")]
+    pub booking_url: String,
+}
+
+/// The gRPC clients every handler uses; cheap to clone.
+#[derive(Clone)]
+pub struct Services {
+    pub availability: AvailabilityServiceClient<Channel>,
+    pub bookings: BookingServiceClient<Channel>,
+}
+
+impl Services {
+    pub fn connect(settings: &Settings) -> anyhow::Result<Self> {
+        let channel = |url: &str| {
+            amtstermin_proto::client::lazy_channel(url).with_context(|| format!("invalid service URL {url:?}"))
+        };
+        Ok(Self {
+            availability: AvailabilityServiceClient::new(channel(&settings.availability_url)?),
+            bookings: BookingServiceClient::new(channel(&settings.booking_url)?),
+        })
+    }
+
+    pub async fn offices(&self) -> Result<Vec<availability::Office>, ApiError> {
+        Ok(self
+            .availability
+            .clone()
+            .list_offices(availability::ListOfficesRequest {})
+            .await?
+            .into_inner()
+            .offices)
+    }
+
+    pub async fn office(&self, id: &str) -> Result<availability::Office, ApiError> {
+        self.offices()
+            .await?
+            .into_iter()
+            .find(|office| office.id == id)
+            .ok_or_else(|| ApiError::NotFound {
+                code: "office_not_found",
+                message: format!("unknown office {id:?}"),
+            })
+    }
+
+    pub async fn catalogue(&self, office_id: &str) -> Result<availability::GetCatalogueResponse, ApiError> {
+        Ok(self
+            .availability
+            .clone()
+            .get_catalogue(availability::GetCatalogueRequest {
+                office_id: office_id.to_owned(),
+            })
+            .await?
+            .into_inner())
+    }
+}
+
+/// The whole HTTP application.
+pub fn app(services: Services) -> Router {
+    Router::new()
+        .merge(api::routes())
+        .route("/", get(index))
+        .route("/healthz", get(|| async { Json(serde_json::json!({ "status": "ok" })) }))
+        .fallback(|| async {
+            ApiError::NotFound {
+                code: "not_found",
+                message: "no such resource".to_owned(),
+            }
+        })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(DefaultBodyLimit::max(api::BODY_LIMIT))
+        .layer(middleware::from_fn(trace_requests))
+        .layer(middleware::from_fn(security_headers))
+        .with_state(services)
+}
+
+/// One line per request, named by the matched route: no codes, no tokens,
+/// no query strings reach the log.
+async fn trace_requests(request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |path| path.as_str().to_owned());
+    let method = request.method().clone();
+    let started = Instant::now();
+    let span = tracing::info_span!("http", %method, route);
+    let response = next.run(request).instrument(span.clone()).await;
+    span.in_scope(|| {
+        tracing::info!(
+            status = response.status().as_u16(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "request"
+        );
+    });
+    response
+}
+
+async fn security_headers(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'self'; frame-ancestors 'none'"),
+    );
+    response
+}
+
+async fn index(axum::extract::State(services): axum::extract::State<Services>) -> Result<impl IntoResponse, ApiError> {
+    let offices = services.offices().await?;
+    let items: String = offices
+        .iter()
+        .map(|office| {
+            format!(
+                "<li><a href=\"/api/v1/offices/{id}/concerns\">{name}</a> – {address}</li>",
+                id = html_escape(&office.id),
+                name = html_escape(&office.name),
+                address = html_escape(&office.address)
+            )
+        })
+        .collect();
+    Ok(Html(format!(
+        "<!doctype html><html lang=\"de\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>Online-Terminvergabe</title></head><body><main>\
+         <h1>Online-Terminvergabe</h1><p>Ämter mit Online-Terminen:</p><ul>{items}</ul>\
+         <p>Schnittstelle: <a href=\"/api/v1/offices\">/api/v1/offices</a></p></main></body></html>"
+    )))
+}
+
+fn html_escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// Serves HTTP on `listener` until `shutdown` resolves.
+pub async fn run(settings: Settings, listener: TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    let services = Services::connect(&settings)?;
+    tracing::info!(address = %listener.local_addr()?, "gateway listening");
+    axum::serve(listener, app(services))
+        .with_graceful_shutdown(shutdown)
+        .await
+        .context("HTTP server failed")
+}
