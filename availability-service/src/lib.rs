@@ -45,13 +45,10 @@ pub async fn run(settings: Settings, listener: TcpListener, shutdown: impl Futur
     ));
 
     let mut routes = RoutesBuilder::default();
-    let health = amtstermin_proto::server::standard_services(&mut routes)?;
+    let health = amtstermin_proto::server::standard_services(&mut routes, &[amtstermin_proto::availability::v1::availability_service_server::SERVICE_NAME]).await?;
     routes.add_service(service);
     // The configuration is all this service needs of its own; it is loaded.
-    health
-        .set_serving::<AvailabilityServiceServer<service::Availability>>()
-        .await;
-    health.set_service_status("", tonic_health::ServingStatus::Serving).await;
+    health.set(tonic_health::ServingStatus::Serving).await;
 
     tracing::info!(
         address = %listener.local_addr()?,

@@ -12,13 +12,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use amtstermin_proto::booking::v1::booking_service_server::BookingServiceServer;
+use amtstermin_proto::server::Health;
 use amtstermin_proto::telemetry::error_chain;
 use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::service::RoutesBuilder;
 use tonic_health::ServingStatus;
-use tonic_health::server::HealthReporter;
 
 pub use error::Error;
 use store::BookingStore;
@@ -61,7 +61,7 @@ pub async fn run(settings: Settings, listener: TcpListener, shutdown: impl Futur
     let service = BookingServiceServer::new(service::Bookings::new(store.clone(), channel, ready.clone()));
 
     let mut routes = RoutesBuilder::default();
-    let health = amtstermin_proto::server::standard_services(&mut routes)?;
+    let health = amtstermin_proto::server::standard_services(&mut routes, &[amtstermin_proto::booking::v1::booking_service_server::SERVICE_NAME]).await?;
     routes.add_service(service);
     let watcher = tokio::spawn(watch_database(store, health, ready, store::redact(&settings.database_url)));
 
@@ -75,7 +75,7 @@ pub async fn run(settings: Settings, listener: TcpListener, shutdown: impl Futur
 }
 
 /// Migrates once the database answers, then keeps health in step with it.
-async fn watch_database(store: Arc<dyn BookingStore>, health: HealthReporter, ready: Arc<AtomicBool>, url: String) {
+async fn watch_database(store: Arc<dyn BookingStore>, health: Health, ready: Arc<AtomicBool>, url: String) {
     let mut delay = Duration::from_millis(200);
     while let Err(error) = store.migrate().await {
         tracing::warn!(database = %url, error = %error_chain(&error), "database not ready, retrying");
@@ -94,10 +94,7 @@ async fn watch_database(store: Arc<dyn BookingStore>, health: HealthReporter, re
             }
         };
         if serving != Some(status) {
-            health
-                .set_service_status("amtstermin.booking.v1.BookingService", status)
-                .await;
-            health.set_service_status("", status).await;
+            health.set(status).await;
             serving = Some(status);
         }
         tokio::time::sleep(HEALTH_INTERVAL).await;

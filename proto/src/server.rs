@@ -3,20 +3,43 @@
 //! speaks v1, many grpcio clients still speak v1alpha).
 
 use tonic::service::RoutesBuilder;
+use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
 
-/// Adds health and reflection to `routes` and returns the health reporter,
-/// whose services start as NOT_SERVING.
-pub fn standard_services(routes: &mut RoutesBuilder) -> Result<HealthReporter, tonic_reflection::server::Error> {
-    let (reporter, health) = tonic_health::server::health_reporter();
+/// The health of one server: the overall status ("") and that of its services
+/// always move together.
+#[derive(Clone)]
+pub struct Health {
+    reporter: HealthReporter,
+    services: &'static [&'static str],
+}
+
+impl Health {
+    pub async fn set(&self, status: ServingStatus) {
+        self.reporter.set_service_status("", status).await;
+        for service in self.services {
+            self.reporter.set_service_status(*service, status).await;
+        }
+    }
+}
+
+/// Adds health and reflection to `routes`. Health starts as NOT_SERVING for
+/// the server and each of `services` (full gRPC names), until `Health::set`.
+pub async fn standard_services(
+    routes: &mut RoutesBuilder,
+    services: &'static [&'static str],
+) -> Result<Health, tonic_reflection::server::Error> {
+    let (reporter, health_service) = tonic_health::server::health_reporter();
+    let health = Health { reporter, services };
+    health.set(ServingStatus::NotServing).await;
     let reflection = || {
         tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(crate::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
     };
     routes
-        .add_service(health)
+        .add_service(health_service)
         .add_service(reflection().build_v1()?)
         .add_service(reflection().build_v1alpha()?);
-    Ok(reporter)
+    Ok(health)
 }

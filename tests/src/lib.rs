@@ -1,1 +1,341 @@
+//! Test harness for amtstermin: fresh databases per test (a temporary SQLite
+//! file, or a new PostgreSQL database when `AMTSTERMIN_TEST_POSTGRES_URL` is
+//! set) and the three services started in-process on random ports.
 
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde_json::Value;
+use sqlx::Connection;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub const POSTGRES_URL_VAR: &str = "AMTSTERMIN_TEST_POSTGRES_URL";
+
+/// Path of the shipped demo configuration.
+pub fn demo_config() -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../config/offices.toml"))
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs one async test body once per backend: `backend_tests!(name, ...)`
+/// expands to `mod sqlite { fn name }` and `mod postgres { fn name }`.
+#[macro_export]
+macro_rules! backend_tests {
+    ($($name:ident),+ $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::Backend::Sqlite).await;
+                }
+            )+
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::Backend::Postgres).await;
+                }
+            )+
+        }
+    };
+}
+
+/// Logs go to the test output only when `TEST_LOG` is set.
+pub fn init_tracing() {
+    if std::env::var_os("TEST_LOG").is_some() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new("info"))
+            .with_test_writer()
+            .try_init();
+    }
+}
+
+fn random_hex(bytes: usize) -> String {
+    let mut buffer = vec![0u8; bytes];
+    getrandom::fill(&mut buffer).expect("randomness");
+    buffer.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A database of its own for one test, removed when dropped.
+pub struct TestDatabase {
+    pub url: String,
+    cleanup: Cleanup,
+}
+
+enum Cleanup {
+    Directory(PathBuf),
+    Postgres { admin_url: String, name: String },
+}
+
+impl TestDatabase {
+    /// `None` (with a note on stderr) for PostgreSQL when no server is
+    /// configured; set `AMTSTERMIN_TEST_POSTGRES_URL` to run those tests.
+    pub async fn create(backend: Backend) -> Option<Self> {
+        match backend {
+            Backend::Sqlite => {
+                let directory = std::env::temp_dir().join(format!("amtstermin-test-{}", random_hex(8)));
+                std::fs::create_dir_all(&directory).expect("temporary directory");
+                Some(Self {
+                    url: format!("sqlite:{}", directory.join("bookings.db").display()),
+                    cleanup: Cleanup::Directory(directory),
+                })
+            }
+            Backend::Postgres => {
+                let Ok(admin_url) = std::env::var(POSTGRES_URL_VAR) else {
+                    // Written past the test harness's capture, so the skip shows.
+                    let thread = std::thread::current();
+                    let _ = writeln!(
+                        std::io::stderr(),
+                        "skipped: {} (set {POSTGRES_URL_VAR} to run it on PostgreSQL)",
+                        thread.name().unwrap_or("a PostgreSQL test")
+                    );
+                    return None;
+                };
+                let name = format!("amtstermin_test_{}", random_hex(8));
+                let mut admin = sqlx::PgConnection::connect(&admin_url)
+                    .await
+                    .unwrap_or_else(|error| panic!("{POSTGRES_URL_VAR} is set but PostgreSQL is unreachable: {error}"));
+                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                    .execute(&mut admin)
+                    .await
+                    .expect("create test database");
+                let _ = admin.close().await;
+                Some(Self {
+                    url: database_url(&admin_url, &name),
+                    cleanup: Cleanup::Postgres { admin_url, name },
+                })
+            }
+        }
+    }
+}
+
+/// `admin_url` with its database replaced by `name`.
+fn database_url(admin_url: &str, name: &str) -> String {
+    let (scheme, rest) = admin_url.split_once("://").unwrap_or(("postgres", admin_url));
+    let authority = rest.split(['/', '?']).next().unwrap_or(rest);
+    format!("{scheme}://{authority}/{name}")
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        match &self.cleanup {
+            Cleanup::Directory(directory) => {
+                let _ = std::fs::remove_dir_all(directory);
+            }
+            Cleanup::Postgres { admin_url, name } => {
+                let (admin_url, name) = (admin_url.clone(), name.clone());
+                // Drop runs inside the test's runtime; a thread with its own
+                // runtime can still wait for the database to go.
+                let _ = std::thread::spawn(move || {
+                    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+                    runtime.block_on(async {
+                        let mut admin = sqlx::PgConnection::connect(&admin_url).await.ok()?;
+                        sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
+                            .execute(&mut admin)
+                            .await
+                            .ok()
+                    })
+                })
+                .join();
+            }
+        }
+    }
+}
+
+struct Running {
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<()>,
+}
+
+/// Runs a service; a failure is printed, and shows in the test as a service
+/// that never reports SERVING.
+fn spawn_service<E: std::fmt::Display>(
+    name: &'static str,
+    service: impl Future<Output = Result<(), E>> + Send + 'static,
+    stop: oneshot::Sender<()>,
+) -> Running {
+    let task = tokio::spawn(async move {
+        if let Err(error) = service.await {
+            eprintln!("{name} failed: {error:#}");
+        }
+    });
+    Running { stop: Some(stop), task }
+}
+
+impl Running {
+    async fn stop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let _ = (&mut self.task).await;
+    }
+}
+
+async fn listener() -> TcpListener {
+    TcpListener::bind("127.0.0.1:0").await.expect("bind a random port")
+}
+
+fn stop_signal() -> (oneshot::Sender<()>, impl Future<Output = ()> + Send + 'static) {
+    let (stop, stopped) = oneshot::channel::<()>();
+    (stop, async move {
+        let _ = stopped.await;
+    })
+}
+
+/// The three services on random ports against a fresh database.
+pub struct TestApp {
+    pub base_url: String,
+    pub availability_url: String,
+    pub booking_url: String,
+    pub http: reqwest::Client,
+    pub database: TestDatabase,
+    availability: Running,
+    booking: Running,
+    gateway: Running,
+}
+
+impl TestApp {
+    /// `None` when the backend is not available here (see `TestDatabase`).
+    pub async fn spawn(backend: Backend) -> Option<Self> {
+        init_tracing();
+        let database = TestDatabase::create(backend).await?;
+        let (availability_listener, booking_listener, http_listener) = (listener().await, listener().await, listener().await);
+        let availability_url = format!("http://{}", availability_listener.local_addr().expect("address"));
+        let booking_url = format!("http://{}", booking_listener.local_addr().expect("address"));
+        let base_url = format!("http://{}", http_listener.local_addr().expect("address"));
+
+        let availability = {
+            let (stop, signal) = stop_signal();
+            let settings = availability_service::Settings {
+                config_path: demo_config(),
+                booking_url: booking_url.clone(),
+            };
+            spawn_service(
+                "availability service",
+                availability_service::run(settings, availability_listener, signal),
+                stop,
+            )
+        };
+        let booking = Self::start_booking(&database.url, &availability_url, booking_listener);
+        let gateway = {
+            let (stop, signal) = stop_signal();
+            let settings = gateway::Settings {
+                availability_url: availability_url.clone(),
+                booking_url: booking_url.clone(),
+            };
+            spawn_service("gateway", gateway::run(settings, http_listener, signal), stop)
+        };
+        let app = Self {
+            base_url,
+            availability_url,
+            booking_url,
+            http: reqwest::Client::new(),
+            database,
+            availability,
+            booking,
+            gateway,
+        };
+        app.wait_until_serving(&app.booking_url).await;
+        app.wait_until_serving(&app.availability_url).await;
+        Some(app)
+    }
+
+    fn start_booking(database_url: &str, availability_url: &str, listener: TcpListener) -> Running {
+        let (stop, signal) = stop_signal();
+        let settings = booking_service::Settings {
+            database_url: database_url.to_owned(),
+            // Small pools: many tests share one PostgreSQL server.
+            database_max_connections: 4,
+            availability_url: availability_url.to_owned(),
+        };
+        spawn_service("booking service", booking_service::run(settings, listener, signal), stop)
+    }
+
+    /// Polls the standard gRPC health service until it reports SERVING.
+    pub async fn wait_until_serving(&self, url: &str) {
+        use tonic_health::pb::health_check_response::ServingStatus;
+        use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+        let channel = amtstermin_proto::client::lazy_channel(url).expect("channel");
+        let mut client = HealthClient::new(channel);
+        for _ in 0..200 {
+            let status = client
+                .check(HealthCheckRequest { service: String::new() })
+                .await
+                .map(|response| response.into_inner().status());
+            if matches!(status, Ok(ServingStatus::Serving)) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("{url} did not report SERVING within 10 s");
+    }
+
+    /// Stops the booking service (to test how the rest copes).
+    pub async fn stop_booking_service(&mut self) {
+        self.booking.stop().await;
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url)
+    }
+
+    pub async fn get_json(&self, path: &str) -> (u16, Value) {
+        let response = self.http.get(self.url(path)).send().await.expect("request");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Slots of `concerns` (comma-separated) over the whole window.
+    pub async fn slots(&self, office: &str, concerns: &str) -> Value {
+        let (status, body) = self
+            .get_json(&format!("/api/v1/offices/{office}/slots?concerns={concerns}"))
+            .await;
+        assert_eq!(status, 200, "{body}");
+        body
+    }
+
+    /// Posts a booking request; returns status and body.
+    pub async fn book(&self, body: &Value) -> (u16, Value) {
+        let response = self
+            .http
+            .post(self.url("/api/v1/bookings"))
+            .json(body)
+            .send()
+            .await
+            .expect("request");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+}
+
+/// A booking request body for `start`.
+pub fn booking_request(office: &str, concerns: &[&str], start: &str) -> Value {
+    serde_json::json!({
+        "office": office,
+        "concerns": concerns,
+        "start": start,
+        "name": "Erika Mustermann",
+        "email": "erika.mustermann@example.de",
+        "phone": "+49 2307 965-0",
+    })
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        for running in [&mut self.gateway, &mut self.booking, &mut self.availability] {
+            if let Some(stop) = running.stop.take() {
+                let _ = stop.send(());
+            }
+            running.task.abort();
+        }
+    }
+}
