@@ -24,6 +24,7 @@ pub struct Interval {
 
 /// The outcome of an attempt to reserve.
 #[derive(Debug)]
+#[expect(clippy::large_enum_variant, reason = "one value per request, moved once")]
 pub enum Reservation {
     Created(Booking),
     /// Every candidate counter already holds an overlapping booking.
