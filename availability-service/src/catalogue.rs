@@ -140,19 +140,6 @@ impl Office {
             .filter(|(_, counter)| counter.concern_ids.iter().any(|id| id == concern_id))
             .fold(0, |set, (index, _)| set | (1 << index))
     }
-
-    /// Required documents of the given concerns, each listed once, in order.
-    pub fn required_documents<'a>(&'a self, concern_ids: &[String]) -> Vec<&'a str> {
-        let mut documents: Vec<&str> = Vec::new();
-        for concern in concern_ids.iter().filter_map(|id| self.concern(id)) {
-            for document in &concern.required_documents {
-                if !documents.contains(&document.as_str()) {
-                    documents.push(document);
-                }
-            }
-        }
-        documents
-    }
 }
 
 #[cfg(test)]
@@ -168,8 +155,8 @@ mod tests {
         hours = { mon = ["08:00-12:00"] }
         categories = [{ id = "cat", name = "Kategorie" }]
         concerns = [
-          { id = "a", name = "A", category = "cat", duration_minutes = 10, required_documents = ["Ausweis", "Foto"] },
-          { id = "b", name = "B", category = "cat", duration_minutes = 20, required_documents = ["Ausweis"] },
+          { id = "a", name = "A", category = "cat", duration_minutes = 10 },
+          { id = "b", name = "B", category = "cat", duration_minutes = 20 },
           { id = "c", name = "C", category = "cat", duration_minutes = 30 },
         ]
         counters = [
@@ -188,13 +175,18 @@ mod tests {
         assert_eq!((one.duration_minutes, one.counters), (10, 0b11));
         let two_persons = office.appointment(&ids(&["a", "a", "b"])).expect("a a b");
         assert_eq!((two_persons.duration_minutes, two_persons.counters), (40, 0b01));
-        assert!(matches!(office.appointment(&ids(&["b", "c"])), Err(crate::Error::NotCombinable)));
-        assert!(matches!(office.appointment(&ids(&["x"])), Err(crate::Error::UnknownConcern(_))));
+        assert!(matches!(
+            office.appointment(&ids(&["b", "c"])),
+            Err(crate::Error::NotCombinable)
+        ));
+        assert!(matches!(
+            office.appointment(&ids(&["x"])),
+            Err(crate::Error::UnknownConcern(_))
+        ));
         assert!(matches!(office.appointment(&[]), Err(crate::Error::ConcernsRequired)));
         assert!(matches!(
             office.appointment(&ids(&["a"; 11])),
             Err(crate::Error::TooManyConcerns { .. })
         ));
-        assert_eq!(office.required_documents(&ids(&["a", "b"])), ["Ausweis", "Foto"]);
     }
 }

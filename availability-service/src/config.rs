@@ -305,7 +305,11 @@ fn concerns(entries: Vec<ConcernEntry>, categories: &[Category]) -> Result<Vec<C
         .collect()
 }
 
-fn served_concerns(counter: &CounterEntry, concerns: &[Concern], categories: &[Category]) -> Result<Vec<String>, Error> {
+fn served_concerns(
+    counter: &CounterEntry,
+    concerns: &[Concern],
+    categories: &[Category],
+) -> Result<Vec<String>, Error> {
     if counter.concerns.is_none() && counter.categories.is_none() {
         return Ok(concerns.iter().map(|concern| concern.id.clone()).collect());
     }
@@ -382,7 +386,11 @@ mod tests {
             (60, 60, 10)
         );
         assert_eq!(office.categories[0].concern_ids, ["c"]);
-        assert_eq!(office.counters[0].concern_ids, ["c"], "a counter without a list serves all");
+        assert_eq!(
+            office.counters[0].concern_ids,
+            ["c"],
+            "a counter without a list serves all"
+        );
     }
 
     #[test]
@@ -393,19 +401,36 @@ mod tests {
         assert_eq!(bergkamen.categories.iter().filter(|c| c.featured).count(), 7);
         assert!(bergkamen.concerns.len() >= 20);
         assert!(bergkamen.counters.len() >= 4);
-        assert!(catalogue.offices().len() >= 2, "a second department is configuration only");
+        assert!(
+            catalogue.offices().len() >= 2,
+            "a second department is configuration only"
+        );
     }
 
     #[test]
     fn mistakes_are_reported_with_their_place() {
         let cases = [
             (MINIMAL.replace("\"NW\"", "\"XX\""), "unknown German state"),
-            (MINIMAL.replace("Europe/Berlin", "x").replace("state =", "timezone = \"Mars/Base\"\nstate ="), "unknown time zone"),
-            (MINIMAL.replace("category = \"k\"", "category = \"nope\""), "unknown category"),
+            (
+                MINIMAL
+                    .replace("Europe/Berlin", "x")
+                    .replace("state =", "timezone = \"Mars/Base\"\nstate ="),
+                "unknown time zone",
+            ),
+            (
+                MINIMAL.replace("category = \"k\"", "category = \"nope\""),
+                "unknown category",
+            ),
             (MINIMAL.replace("08:00-12:00", "12:00-08:00"), "invalid opening period"),
-            (MINIMAL.replace("duration_minutes = 15", "duration_minutes = 0"), "duration_minutes"),
+            (
+                MINIMAL.replace("duration_minutes = 15", "duration_minutes = 0"),
+                "duration_minutes",
+            ),
             (MINIMAL.replace("id = \"amt\"", "id = \"Amt Eins\""), "office id"),
-            (MINIMAL.replace("name = \"Platz 1\"", "name = \"Platz 1\", concerns = [\"zzz\"]"), "counter \"p1\": unknown concern"),
+            (
+                MINIMAL.replace("name = \"Platz 1\"", "name = \"Platz 1\", concerns = [\"zzz\"]"),
+                "counter \"p1\": unknown concern",
+            ),
             (format!("{MINIMAL}\nunknown_key = 1"), "unknown field"),
             (format!("{MINIMAL}{MINIMAL}"), "described twice"),
             ("offices = []".to_owned(), "no office"),

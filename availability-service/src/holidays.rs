@@ -197,7 +197,10 @@ mod tests {
         assert_eq!(public_holiday(State::NI, date(2026, 10, 31)), Some("Reformationstag"));
         assert_eq!(public_holiday(State::NW, date(2026, 10, 31)), None);
         assert_eq!(public_holiday(State::BY, date(2026, 1, 6)), Some("Heilige Drei Könige"));
-        assert_eq!(public_holiday(State::BE, date(2026, 3, 8)), Some("Internationaler Frauentag"));
+        assert_eq!(
+            public_holiday(State::BE, date(2026, 3, 8)),
+            Some("Internationaler Frauentag")
+        );
         assert_eq!(public_holiday(State::HE, date(2026, 6, 4)), Some("Fronleichnam"));
         assert_eq!(public_holiday(State::HH, date(2026, 6, 4)), None);
     }

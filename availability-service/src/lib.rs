@@ -35,7 +35,11 @@ pub struct Settings {
 }
 
 /// Serves the availability gRPC API on `listener` until `shutdown` resolves.
-pub async fn run(settings: Settings, listener: TcpListener, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
+pub async fn run(
+    settings: Settings,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send,
+) -> anyhow::Result<()> {
     let catalogue = Arc::new(config::load(&settings.config_path)?);
     let channel = amtstermin_proto::client::lazy_channel(&settings.booking_url)
         .with_context(|| format!("invalid booking service URL {:?}", settings.booking_url))?;
@@ -45,7 +49,11 @@ pub async fn run(settings: Settings, listener: TcpListener, shutdown: impl Futur
     ));
 
     let mut routes = RoutesBuilder::default();
-    let health = amtstermin_proto::server::standard_services(&mut routes, &[amtstermin_proto::availability::v1::availability_service_server::SERVICE_NAME]).await?;
+    let health = amtstermin_proto::server::standard_services(
+        &mut routes,
+        &[amtstermin_proto::availability::v1::availability_service_server::SERVICE_NAME],
+    )
+    .await?;
     routes.add_service(service);
     // The configuration is all this service needs of its own; it is loaded.
     health.set(tonic_health::ServingStatus::Serving).await;

@@ -77,7 +77,10 @@ fn office_to_proto(office: &Office) -> pb::Office {
 #[tonic::async_trait]
 impl AvailabilityService for Availability {
     #[tracing::instrument(skip_all)]
-    async fn list_offices(&self, _request: Request<pb::ListOfficesRequest>) -> Result<Response<pb::ListOfficesResponse>, Status> {
+    async fn list_offices(
+        &self,
+        _request: Request<pb::ListOfficesRequest>,
+    ) -> Result<Response<pb::ListOfficesResponse>, Status> {
         Ok(Response::new(pb::ListOfficesResponse {
             offices: self.catalogue.offices().iter().map(office_to_proto).collect(),
         }))
@@ -117,7 +120,10 @@ impl AvailabilityService for Availability {
     }
 
     #[tracing::instrument(skip_all, fields(office = %request.get_ref().office_id))]
-    async fn list_slots(&self, request: Request<pb::ListSlotsRequest>) -> Result<Response<pb::ListSlotsResponse>, Status> {
+    async fn list_slots(
+        &self,
+        request: Request<pb::ListSlotsRequest>,
+    ) -> Result<Response<pb::ListSlotsResponse>, Status> {
         let request = request.into_inner();
         let office = self.catalogue.office(&request.office_id)?;
         let appointment = office.appointment(&request.concern_ids)?;
@@ -161,7 +167,10 @@ impl AvailabilityService for Availability {
     }
 
     #[tracing::instrument(skip_all, fields(office = %request.get_ref().office_id))]
-    async fn check_start(&self, request: Request<pb::CheckStartRequest>) -> Result<Response<pb::CheckStartResponse>, Status> {
+    async fn check_start(
+        &self,
+        request: Request<pb::CheckStartRequest>,
+    ) -> Result<Response<pb::CheckStartResponse>, Status> {
         let request = request.into_inner();
         let office = self.catalogue.office(&request.office_id)?;
         let appointment = office.appointment(&request.concern_ids)?;

@@ -92,7 +92,9 @@ pub fn open_slots(query: &Query<'_>, booked: &[Booked]) -> Vec<DaySlots> {
                 }
                 for period in counter.hours.on(chrono::Datelike::weekday(&day)) {
                     let close = minutes_of(period.end);
-                    let Some(close_at) = local_instant(office, day, close) else { continue };
+                    let Some(close_at) = local_instant(office, day, close) else {
+                        continue;
+                    };
                     // Starts sit on the grid counted from local midnight.
                     let mut minute = minutes_of(period.start).div_ceil(grid) * grid;
                     while minute < close {
@@ -104,7 +106,11 @@ pub fn open_slots(query: &Query<'_>, booked: &[Booked]) -> Vec<DaySlots> {
                             if start >= query.earliest_start && is_free(&busy[index], start, end) {
                                 slots
                                     .entry(start)
-                                    .or_insert(Slot { start, end, counters: 0 })
+                                    .or_insert(Slot {
+                                        start,
+                                        end,
+                                        counters: 0,
+                                    })
                                     .counters |= 1 << index;
                             }
                         }
@@ -247,8 +253,15 @@ mod tests {
         let days = open_slots(&query(office, &["kurz"], monday, monday), &[]);
         assert_eq!(days.len(), 1);
         let expected = [
-            ("08:00", 1), ("08:10", 1), ("08:20", 1), ("08:30", 2), ("08:40", 2), ("08:50", 2),
-            ("09:00", 1), ("09:10", 1), ("09:20", 1),
+            ("08:00", 1),
+            ("08:10", 1),
+            ("08:20", 1),
+            ("08:30", 2),
+            ("08:40", 2),
+            ("08:50", 2),
+            ("09:00", 1),
+            ("09:10", 1),
+            ("09:20", 1),
         ];
         let expected: Vec<_> = expected.iter().map(|(t, n)| (t.to_string(), *n)).collect();
         assert_eq!(local_times(&days[0]), expected);
@@ -262,7 +275,10 @@ mod tests {
         let thursday = date(2026, 12, 3);
         let days = open_slots(&query(office, &["lang"], thursday, thursday), &[]);
         let times: Vec<_> = local_times(&days[0]).into_iter().map(|(t, _)| t).collect();
-        assert_eq!(times, ["08:00", "08:10", "08:20", "08:30", "14:00", "14:10", "14:20", "14:30"]);
+        assert_eq!(
+            times,
+            ["08:00", "08:10", "08:20", "08:30", "14:00", "14:10", "14:20", "14:30"]
+        );
         // Two persons for "kurz" last 20 minutes.
         let days = open_slots(&query(office, &["kurz", "kurz"], thursday, thursday), &[]);
         assert_eq!(days[0].slots.last().map(|s| s.end), Some(berlin(2026, 12, 3, 15, 0)));
@@ -275,14 +291,27 @@ mod tests {
         let monday = date(2026, 11, 30);
         let booked = [
             // Counter 1 busy 08:05-08:35 (an odd, off-grid interval).
-            Booked { counter: 0, start: berlin(2026, 11, 30, 8, 5), end: berlin(2026, 11, 30, 8, 35) },
+            Booked {
+                counter: 0,
+                start: berlin(2026, 11, 30, 8, 5),
+                end: berlin(2026, 11, 30, 8, 35),
+            },
             // Counter 2 busy 08:40-08:50.
-            Booked { counter: 1, start: berlin(2026, 11, 30, 8, 40), end: berlin(2026, 11, 30, 8, 50) },
+            Booked {
+                counter: 1,
+                start: berlin(2026, 11, 30, 8, 40),
+                end: berlin(2026, 11, 30, 8, 50),
+            },
         ];
         let days = open_slots(&query(office, &["kurz"], monday, monday), &booked);
         let got = local_times(&days[0]);
         let expected = [
-            ("08:30", 1), ("08:40", 1), ("08:50", 2), ("09:00", 1), ("09:10", 1), ("09:20", 1),
+            ("08:30", 1),
+            ("08:40", 1),
+            ("08:50", 2),
+            ("09:00", 1),
+            ("09:10", 1),
+            ("09:20", 1),
         ];
         let expected: Vec<_> = expected.iter().map(|(t, n)| (t.to_string(), *n)).collect();
         assert_eq!(got, expected);
@@ -310,7 +339,10 @@ mod tests {
         let monday = date(2026, 11, 30);
         let mut q = query(office, &["kurz"], monday, monday);
         q.earliest_start = berlin(2026, 11, 30, 8, 55);
-        let times: Vec<_> = local_times(&open_slots(&q, &[])[0]).into_iter().map(|(t, _)| t).collect();
+        let times: Vec<_> = local_times(&open_slots(&q, &[])[0])
+            .into_iter()
+            .map(|(t, _)| t)
+            .collect();
         assert_eq!(times, ["09:00", "09:10", "09:20"]);
     }
 
@@ -319,7 +351,10 @@ mod tests {
         let catalogue = catalogue(OFFICE);
         let office = catalogue.office("amt").expect("office");
         // Summer time starts on Sunday 29 March 2026 and ends on Sunday 25 October 2026.
-        for (before, after) in [(date(2026, 3, 27), date(2026, 3, 30)), (date(2026, 10, 23), date(2026, 10, 26))] {
+        for (before, after) in [
+            (date(2026, 3, 27), date(2026, 3, 30)),
+            (date(2026, 10, 23), date(2026, 10, 26)),
+        ] {
             let days = open_slots(&query(office, &["lang"], before, after), &[]);
             for day in &days {
                 let first = day.slots[0].start.with_timezone(&chrono_tz::Europe::Berlin);
@@ -329,7 +364,13 @@ mod tests {
             }
             let offsets: Vec<_> = days
                 .iter()
-                .map(|d| d.slots[0].start.with_timezone(&chrono_tz::Europe::Berlin).format("%:z").to_string())
+                .map(|d| {
+                    d.slots[0]
+                        .start
+                        .with_timezone(&chrono_tz::Europe::Berlin)
+                        .format("%:z")
+                        .to_string()
+                })
                 .collect();
             assert_eq!(offsets.len(), 2, "Friday and Monday");
             assert_ne!(offsets[0], offsets[1], "the UTC offset changes across the weekend");

@@ -97,7 +97,10 @@ fn parse_name(name: &str) -> Result<String, Error> {
     let name = name.trim();
     let length = name.chars().count();
     if length == 0 || length > 200 || name.chars().any(char::is_control) {
-        return Err(invalid("invalid_name", "name must be 1 to 200 characters without control characters"));
+        return Err(invalid(
+            "invalid_name",
+            "name must be 1 to 200 characters without control characters",
+        ));
     }
     Ok(name.to_owned())
 }
@@ -272,7 +275,10 @@ mod tests {
         let text = token_to_string(&token);
         assert_eq!(text.len(), 64);
         assert_eq!(token_hash(&text), token_hash(&text.to_uppercase()));
-        assert_ne!(token_hash(&text), token_hash(&token_to_string(&new_token().expect("token"))));
+        assert_ne!(
+            token_hash(&text),
+            token_hash(&token_to_string(&new_token().expect("token")))
+        );
         assert_eq!(token_hash("short"), None);
     }
 
@@ -311,7 +317,10 @@ mod tests {
             ("Erika", "a@b.de", "12"),
         ];
         for (name, email, phone) in invalid {
-            assert!(Citizen::parse(name, email, phone).is_err(), "{name:?} {email:?} {phone:?}");
+            assert!(
+                Citizen::parse(name, email, phone).is_err(),
+                "{name:?} {email:?} {phone:?}"
+            );
         }
     }
 }

@@ -60,7 +60,11 @@ fn forward(status: &Status) -> Status {
         }
         _ => {
             tracing::warn!(code = ?status.code(), message = status.message(), "availability service failed");
-            with_error_code(Code::Unavailable, "service_unavailable", "the availability service is unavailable")
+            with_error_code(
+                Code::Unavailable,
+                "service_unavailable",
+                "the availability service is unavailable",
+            )
         }
     }
 }

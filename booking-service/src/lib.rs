@@ -53,7 +53,11 @@ const HEALTH_INTERVAL: Duration = Duration::from_secs(5);
 
 /// Serves the booking gRPC API on `listener` until `shutdown` resolves.
 /// Health reports NOT_SERVING until the database is reachable and migrated.
-pub async fn run(settings: Settings, listener: TcpListener, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
+pub async fn run(
+    settings: Settings,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send,
+) -> anyhow::Result<()> {
     let store = store::open(&settings.database_url, settings.database_max_connections)?;
     let channel = amtstermin_proto::client::lazy_channel(&settings.availability_url)
         .with_context(|| format!("invalid availability service URL {:?}", settings.availability_url))?;
@@ -61,9 +65,18 @@ pub async fn run(settings: Settings, listener: TcpListener, shutdown: impl Futur
     let service = BookingServiceServer::new(service::Bookings::new(store.clone(), channel, ready.clone()));
 
     let mut routes = RoutesBuilder::default();
-    let health = amtstermin_proto::server::standard_services(&mut routes, &[amtstermin_proto::booking::v1::booking_service_server::SERVICE_NAME]).await?;
+    let health = amtstermin_proto::server::standard_services(
+        &mut routes,
+        &[amtstermin_proto::booking::v1::booking_service_server::SERVICE_NAME],
+    )
+    .await?;
     routes.add_service(service);
-    let watcher = tokio::spawn(watch_database(store, health, ready, store::redact(&settings.database_url)));
+    let watcher = tokio::spawn(watch_database(
+        store,
+        health,
+        ready,
+        store::redact(&settings.database_url),
+    ));
 
     tracing::info!(address = %listener.local_addr()?, "booking service listening");
     let served = tonic::transport::Server::builder()

@@ -52,7 +52,11 @@ impl Bookings {
         key: &IdempotencyKey,
         request_hash: &[u8],
     ) -> Result<Option<pb::CreateBookingResponse>, Error> {
-        let Some((booking, idempotency)) = self.store()?.by_idempotency_key(office_id, &key.hash(office_id)).await? else {
+        let Some((booking, idempotency)) = self
+            .store()?
+            .by_idempotency_key(office_id, &key.hash(office_id))
+            .await?
+        else {
             return Ok(None);
         };
         if idempotency.request_hash != request_hash {
@@ -137,7 +141,9 @@ impl Bookings {
                 Reservation::CodeTaken => continue,
                 Reservation::KeyTaken => {
                     // A concurrent retry with the same key won the race.
-                    let key = key.as_ref().ok_or_else(|| Error::Internal("key conflict without a key".to_owned()))?;
+                    let key = key
+                        .as_ref()
+                        .ok_or_else(|| Error::Internal("key conflict without a key".to_owned()))?;
                     return self
                         .replay(&office_id, key, &request_hash)
                         .await?
@@ -195,7 +201,10 @@ impl BookingService for Bookings {
     }
 
     #[tracing::instrument(skip_all)]
-    async fn cancel_booking(&self, request: Request<pb::CancelBookingRequest>) -> Result<Response<pb::Booking>, Status> {
+    async fn cancel_booking(
+        &self,
+        request: Request<pb::CancelBookingRequest>,
+    ) -> Result<Response<pb::Booking>, Status> {
         let (code, token_hash) = Self::credentials(&request.get_ref().code, &request.get_ref().token)?;
         let booking = self
             .store()?

@@ -56,7 +56,10 @@ fn office_json(office: &availability::Office) -> Value {
     })
 }
 
-async fn concerns(State(services): State<Services>, office: Result<Path<String>, PathRejection>) -> Result<Json<Value>, ApiError> {
+async fn concerns(
+    State(services): State<Services>,
+    office: Result<Path<String>, PathRejection>,
+) -> Result<Json<Value>, ApiError> {
     let catalogue = services.catalogue(&path_value(office)?).await?;
     Ok(Json(json!({
         "categories": catalogue.categories.iter().map(|category| json!({
@@ -167,7 +170,11 @@ async fn create_booking(
         }
     })?;
     let request: CreateBooking = serde_json::from_slice(&body).map_err(|error| {
-        let code = if error.is_data() { "invalid_request" } else { "malformed_json" };
+        let code = if error.is_data() {
+            "invalid_request"
+        } else {
+            "malformed_json"
+        };
         ApiError::bad_request(code, format!("request body: {error}"))
     })?;
     let start = DateTime::parse_from_rfc3339(request.start.trim()).map_err(|_| {
@@ -308,9 +315,15 @@ async fn calendar(
 }
 
 /// Documents to bring for the given concerns, each once, in order.
-pub fn required_documents<'a>(catalogue: &'a availability::GetCatalogueResponse, concern_ids: &[String]) -> Vec<&'a str> {
+pub fn required_documents<'a>(
+    catalogue: &'a availability::GetCatalogueResponse,
+    concern_ids: &[String],
+) -> Vec<&'a str> {
     let mut documents: Vec<&str> = Vec::new();
-    for concern in concern_ids.iter().filter_map(|id| catalogue.concerns.iter().find(|c| &c.id == id)) {
+    for concern in concern_ids
+        .iter()
+        .filter_map(|id| catalogue.concerns.iter().find(|c| &c.id == id))
+    {
         for document in &concern.required_documents {
             if !documents.contains(&document.as_str()) {
                 documents.push(document);

@@ -46,9 +46,11 @@ impl ApiError {
         match self {
             ApiError::BadRequest { code, message } => (StatusCode::BAD_REQUEST, (*code).to_owned(), message.clone()),
             ApiError::NotFound { code, message } => (StatusCode::NOT_FOUND, (*code).to_owned(), message.clone()),
-            ApiError::PayloadTooLarge { .. } => {
-                (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large".to_owned(), self.to_string())
-            }
+            ApiError::PayloadTooLarge { .. } => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large".to_owned(),
+                self.to_string(),
+            ),
             ApiError::MethodNotAllowed => (
                 StatusCode::METHOD_NOT_ALLOWED,
                 "method_not_allowed".to_owned(),

@@ -93,7 +93,10 @@ pub fn app(services: Services) -> Router {
     Router::new()
         .merge(api::routes())
         .route("/", get(index))
-        .route("/healthz", get(|| async { Json(serde_json::json!({ "status": "ok" })) }))
+        .route(
+            "/healthz",
+            get(|| async { Json(serde_json::json!({ "status": "ok" })) }),
+        )
         .fallback(|| async {
             ApiError::NotFound {
                 code: "not_found",
@@ -170,7 +173,11 @@ fn html_escape(text: &str) -> String {
 }
 
 /// Serves HTTP on `listener` until `shutdown` resolves.
-pub async fn run(settings: Settings, listener: TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+pub async fn run(
+    settings: Settings,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     let services = Services::connect(&settings)?;
     tracing::info!(address = %listener.local_addr()?, "gateway listening");
     axum::serve(listener, app(services))

@@ -25,6 +25,12 @@ mod tests {
         let now = DateTime::from_timestamp(1_790_000_000, 0).expect("valid");
         assert_eq!(from_proto(&to_proto(now)), Some(now));
         assert_eq!(from_proto(&Timestamp { seconds: 0, nanos: -1 }), None);
-        assert_eq!(from_proto(&Timestamp { seconds: i64::MAX, nanos: 0 }), None);
+        assert_eq!(
+            from_proto(&Timestamp {
+                seconds: i64::MAX,
+                nanos: 0
+            }),
+            None
+        );
     }
 }

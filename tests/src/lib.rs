@@ -136,13 +136,18 @@ impl Drop for TestDatabase {
                 // Drop runs inside the test's runtime; a thread with its own
                 // runtime can still wait for the database to go.
                 let _ = std::thread::spawn(move || {
-                    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+                    let runtime = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .ok()?;
                     runtime.block_on(async {
                         let mut admin = sqlx::PgConnection::connect(&admin_url).await.ok()?;
-                        sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
-                            .execute(&mut admin)
-                            .await
-                            .ok()
+                        sqlx::query(sqlx::AssertSqlSafe(format!(
+                            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                        )))
+                        .execute(&mut admin)
+                        .await
+                        .ok()
                     })
                 })
                 .join();
@@ -208,7 +213,8 @@ impl TestApp {
     pub async fn spawn(backend: Backend) -> Option<Self> {
         init_tracing();
         let database = TestDatabase::create(backend).await?;
-        let (availability_listener, booking_listener, http_listener) = (listener().await, listener().await, listener().await);
+        let (availability_listener, booking_listener, http_listener) =
+            (listener().await, listener().await, listener().await);
         let availability_url = format!("http://{}", availability_listener.local_addr().expect("address"));
         let booking_url = format!("http://{}", booking_listener.local_addr().expect("address"));
         let base_url = format!("http://{}", http_listener.local_addr().expect("address"));
@@ -257,7 +263,11 @@ impl TestApp {
             database_max_connections: 4,
             availability_url: availability_url.to_owned(),
         };
-        spawn_service("booking service", booking_service::run(settings, listener, signal), stop)
+        spawn_service(
+            "booking service",
+            booking_service::run(settings, listener, signal),
+            stop,
+        )
     }
 
     /// Polls the standard gRPC health service until it reports SERVING.

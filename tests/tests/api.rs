@@ -32,10 +32,17 @@ async fn first_slot(app: &TestApp, office: &str, concerns: &str) -> Value {
 }
 
 async fn offices_and_catalogue_come_from_configuration(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else { return };
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
     let (status, offices) = app.get_json("/api/v1/offices").await;
     assert_eq!(status, 200);
-    let ids: Vec<&str> = offices.as_array().expect("list").iter().filter_map(|o| o["id"].as_str()).collect();
+    let ids: Vec<&str> = offices
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter_map(|o| o["id"].as_str())
+        .collect();
     assert_eq!(ids, ["bergkamen", "standesamt-bergkamen"]);
     let bergkamen = &offices[0];
     assert_eq!(bergkamen["name"], "Bürgerbüro Bergkamen");
@@ -53,22 +60,43 @@ async fn offices_and_catalogue_come_from_configuration(backend: Backend) {
         .filter_map(|c| c["name"].as_str())
         .collect();
     assert_eq!(featured.len(), 7);
-    for tile in ["Bürgerservice", "Meldeangelegenheiten", "Pass- und Ausweisangelegenheiten"] {
+    for tile in [
+        "Bürgerservice",
+        "Meldeangelegenheiten",
+        "Pass- und Ausweisangelegenheiten",
+    ] {
         assert!(featured.contains(&tile), "{tile} is a topic tile");
     }
     let concerns = catalogue["concerns"].as_array().expect("concerns");
     assert!(concerns.len() >= 20);
-    let passport = concerns.iter().find(|c| c["id"] == "personalausweis").expect("Personalausweis");
+    let passport = concerns
+        .iter()
+        .find(|c| c["id"] == "personalausweis")
+        .expect("Personalausweis");
     assert_eq!(passport["category"], "pass-ausweis");
     assert_eq!(passport["duration_minutes"], 20);
     assert!(passport["required_documents"].as_array().is_some_and(|d| !d.is_empty()));
     assert!(passport["fee"].as_str().is_some_and(|fee| fee.contains('€')));
-    let category = catalogue["categories"].as_array().expect("categories").iter().find(|c| c["id"] == "pass-ausweis").expect("category");
-    assert!(category["concerns"].as_array().expect("ids").contains(&json!("personalausweis")));
+    let category = catalogue["categories"]
+        .as_array()
+        .expect("categories")
+        .iter()
+        .find(|c| c["id"] == "pass-ausweis")
+        .expect("category");
+    assert!(
+        category["concerns"]
+            .as_array()
+            .expect("ids")
+            .contains(&json!("personalausweis"))
+    );
 
     let (status, standesamt) = app.get_json("/api/v1/offices/standesamt-bergkamen/concerns").await;
     assert_eq!(status, 200, "a second department works from configuration alone");
-    assert!(standesamt["concerns"].as_array().is_some_and(|c| c.iter().any(|c| c["id"] == "geburtsurkunde")));
+    assert!(
+        standesamt["concerns"]
+            .as_array()
+            .is_some_and(|c| c.iter().any(|c| c["id"] == "geburtsurkunde"))
+    );
 
     let (status, error) = app.get_json("/api/v1/offices/nowhere/concerns").await;
     assert_eq!(status, 404);
@@ -76,20 +104,29 @@ async fn offices_and_catalogue_come_from_configuration(backend: Backend) {
 }
 
 async fn slots_cover_the_window_in_local_time_and_durations_add_up(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else { return };
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
     let slots = app.slots("bergkamen", "personalausweis").await;
     assert_eq!(slots["office"], "bergkamen");
     assert_eq!(slots["timezone"], "Europe/Berlin");
     assert_eq!(slots["duration_minutes"], 20);
     let days = slots["days"].as_array().expect("days");
-    assert!(days.len() >= 30, "about 60 days minus Sundays and holidays, got {}", days.len());
+    assert!(
+        days.len() >= 30,
+        "about 60 days minus Sundays and holidays, got {}",
+        days.len()
+    );
 
     let berlin = chrono_tz::Europe::Berlin;
     let today = Utc::now().with_timezone(&berlin).date_naive();
     let earliest = Utc::now() + Duration::minutes(60);
     for day in days {
         let date = NaiveDate::parse_from_str(day["date"].as_str().expect("date"), "%Y-%m-%d").expect("date");
-        assert!(date >= today && date <= today + Duration::days(60), "{date} outside the window");
+        assert!(
+            date >= today && date <= today + Duration::days(60),
+            "{date} outside the window"
+        );
         assert_ne!(chrono::Datelike::weekday(&date), chrono::Weekday::Sun);
         for slot in day["slots"].as_array().expect("slots") {
             let (start, end) = (parse(&slot["start"]), parse(&slot["end"]));
@@ -97,7 +134,10 @@ async fn slots_cover_the_window_in_local_time_and_durations_add_up(backend: Back
             assert_eq!(start.date_naive(), date, "slot on its local day");
             let offset = start.offset().local_minus_utc();
             assert!(offset == 3600 || offset == 7200, "local offset of Berlin, got {offset}");
-            assert!(start.with_timezone(&Utc) >= earliest - Duration::seconds(5), "lead time respected");
+            assert!(
+                start.with_timezone(&Utc) >= earliest - Duration::seconds(5),
+                "lead time respected"
+            );
             assert!(slot["free"].as_u64().is_some_and(|free| free >= 1));
         }
     }
@@ -114,7 +154,9 @@ async fn slots_cover_the_window_in_local_time_and_durations_add_up(backend: Back
     let from = today + Duration::days(7);
     let to = today + Duration::days(13);
     let (status, week) = app
-        .get_json(&format!("/api/v1/offices/bergkamen/slots?concerns=personalausweis&from={from}&to={to}"))
+        .get_json(&format!(
+            "/api/v1/offices/bergkamen/slots?concerns=personalausweis&from={from}&to={to}"
+        ))
         .await;
     assert_eq!(status, 200);
     for day in week["days"].as_array().expect("days") {
@@ -135,18 +177,48 @@ async fn slots_cover_the_window_in_local_time_and_durations_add_up(backend: Back
 }
 
 async fn slots_reject_bad_queries_with_clear_errors(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else { return };
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
     let cases = [
         ("/api/v1/offices/bergkamen/slots", 400, "concerns_required"),
         ("/api/v1/offices/bergkamen/slots?concerns=", 400, "concerns_required"),
-        ("/api/v1/offices/bergkamen/slots?concerns=nope", 404, "concern_not_found"),
-        ("/api/v1/offices/nowhere/slots?concerns=personalausweis", 404, "office_not_found"),
-        ("/api/v1/offices/bergkamen/slots?concerns=personalausweis&from=tomorrow", 400, "invalid_argument"),
-        ("/api/v1/offices/bergkamen/slots?concerns=personalausweis&to=2026-02-30", 400, "invalid_argument"),
-        ("/api/v1/offices/bergkamen/slots?concerns=personalausweis&from=2026-12-10&to=2026-12-01", 400, "invalid_argument"),
-        ("/api/v1/offices/bergkamen/slots?concerns=a,a,a,a,a,a,a,a,a,a,a", 400, "too_many_concerns"),
+        (
+            "/api/v1/offices/bergkamen/slots?concerns=nope",
+            404,
+            "concern_not_found",
+        ),
+        (
+            "/api/v1/offices/nowhere/slots?concerns=personalausweis",
+            404,
+            "office_not_found",
+        ),
+        (
+            "/api/v1/offices/bergkamen/slots?concerns=personalausweis&from=tomorrow",
+            400,
+            "invalid_argument",
+        ),
+        (
+            "/api/v1/offices/bergkamen/slots?concerns=personalausweis&to=2026-02-30",
+            400,
+            "invalid_argument",
+        ),
+        (
+            "/api/v1/offices/bergkamen/slots?concerns=personalausweis&from=2026-12-10&to=2026-12-01",
+            400,
+            "invalid_argument",
+        ),
+        (
+            "/api/v1/offices/bergkamen/slots?concerns=a,a,a,a,a,a,a,a,a,a,a",
+            400,
+            "too_many_concerns",
+        ),
         // Several concerns of the second office are one appointment at the counter handling both.
-        ("/api/v1/offices/standesamt-bergkamen/slots?concerns=geburtsurkunde,eheschliessung-anmelden", 200, ""),
+        (
+            "/api/v1/offices/standesamt-bergkamen/slots?concerns=geburtsurkunde,eheschliessung-anmelden",
+            200,
+            "",
+        ),
     ];
     for (path, expected_status, expected_code) in cases {
         let (status, body) = app.get_json(path).await;
@@ -159,10 +231,16 @@ async fn slots_reject_bad_queries_with_clear_errors(backend: Backend) {
 }
 
 async fn a_booking_can_be_read_exported_and_cancelled(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else { return };
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
     let slot = first_slot(&app, "bergkamen", "personalausweis,meldebescheinigung").await;
     let (status, booking) = app
-        .book(&booking_request("bergkamen", &["personalausweis", "meldebescheinigung"], &start_of(&slot)))
+        .book(&booking_request(
+            "bergkamen",
+            &["personalausweis", "meldebescheinigung"],
+            &start_of(&slot),
+        ))
         .await;
     assert_eq!(status, 201, "{booking}");
     let code = booking["code"].as_str().expect("code").to_owned();
@@ -174,7 +252,11 @@ async fn a_booking_can_be_read_exported_and_cancelled(backend: Backend) {
     assert_eq!(parse(&booking["end"]) - parse(&booking["start"]), Duration::minutes(30));
     assert_eq!(booking["status"], "booked");
     let documents = booking["required_documents"].as_array().expect("documents");
-    assert!(documents.iter().any(|d| d.as_str().is_some_and(|d| d.contains("Passfoto"))));
+    assert!(
+        documents
+            .iter()
+            .any(|d| d.as_str().is_some_and(|d| d.contains("Passfoto")))
+    );
     let unique: std::collections::HashSet<_> = documents.iter().collect();
     assert_eq!(unique.len(), documents.len(), "documents listed once each");
 
@@ -189,7 +271,10 @@ async fn a_booking_can_be_read_exported_and_cancelled(backend: Backend) {
                 .send()
                 .await
                 .expect("request");
-            (response.status().as_u16(), response.json::<Value>().await.unwrap_or(Value::Null))
+            (
+                response.status().as_u16(),
+                response.json::<Value>().await.unwrap_or(Value::Null),
+            )
         }
     };
     let (status, again) = read(token.clone()).await;
@@ -204,7 +289,12 @@ async fn a_booking_can_be_read_exported_and_cancelled(backend: Backend) {
     assert_eq!((status, &error["error"]["code"]), (404, &json!("booking_not_found")));
     let (status, _) = read("garbage".to_owned()).await;
     assert_eq!(status, 404);
-    let response = app.http.get(app.url(&format!("/api/v1/bookings/{code}"))).send().await.expect("request");
+    let response = app
+        .http
+        .get(app.url(&format!("/api/v1/bookings/{code}")))
+        .send()
+        .await
+        .expect("request");
     assert_eq!(response.status().as_u16(), 404, "no token, no booking");
     let response = app
         .http
@@ -222,11 +312,18 @@ async fn a_booking_can_be_read_exported_and_cancelled(backend: Backend) {
         .await
         .expect("request");
     assert_eq!(response.status().as_u16(), 200);
-    assert!(response.headers()["content-type"].to_str().is_ok_and(|t| t.starts_with("text/calendar")));
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .is_ok_and(|t| t.starts_with("text/calendar"))
+    );
     let ics = response.text().await.expect("body");
     assert!(ics.starts_with("BEGIN:VCALENDAR\r\nVERSION:2.0\r\n"));
     assert!(ics.contains("BEGIN:VEVENT\r\n") && ics.ends_with("END:VCALENDAR\r\n"));
-    let start_utc = parse(&booking["start"]).with_timezone(&Utc).format("%Y%m%dT%H%M%SZ").to_string();
+    let start_utc = parse(&booking["start"])
+        .with_timezone(&Utc)
+        .format("%Y%m%dT%H%M%SZ")
+        .to_string();
     assert!(ics.contains(&format!("DTSTART:{start_utc}\r\n")), "{ics}");
     assert!(ics.contains(&format!("UID:{code}@bergkamen")));
     let response = app
@@ -259,10 +356,14 @@ async fn a_booking_can_be_read_exported_and_cancelled(backend: Backend) {
 }
 
 async fn a_cancelled_slot_is_offered_again_at_once(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else { return };
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
     let slot = first_slot(&app, "bergkamen", "fahrzeug-abmelden").await;
     let free = slot["free"].as_u64().expect("free");
-    let (status, booking) = app.book(&booking_request("bergkamen", &["fahrzeug-abmelden"], &start_of(&slot))).await;
+    let (status, booking) = app
+        .book(&booking_request("bergkamen", &["fahrzeug-abmelden"], &start_of(&slot)))
+        .await;
     assert_eq!(status, 201);
     let free_at = |slots: &Value| {
         slots["days"]
@@ -286,7 +387,9 @@ async fn a_cancelled_slot_is_offered_again_at_once(backend: Backend) {
 }
 
 async fn starts_that_are_not_open_slots_are_refused_with_409(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else { return };
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
     let slot = first_slot(&app, "bergkamen", "personalausweis").await;
     let start = parse(&slot["start"]);
     let berlin = chrono_tz::Europe::Berlin;
@@ -304,35 +407,47 @@ async fn starts_that_are_not_open_slots_are_refused_with_409(backend: Backend) {
         ("on a Sunday", at_local(next_sunday, "09:00")),
     ];
     for (why, start) in cases {
-        let (status, body) = app.book(&booking_request("bergkamen", &["personalausweis"], &start)).await;
+        let (status, body) = app
+            .book(&booking_request("bergkamen", &["personalausweis"], &start))
+            .await;
         assert_eq!(status, 409, "{why}: {body}");
         assert_eq!(body["error"]["code"], "slot_unavailable", "{why}");
     }
 }
 
 async fn a_full_slot_cannot_be_booked_again(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else { return };
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
     let slot = first_slot(&app, "bergkamen", "personalausweis").await;
     let free = slot["free"].as_u64().expect("free");
     let mut counters = std::collections::HashSet::new();
     for _ in 0..free {
-        let (status, booking) = app.book(&booking_request("bergkamen", &["personalausweis"], &start_of(&slot))).await;
+        let (status, booking) = app
+            .book(&booking_request("bergkamen", &["personalausweis"], &start_of(&slot)))
+            .await;
         assert_eq!(status, 201, "{booking}");
         counters.insert(booking["counter"].as_str().expect("counter").to_owned());
     }
     assert_eq!(counters.len() as u64, free, "each booking took another counter");
-    let (status, body) = app.book(&booking_request("bergkamen", &["personalausweis"], &start_of(&slot))).await;
+    let (status, body) = app
+        .book(&booking_request("bergkamen", &["personalausweis"], &start_of(&slot)))
+        .await;
     assert_eq!(status, 409);
     assert!(["slot_unavailable", "slot_taken"].contains(&body["error"]["code"].as_str().unwrap_or("")));
     let slots = app.slots("bergkamen", "personalausweis").await;
     let offered = slots["days"].as_array().expect("days").iter().any(|day| {
-        day["slots"].as_array().is_some_and(|s| s.iter().any(|s| s["start"] == slot["start"]))
+        day["slots"]
+            .as_array()
+            .is_some_and(|s| s.iter().any(|s| s["start"] == slot["start"]))
     });
     assert!(!offered, "a full slot is no longer offered");
 }
 
 async fn retries_with_an_idempotency_key_return_the_same_booking(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else { return };
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
     let slot = first_slot(&app, "bergkamen", "meldebescheinigung").await;
     let request = booking_request("bergkamen", &["meldebescheinigung"], &start_of(&slot));
     let post = |body: Value, key: &'static str| {
@@ -347,7 +462,11 @@ async fn retries_with_an_idempotency_key_return_the_same_booking(backend: Backen
                 .await
                 .expect("request");
             let replayed = response.headers().contains_key("idempotent-replayed");
-            (response.status().as_u16(), replayed, response.json::<Value>().await.unwrap_or(Value::Null))
+            (
+                response.status().as_u16(),
+                replayed,
+                response.json::<Value>().await.unwrap_or(Value::Null),
+            )
         }
     };
     let (status, replayed, first) = post(request.clone(), "key-0001").await;
@@ -379,7 +498,9 @@ async fn retries_with_an_idempotency_key_return_the_same_booking(backend: Backen
 }
 
 async fn malformed_and_invalid_requests_get_clear_4xx_errors(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else { return };
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
     let slot = first_slot(&app, "bergkamen", "personalausweis").await;
     let valid = booking_request("bergkamen", &["personalausweis"], &start_of(&slot));
     let with = |field: &str, value: Value| {
@@ -395,12 +516,37 @@ async fn malformed_and_invalid_requests_get_clear_4xx_errors(backend: Backend) {
     let cases: Vec<(&str, Value, u16, &str)> = vec![
         ("missing name", without("name"), 400, "invalid_request"),
         ("missing start", without("start"), 400, "invalid_request"),
-        ("concerns not a list", with("concerns", json!("personalausweis")), 400, "invalid_request"),
+        (
+            "concerns not a list",
+            with("concerns", json!("personalausweis")),
+            400,
+            "invalid_request",
+        ),
         ("empty concerns", with("concerns", json!([])), 400, "concerns_required"),
-        ("unknown concern", with("concerns", json!(["nope"])), 404, "concern_not_found"),
-        ("unknown office", with("office", json!("nowhere")), 404, "office_not_found"),
-        ("bad date", with("start", json!("2026-13-45T25:00:00+01:00")), 400, "invalid_start"),
-        ("date without offset", with("start", json!("2026-12-01T09:00:00")), 400, "invalid_start"),
+        (
+            "unknown concern",
+            with("concerns", json!(["nope"])),
+            404,
+            "concern_not_found",
+        ),
+        (
+            "unknown office",
+            with("office", json!("nowhere")),
+            404,
+            "office_not_found",
+        ),
+        (
+            "bad date",
+            with("start", json!("2026-13-45T25:00:00+01:00")),
+            400,
+            "invalid_start",
+        ),
+        (
+            "date without offset",
+            with("start", json!("2026-12-01T09:00:00")),
+            400,
+            "invalid_start",
+        ),
         ("empty name", with("name", json!("   ")), 400, "invalid_name"),
         ("bad email", with("email", json!("not-an-email")), 400, "invalid_email"),
         ("bad phone", with("phone", json!("call me maybe")), 400, "invalid_phone"),
@@ -422,7 +568,10 @@ async fn malformed_and_invalid_requests_get_clear_4xx_errors(backend: Backend) {
                 .send()
                 .await
                 .expect("request");
-            (response.status().as_u16(), response.json::<Value>().await.unwrap_or(Value::Null))
+            (
+                response.status().as_u16(),
+                response.json::<Value>().await.unwrap_or(Value::Null),
+            )
         }
     };
     let (status, error) = raw("{\"office\": ".to_owned()).await;

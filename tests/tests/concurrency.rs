@@ -14,7 +14,9 @@ backend_tests!(fifty_concurrent_bookings_of_one_start_get_exactly_the_free_count
 const RACERS: usize = 50;
 
 async fn fifty_concurrent_bookings_of_one_start_get_exactly_the_free_counters(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else { return };
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
     // The slot with the most free counters makes the race the hardest.
     let slots = app.slots("bergkamen", "allgemeine-beratung").await;
     let slot = slots["days"]

@@ -10,10 +10,10 @@ use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 /// Service names listed by reflection, in one protocol version.
 macro_rules! reflected_services {
     ($version:ident, $url:expr) => {{
+        use tonic_reflection::pb::$version::ServerReflectionRequest;
         use tonic_reflection::pb::$version::server_reflection_client::ServerReflectionClient;
         use tonic_reflection::pb::$version::server_reflection_request::MessageRequest;
         use tonic_reflection::pb::$version::server_reflection_response::MessageResponse;
-        use tonic_reflection::pb::$version::ServerReflectionRequest;
         let channel = amtstermin_proto::client::lazy_channel($url).expect("channel");
         let request = ServerReflectionRequest {
             host: String::new(),
@@ -24,7 +24,12 @@ macro_rules! reflected_services {
             .await
             .expect("reflection call")
             .into_inner();
-        match responses.message().await.expect("response").and_then(|r| r.message_response) {
+        match responses
+            .message()
+            .await
+            .expect("response")
+            .and_then(|r| r.message_response)
+        {
             Some(MessageResponse::ListServicesResponse(list)) => {
                 list.service.into_iter().map(|service| service.name).collect::<Vec<_>>()
             }
@@ -35,7 +40,9 @@ macro_rules! reflected_services {
 
 #[tokio::test]
 async fn both_services_are_listed_by_reflection_v1_and_v1alpha() {
-    let Some(app) = TestApp::spawn(Backend::Sqlite).await else { return };
+    let Some(app) = TestApp::spawn(Backend::Sqlite).await else {
+        return;
+    };
     for (url, service) in [
         (&app.availability_url, "amtstermin.availability.v1.AvailabilityService"),
         (&app.booking_url, "amtstermin.booking.v1.BookingService"),
@@ -43,7 +50,10 @@ async fn both_services_are_listed_by_reflection_v1_and_v1alpha() {
         let v1 = reflected_services!(v1, url);
         let v1alpha = reflected_services!(v1alpha, url);
         for services in [&v1, &v1alpha] {
-            assert!(services.iter().any(|s| s == service), "{service} missing in {services:?}");
+            assert!(
+                services.iter().any(|s| s == service),
+                "{service} missing in {services:?}"
+            );
             assert!(services.iter().any(|s| s == "grpc.health.v1.Health"));
         }
     }
@@ -51,14 +61,18 @@ async fn both_services_are_listed_by_reflection_v1_and_v1alpha() {
 
 #[tokio::test]
 async fn health_reports_each_service_by_name() {
-    let Some(app) = TestApp::spawn(Backend::Sqlite).await else { return };
+    let Some(app) = TestApp::spawn(Backend::Sqlite).await else {
+        return;
+    };
     for (url, service) in [
         (&app.availability_url, "amtstermin.availability.v1.AvailabilityService"),
         (&app.booking_url, "amtstermin.booking.v1.BookingService"),
     ] {
         let channel = amtstermin_proto::client::lazy_channel(url).expect("channel");
         let status = HealthClient::new(channel)
-            .check(HealthCheckRequest { service: service.to_owned() })
+            .check(HealthCheckRequest {
+                service: service.to_owned(),
+            })
             .await
             .expect("health")
             .into_inner()
@@ -87,7 +101,10 @@ async fn a_booking_service_without_its_database_is_not_serving_and_says_unavaila
     let mut health = HealthClient::new(channel.clone());
     let mut status = Err(tonic::Status::unknown("not asked yet"));
     for _ in 0..100 {
-        status = health.check(HealthCheckRequest { service: String::new() }).await.map(|r| r.into_inner().status());
+        status = health
+            .check(HealthCheckRequest { service: String::new() })
+            .await
+            .map(|r| r.into_inner().status());
         if status.is_ok() {
             break;
         }
@@ -99,7 +116,10 @@ async fn a_booking_service_without_its_database_is_not_serving_and_says_unavaila
         .create_booking(CreateBookingRequest {
             office_id: "bergkamen".to_owned(),
             concern_ids: vec!["personalausweis".to_owned()],
-            start: Some(prost_types::Timestamp { seconds: 1_800_000_000, nanos: 0 }),
+            start: Some(prost_types::Timestamp {
+                seconds: 1_800_000_000,
+                nanos: 0,
+            }),
             name: "Erika".to_owned(),
             email: "erika@example.de".to_owned(),
             ..Default::default()
@@ -113,15 +133,30 @@ async fn a_booking_service_without_its_database_is_not_serving_and_says_unavaila
 
 #[tokio::test]
 async fn a_stopped_booking_service_turns_into_503_for_the_public() {
-    let Some(mut app) = TestApp::spawn(Backend::Sqlite).await else { return };
+    let Some(mut app) = TestApp::spawn(Backend::Sqlite).await else {
+        return;
+    };
     let slots = app.slots("bergkamen", "personalausweis").await;
-    let start = slots["days"][0]["slots"][0]["start"].as_str().expect("start").to_owned();
+    let start = slots["days"][0]["slots"][0]["start"]
+        .as_str()
+        .expect("start")
+        .to_owned();
     app.stop_booking_service().await;
 
-    let (status, error) = app.get_json("/api/v1/offices/bergkamen/slots?concerns=personalausweis").await;
-    assert_eq!((status, &error["error"]["code"]), (503, &serde_json::json!("service_unavailable")));
-    let (status, error) = app.book(&booking_request("bergkamen", &["personalausweis"], &start)).await;
-    assert_eq!((status, &error["error"]["code"]), (503, &serde_json::json!("service_unavailable")));
+    let (status, error) = app
+        .get_json("/api/v1/offices/bergkamen/slots?concerns=personalausweis")
+        .await;
+    assert_eq!(
+        (status, &error["error"]["code"]),
+        (503, &serde_json::json!("service_unavailable"))
+    );
+    let (status, error) = app
+        .book(&booking_request("bergkamen", &["personalausweis"], &start))
+        .await;
+    assert_eq!(
+        (status, &error["error"]["code"]),
+        (503, &serde_json::json!("service_unavailable"))
+    );
     // What needs only the availability service keeps working.
     let (status, _) = app.get_json("/api/v1/offices/bergkamen/concerns").await;
     assert_eq!(status, 200);

@@ -27,7 +27,9 @@ async fn open(backend: Backend) -> Option<(TestDatabase, Arc<dyn BookingStore>)>
 }
 
 fn at(hour: u32, minute: u32) -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2030, 3, 4, hour, minute, 0).single().expect("valid")
+    Utc.with_ymd_and_hms(2030, 3, 4, hour, minute, 0)
+        .single()
+        .expect("valid")
 }
 
 fn new_booking(office: &str, code: &str, start: DateTime<Utc>, minutes: i64) -> NewBooking {
@@ -58,31 +60,74 @@ fn created(reservation: Reservation) -> booking_service::bookings::Booking {
 }
 
 async fn a_reservation_takes_the_first_free_counter_and_never_overlaps(backend: Backend) {
-    let Some((_db, store)) = open(backend).await else { return };
+    let Some((_db, store)) = open(backend).await else {
+        return;
+    };
     let both = counters(&["p1", "p2"]);
-    let first = created(store.reserve(&new_booking("amt", "AAAA-AAAA", at(9, 0), 20), &both).await.expect("reserve"));
+    let first = created(
+        store
+            .reserve(&new_booking("amt", "AAAA-AAAA", at(9, 0), 20), &both)
+            .await
+            .expect("reserve"),
+    );
     assert_eq!(first.counter_id, "p1");
     assert_eq!(first.concern_ids, ["personalausweis", "reisepass"]);
-    let second = created(store.reserve(&new_booking("amt", "BBBB-BBBB", at(9, 10), 20), &both).await.expect("reserve"));
+    let second = created(
+        store
+            .reserve(&new_booking("amt", "BBBB-BBBB", at(9, 10), 20), &both)
+            .await
+            .expect("reserve"),
+    );
     assert_eq!(second.counter_id, "p2", "p1 is busy until 09:20");
-    let third = store.reserve(&new_booking("amt", "CCCC-CCCC", at(9, 15), 10), &both).await.expect("reserve");
+    let third = store
+        .reserve(&new_booking("amt", "CCCC-CCCC", at(9, 15), 10), &both)
+        .await
+        .expect("reserve");
     assert!(matches!(third, Reservation::AllTaken), "{third:?}");
-    let other_office = store.reserve(&new_booking("other", "CCCC-CCCC", at(9, 15), 10), &both).await.expect("reserve");
-    assert!(matches!(other_office, Reservation::Created(_)), "offices do not share counters");
+    let other_office = store
+        .reserve(&new_booking("other", "CCCC-CCCC", at(9, 15), 10), &both)
+        .await
+        .expect("reserve");
+    assert!(
+        matches!(other_office, Reservation::Created(_)),
+        "offices do not share counters"
+    );
 }
 
 async fn touching_intervals_do_not_overlap(backend: Backend) {
-    let Some((_db, store)) = open(backend).await else { return };
+    let Some((_db, store)) = open(backend).await else {
+        return;
+    };
     let one = counters(&["p1"]);
-    created(store.reserve(&new_booking("amt", "AAAA-AAAA", at(9, 0), 20), &one).await.expect("reserve"));
-    created(store.reserve(&new_booking("amt", "BBBB-BBBB", at(9, 20), 20), &one).await.expect("reserve"));
-    created(store.reserve(&new_booking("amt", "CCCC-CCCC", at(8, 40), 20), &one).await.expect("reserve"));
-    let inside = store.reserve(&new_booking("amt", "DDDD-DDDD", at(9, 5), 5), &one).await.expect("reserve");
+    created(
+        store
+            .reserve(&new_booking("amt", "AAAA-AAAA", at(9, 0), 20), &one)
+            .await
+            .expect("reserve"),
+    );
+    created(
+        store
+            .reserve(&new_booking("amt", "BBBB-BBBB", at(9, 20), 20), &one)
+            .await
+            .expect("reserve"),
+    );
+    created(
+        store
+            .reserve(&new_booking("amt", "CCCC-CCCC", at(8, 40), 20), &one)
+            .await
+            .expect("reserve"),
+    );
+    let inside = store
+        .reserve(&new_booking("amt", "DDDD-DDDD", at(9, 5), 5), &one)
+        .await
+        .expect("reserve");
     assert!(matches!(inside, Reservation::AllTaken));
 }
 
 async fn cancelling_frees_the_interval_and_keeps_the_booking(backend: Backend) {
-    let Some((_db, store)) = open(backend).await else { return };
+    let Some((_db, store)) = open(backend).await else {
+        return;
+    };
     let one = counters(&["p1"]);
     let booking = new_booking("amt", "AAAA-AAAA", at(9, 0), 20);
     created(store.reserve(&booking, &one).await.expect("reserve"));
@@ -92,29 +137,69 @@ async fn cancelling_frees_the_interval_and_keeps_the_booking(backend: Backend) {
         .expect("cancel")
         .expect("found");
     assert_eq!(cancelled.status, Status::Cancelled);
-    let again = store.cancel("AAAA-AAAA", &booking.token_hash, at(2, 0)).await.expect("cancel").expect("found");
+    let again = store
+        .cancel("AAAA-AAAA", &booking.token_hash, at(2, 0))
+        .await
+        .expect("cancel")
+        .expect("found");
     assert_eq!(again.status, Status::Cancelled);
-    assert!(store.cancel("AAAA-AAAA", b"wrong", at(2, 0)).await.expect("cancel").is_none());
-    created(store.reserve(&new_booking("amt", "BBBB-BBBB", at(9, 0), 20), &one).await.expect("the time is free again"));
+    assert!(
+        store
+            .cancel("AAAA-AAAA", b"wrong", at(2, 0))
+            .await
+            .expect("cancel")
+            .is_none()
+    );
+    created(
+        store
+            .reserve(&new_booking("amt", "BBBB-BBBB", at(9, 0), 20), &one)
+            .await
+            .expect("the time is free again"),
+    );
 }
 
 async fn bookings_are_found_only_with_their_token(backend: Backend) {
-    let Some((_db, store)) = open(backend).await else { return };
+    let Some((_db, store)) = open(backend).await else {
+        return;
+    };
     let booking = new_booking("amt", "AAAA-AAAA", at(9, 0), 20);
     let reserved = created(store.reserve(&booking, &counters(&["p1"])).await.expect("reserve"));
-    let found = store.get("AAAA-AAAA", &booking.token_hash).await.expect("get").expect("found");
-    assert_eq!(found, reserved, "what is read back is what was stored, instants included");
+    let found = store
+        .get("AAAA-AAAA", &booking.token_hash)
+        .await
+        .expect("get")
+        .expect("found");
+    assert_eq!(
+        found, reserved,
+        "what is read back is what was stored, instants included"
+    );
     assert_eq!(found.start, at(9, 0));
     assert_eq!(found.status, Status::Booked);
     assert!(store.get("AAAA-AAAA", b"wrong").await.expect("get").is_none());
-    assert!(store.get("ZZZZ-ZZZZ", &booking.token_hash).await.expect("get").is_none());
+    assert!(
+        store
+            .get("ZZZZ-ZZZZ", &booking.token_hash)
+            .await
+            .expect("get")
+            .is_none()
+    );
 }
 
 async fn codes_and_idempotency_keys_are_unique_per_office(backend: Backend) {
-    let Some((_db, store)) = open(backend).await else { return };
+    let Some((_db, store)) = open(backend).await else {
+        return;
+    };
     let all = counters(&["p1", "p2"]);
-    created(store.reserve(&new_booking("amt", "AAAA-AAAA", at(9, 0), 10), &all).await.expect("reserve"));
-    let duplicate = store.reserve(&new_booking("amt", "AAAA-AAAA", at(11, 0), 10), &all).await.expect("reserve");
+    created(
+        store
+            .reserve(&new_booking("amt", "AAAA-AAAA", at(9, 0), 10), &all)
+            .await
+            .expect("reserve"),
+    );
+    let duplicate = store
+        .reserve(&new_booking("amt", "AAAA-AAAA", at(11, 0), 10), &all)
+        .await
+        .expect("reserve");
     assert!(matches!(duplicate, Reservation::CodeTaken), "{duplicate:?}");
 
     let idempotency = Idempotency {
@@ -129,34 +214,87 @@ async fn codes_and_idempotency_keys_are_unique_per_office(backend: Backend) {
     retry.idempotency = Some(idempotency.clone());
     let retried = store.reserve(&retry, &all).await.expect("reserve");
     assert!(matches!(retried, Reservation::KeyTaken), "{retried:?}");
-    let (booking, stored) = store.by_idempotency_key("amt", b"key").await.expect("lookup").expect("found");
+    let (booking, stored) = store
+        .by_idempotency_key("amt", b"key")
+        .await
+        .expect("lookup")
+        .expect("found");
     assert_eq!((booking.code.as_str(), stored), ("BBBB-BBBB", idempotency.clone()));
-    assert!(store.by_idempotency_key("other", b"key").await.expect("lookup").is_none());
+    assert!(
+        store
+            .by_idempotency_key("other", b"key")
+            .await
+            .expect("lookup")
+            .is_none()
+    );
     let mut elsewhere = new_booking("other", "DDDD-DDDD", at(12, 0), 10);
     elsewhere.idempotency = Some(idempotency);
-    created(store.reserve(&elsewhere, &all).await.expect("keys are scoped to the office"));
+    created(
+        store
+            .reserve(&elsewhere, &all)
+            .await
+            .expect("keys are scoped to the office"),
+    );
 }
 
 async fn intervals_are_filtered_by_office_time_and_status(backend: Backend) {
-    let Some((_db, store)) = open(backend).await else { return };
+    let Some((_db, store)) = open(backend).await else {
+        return;
+    };
     let all = counters(&["p1", "p2"]);
-    created(store.reserve(&new_booking("amt", "AAAA-AAAA", at(9, 0), 30), &all).await.expect("reserve"));
-    created(store.reserve(&new_booking("amt", "BBBB-BBBB", at(14, 0), 30), &all).await.expect("reserve"));
+    created(
+        store
+            .reserve(&new_booking("amt", "AAAA-AAAA", at(9, 0), 30), &all)
+            .await
+            .expect("reserve"),
+    );
+    created(
+        store
+            .reserve(&new_booking("amt", "BBBB-BBBB", at(14, 0), 30), &all)
+            .await
+            .expect("reserve"),
+    );
     let cancelled = new_booking("amt", "CCCC-CCCC", at(10, 0), 30);
     created(store.reserve(&cancelled, &all).await.expect("reserve"));
-    store.cancel("CCCC-CCCC", &cancelled.token_hash, at(1, 0)).await.expect("cancel");
-    created(store.reserve(&new_booking("other", "DDDD-DDDD", at(9, 0), 30), &all).await.expect("reserve"));
+    store
+        .cancel("CCCC-CCCC", &cancelled.token_hash, at(1, 0))
+        .await
+        .expect("cancel");
+    created(
+        store
+            .reserve(&new_booking("other", "DDDD-DDDD", at(9, 0), 30), &all)
+            .await
+            .expect("reserve"),
+    );
 
-    let morning = store.booked_intervals("amt", at(9, 20), at(12, 0)).await.expect("intervals");
+    let morning = store
+        .booked_intervals("amt", at(9, 20), at(12, 0))
+        .await
+        .expect("intervals");
     assert_eq!(morning.len(), 1, "{morning:?}");
-    assert_eq!((morning[0].counter_id.as_str(), morning[0].start, morning[0].end), ("p1", at(9, 0), at(9, 30)));
-    let day = store.booked_intervals("amt", at(0, 0), at(23, 0)).await.expect("intervals");
+    assert_eq!(
+        (morning[0].counter_id.as_str(), morning[0].start, morning[0].end),
+        ("p1", at(9, 0), at(9, 30))
+    );
+    let day = store
+        .booked_intervals("amt", at(0, 0), at(23, 0))
+        .await
+        .expect("intervals");
     assert_eq!(day.iter().map(|i| i.start).collect::<Vec<_>>(), [at(9, 0), at(14, 0)]);
-    assert!(store.booked_intervals("amt", at(9, 30), at(14, 0)).await.expect("intervals").is_empty(), "half-open");
+    assert!(
+        store
+            .booked_intervals("amt", at(9, 30), at(14, 0))
+            .await
+            .expect("intervals")
+            .is_empty(),
+        "half-open"
+    );
 }
 
 async fn concurrent_reservations_of_one_counter_yield_one_booking(backend: Backend) {
-    let Some((_db, store)) = open(backend).await else { return };
+    let Some((_db, store)) = open(backend).await else {
+        return;
+    };
     let mut tasks = tokio::task::JoinSet::new();
     for racer in 0..20 {
         let store = store.clone();

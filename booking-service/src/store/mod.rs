@@ -51,7 +51,11 @@ pub trait BookingStore: Send + Sync + 'static {
     async fn reserve(&self, booking: &NewBooking, counters: &[String]) -> Result<Reservation, Error>;
 
     /// The booking made under an idempotency key, with its idempotency data.
-    async fn by_idempotency_key(&self, office_id: &str, key_hash: &[u8]) -> Result<Option<(Booking, Idempotency)>, Error>;
+    async fn by_idempotency_key(
+        &self,
+        office_id: &str,
+        key_hash: &[u8],
+    ) -> Result<Option<(Booking, Idempotency)>, Error>;
 
     /// The booking with this code whose token hashes to `token_hash`.
     async fn get(&self, code: &str, token_hash: &[u8]) -> Result<Option<Booking>, Error>;
@@ -61,7 +65,12 @@ pub trait BookingStore: Send + Sync + 'static {
     async fn cancel(&self, code: &str, token_hash: &[u8], at: DateTime<Utc>) -> Result<Option<Booking>, Error>;
 
     /// Active bookings of an office overlapping [from, to).
-    async fn booked_intervals(&self, office_id: &str, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<Interval>, Error>;
+    async fn booked_intervals(
+        &self,
+        office_id: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<Interval>, Error>;
 }
 
 /// Opens the store named by `url` without connecting yet: the service starts
@@ -88,12 +97,41 @@ pub fn redact(url: &str) -> String {
     }
 }
 
-/// Columns every query reads a booking from, in this order.
-const BOOKING_COLUMNS: &str =
-    "office_id, code, counter_id, concern_ids, start_at, end_at, status, name, email, phone, created_at";
+// The SQL both backends share ($n placeholders work in both dialects); only
+// how instants are bound and read differs.
+const INSERT_BOOKING: &str = "INSERT INTO bookings (office_id, code, counter_id, concern_ids, start_at, end_at, \
+     status, name, email, phone, token_hash, idempotency_key_hash, request_hash, token_sealed, created_at, updated_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, 'booked', $7, $8, $9, $10, $11, $12, $13, $14, $14)";
+const SELECT_BY_IDEMPOTENCY_KEY: &str = "SELECT office_id, code, counter_id, concern_ids, start_at, end_at, status, \
+     name, email, phone, created_at, idempotency_key_hash, request_hash, token_sealed FROM bookings \
+     WHERE office_id = $1 AND idempotency_key_hash = $2";
+const SELECT_BY_CODE_AND_TOKEN: &str = "SELECT office_id, code, counter_id, concern_ids, start_at, end_at, status, \
+     name, email, phone, created_at FROM bookings WHERE code = $1 AND token_hash = $2";
+const CANCEL: &str = "UPDATE bookings SET status = 'cancelled', updated_at = $3 \
+     WHERE code = $1 AND token_hash = $2 AND status = 'booked'";
+const SELECT_INTERVALS: &str = "SELECT counter_id, start_at, end_at FROM bookings \
+     WHERE office_id = $1 AND status = 'booked' AND start_at < $3 AND end_at > $2 ORDER BY start_at";
+
+/// The idempotency columns of a row read with `SELECT_BY_IDEMPOTENCY_KEY`.
+fn idempotency<R>(row: &R) -> Result<Idempotency, Error>
+where
+    R: sqlx::Row,
+    for<'r> Vec<u8>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'a> &'a str: sqlx::ColumnIndex<R>,
+{
+    Ok(Idempotency {
+        key_hash: row.try_get("idempotency_key_hash")?,
+        request_hash: row.try_get("request_hash")?,
+        token_sealed: row.try_get("token_sealed")?,
+    })
+}
 
 fn split_concerns(stored: &str) -> Vec<String> {
-    stored.split(',').filter(|id| !id.is_empty()).map(str::to_owned).collect()
+    stored
+        .split(',')
+        .filter(|id| !id.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 fn stored_status(stored: &str) -> Result<crate::bookings::Status, Error> {
@@ -123,7 +161,10 @@ mod tests {
 
     #[test]
     fn passwords_never_reach_the_log() {
-        assert_eq!(redact("postgres://app:s3cret@db:5432/amt"), "postgres://app:***@db:5432/amt");
+        assert_eq!(
+            redact("postgres://app:s3cret@db:5432/amt"),
+            "postgres://app:***@db:5432/amt"
+        );
         assert_eq!(redact("postgres://app@db/amt"), "postgres://app@db/amt");
         assert_eq!(redact("sqlite:data/bookings.db"), "sqlite:data/bookings.db");
     }

@@ -11,7 +11,10 @@ use chrono::{DateTime, Utc};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
 
-use super::{BOOKING_COLUMNS, BookingStore, Interval, Reservation, created, split_concerns, stored_status};
+use super::{
+    BookingStore, CANCEL, INSERT_BOOKING, Interval, Reservation, SELECT_BY_CODE_AND_TOKEN, SELECT_BY_IDEMPOTENCY_KEY,
+    SELECT_INTERVALS, created, idempotency, split_concerns, stored_status,
+};
 use crate::bookings::{Booking, Idempotency, NewBooking};
 use crate::error::Error;
 
@@ -43,7 +46,8 @@ impl SqliteStore {
 }
 
 fn instant(seconds: i64) -> Result<DateTime<Utc>, Error> {
-    DateTime::from_timestamp(seconds, 0).ok_or_else(|| Error::Internal(format!("stored instant {seconds} out of range")))
+    DateTime::from_timestamp(seconds, 0)
+        .ok_or_else(|| Error::Internal(format!("stored instant {seconds} out of range")))
 }
 
 fn booking(row: &SqliteRow) -> Result<Booking, Error> {
@@ -102,27 +106,23 @@ impl BookingStore for SqliteStore {
                 continue;
             }
             let idempotency = new.idempotency.as_ref();
-            let inserted = sqlx::query(
-                "INSERT INTO bookings (office_id, code, counter_id, concern_ids, start_at, end_at, status, name, \
-                 email, phone, token_hash, idempotency_key_hash, request_hash, token_sealed, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, 'booked', $7, $8, $9, $10, $11, $12, $13, $14, $14)",
-            )
-            .bind(&new.office_id)
-            .bind(&new.code)
-            .bind(counter_id)
-            .bind(new.concern_ids.join(","))
-            .bind(new.start.timestamp())
-            .bind(new.end.timestamp())
-            .bind(&new.name)
-            .bind(&new.email)
-            .bind(&new.phone)
-            .bind(&new.token_hash)
-            .bind(idempotency.map(|i| &i.key_hash))
-            .bind(idempotency.map(|i| &i.request_hash))
-            .bind(idempotency.map(|i| &i.token_sealed))
-            .bind(new.created_at.timestamp())
-            .execute(&mut *tx)
-            .await;
+            let inserted = sqlx::query(INSERT_BOOKING)
+                .bind(&new.office_id)
+                .bind(&new.code)
+                .bind(counter_id)
+                .bind(new.concern_ids.join(","))
+                .bind(new.start.timestamp())
+                .bind(new.end.timestamp())
+                .bind(&new.name)
+                .bind(&new.email)
+                .bind(&new.phone)
+                .bind(&new.token_hash)
+                .bind(idempotency.map(|i| &i.key_hash))
+                .bind(idempotency.map(|i| &i.request_hash))
+                .bind(idempotency.map(|i| &i.token_sealed))
+                .bind(new.created_at.timestamp())
+                .execute(&mut *tx)
+                .await;
             return match inserted {
                 Ok(_) => {
                     tx.commit().await?;
@@ -137,32 +137,21 @@ impl BookingStore for SqliteStore {
         Ok(Reservation::AllTaken)
     }
 
-    async fn by_idempotency_key(&self, office_id: &str, key_hash: &[u8]) -> Result<Option<(Booking, Idempotency)>, Error> {
-        let query = format!(
-            "SELECT {BOOKING_COLUMNS}, idempotency_key_hash, request_hash, token_sealed FROM bookings \
-             WHERE office_id = $1 AND idempotency_key_hash = $2"
-        );
-        let row = sqlx::query(sqlx::AssertSqlSafe(query))
+    async fn by_idempotency_key(
+        &self,
+        office_id: &str,
+        key_hash: &[u8],
+    ) -> Result<Option<(Booking, Idempotency)>, Error> {
+        let row = sqlx::query(SELECT_BY_IDEMPOTENCY_KEY)
             .bind(office_id)
             .bind(key_hash)
             .fetch_optional(&self.pool)
             .await?;
-        row.map(|row| {
-            Ok((
-                booking(&row)?,
-                Idempotency {
-                    key_hash: row.try_get("idempotency_key_hash")?,
-                    request_hash: row.try_get("request_hash")?,
-                    token_sealed: row.try_get("token_sealed")?,
-                },
-            ))
-        })
-        .transpose()
+        row.map(|row| Ok((booking(&row)?, idempotency(&row)?))).transpose()
     }
 
     async fn get(&self, code: &str, token_hash: &[u8]) -> Result<Option<Booking>, Error> {
-        let query = format!("SELECT {BOOKING_COLUMNS} FROM bookings WHERE code = $1 AND token_hash = $2");
-        let row = sqlx::query(sqlx::AssertSqlSafe(query))
+        let row = sqlx::query(SELECT_BY_CODE_AND_TOKEN)
             .bind(code)
             .bind(token_hash)
             .fetch_optional(&self.pool)
@@ -171,28 +160,27 @@ impl BookingStore for SqliteStore {
     }
 
     async fn cancel(&self, code: &str, token_hash: &[u8], at: DateTime<Utc>) -> Result<Option<Booking>, Error> {
-        sqlx::query(
-            "UPDATE bookings SET status = 'cancelled', updated_at = $3 \
-             WHERE code = $1 AND token_hash = $2 AND status = 'booked'",
-        )
-        .bind(code)
-        .bind(token_hash)
-        .bind(at.timestamp())
-        .execute(&self.pool)
-        .await?;
+        sqlx::query(CANCEL)
+            .bind(code)
+            .bind(token_hash)
+            .bind(at.timestamp())
+            .execute(&self.pool)
+            .await?;
         self.get(code, token_hash).await
     }
 
-    async fn booked_intervals(&self, office_id: &str, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<Interval>, Error> {
-        let rows = sqlx::query(
-            "SELECT counter_id, start_at, end_at FROM bookings \
-             WHERE office_id = $1 AND status = 'booked' AND start_at < $3 AND end_at > $2 ORDER BY start_at",
-        )
-        .bind(office_id)
-        .bind(from.timestamp())
-        .bind(to.timestamp())
-        .fetch_all(&self.pool)
-        .await?;
+    async fn booked_intervals(
+        &self,
+        office_id: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<Interval>, Error> {
+        let rows = sqlx::query(SELECT_INTERVALS)
+            .bind(office_id)
+            .bind(from.timestamp())
+            .bind(to.timestamp())
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter()
             .map(|row| {
                 Ok(Interval {
