@@ -3,11 +3,12 @@
 //! Everything here comes from configuration (see `config`), so another
 //! department reuses the system by adding an office, not code.
 
+use chrono::{Datelike, NaiveDate, Weekday};
 use chrono_tz::Tz;
 
 use crate::error::Error;
-use crate::holidays::State;
-use crate::schedule::WeeklyHours;
+use crate::holidays::{self, State};
+use crate::schedule::{Closures, Schedule};
 
 /// Counters of an office as a bit set: slot computation combines them with
 /// plain integer operations. Hence an office has at most 64 counters.
@@ -49,6 +50,14 @@ pub struct Office {
     pub booking_window_days: u32,
     pub min_lead_minutes: u32,
     pub slot_minutes: u32,
+    /// Minutes after local midnight at which the last day of the window opens.
+    pub release_minute: u32,
+    pub open_on_sundays: bool,
+    pub closures: Closures,
+    /// Counters whose time is given out by staff only (foyer, phone).
+    pub staff_only_counters: CounterSet,
+    /// Today and the next days up to this many are given out by staff only.
+    pub staff_only_days: u32,
     pub categories: Vec<Category>,
     pub concerns: Vec<Concern>,
     pub counters: Vec<Counter>,
@@ -71,6 +80,8 @@ pub struct Concern {
     pub required_documents: Vec<String>,
     pub fee: String,
     pub leika_key: String,
+    /// How many persons one appointment may bring for this concern.
+    pub max_persons: u32,
 }
 
 #[derive(Clone, Debug)]
@@ -79,7 +90,7 @@ pub struct Counter {
     pub name: String,
     /// Ids of the concerns this counter handles.
     pub concern_ids: Vec<String>,
-    pub hours: WeeklyHours,
+    pub schedule: Schedule,
 }
 
 /// What one request for several concerns (or persons) amounts to.
@@ -93,6 +104,14 @@ pub struct Appointment {
 impl Office {
     pub fn concern(&self, id: &str) -> Option<&Concern> {
         self.concerns.iter().find(|concern| concern.id == id)
+    }
+
+    /// Sundays (unless the office opens on them), public holidays of the
+    /// office's state and whole-day closures.
+    pub fn closed_all_day(&self, date: NaiveDate) -> bool {
+        (date.weekday() == Weekday::Sun && !self.open_on_sundays)
+            || holidays::public_holiday(self.state, date).is_some()
+            || self.closures.closes_all_day(date)
     }
 
     pub fn counter_index(&self, id: &str) -> Option<usize> {
@@ -114,6 +133,13 @@ impl Office {
         let mut counters: CounterSet = self.all_counters();
         for id in concern_ids {
             let concern = self.concern(id).ok_or_else(|| Error::UnknownConcern(id.clone()))?;
+            let persons = concern_ids.iter().filter(|other| *other == id).count();
+            if persons > concern.max_persons as usize {
+                return Err(Error::TooManyPersons {
+                    concern: concern.name.clone(),
+                    max: concern.max_persons,
+                });
+            }
             duration_minutes += concern.duration_minutes;
             counters &= self.counters_serving(id);
         }
@@ -155,7 +181,7 @@ mod tests {
         hours = { mon = ["08:00-12:00"] }
         categories = [{ id = "cat", name = "Kategorie" }]
         concerns = [
-          { id = "a", name = "A", category = "cat", duration_minutes = 10 },
+          { id = "a", name = "A", category = "cat", duration_minutes = 10, max_persons = 2 },
           { id = "b", name = "B", category = "cat", duration_minutes = 20 },
           { id = "c", name = "C", category = "cat", duration_minutes = 30 },
         ]

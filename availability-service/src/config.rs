@@ -9,10 +9,14 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use crate::catalogue::{Catalogue, Category, Concern, Counter, MAX_COUNTERS, Office};
+use chrono::NaiveDate;
+
+use crate::catalogue::{
+    Catalogue, Category, Concern, Counter, CounterSet, MAX_CONCERNS_PER_APPOINTMENT, MAX_COUNTERS, Office,
+};
 use crate::error::Error;
 use crate::holidays::State;
-use crate::schedule::{Period, WeeklyHours};
+use crate::schedule::{self, Closure, Closures, DAY_MINUTES, Period, Schedule, Season, WeeklyHours};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -35,9 +39,23 @@ struct OfficeEntry {
     min_lead_minutes: u32,
     #[serde(default = "default_slot_minutes")]
     slot_minutes: u32,
+    /// "HH:MM" at which the last day of the window becomes bookable.
+    #[serde(default)]
+    release_time: Option<String>,
+    #[serde(default)]
+    open_on_sundays: bool,
+    #[serde(default)]
+    staff_only_counters: Vec<String>,
+    #[serde(default)]
+    staff_only_days: u32,
     /// Default weekly hours of the office's counters.
     #[serde(default)]
     hours: HoursEntry,
+    /// Hours that replace the default ones for a time (e.g. summer hours).
+    #[serde(default)]
+    seasons: Vec<SeasonEntry>,
+    #[serde(default)]
+    closures: Vec<ClosureEntry>,
     #[serde(default)]
     categories: Vec<CategoryEntry>,
     #[serde(default)]
@@ -78,6 +96,49 @@ struct HoursEntry {
     sun: Vec<String>,
 }
 
+/// A date written as TOML date (`2026-12-24`) or as string (`"2026-12-24"`).
+#[derive(Clone, Deserialize)]
+#[serde(untagged)]
+enum DateEntry {
+    Toml(toml::value::Datetime),
+    Text(String),
+}
+
+impl DateEntry {
+    fn parse(&self, what: &str) -> Result<NaiveDate, Error> {
+        let text = match self {
+            DateEntry::Toml(datetime) => datetime.to_string(),
+            DateEntry::Text(text) => text.clone(),
+        };
+        NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d")
+            .map_err(|_| Error::InvalidConfig(format!("{what}: invalid date {text:?}, write YYYY-MM-DD")))
+    }
+}
+
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SeasonEntry {
+    from: DateEntry,
+    until: Option<DateEntry>,
+    hours: HoursEntry,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClosureEntry {
+    date: DateEntry,
+    /// Last day of a closure over several days (inclusive).
+    until_date: Option<DateEntry>,
+    /// "HH:MM": closed from this time on (default: the whole day).
+    from: Option<String>,
+    /// "HH:MM": closed until this time (default: the end of the day).
+    until: Option<String>,
+    /// For the people reading the file.
+    #[serde(default)]
+    #[expect(dead_code, reason = "documentation in the configuration file")]
+    reason: String,
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct CategoryEntry {
@@ -100,6 +161,13 @@ struct ConcernEntry {
     fee: String,
     #[serde(default)]
     leika_key: String,
+    /// How many persons may come for this concern in one appointment.
+    #[serde(default = "default_max_persons")]
+    max_persons: u32,
+}
+
+fn default_max_persons() -> u32 {
+    MAX_CONCERNS_PER_APPOINTMENT as u32
 }
 
 #[derive(Deserialize)]
@@ -113,6 +181,8 @@ struct CounterEntry {
     categories: Option<Vec<String>>,
     /// Hours of this counter, replacing the office's default hours.
     hours: Option<HoursEntry>,
+    /// Seasons of this counter, replacing the office's seasons.
+    seasons: Option<Vec<SeasonEntry>>,
 }
 
 /// Reads and validates the configuration file at `path`.
@@ -172,9 +242,20 @@ fn office(entry: OfficeEntry) -> Result<Office, Error> {
         return invalid("min_lead_minutes must be at most 30 days");
     }
 
+    let release_minute = match &entry.release_time {
+        Some(time) => {
+            schedule::parse_minutes(time).map_err(|error| Error::InvalidConfig(format!("release_time: {error}")))?
+        }
+        None => 0,
+    };
+    if release_minute >= DAY_MINUTES {
+        return invalid("release_time must be before 24:00");
+    }
     let categories = categories(&entry.categories, &entry.concerns)?;
     let concerns = concerns(entry.concerns, &categories)?;
     let default_hours = hours(&entry.hours)?;
+    let default_seasons = seasons(&entry.seasons)?;
+    let closures = closures(&entry.closures)?;
     if entry.counters.is_empty() {
         return invalid("an office needs at least one counter");
     }
@@ -195,15 +276,19 @@ fn office(entry: OfficeEntry) -> Result<Office, Error> {
                 other => other,
             };
             let concern_ids = served_concerns(&counter, &concerns, &categories).map_err(context)?;
-            let hours = match &counter.hours {
+            let regular = match &counter.hours {
                 Some(own) => hours(own).map_err(context)?,
                 None => default_hours.clone(),
+            };
+            let seasons = match &counter.seasons {
+                Some(own) => seasons(own).map_err(context)?,
+                None => default_seasons.clone(),
             };
             Ok(Counter {
                 id: counter.id,
                 name: counter.name,
                 concern_ids,
-                hours,
+                schedule: Schedule { regular, seasons },
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
@@ -212,6 +297,18 @@ fn office(entry: OfficeEntry) -> Result<Office, Error> {
         .find(|concern| !counters.iter().any(|c| c.concern_ids.contains(&concern.id)))
     {
         return invalid(format!("no counter handles concern {:?}", orphan.id));
+    }
+
+    let mut staff_only_counters: CounterSet = 0;
+    for id in &entry.staff_only_counters {
+        let index = counters
+            .iter()
+            .position(|counter| &counter.id == id)
+            .ok_or_else(|| Error::InvalidConfig(format!("staff_only_counters names the unknown counter {id:?}")))?;
+        staff_only_counters |= 1 << index;
+    }
+    if entry.staff_only_days > entry.booking_window_days {
+        return invalid("staff_only_days must not exceed booking_window_days");
     }
 
     Ok(Office {
@@ -223,6 +320,11 @@ fn office(entry: OfficeEntry) -> Result<Office, Error> {
         booking_window_days: entry.booking_window_days,
         min_lead_minutes: entry.min_lead_minutes,
         slot_minutes: entry.slot_minutes,
+        release_minute,
+        open_on_sundays: entry.open_on_sundays,
+        closures,
+        staff_only_counters,
+        staff_only_days: entry.staff_only_days,
         categories,
         concerns,
         counters,
@@ -287,6 +389,12 @@ fn concerns(entries: Vec<ConcernEntry>, categories: &[Category]) -> Result<Vec<C
                     entry.id
                 ));
             }
+            if !(1..=MAX_CONCERNS_PER_APPOINTMENT as u32).contains(&entry.max_persons) {
+                return invalid(format!(
+                    "concern {:?}: max_persons must be between 1 and {MAX_CONCERNS_PER_APPOINTMENT}",
+                    entry.id
+                ));
+            }
             if !entry.leika_key.is_empty()
                 && (entry.leika_key.len() != 14 || !entry.leika_key.bytes().all(|b| b.is_ascii_digit()))
             {
@@ -300,6 +408,7 @@ fn concerns(entries: Vec<ConcernEntry>, categories: &[Category]) -> Result<Vec<C
                 required_documents: entry.required_documents,
                 fee: entry.fee,
                 leika_key: entry.leika_key,
+                max_persons: entry.max_persons,
             })
         })
         .collect()
@@ -330,6 +439,51 @@ fn served_concerns(
     served.sort();
     served.dedup();
     Ok(served)
+}
+
+fn seasons(entries: &[SeasonEntry]) -> Result<Vec<Season>, Error> {
+    entries
+        .iter()
+        .map(|entry| {
+            let from = entry.from.parse("season")?;
+            let until = entry.until.as_ref().map(|until| until.parse("season")).transpose()?;
+            if until.is_some_and(|until| until < from) {
+                return invalid(format!("the season from {from} ends before it starts"));
+            }
+            let hours = hours(&entry.hours).map_err(|error| match error {
+                Error::InvalidConfig(message) => Error::InvalidConfig(format!("season from {from}: {message}")),
+                other => other,
+            })?;
+            Ok(Season { from, until, hours })
+        })
+        .collect()
+}
+
+fn closures(entries: &[ClosureEntry]) -> Result<Closures, Error> {
+    let closures = entries
+        .iter()
+        .map(|entry| {
+            let from = entry.date.parse("closure")?;
+            let until = entry
+                .until_date
+                .as_ref()
+                .map_or(Ok(from), |until| until.parse("closure"))?;
+            let time = |text: &Option<String>, default: u32| match text {
+                Some(text) => schedule::parse_minutes(text)
+                    .map_err(|error| Error::InvalidConfig(format!("closure on {from}: {error}"))),
+                None => Ok(default),
+            };
+            let closed = Period {
+                start: time(&entry.from, 0)?,
+                end: time(&entry.until, DAY_MINUTES)?,
+            };
+            if until < from || closed.start >= closed.end {
+                return invalid(format!("the closure on {from} ends before it starts"));
+            }
+            Ok(Closure { from, until, closed })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Closures(closures))
 }
 
 fn hours(entry: &HoursEntry) -> Result<WeeklyHours, Error> {
@@ -408,6 +562,44 @@ mod tests {
     }
 
     #[test]
+    fn seasons_closures_and_staff_capacity_are_read() {
+        let text = MINIMAL.replace(
+            "state =",
+            r#"release_time = "07:00"
+            staff_only_counters = ["p1"]
+            staff_only_days = 1
+            seasons = [{ from = 2027-06-01, until = "2027-08-31", hours = { mon = ["07:00-13:00"] } }]
+            closures = [
+              { date = 2026-12-24, from = "12:00", reason = "Heiligabend" },
+              { date = "2026-12-28", until_date = "2026-12-30" },
+            ]
+            state ="#,
+        );
+        let catalogue = parse(&text).expect("valid");
+        let office = catalogue.office("amt").expect("office");
+        assert_eq!(
+            (
+                office.release_minute,
+                office.staff_only_counters,
+                office.staff_only_days
+            ),
+            (420, 1, 1)
+        );
+        let date = |y, m, d| NaiveDate::from_ymd_opt(y, m, d).expect("valid");
+        assert_eq!(
+            office.counters[0].schedule.on(date(2027, 6, 7))[0].to_string(),
+            "07:00-13:00"
+        );
+        assert_eq!(
+            office.counters[0].schedule.on(date(2027, 9, 6))[0].to_string(),
+            "08:00-12:00"
+        );
+        assert!(office.closed_all_day(date(2026, 12, 29)));
+        assert!(!office.closed_all_day(date(2026, 12, 24)));
+        assert_eq!(office.concerns[0].max_persons, 10);
+    }
+
+    #[test]
     fn mistakes_are_reported_with_their_place() {
         let cases = [
             (MINIMAL.replace("\"NW\"", "\"XX\""), "unknown German state"),
@@ -434,6 +626,36 @@ mod tests {
             (format!("{MINIMAL}\nunknown_key = 1"), "unknown field"),
             (format!("{MINIMAL}{MINIMAL}"), "described twice"),
             ("offices = []".to_owned(), "no office"),
+            (
+                MINIMAL.replace("state =", "release_time = \"7 Uhr\"\nstate ="),
+                "release_time",
+            ),
+            (
+                MINIMAL.replace("state =", "staff_only_counters = [\"p9\"]\nstate ="),
+                "unknown counter \"p9\"",
+            ),
+            (
+                MINIMAL.replace(
+                    "state =",
+                    "closures = [{ date = \"2026-12-24\", from = \"14:00\", until = \"12:00\" }]\nstate =",
+                ),
+                "ends before it starts",
+            ),
+            (
+                MINIMAL.replace("state =", "closures = [{ date = \"24.12.2026\" }]\nstate ="),
+                "invalid date",
+            ),
+            (
+                MINIMAL.replace(
+                    "state =",
+                    "seasons = [{ from = 2027-06-01, until = 2027-05-01, hours = {} }]\nstate =",
+                ),
+                "ends before it starts",
+            ),
+            (
+                MINIMAL.replace("duration_minutes = 15", "duration_minutes = 15, max_persons = 0"),
+                "max_persons",
+            ),
         ];
         for (text, expected) in cases {
             let message = error_of(&text);

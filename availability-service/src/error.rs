@@ -21,6 +21,8 @@ pub enum Error {
     ConcernsRequired,
     #[error("at most {max} concerns (counting each person) fit into one appointment")]
     TooManyConcerns { max: usize },
+    #[error("at most {max} persons per appointment for {concern:?}")]
+    TooManyPersons { concern: String, max: u32 },
     #[error("no counter handles all of these concerns in one appointment; book them separately")]
     NotCombinable,
     #[error("{0}")]
@@ -40,6 +42,7 @@ impl Error {
             Error::UnknownConcern(_) => "concern_not_found",
             Error::ConcernsRequired => "concerns_required",
             Error::TooManyConcerns { .. } => "too_many_concerns",
+            Error::TooManyPersons { .. } => "too_many_persons",
             Error::NotCombinable => "concerns_not_combinable",
             Error::InvalidArgument(_) => "invalid_argument",
             Error::SlotUnavailable => "slot_unavailable",
@@ -55,6 +58,7 @@ impl From<Error> for Status {
             Error::UnknownOffice(_) | Error::UnknownConcern(_) => Code::NotFound,
             Error::ConcernsRequired
             | Error::TooManyConcerns { .. }
+            | Error::TooManyPersons { .. }
             | Error::NotCombinable
             | Error::InvalidArgument(_) => Code::InvalidArgument,
             Error::SlotUnavailable => Code::FailedPrecondition,

@@ -11,7 +11,7 @@ use tonic::{Request, Response, Status};
 use crate::booked::BookedIntervals;
 use crate::catalogue::{Appointment, Catalogue, Office};
 use crate::error::Error;
-use crate::slots::{self, DaySlots, Window};
+use crate::slots::{self, Busy, Channel, DaySlots, Window};
 
 pub struct Availability {
     catalogue: Arc<Catalogue>,
@@ -35,16 +35,23 @@ impl Availability {
         // A day of margin on both sides covers any UTC offset of the office.
         let from = utc_midnight(first) - TimeDelta::days(1);
         let to = utc_midnight(last) + TimeDelta::days(2);
-        let booked = self.booked.between(office, from, to).await?;
+        let busy = Busy::new(office.counters.len(), self.booked.between(office, from, to).await?);
         let query = slots::Query {
             office,
-            counters: appointment.counters,
+            counters: appointment.counters & window.counters,
             duration: TimeDelta::minutes(i64::from(appointment.duration_minutes)),
             first_day: first,
             last_day: last,
             earliest_start: window.earliest_start,
         };
-        Ok(slots::open_slots(&query, &booked))
+        Ok(slots::open_slots(&query, &busy))
+    }
+}
+
+fn channel(value: i32) -> Channel {
+    match pb::Channel::try_from(value) {
+        Ok(pb::Channel::Foyer | pb::Channel::Phone) => Channel::Staff,
+        _ => Channel::Online,
     }
 }
 
@@ -71,6 +78,8 @@ fn office_to_proto(office: &Office) -> pb::Office {
         min_lead_minutes: office.min_lead_minutes,
         slot_minutes: office.slot_minutes,
         state: office.state.to_string(),
+        release_time: format!("{:02}:{:02}", office.release_minute / 60, office.release_minute % 60),
+        staff_only_days: office.staff_only_days,
     }
 }
 
@@ -114,6 +123,7 @@ impl AvailabilityService for Availability {
                     required_documents: concern.required_documents.clone(),
                     fee: concern.fee.clone(),
                     leika_key: concern.leika_key.clone(),
+                    max_persons: concern.max_persons,
                 })
                 .collect(),
         }))
@@ -134,7 +144,7 @@ impl AvailabilityService for Availability {
         {
             return Err(Error::InvalidArgument(format!("from ({from}) must not be after to ({to})")).into());
         }
-        let window = Window::of(office, Utc::now());
+        let window = Window::of(office, Utc::now(), channel(request.channel));
         let first = from.map_or(window.first_day, |day| day.max(window.first_day));
         let last = to.map_or(window.last_day, |day| day.min(window.last_day));
         let days = if first <= last {
@@ -179,7 +189,7 @@ impl AvailabilityService for Availability {
             .as_ref()
             .and_then(timestamp::from_proto)
             .ok_or_else(|| Error::InvalidArgument("start must be a valid instant".to_owned()))?;
-        let window = Window::of(office, Utc::now());
+        let window = Window::of(office, Utc::now(), channel(request.channel));
         let day = start.with_timezone(&office.timezone).date_naive();
         if !window.contains(day) {
             return Err(Error::SlotUnavailable.into());

@@ -1,32 +1,59 @@
-//! The slot engine: opening hours minus booked intervals, on the office's
-//! grid, inside the booking window. Pure computation, no I/O: everything it
-//! needs (office, time, bookings) is passed in.
+//! The slot engine: opening hours minus busy intervals (bookings, absences),
+//! on the office's grid, inside the booking window of a channel. Pure
+//! computation, no I/O: everything it needs is passed in.
+//!
+//! It is the hot path of the availability service, so it works on plain
+//! seconds: each counter's busy intervals are sorted once, and a cursor per
+//! counter walks them while starts only grow, making a whole 60-day query
+//! linear in the number of grid points and intervals.
 
-use std::collections::BTreeMap;
-
-use chrono::{DateTime, NaiveDate, NaiveTime, TimeDelta, TimeZone, Utc};
+use chrono::{DateTime, NaiveDate, NaiveTime, TimeDelta, TimeZone, Timelike, Utc};
+use chrono_tz::Tz;
 
 use crate::catalogue::{CounterSet, Office};
-use crate::schedule;
+use crate::schedule::{DAY_MINUTES, Period};
 
-/// The days and instants an online booking may fall on, as of `now`.
+/// Who books: citizens online, or staff at the foyer desk or on the phone.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Channel {
+    #[default]
+    Online,
+    Staff,
+}
+
+/// The days, instants and counters a booking may use, as of `now`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Window {
-    /// Today in the office's time zone.
     pub first_day: NaiveDate,
-    /// Today plus the booking window, inclusive.
+    /// Today plus the booking window, inclusive; the last day only once its
+    /// release time has passed.
     pub last_day: NaiveDate,
-    /// Nothing starts before now plus the office's lead time.
+    /// Online: now plus the office's lead time. Staff: now.
     pub earliest_start: DateTime<Utc>,
+    /// Counters open to the channel (staff-only counters are not online).
+    pub counters: CounterSet,
 }
 
 impl Window {
-    pub fn of(office: &Office, now: DateTime<Utc>) -> Self {
-        let today = now.with_timezone(&office.timezone).date_naive();
-        Self {
-            first_day: today,
-            last_day: today + TimeDelta::days(i64::from(office.booking_window_days)),
-            earliest_start: now + TimeDelta::minutes(i64::from(office.min_lead_minutes)),
+    pub fn of(office: &Office, now: DateTime<Utc>, channel: Channel) -> Self {
+        let local = now.with_timezone(&office.timezone);
+        let today = local.date_naive();
+        let released = local.time().num_seconds_from_midnight() / 60 >= office.release_minute;
+        let window_days = i64::from(office.booking_window_days) - i64::from(!released);
+        let last_day = today + TimeDelta::days(window_days);
+        match channel {
+            Channel::Online => Self {
+                first_day: today + TimeDelta::days(i64::from(office.staff_only_days)),
+                last_day,
+                earliest_start: now + TimeDelta::minutes(i64::from(office.min_lead_minutes)),
+                counters: !office.staff_only_counters,
+            },
+            Channel::Staff => Self {
+                first_day: today,
+                last_day,
+                earliest_start: now,
+                counters: CounterSet::MAX,
+            },
         }
     }
 
@@ -35,12 +62,72 @@ impl Window {
     }
 }
 
-/// A booked interval of one counter (by its index in `Office::counters`).
+/// A busy interval of one counter (by its index in `Office::counters`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Booked {
     pub counter: usize,
     pub start: DateTime<Utc>,
     pub end: DateTime<Utc>,
+}
+
+/// Busy intervals per counter as UTC seconds, sorted by start. They may
+/// overlap (an absence over bookings); the engine copes with that.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Busy {
+    per_counter: Vec<Vec<(i64, i64)>>,
+}
+
+impl Busy {
+    pub fn new(counters: usize, intervals: impl IntoIterator<Item = Booked>) -> Self {
+        let mut busy = Self {
+            per_counter: vec![Vec::new(); counters],
+        };
+        for interval in intervals {
+            if let Some(list) = busy.per_counter.get_mut(interval.counter) {
+                list.push((interval.start.timestamp(), interval.end.timestamp()));
+            }
+        }
+        for list in &mut busy.per_counter {
+            list.sort_unstable();
+        }
+        busy
+    }
+
+    /// Adds an interval, keeping the order (for projections kept up to date).
+    pub fn insert(&mut self, interval: Booked) {
+        if let Some(list) = self.per_counter.get_mut(interval.counter) {
+            let entry = (interval.start.timestamp(), interval.end.timestamp());
+            let position = list.partition_point(|existing| *existing < entry);
+            list.insert(position, entry);
+        }
+    }
+
+    /// Removes one occurrence of an interval; false if it was not there.
+    pub fn remove(&mut self, interval: Booked) -> bool {
+        let Some(list) = self.per_counter.get_mut(interval.counter) else {
+            return false;
+        };
+        let entry = (interval.start.timestamp(), interval.end.timestamp());
+        match list.binary_search(&entry) {
+            Ok(position) => {
+                list.remove(position);
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.per_counter.iter().map(Vec::len).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn of(&self, counter: usize) -> &[(i64, i64)] {
+        self.per_counter.get(counter).map_or(&[], Vec::as_slice)
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -67,7 +154,7 @@ pub struct DaySlots {
 #[derive(Clone, Copy, Debug)]
 pub struct Query<'a> {
     pub office: &'a Office,
-    /// Counters that handle every concern of the appointment.
+    /// Counters that handle every concern and are open to the channel.
     pub counters: CounterSet,
     pub duration: TimeDelta,
     /// Local days to cover, inclusive; the caller clips them to the window.
@@ -77,94 +164,125 @@ pub struct Query<'a> {
 }
 
 /// Open slots per day (days without any are left out), in time order.
-pub fn open_slots(query: &Query<'_>, booked: &[Booked]) -> Vec<DaySlots> {
+pub fn open_slots(query: &Query<'_>, busy: &Busy) -> Vec<DaySlots> {
     let office = query.office;
-    let busy = busy_by_counter(office.counters.len(), booked);
-    let grid = office.slot_minutes;
+    let grid = office.slot_minutes.max(1);
+    let positions = DAY_MINUTES.div_ceil(grid) as usize;
+    let mut masks: Vec<CounterSet> = vec![0; positions];
+    let mut starts: Vec<i64> = vec![0; positions];
+    let mut cursors = vec![0usize; office.counters.len()];
+    let mut open = Vec::new();
+    let duration = query.duration.num_seconds();
+    let earliest = query.earliest_start.timestamp();
     let mut days = Vec::new();
-    let mut day = query.first_day;
-    while day <= query.last_day {
-        if !schedule::closed_all_day(office.state, day) {
-            let mut slots: BTreeMap<DateTime<Utc>, Slot> = BTreeMap::new();
-            for (index, counter) in office.counters.iter().enumerate() {
-                if query.counters & (1 << index) == 0 {
-                    continue;
-                }
-                for period in counter.hours.on(chrono::Datelike::weekday(&day)) {
-                    let close = minutes_of(period.end);
-                    let Some(close_at) = local_instant(office, day, close) else {
-                        continue;
-                    };
-                    // Starts sit on the grid counted from local midnight.
-                    let mut minute = minutes_of(period.start).div_ceil(grid) * grid;
-                    while minute < close {
-                        if let Some(start) = local_instant(office, day, minute) {
-                            let end = start + query.duration;
-                            if end > close_at {
-                                break;
-                            }
-                            if start >= query.earliest_start && is_free(&busy[index], start, end) {
-                                slots
-                                    .entry(start)
-                                    .or_insert(Slot {
-                                        start,
-                                        end,
-                                        counters: 0,
-                                    })
-                                    .counters |= 1 << index;
-                            }
-                        }
-                        minute += grid;
-                    }
-                }
+    for day in query.first_day.iter_days().take_while(|day| *day <= query.last_day) {
+        if office.closed_all_day(day) {
+            continue;
+        }
+        let mut any = false;
+        for (index, counter) in office.counters.iter().enumerate() {
+            if query.counters & (1 << index) == 0 {
+                continue;
             }
-            if !slots.is_empty() {
-                days.push(DaySlots {
-                    date: day,
-                    slots: slots.into_values().collect(),
-                });
+            office.closures.open_parts(day, counter.schedule.on(day), &mut open);
+            let intervals = busy.of(index);
+            for period in &open {
+                let Some(clock) = PeriodClock::new(office.timezone, day, *period) else {
+                    continue;
+                };
+                let mut minute = period.start.div_ceil(grid) * grid;
+                while minute < period.end {
+                    if let Some(start) = clock.instant(minute) {
+                        let end = start + duration;
+                        if end > clock.close {
+                            break;
+                        }
+                        if start >= earliest && is_free(intervals, &mut cursors[index], start, end) {
+                            let position = (minute / grid) as usize;
+                            masks[position] |= 1 << index;
+                            starts[position] = start;
+                            any = true;
+                        }
+                    }
+                    minute += grid;
+                }
             }
         }
-        let Some(next) = day.succ_opt() else { break };
-        day = next;
+        if any {
+            let mut slots = Vec::new();
+            for (mask, start) in masks.iter_mut().zip(&starts) {
+                if *mask != 0 {
+                    slots.push(Slot {
+                        start: instant(*start),
+                        end: instant(*start + duration),
+                        counters: *mask,
+                    });
+                    *mask = 0;
+                }
+            }
+            days.push(DaySlots { date: day, slots });
+        }
     }
     days
 }
 
-fn minutes_of(time: NaiveTime) -> u32 {
-    chrono::Timelike::num_seconds_from_midnight(&time) / 60
+fn instant(seconds: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp(seconds, 0).unwrap_or_default()
 }
 
-/// The instant of `minute` minutes after local midnight of `day`. Local
-/// times skipped by a DST change have no instant; repeated ones take the
-/// first occurrence.
-fn local_instant(office: &Office, day: NaiveDate, minute: u32) -> Option<DateTime<Utc>> {
+/// Local minutes of one opening period mapped to UTC seconds. Away from DST
+/// changes the mapping is linear and costs an addition; on a change day the
+/// time zone is asked per minute.
+struct PeriodClock {
+    tz: Tz,
+    day: NaiveDate,
+    start_minute: u32,
+    open: i64,
+    close: i64,
+    linear: bool,
+}
+
+impl PeriodClock {
+    fn new(tz: Tz, day: NaiveDate, period: Period) -> Option<Self> {
+        let open = local_instant(tz, day, period.start)?;
+        let close = local_instant(tz, day, period.end)?;
+        Some(Self {
+            tz,
+            day,
+            start_minute: period.start,
+            open,
+            close,
+            linear: close - open == i64::from(period.end - period.start) * 60,
+        })
+    }
+
+    fn instant(&self, minute: u32) -> Option<i64> {
+        if self.linear {
+            Some(self.open + i64::from(minute - self.start_minute) * 60)
+        } else {
+            local_instant(self.tz, self.day, minute)
+        }
+    }
+}
+
+/// UTC seconds of `minute` minutes after local midnight of `day`. Local
+/// times skipped by a DST change have none; repeated ones take the first.
+pub fn local_instant(tz: Tz, day: NaiveDate, minute: u32) -> Option<i64> {
     let local = day.and_time(NaiveTime::MIN) + TimeDelta::minutes(i64::from(minute));
-    office
-        .timezone
-        .from_local_datetime(&local)
+    tz.from_local_datetime(&local)
         .earliest()
-        .map(|instant| instant.with_timezone(&Utc))
+        .map(|instant| instant.timestamp())
 }
 
-/// Booked intervals per counter, sorted by start.
-fn busy_by_counter(counters: usize, booked: &[Booked]) -> Vec<Vec<(DateTime<Utc>, DateTime<Utc>)>> {
-    let mut busy = vec![Vec::new(); counters];
-    for booking in booked.iter().filter(|b| b.counter < counters) {
-        busy[booking.counter].push((booking.start, booking.end));
+/// Whether [start, end) overlaps none of `busy` (sorted by start). Starts
+/// passed for one counter never decrease, so intervals ending before a start
+/// are skipped for good; the first interval ending after it decides: it
+/// overlaps, or it and every later one begins at or after `end`.
+fn is_free(busy: &[(i64, i64)], cursor: &mut usize, start: i64, end: i64) -> bool {
+    while busy.get(*cursor).is_some_and(|&(_, busy_end)| busy_end <= start) {
+        *cursor += 1;
     }
-    for intervals in &mut busy {
-        intervals.sort_unstable();
-    }
-    busy
-}
-
-/// Whether [start, end) overlaps none of `busy` (sorted by start; intervals
-/// of one counter never overlap each other, so they are sorted by end too).
-fn is_free(busy: &[(DateTime<Utc>, DateTime<Utc>)], start: DateTime<Utc>, end: DateTime<Utc>) -> bool {
-    let first_ending_after_start = busy.partition_point(|&(_, busy_end)| busy_end <= start);
-    busy.get(first_ending_after_start)
-        .is_none_or(|&(busy_start, _)| busy_start >= end)
+    busy.get(*cursor).is_none_or(|&(busy_start, _)| busy_start >= end)
 }
 
 #[cfg(test)]
@@ -250,7 +368,7 @@ mod tests {
         let office = catalogue.office("amt").expect("office");
         // Monday 30 November 2026: counter 1 08:00-09:00, counter 2 08:30-09:30.
         let monday = date(2026, 11, 30);
-        let days = open_slots(&query(office, &["kurz"], monday, monday), &[]);
+        let days = open_slots(&query(office, &["kurz"], monday, monday), &Busy::default());
         assert_eq!(days.len(), 1);
         let expected = [
             ("08:00", 1),
@@ -273,14 +391,14 @@ mod tests {
         let catalogue = catalogue(OFFICE);
         let office = catalogue.office("amt").expect("office");
         let thursday = date(2026, 12, 3);
-        let days = open_slots(&query(office, &["lang"], thursday, thursday), &[]);
+        let days = open_slots(&query(office, &["lang"], thursday, thursday), &Busy::default());
         let times: Vec<_> = local_times(&days[0]).into_iter().map(|(t, _)| t).collect();
         assert_eq!(
             times,
             ["08:00", "08:10", "08:20", "08:30", "14:00", "14:10", "14:20", "14:30"]
         );
         // Two persons for "kurz" last 20 minutes.
-        let days = open_slots(&query(office, &["kurz", "kurz"], thursday, thursday), &[]);
+        let days = open_slots(&query(office, &["kurz", "kurz"], thursday, thursday), &Busy::default());
         assert_eq!(days[0].slots.last().map(|s| s.end), Some(berlin(2026, 12, 3, 15, 0)));
     }
 
@@ -303,7 +421,7 @@ mod tests {
                 end: berlin(2026, 11, 30, 8, 50),
             },
         ];
-        let days = open_slots(&query(office, &["kurz"], monday, monday), &booked);
+        let days = open_slots(&query(office, &["kurz"], monday, monday), &Busy::new(2, booked));
         let got = local_times(&days[0]);
         let expected = [
             ("08:30", 1),
@@ -322,13 +440,22 @@ mod tests {
         let catalogue = catalogue(OFFICE);
         let office = catalogue.office("amt").expect("office");
         // 24 Dec 2026 (Thu) .. 27 Dec (Sun): 25 and 26 are holidays, 27 a Sunday.
-        let days = open_slots(&query(office, &["kurz"], date(2026, 12, 24), date(2026, 12, 27)), &[]);
+        let days = open_slots(
+            &query(office, &["kurz"], date(2026, 12, 24), date(2026, 12, 27)),
+            &Busy::default(),
+        );
         let dates: Vec<_> = days.iter().map(|d| d.date).collect();
         assert_eq!(dates, [date(2026, 12, 24)]);
         // Saturday 26 is a holiday; Saturday 19 December counter 2 opens 09:00-10:00.
-        let days = open_slots(&query(office, &["kurz"], date(2026, 12, 19), date(2026, 12, 19)), &[]);
+        let days = open_slots(
+            &query(office, &["kurz"], date(2026, 12, 19), date(2026, 12, 19)),
+            &Busy::default(),
+        );
         assert_eq!(days[0].slots.len(), 6);
-        let days = open_slots(&query(office, &["lang"], date(2026, 12, 19), date(2026, 12, 19)), &[]);
+        let days = open_slots(
+            &query(office, &["lang"], date(2026, 12, 19), date(2026, 12, 19)),
+            &Busy::default(),
+        );
         assert!(days.is_empty(), "counter 2 does not handle the long concern");
     }
 
@@ -339,7 +466,7 @@ mod tests {
         let monday = date(2026, 11, 30);
         let mut q = query(office, &["kurz"], monday, monday);
         q.earliest_start = berlin(2026, 11, 30, 8, 55);
-        let times: Vec<_> = local_times(&open_slots(&q, &[])[0])
+        let times: Vec<_> = local_times(&open_slots(&q, &Busy::default())[0])
             .into_iter()
             .map(|(t, _)| t)
             .collect();
@@ -355,7 +482,7 @@ mod tests {
             (date(2026, 3, 27), date(2026, 3, 30)),
             (date(2026, 10, 23), date(2026, 10, 26)),
         ] {
-            let days = open_slots(&query(office, &["lang"], before, after), &[]);
+            let days = open_slots(&query(office, &["lang"], before, after), &Busy::default());
             for day in &days {
                 let first = day.slots[0].start.with_timezone(&chrono_tz::Europe::Berlin);
                 assert_eq!(first.format("%H:%M").to_string(), "08:00", "on {}", day.date);
@@ -396,13 +523,16 @@ mod tests {
         let catalogue = catalogue(&text);
         let office = catalogue.office("standesamt").expect("second office");
         // 2 Dec 2026 is a Wednesday; 6 Jan 2027 (Wednesday) is a holiday in Bavaria only.
-        let days = open_slots(&query(office, &["geburt"], date(2026, 12, 1), date(2026, 12, 7)), &[]);
+        let days = open_slots(
+            &query(office, &["geburt"], date(2026, 12, 1), date(2026, 12, 7)),
+            &Busy::default(),
+        );
         assert_eq!(days.len(), 1);
         let times: Vec<_> = local_times(&days[0]).into_iter().map(|(t, _)| t).collect();
         assert_eq!(times, ["10:00", "10:30", "11:00"]);
         let epiphany = date(2027, 1, 6);
         assert_eq!(epiphany.weekday(), chrono::Weekday::Wed);
-        assert!(open_slots(&query(office, &["geburt"], epiphany, epiphany), &[]).is_empty());
+        assert!(open_slots(&query(office, &["geburt"], epiphany, epiphany), &Busy::default()).is_empty());
     }
 
     #[test]
@@ -411,7 +541,7 @@ mod tests {
         let office = catalogue.office("amt").expect("office");
         // 23:30 UTC on 24 November is already 25 November in Berlin.
         let now = Utc.with_ymd_and_hms(2026, 11, 24, 23, 30, 0).single().expect("valid");
-        let window = Window::of(office, now);
+        let window = Window::of(office, now, Channel::Online);
         assert_eq!(window.first_day, date(2026, 11, 25));
         assert_eq!(window.last_day, date(2027, 1, 24));
         assert_eq!(window.earliest_start, now + TimeDelta::hours(1));

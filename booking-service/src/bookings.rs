@@ -29,6 +29,31 @@ impl Status {
     }
 }
 
+/// How a booking was made.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Channel {
+    #[default]
+    Online,
+    Foyer,
+    Phone,
+}
+
+impl Channel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Online => "online",
+            Channel::Foyer => "foyer",
+            Channel::Phone => "phone",
+        }
+    }
+
+    pub fn parse(stored: &str) -> Option<Self> {
+        [Channel::Online, Channel::Foyer, Channel::Phone]
+            .into_iter()
+            .find(|channel| channel.as_str() == stored)
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Booking {
     pub office_id: String,
@@ -41,6 +66,7 @@ pub struct Booking {
     pub name: String,
     pub email: String,
     pub phone: String,
+    pub channel: Channel,
     pub created_at: DateTime<Utc>,
 }
 
@@ -65,6 +91,7 @@ pub struct NewBooking {
     pub phone: String,
     pub token_hash: Vec<u8>,
     pub idempotency: Option<Idempotency>,
+    pub channel: Channel,
     pub created_at: DateTime<Utc>,
 }
 

@@ -3,8 +3,8 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use amtstermin_proto::availability::v1::CheckStartRequest;
 use amtstermin_proto::availability::v1::availability_service_client::AvailabilityServiceClient;
+use amtstermin_proto::availability::v1::{Channel as ProtoChannel, CheckStartRequest};
 use amtstermin_proto::booking::v1 as pb;
 use amtstermin_proto::booking::v1::booking_service_server::BookingService;
 use amtstermin_proto::timestamp;
@@ -99,6 +99,7 @@ impl Bookings {
                 office_id: office_id.clone(),
                 concern_ids: request.concern_ids.clone(),
                 start: Some(timestamp::to_proto(start)),
+                channel: request.channel,
             })
             .await
             .map_err(Error::Availability)?
@@ -126,6 +127,7 @@ impl Bookings {
                     request_hash: request_hash.clone(),
                     token_sealed: key.seal(&office_id, &token).to_vec(),
                 }),
+                channel: channel(request.channel),
                 created_at: Utc::now(),
             };
             match self.store()?.reserve(&new, &check.counter_ids).await? {
@@ -163,6 +165,14 @@ impl Bookings {
     }
 }
 
+fn channel(value: i32) -> bookings::Channel {
+    match ProtoChannel::try_from(value) {
+        Ok(ProtoChannel::Foyer) => bookings::Channel::Foyer,
+        Ok(ProtoChannel::Phone) => bookings::Channel::Phone,
+        _ => bookings::Channel::Online,
+    }
+}
+
 fn to_proto(booking: Booking) -> pb::Booking {
     pb::Booking {
         code: booking.code,
@@ -180,6 +190,12 @@ fn to_proto(booking: Booking) -> pb::Booking {
         email: booking.email,
         phone: booking.phone,
         created_at: Some(timestamp::to_proto(booking.created_at)),
+        channel: match booking.channel {
+            bookings::Channel::Online => ProtoChannel::Online,
+            bookings::Channel::Foyer => ProtoChannel::Foyer,
+            bookings::Channel::Phone => ProtoChannel::Phone,
+        }
+        .into(),
     }
 }
 

@@ -53,6 +53,8 @@ fn office_json(office: &availability::Office) -> Value {
         "min_lead_minutes": office.min_lead_minutes,
         "slot_minutes": office.slot_minutes,
         "state": office.state,
+        "release_time": office.release_time,
+        "staff_only_days": office.staff_only_days,
     })
 }
 
@@ -76,6 +78,7 @@ async fn concerns(
             "required_documents": concern.required_documents,
             "fee": non_empty(&concern.fee),
             "leika_key": non_empty(&concern.leika_key),
+            "max_persons": concern.max_persons,
         })).collect::<Vec<_>>(),
     })))
 }
@@ -116,6 +119,8 @@ async fn slots(
             concern_ids,
             from_date: param("from"),
             to_date: param("to"),
+            // The public API is the online channel; staff use theirs.
+            channel: availability::Channel::Online.into(),
         })
         .await?
         .into_inner();
@@ -201,6 +206,7 @@ async fn create_booking(
             email: request.email,
             phone: request.phone.unwrap_or_default(),
             idempotency_key,
+            channel: availability::Channel::Online.into(),
         })
         .await?
         .into_inner();
@@ -360,6 +366,11 @@ impl Services {
             "start": local(booking.start.as_ref(), tz),
             "end": local(booking.end.as_ref(), tz),
             "status": status,
+            "channel": match booking.channel() {
+                availability::Channel::Foyer => "foyer",
+                availability::Channel::Phone => "phone",
+                _ => "online",
+            },
             "counter": booking.counter_id,
             "name": booking.name,
             "email": booking.email,

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use amtstermin_tests::{Backend, TestDatabase, backend_tests};
-use booking_service::bookings::{Idempotency, NewBooking, Status};
+use booking_service::bookings::{Channel, Idempotency, NewBooking, Status};
 use booking_service::store::{self, BookingStore, Reservation};
 use chrono::{DateTime, Duration, TimeZone, Utc};
 
@@ -44,6 +44,7 @@ fn new_booking(office: &str, code: &str, start: DateTime<Utc>, minutes: i64) -> 
         phone: String::new(),
         token_hash: format!("hash-of-{code}").into_bytes(),
         idempotency: None,
+        channel: Channel::Foyer,
         created_at: at(0, 0),
     }
 }
@@ -175,6 +176,7 @@ async fn bookings_are_found_only_with_their_token(backend: Backend) {
     );
     assert_eq!(found.start, at(9, 0));
     assert_eq!(found.status, Status::Booked);
+    assert_eq!(found.channel, Channel::Foyer);
     assert!(store.get("AAAA-AAAA", b"wrong").await.expect("get").is_none());
     assert!(
         store

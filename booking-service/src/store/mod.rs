@@ -100,13 +100,13 @@ pub fn redact(url: &str) -> String {
 // The SQL both backends share ($n placeholders work in both dialects); only
 // how instants are bound and read differs.
 const INSERT_BOOKING: &str = "INSERT INTO bookings (office_id, code, counter_id, concern_ids, start_at, end_at, \
-     status, name, email, phone, token_hash, idempotency_key_hash, request_hash, token_sealed, created_at, updated_at) \
-     VALUES ($1, $2, $3, $4, $5, $6, 'booked', $7, $8, $9, $10, $11, $12, $13, $14, $14)";
+     status, name, email, phone, token_hash, idempotency_key_hash, request_hash, token_sealed, channel, created_at, \
+     updated_at) VALUES ($1, $2, $3, $4, $5, $6, 'booked', $7, $8, $9, $10, $11, $12, $13, $14, $15, $15)";
 const SELECT_BY_IDEMPOTENCY_KEY: &str = "SELECT office_id, code, counter_id, concern_ids, start_at, end_at, status, \
-     name, email, phone, created_at, idempotency_key_hash, request_hash, token_sealed FROM bookings \
+     name, email, phone, channel, created_at, idempotency_key_hash, request_hash, token_sealed FROM bookings \
      WHERE office_id = $1 AND idempotency_key_hash = $2";
 const SELECT_BY_CODE_AND_TOKEN: &str = "SELECT office_id, code, counter_id, concern_ids, start_at, end_at, status, \
-     name, email, phone, created_at FROM bookings WHERE code = $1 AND token_hash = $2";
+     name, email, phone, channel, created_at FROM bookings WHERE code = $1 AND token_hash = $2";
 const CANCEL: &str = "UPDATE bookings SET status = 'cancelled', updated_at = $3 \
      WHERE code = $1 AND token_hash = $2 AND status = 'booked'";
 const SELECT_INTERVALS: &str = "SELECT counter_id, start_at, end_at FROM bookings \
@@ -138,6 +138,10 @@ fn stored_status(stored: &str) -> Result<crate::bookings::Status, Error> {
     crate::bookings::Status::parse(stored).ok_or_else(|| Error::Internal(format!("unknown stored status {stored:?}")))
 }
 
+fn stored_channel(stored: &str) -> Result<crate::bookings::Channel, Error> {
+    crate::bookings::Channel::parse(stored).ok_or_else(|| Error::Internal(format!("unknown stored channel {stored:?}")))
+}
+
 /// The booking `reserve` created from `new` on `counter_id`.
 fn created(new: &NewBooking, counter_id: &str) -> Booking {
     Booking {
@@ -151,6 +155,7 @@ fn created(new: &NewBooking, counter_id: &str) -> Booking {
         name: new.name.clone(),
         email: new.email.clone(),
         phone: new.phone.clone(),
+        channel: new.channel,
         created_at: new.created_at,
     }
 }

@@ -13,7 +13,7 @@ use sqlx::{Row, SqlitePool};
 
 use super::{
     BookingStore, CANCEL, INSERT_BOOKING, Interval, Reservation, SELECT_BY_CODE_AND_TOKEN, SELECT_BY_IDEMPOTENCY_KEY,
-    SELECT_INTERVALS, created, idempotency, split_concerns, stored_status,
+    SELECT_INTERVALS, created, idempotency, split_concerns, stored_channel, stored_status,
 };
 use crate::bookings::{Booking, Idempotency, NewBooking};
 use crate::error::Error;
@@ -62,6 +62,7 @@ fn booking(row: &SqliteRow) -> Result<Booking, Error> {
         name: row.try_get("name")?,
         email: row.try_get("email")?,
         phone: row.try_get("phone")?,
+        channel: stored_channel(row.try_get("channel")?)?,
         created_at: instant(row.try_get("created_at")?)?,
     })
 }
@@ -120,6 +121,7 @@ impl BookingStore for SqliteStore {
                 .bind(idempotency.map(|i| &i.key_hash))
                 .bind(idempotency.map(|i| &i.request_hash))
                 .bind(idempotency.map(|i| &i.token_sealed))
+                .bind(new.channel.as_str())
                 .bind(new.created_at.timestamp())
                 .execute(&mut *tx)
                 .await;
