@@ -51,7 +51,10 @@ fn office() -> Office {
                 id: format!("platz-{index}"),
                 name: format!("Platz {index}"),
                 concern_ids: Vec::new(),
-                schedule: Schedule { regular: hours.clone(), seasons: Vec::new() },
+                schedule: Schedule {
+                    regular: hours.clone(),
+                    seasons: Vec::new(),
+                },
             })
             .collect(),
     }
@@ -73,9 +76,15 @@ fn bookings(office: &Office, first_day: NaiveDate) -> Vec<Booked> {
                 seed ^= seed << 17;
                 // Quarter hours from 08:00, some in the morning, some in the afternoon.
                 let minute = 8 * 60 + slot * 30 + (seed % 2) as u32 * 15;
-                let Some(start) = local_instant(office.timezone, day, minute) else { continue };
+                let Some(start) = local_instant(office.timezone, day, minute) else {
+                    continue;
+                };
                 let at = |s: i64| DateTime::from_timestamp(s, 0).expect("valid");
-                booked.push(Booked { counter, start: at(start), end: at(start + 15 * 60) });
+                booked.push(Booked {
+                    counter,
+                    start: at(start),
+                    end: at(start + 15 * 60),
+                });
             }
         }
     }
@@ -100,9 +109,10 @@ fn bench(c: &mut Criterion) {
     let slot_count: usize = slots::open_slots(&whole, &busy).iter().map(|d| d.slots.len()).sum();
     eprintln!("{} bookings, {slot_count} open slots in the window", busy.len());
 
-    c.bench_function("slots: one concern, whole 60-day window, 12 counters, 6000 bookings", |b| {
-        b.iter(|| slots::open_slots(black_box(&whole), black_box(&busy)))
-    });
+    c.bench_function(
+        "slots: one concern, whole 60-day window, 12 counters, 6000 bookings",
+        |b| b.iter(|| slots::open_slots(black_box(&whole), black_box(&busy))),
+    );
     let day = query(1);
     c.bench_function("slots: one concern, single day", |b| {
         b.iter(|| slots::open_slots(black_box(&day), black_box(&busy)))

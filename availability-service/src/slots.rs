@@ -536,6 +536,72 @@ mod tests {
     }
 
     #[test]
+    fn the_last_day_opens_at_the_release_time_and_staff_keep_their_days_and_counters() {
+        let text = OFFICE.replace(
+            "booking_window_days = 60",
+            "booking_window_days = 60\nrelease_time = \"07:00\"\nstaff_only_days = 2\nstaff_only_counters = [\"zwei\"]",
+        );
+        let catalogue = catalogue(&text);
+        let office = catalogue.office("amt").expect("office");
+        let before = berlin(2026, 11, 30, 6, 59);
+        let after = berlin(2026, 11, 30, 7, 0);
+        assert_eq!(Window::of(office, before, Channel::Online).last_day, date(2027, 1, 28));
+        assert_eq!(Window::of(office, after, Channel::Online).last_day, date(2027, 1, 29));
+        assert_eq!(Window::of(office, before, Channel::Staff).last_day, date(2027, 1, 28));
+
+        let online = Window::of(office, after, Channel::Online);
+        assert_eq!(
+            online.first_day,
+            date(2026, 12, 2),
+            "today and tomorrow are for walk-ins"
+        );
+        assert_eq!(online.counters & 0b11, 0b01, "counter two is staff-only");
+        assert_eq!(online.earliest_start, after + TimeDelta::hours(1));
+        let staff = Window::of(office, after, Channel::Staff);
+        assert_eq!((staff.first_day, staff.earliest_start), (date(2026, 11, 30), after));
+        assert_eq!(staff.counters & 0b11, 0b11);
+    }
+
+    #[test]
+    fn closures_remove_whole_and_partial_days() {
+        let text = OFFICE.replace(
+            "booking_window_days = 60",
+            "booking_window_days = 60\nclosures = [{ date = \"2026-11-30\", from = \"08:30\" }, { date = \"2026-12-01\" }]",
+        );
+        let catalogue = catalogue(&text);
+        let office = catalogue.office("amt").expect("office");
+        let days = open_slots(
+            &query(office, &["kurz"], date(2026, 11, 30), date(2026, 12, 2)),
+            &Busy::default(),
+        );
+        assert_eq!(
+            days.iter().map(|d| d.date).collect::<Vec<_>>(),
+            [date(2026, 11, 30), date(2026, 12, 2)]
+        );
+        let times: Vec<_> = local_times(&days[0]).into_iter().map(|(t, _)| t).collect();
+        assert_eq!(times, ["08:00", "08:10", "08:20"], "closed from 08:30 on");
+    }
+
+    #[test]
+    fn busy_intervals_can_be_added_and_removed() {
+        let catalogue = catalogue(OFFICE);
+        let office = catalogue.office("amt").expect("office");
+        let monday = date(2026, 11, 30);
+        let interval = Booked {
+            counter: 0,
+            start: berlin(2026, 11, 30, 8, 0),
+            end: berlin(2026, 11, 30, 9, 0),
+        };
+        let mut busy = Busy::new(2, []);
+        busy.insert(interval);
+        let q = query(office, &["lang"], monday, monday);
+        assert!(open_slots(&q, &busy).is_empty());
+        assert!(busy.remove(interval));
+        assert!(!busy.remove(interval), "removed already");
+        assert_eq!(open_slots(&q, &busy)[0].slots.len(), 4);
+    }
+
+    #[test]
     fn the_window_runs_from_today_to_today_plus_the_booking_window() {
         let catalogue = catalogue(OFFICE);
         let office = catalogue.office("amt").expect("office");

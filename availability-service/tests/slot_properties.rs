@@ -23,7 +23,9 @@ fn reference(query: &Query<'_>, busy: &[Booked]) -> Vec<DaySlots> {
         }
         let mut slots = Vec::new();
         for minute in (0..24 * 60).step_by(office.slot_minutes as usize) {
-            let Some(start) = local_instant(tz, day, minute) else { continue };
+            let Some(start) = local_instant(tz, day, minute) else {
+                continue;
+            };
             if start < query.earliest_start.timestamp() {
                 continue;
             }
@@ -39,9 +41,9 @@ fn reference(query: &Query<'_>, busy: &[Booked]) -> Vec<DaySlots> {
                     let minute_of_day = local.hour() * 60 + local.minute();
                     local.date_naive() == day
                         && open.iter().any(|p| p.start <= minute_of_day && minute_of_day < p.end)
-                        && !busy.iter().any(|b| {
-                            b.counter == index && b.start.timestamp() <= second && second < b.end.timestamp()
-                        })
+                        && !busy
+                            .iter()
+                            .any(|b| b.counter == index && b.start.timestamp() <= second && second < b.end.timestamp())
                 });
                 if free {
                     counters |= 1 << index;
@@ -49,7 +51,11 @@ fn reference(query: &Query<'_>, busy: &[Booked]) -> Vec<DaySlots> {
             }
             if counters != 0 {
                 let at = |s: i64| DateTime::from_timestamp(s, 0).expect("valid");
-                slots.push(Slot { start: at(start), end: at(start + duration), counters });
+                slots.push(Slot {
+                    start: at(start),
+                    end: at(start + duration),
+                    counters,
+                });
             }
         }
         if !slots.is_empty() {
@@ -69,7 +75,10 @@ fn day_periods() -> impl Strategy<Value = Vec<Period>> {
     prop::collection::vec((60u32..264, 3u32..72), 0..3).prop_map(|raw| {
         let mut periods: Vec<Period> = raw
             .into_iter()
-            .map(|(start, length)| Period { start: start * 5, end: (start * 5 + length * 5).min(22 * 60) })
+            .map(|(start, length)| Period {
+                start: start * 5,
+                end: (start * 5 + length * 5).min(22 * 60),
+            })
             .filter(|p| p.start < p.end)
             .collect();
         periods.sort();
@@ -132,7 +141,11 @@ fn case() -> impl Strategy<Value = Case> {
                         schedule: Schedule {
                             regular,
                             seasons: summer
-                                .map(|hours| Season { from: first_day + TimeDelta::days(2), until: None, hours })
+                                .map(|hours| Season {
+                                    from: first_day + TimeDelta::days(2),
+                                    until: None,
+                                    hours,
+                                })
                                 .into_iter()
                                 .collect(),
                         },
@@ -144,8 +157,16 @@ fn case() -> impl Strategy<Value = Case> {
                         .map(|(offset, start, length)| {
                             let day = first_day + TimeDelta::days(offset);
                             let start = start * 5;
-                            let end = if length == 0 { 24 * 60 } else { (start + length * 45).min(24 * 60) };
-                            Closure { from: day, until: day, closed: Period { start, end } }
+                            let end = if length == 0 {
+                                24 * 60
+                            } else {
+                                (start + length * 45).min(24 * 60)
+                            };
+                            Closure {
+                                from: day,
+                                until: day,
+                                closed: Period { start, end },
+                            }
                         })
                         .collect(),
                 );
@@ -175,7 +196,11 @@ fn case() -> impl Strategy<Value = Case> {
                         let day = first_day + TimeDelta::days(offset);
                         let start = local_instant(office.timezone, day, start * 5)?;
                         let at = |s: i64| DateTime::from_timestamp(s, 0).expect("valid");
-                        Some(Booked { counter, start: at(start), end: at(start + length * 5 * 60) })
+                        Some(Booked {
+                            counter,
+                            start: at(start),
+                            end: at(start + length * 5 * 60),
+                        })
                     })
                     .collect();
                 // The earliest start lies around 08:00 of the first day.
