@@ -70,6 +70,18 @@ pub struct Booking {
     pub created_at: DateTime<Utc>,
 }
 
+impl Booking {
+    /// The booking's interval on its counter.
+    pub fn interval(&self) -> crate::store::Interval {
+        crate::store::Interval {
+            code: self.code.clone(),
+            counter_id: self.counter_id.clone(),
+            start: self.start,
+            end: self.end,
+        }
+    }
+}
+
 /// Idempotency data kept with a booking made under an idempotency key.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Idempotency {

@@ -1,6 +1,7 @@
 //! booking-service: keeps the bookings and reserves counters atomically.
 
 pub mod bookings;
+pub mod changes;
 pub mod error;
 pub mod service;
 pub mod store;
@@ -62,7 +63,9 @@ pub async fn run(
     let channel = amtstermin_proto::client::lazy_channel(&settings.availability_url)
         .with_context(|| format!("invalid availability service URL {:?}", settings.availability_url))?;
     let ready = Arc::new(AtomicBool::new(false));
-    let service = BookingServiceServer::new(service::Bookings::new(store.clone(), channel, ready.clone()));
+    let (stop, stopping) = tokio::sync::watch::channel(false);
+    let feed = changes::ChangeFeed::new(store.clone(), stopping);
+    let service = BookingServiceServer::new(service::Bookings::new(store.clone(), feed, channel, ready.clone()));
 
     let mut routes = RoutesBuilder::default();
     let health = amtstermin_proto::server::standard_services(
@@ -81,7 +84,11 @@ pub async fn run(
     tracing::info!(address = %listener.local_addr()?, "booking service listening");
     let served = tonic::transport::Server::builder()
         .add_routes(routes.routes())
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
+            shutdown.await;
+            // Change feeds never end by themselves; the server waits for them.
+            let _ = stop.send(true);
+        })
         .await;
     watcher.abort();
     served.context("booking gRPC server failed")

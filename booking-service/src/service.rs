@@ -13,6 +13,7 @@ use tonic::transport::Channel;
 use tonic::{Request, Response, Status};
 
 use crate::bookings::{self, Booking, Citizen, Idempotency, IdempotencyKey, NewBooking};
+use crate::changes::{self, ChangeFeed, ChangeStream};
 use crate::error::Error;
 use crate::store::{BookingStore, Reservation};
 
@@ -22,15 +23,17 @@ const CODE_ATTEMPTS: usize = 5;
 
 pub struct Bookings {
     store: Arc<dyn BookingStore>,
+    feed: ChangeFeed,
     availability: AvailabilityServiceClient<Channel>,
     /// Set once the database is reachable and migrated.
     ready: Arc<AtomicBool>,
 }
 
 impl Bookings {
-    pub fn new(store: Arc<dyn BookingStore>, availability: Channel, ready: Arc<AtomicBool>) -> Self {
+    pub fn new(store: Arc<dyn BookingStore>, feed: ChangeFeed, availability: Channel, ready: Arc<AtomicBool>) -> Self {
         Self {
             store,
+            feed,
             availability: AvailabilityServiceClient::new(availability),
             ready,
         }
@@ -66,7 +69,7 @@ impl Bookings {
             .unseal(office_id, &idempotency.token_sealed)
             .ok_or_else(|| Error::Internal("stored sealed token is malformed".to_owned()))?;
         Ok(Some(pb::CreateBookingResponse {
-            booking: Some(to_proto(booking)),
+            booking: Some(to_proto(booking, 0)),
             token: bookings::token_to_string(&token),
             replayed: true,
         }))
@@ -131,10 +134,11 @@ impl Bookings {
                 created_at: Utc::now(),
             };
             match self.store()?.reserve(&new, &check.counter_ids).await? {
-                Reservation::Created(booking) => {
+                Reservation::Created { booking, sequence } => {
+                    self.feed.committed();
                     tracing::info!(office = %booking.office_id, code = %booking.code, counter = %booking.counter_id, "booked");
                     return Ok(pb::CreateBookingResponse {
-                        booking: Some(to_proto(booking)),
+                        booking: Some(to_proto(booking, sequence)),
                         token: bookings::token_to_string(&token),
                         replayed: false,
                     });
@@ -173,7 +177,7 @@ fn channel(value: i32) -> bookings::Channel {
     }
 }
 
-fn to_proto(booking: Booking) -> pb::Booking {
+fn to_proto(booking: Booking, sequence: u64) -> pb::Booking {
     pb::Booking {
         code: booking.code,
         office_id: booking.office_id,
@@ -196,6 +200,7 @@ fn to_proto(booking: Booking) -> pb::Booking {
             bookings::Channel::Phone => ProtoChannel::Phone,
         }
         .into(),
+        sequence,
     }
 }
 
@@ -213,7 +218,7 @@ impl BookingService for Bookings {
     async fn get_booking(&self, request: Request<pb::GetBookingRequest>) -> Result<Response<pb::Booking>, Status> {
         let (code, token_hash) = Self::credentials(&request.get_ref().code, &request.get_ref().token)?;
         let booking = self.store()?.get(&code, &token_hash).await?.ok_or(Error::NotFound)?;
-        Ok(Response::new(to_proto(booking)))
+        Ok(Response::new(to_proto(booking, 0)))
     }
 
     #[tracing::instrument(skip_all)]
@@ -222,13 +227,16 @@ impl BookingService for Bookings {
         request: Request<pb::CancelBookingRequest>,
     ) -> Result<Response<pb::Booking>, Status> {
         let (code, token_hash) = Self::credentials(&request.get_ref().code, &request.get_ref().token)?;
-        let booking = self
+        let (booking, sequence) = self
             .store()?
             .cancel(&code, &token_hash, Utc::now())
             .await?
             .ok_or(Error::NotFound)?;
-        tracing::info!(office = %booking.office_id, code = %booking.code, "cancelled");
-        Ok(Response::new(to_proto(booking)))
+        if sequence.is_some() {
+            self.feed.committed();
+            tracing::info!(office = %booking.office_id, code = %booking.code, "cancelled");
+        }
+        Ok(Response::new(to_proto(booking, sequence.unwrap_or(0))))
     }
 
     #[tracing::instrument(skip_all, fields(office = %request.get_ref().office_id))]
@@ -247,14 +255,29 @@ impl BookingService for Bookings {
         let to = instant("to", request.to.as_ref())?;
         let intervals = self.store()?.booked_intervals(&request.office_id, from, to).await?;
         Ok(Response::new(pb::ListBookedIntervalsResponse {
-            intervals: intervals
-                .into_iter()
-                .map(|interval| pb::BookedInterval {
-                    counter_id: interval.counter_id,
-                    start: Some(timestamp::to_proto(interval.start)),
-                    end: Some(timestamp::to_proto(interval.end)),
-                })
-                .collect(),
+            intervals: intervals.into_iter().map(changes::to_proto).collect(),
         }))
+    }
+
+    type WatchBookingsStream = ChangeStream;
+
+    #[tracing::instrument(skip_all, fields(office = %request.get_ref().office_id))]
+    async fn watch_bookings(
+        &self,
+        request: Request<pb::WatchBookingsRequest>,
+    ) -> Result<Response<Self::WatchBookingsStream>, Status> {
+        self.store()?;
+        let request = request.into_inner();
+        if request.office_id.is_empty() {
+            return Err(Error::Invalid {
+                code: "invalid_argument",
+                message: "office_id is required".to_owned(),
+            }
+            .into());
+        }
+        tracing::debug!(after = request.after_sequence, "change feed opened");
+        Ok(Response::new(
+            self.feed.watch(request.office_id, request.after_sequence),
+        ))
     }
 }

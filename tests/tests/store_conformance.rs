@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use amtstermin_tests::{Backend, TestDatabase, backend_tests};
 use booking_service::bookings::{Channel, Idempotency, NewBooking, Status};
-use booking_service::store::{self, BookingStore, Reservation};
+use booking_service::store::{self, BookingStore, ChangeKind, Reservation};
 use chrono::{DateTime, Duration, TimeZone, Utc};
 
 backend_tests!(
@@ -16,6 +16,9 @@ backend_tests!(
     codes_and_idempotency_keys_are_unique_per_office,
     intervals_are_filtered_by_office_time_and_status,
     concurrent_reservations_of_one_counter_yield_one_booking,
+    every_change_is_logged_per_office_without_gaps,
+    a_snapshot_matches_the_log_it_reflects,
+    concurrent_changes_get_distinct_consecutive_sequences,
 );
 
 async fn open(backend: Backend) -> Option<(TestDatabase, Arc<dyn BookingStore>)> {
@@ -55,7 +58,7 @@ fn counters(ids: &[&str]) -> Vec<String> {
 
 fn created(reservation: Reservation) -> booking_service::bookings::Booking {
     match reservation {
-        Reservation::Created(booking) => booking,
+        Reservation::Created { booking, .. } => booking,
         other => panic!("expected a booking, got {other:?}"),
     }
 }
@@ -90,7 +93,7 @@ async fn a_reservation_takes_the_first_free_counter_and_never_overlaps(backend: 
         .await
         .expect("reserve");
     assert!(
-        matches!(other_office, Reservation::Created(_)),
+        matches!(other_office, Reservation::Created { .. }),
         "offices do not share counters"
     );
 }
@@ -132,18 +135,22 @@ async fn cancelling_frees_the_interval_and_keeps_the_booking(backend: Backend) {
     let one = counters(&["p1"]);
     let booking = new_booking("amt", "AAAA-AAAA", at(9, 0), 20);
     created(store.reserve(&booking, &one).await.expect("reserve"));
-    let cancelled = store
+    let (cancelled, sequence) = store
         .cancel("AAAA-AAAA", &booking.token_hash, at(1, 0))
         .await
         .expect("cancel")
         .expect("found");
-    assert_eq!(cancelled.status, Status::Cancelled);
-    let again = store
+    assert_eq!((cancelled.status, sequence), (Status::Cancelled, Some(2)));
+    let (again, sequence) = store
         .cancel("AAAA-AAAA", &booking.token_hash, at(2, 0))
         .await
         .expect("cancel")
         .expect("found");
-    assert_eq!(again.status, Status::Cancelled);
+    assert_eq!(
+        (again.status, sequence),
+        (Status::Cancelled, None),
+        "nothing changed, nothing logged"
+    );
     assert!(
         store
             .cancel("AAAA-AAAA", b"wrong", at(2, 0))
@@ -308,10 +315,153 @@ async fn concurrent_reservations_of_one_counter_yield_one_booking(backend: Backe
     let mut winners = 0;
     while let Some(result) = tasks.join_next().await {
         match result.expect("task") {
-            Reservation::Created(_) => winners += 1,
+            Reservation::Created { .. } => winners += 1,
             Reservation::AllTaken => {}
             other => panic!("unexpected {other:?}"),
         }
     }
     assert_eq!(winners, 1, "all twenty overlap each other on the one counter");
+}
+
+async fn every_change_is_logged_per_office_without_gaps(backend: Backend) {
+    let Some((_db, store)) = open(backend).await else {
+        return;
+    };
+    let all = counters(&["p1", "p2"]);
+    assert_eq!(store.last_sequence("amt").await.expect("sequence"), 0);
+    let first = new_booking("amt", "AAAA-AAAA", at(9, 0), 20);
+    let Reservation::Created { sequence, .. } = store.reserve(&first, &all).await.expect("reserve") else {
+        panic!("booked")
+    };
+    assert_eq!(sequence, 1);
+    let Reservation::Created { sequence, .. } = store
+        .reserve(&new_booking("other", "BBBB-BBBB", at(9, 0), 20), &all)
+        .await
+        .expect("reserve")
+    else {
+        panic!("booked")
+    };
+    assert_eq!(sequence, 1, "each office counts on its own");
+    // A reservation that fails leaves no trace in the log.
+    let one = counters(&["p1"]);
+    assert!(matches!(
+        store
+            .reserve(&new_booking("amt", "CCCC-CCCC", at(9, 10), 20), &one)
+            .await
+            .expect("reserve"),
+        Reservation::AllTaken
+    ));
+    created(
+        store
+            .reserve(&new_booking("amt", "DDDD-DDDD", at(10, 0), 20), &all)
+            .await
+            .expect("reserve"),
+    );
+    store
+        .cancel("AAAA-AAAA", &first.token_hash, at(1, 0))
+        .await
+        .expect("cancel");
+
+    let changes = store.changes("amt", 0, 100).await.expect("changes");
+    let summary: Vec<_> = changes
+        .iter()
+        .map(|c| {
+            (
+                c.sequence,
+                c.kind,
+                c.interval.code.as_str(),
+                c.interval.counter_id.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (1, ChangeKind::Booked, "AAAA-AAAA", "p1"),
+            (2, ChangeKind::Booked, "DDDD-DDDD", "p1"),
+            (3, ChangeKind::Released, "AAAA-AAAA", "p1"),
+        ]
+    );
+    assert_eq!(
+        (changes[0].interval.start, changes[0].interval.end),
+        (at(9, 0), at(9, 20))
+    );
+    assert_eq!(store.changes("amt", 2, 100).await.expect("changes").len(), 1);
+    assert_eq!(store.changes("amt", 0, 2).await.expect("changes").len(), 2, "limited");
+    assert_eq!(store.last_sequence("amt").await.expect("sequence"), 3);
+}
+
+async fn a_snapshot_matches_the_log_it_reflects(backend: Backend) {
+    let Some((_db, store)) = open(backend).await else {
+        return;
+    };
+    let all = counters(&["p1", "p2"]);
+    let cancelled = new_booking("amt", "AAAA-AAAA", at(9, 0), 20);
+    created(store.reserve(&cancelled, &all).await.expect("reserve"));
+    created(
+        store
+            .reserve(&new_booking("amt", "BBBB-BBBB", at(11, 0), 20), &all)
+            .await
+            .expect("reserve"),
+    );
+    created(
+        store
+            .reserve(&new_booking("amt", "CCCC-CCCC", at(6, 0), 20), &all)
+            .await
+            .expect("reserve"),
+    );
+    store
+        .cancel("AAAA-AAAA", &cancelled.token_hash, at(1, 0))
+        .await
+        .expect("cancel");
+
+    let snapshot = store.snapshot("amt", at(7, 0)).await.expect("snapshot");
+    assert_eq!(snapshot.sequence, 4);
+    let codes: Vec<_> = snapshot.intervals.iter().map(|i| i.code.as_str()).collect();
+    assert_eq!(codes, ["BBBB-BBBB"], "cancelled and ended bookings are not in it");
+    assert!(
+        store
+            .snapshot("nowhere", at(0, 0))
+            .await
+            .expect("snapshot")
+            .intervals
+            .is_empty()
+    );
+}
+
+async fn concurrent_changes_get_distinct_consecutive_sequences(backend: Backend) {
+    let Some((_db, store)) = open(backend).await else {
+        return;
+    };
+    let mut tasks = tokio::task::JoinSet::new();
+    for racer in 0..12u32 {
+        let store = store.clone();
+        tasks.spawn(async move {
+            let booking = new_booking("amt", &format!("SEQ{racer:01}-AAAA"), at(8 + racer % 6, 0), 30);
+            store
+                .reserve(&booking, &counters(&["p1", "p2"]))
+                .await
+                .expect("reserve")
+        });
+    }
+    let mut sequences = Vec::new();
+    while let Some(result) = tasks.join_next().await {
+        if let Reservation::Created { sequence, .. } = result.expect("task") {
+            sequences.push(sequence);
+        }
+    }
+    sequences.sort_unstable();
+    assert_eq!(
+        sequences,
+        (1..=12).collect::<Vec<u64>>(),
+        "twelve bookings on six times and two counters"
+    );
+    let logged: Vec<u64> = store
+        .changes("amt", 0, 100)
+        .await
+        .expect("changes")
+        .iter()
+        .map(|c| c.sequence)
+        .collect();
+    assert_eq!(logged, sequences);
 }

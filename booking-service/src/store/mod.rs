@@ -14,19 +14,59 @@ pub use self::sqlite::SqliteStore;
 use crate::bookings::{Booking, Idempotency, NewBooking};
 use crate::error::Error;
 
-/// A counter's booked interval, without personal data.
+/// A booking's interval on its counter, without personal data.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Interval {
+    pub code: String,
     pub counter_id: String,
     pub start: DateTime<Utc>,
     pub end: DateTime<Utc>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChangeKind {
+    Booked,
+    Released,
+}
+
+impl ChangeKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            ChangeKind::Booked => "booked",
+            ChangeKind::Released => "released",
+        }
+    }
+
+    fn parse(stored: &str) -> Result<Self, Error> {
+        match stored {
+            "booked" => Ok(ChangeKind::Booked),
+            "released" => Ok(ChangeKind::Released),
+            other => Err(Error::Internal(format!("unknown stored change {other:?}"))),
+        }
+    }
+}
+
+/// One entry of an office's change log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Change {
+    pub sequence: u64,
+    pub kind: ChangeKind,
+    pub interval: Interval,
+}
+
+/// The active bookings of an office as of a sequence.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Snapshot {
+    pub sequence: u64,
+    pub intervals: Vec<Interval>,
 }
 
 /// The outcome of an attempt to reserve.
 #[derive(Debug)]
 #[expect(clippy::large_enum_variant, reason = "one value per request, moved once")]
 pub enum Reservation {
-    Created(Booking),
+    /// Booked; `sequence` is the office's change sequence of the booking.
+    Created { booking: Booking, sequence: u64 },
     /// Every candidate counter already holds an overlapping booking.
     AllTaken,
     /// The generated code exists already in this office; draw another.
@@ -60,9 +100,14 @@ pub trait BookingStore: Send + Sync + 'static {
     /// The booking with this code whose token hashes to `token_hash`.
     async fn get(&self, code: &str, token_hash: &[u8]) -> Result<Option<Booking>, Error>;
 
-    /// Marks the booking cancelled (a cancelled one stays as it is) and
-    /// returns it; `None` as for `get`.
-    async fn cancel(&self, code: &str, token_hash: &[u8], at: DateTime<Utc>) -> Result<Option<Booking>, Error>;
+    /// Marks the booking cancelled and logs the release; a cancelled one
+    /// stays as it is (sequence `None`). `None` as for `get`.
+    async fn cancel(
+        &self,
+        code: &str,
+        token_hash: &[u8],
+        at: DateTime<Utc>,
+    ) -> Result<Option<(Booking, Option<u64>)>, Error>;
 
     /// Active bookings of an office overlapping [from, to).
     async fn booked_intervals(
@@ -71,6 +116,16 @@ pub trait BookingStore: Send + Sync + 'static {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<Vec<Interval>, Error>;
+
+    /// The office's latest change sequence (0 before the first change).
+    async fn last_sequence(&self, office_id: &str) -> Result<u64, Error>;
+
+    /// The office's changes after `after`, oldest first, at most `limit`.
+    async fn changes(&self, office_id: &str, after: u64, limit: u32) -> Result<Vec<Change>, Error>;
+
+    /// A consistent picture: the active bookings ending after `ends_after`
+    /// and the sequence they reflect.
+    async fn snapshot(&self, office_id: &str, ends_after: DateTime<Utc>) -> Result<Snapshot, Error>;
 }
 
 /// Opens the store named by `url` without connecting yet: the service starts
@@ -109,8 +164,20 @@ const SELECT_BY_CODE_AND_TOKEN: &str = "SELECT office_id, code, counter_id, conc
      name, email, phone, channel, created_at FROM bookings WHERE code = $1 AND token_hash = $2";
 const CANCEL: &str = "UPDATE bookings SET status = 'cancelled', updated_at = $3 \
      WHERE code = $1 AND token_hash = $2 AND status = 'booked'";
-const SELECT_INTERVALS: &str = "SELECT counter_id, start_at, end_at FROM bookings \
+const SELECT_INTERVALS: &str = "SELECT code, counter_id, start_at, end_at FROM bookings \
      WHERE office_id = $1 AND status = 'booked' AND start_at < $3 AND end_at > $2 ORDER BY start_at";
+const SELECT_ACTIVE: &str = "SELECT code, counter_id, start_at, end_at FROM bookings \
+     WHERE office_id = $1 AND status = 'booked' AND end_at > $2 ORDER BY start_at";
+const LAST_SEQUENCE: &str = "SELECT COALESCE(MAX(sequence), 0) FROM booking_events WHERE office_id = $1";
+const SELECT_CHANGES: &str = "SELECT sequence, kind, code, counter_id, start_at, end_at FROM booking_events \
+     WHERE office_id = $1 AND sequence > $2 ORDER BY sequence LIMIT $3";
+fn sequence(stored: i64) -> u64 {
+    u64::try_from(stored).unwrap_or(0)
+}
+
+fn stored_sequence(sequence: u64) -> i64 {
+    i64::try_from(sequence).unwrap_or(i64::MAX)
+}
 
 /// The idempotency columns of a row read with `SELECT_BY_IDEMPOTENCY_KEY`.
 fn idempotency<R>(row: &R) -> Result<Idempotency, Error>

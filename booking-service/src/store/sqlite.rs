@@ -1,22 +1,30 @@
-//! SQLite backend: one file, WAL, and every reservation in a `BEGIN
-//! IMMEDIATE` transaction. IMMEDIATE takes the write lock before the overlap
-//! check, so concurrent reservations queue (busy timeout) instead of both
-//! seeing a free counter; a deferred transaction would fail with "database is
-//! locked" when upgrading from read to write.
+//! SQLite backend: one file, WAL, and every write in a `BEGIN IMMEDIATE`
+//! transaction. IMMEDIATE takes the write lock before the overlap check, so
+//! concurrent reservations queue (busy timeout) instead of both seeing a free
+//! counter; a deferred transaction would fail with "database is locked" when
+//! upgrading from read to write. One writer at a time also makes the change
+//! log's `MAX(sequence) + 1` gap-free and in commit order.
 
 use std::str::FromStr;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
-use sqlx::{Row, SqlitePool};
+use sqlx::{Row, Sqlite, SqlitePool, Transaction};
 
 use super::{
-    BookingStore, CANCEL, INSERT_BOOKING, Interval, Reservation, SELECT_BY_CODE_AND_TOKEN, SELECT_BY_IDEMPOTENCY_KEY,
-    SELECT_INTERVALS, created, idempotency, split_concerns, stored_channel, stored_status,
+    BookingStore, CANCEL, Change, ChangeKind, INSERT_BOOKING, Interval, LAST_SEQUENCE, Reservation, SELECT_ACTIVE,
+    SELECT_BY_CODE_AND_TOKEN, SELECT_BY_IDEMPOTENCY_KEY, SELECT_CHANGES, SELECT_INTERVALS, Snapshot, created,
+    idempotency, sequence, split_concerns, stored_channel, stored_sequence, stored_status,
 };
 use crate::bookings::{Booking, Idempotency, NewBooking};
 use crate::error::Error;
+
+/// Appends to the office's change log with the next sequence.
+const APPEND_CHANGE: &str = "INSERT INTO booking_events \
+     (office_id, sequence, kind, code, counter_id, start_at, end_at, created_at) \
+     SELECT $1, COALESCE(MAX(sequence), 0) + 1, $2, $3, $4, $5, $6, $7 FROM booking_events WHERE office_id = $1 \
+     RETURNING sequence";
 
 pub struct SqliteStore {
     pool: SqlitePool,
@@ -65,6 +73,35 @@ fn booking(row: &SqliteRow) -> Result<Booking, Error> {
         channel: stored_channel(row.try_get("channel")?)?,
         created_at: instant(row.try_get("created_at")?)?,
     })
+}
+
+fn interval(row: &SqliteRow) -> Result<Interval, Error> {
+    Ok(Interval {
+        code: row.try_get("code")?,
+        counter_id: row.try_get("counter_id")?,
+        start: instant(row.try_get("start_at")?)?,
+        end: instant(row.try_get("end_at")?)?,
+    })
+}
+
+async fn append_change(
+    tx: &mut Transaction<'static, Sqlite>,
+    office_id: &str,
+    kind: ChangeKind,
+    interval: &Interval,
+    at: DateTime<Utc>,
+) -> Result<u64, Error> {
+    let stored: i64 = sqlx::query_scalar(APPEND_CHANGE)
+        .bind(office_id)
+        .bind(kind.as_str())
+        .bind(&interval.code)
+        .bind(&interval.counter_id)
+        .bind(interval.start.timestamp())
+        .bind(interval.end.timestamp())
+        .bind(at.timestamp())
+        .fetch_one(&mut **tx)
+        .await?;
+    Ok(sequence(stored))
 }
 
 #[tonic::async_trait]
@@ -127,8 +164,17 @@ impl BookingStore for SqliteStore {
                 .await;
             return match inserted {
                 Ok(_) => {
+                    let booking = created(new, counter_id);
+                    let sequence = append_change(
+                        &mut tx,
+                        &new.office_id,
+                        ChangeKind::Booked,
+                        &booking.interval(),
+                        new.created_at,
+                    )
+                    .await?;
                     tx.commit().await?;
-                    Ok(Reservation::Created(created(new, counter_id)))
+                    Ok(Reservation::Created { booking, sequence })
                 }
                 Err(sqlx::Error::Database(error)) if error.kind() == sqlx::error::ErrorKind::UniqueViolation => {
                     Ok(Reservation::CodeTaken)
@@ -161,14 +207,39 @@ impl BookingStore for SqliteStore {
         row.as_ref().map(booking).transpose()
     }
 
-    async fn cancel(&self, code: &str, token_hash: &[u8], at: DateTime<Utc>) -> Result<Option<Booking>, Error> {
-        sqlx::query(CANCEL)
+    async fn cancel(
+        &self,
+        code: &str,
+        token_hash: &[u8],
+        at: DateTime<Utc>,
+    ) -> Result<Option<(Booking, Option<u64>)>, Error> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let Some(row) = sqlx::query(SELECT_BY_CODE_AND_TOKEN)
+            .bind(code)
+            .bind(token_hash)
+            .fetch_optional(&mut *tx)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let mut booking = booking(&row)?;
+        let changed = sqlx::query(CANCEL)
             .bind(code)
             .bind(token_hash)
             .bind(at.timestamp())
-            .execute(&self.pool)
-            .await?;
-        self.get(code, token_hash).await
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+            > 0;
+        let sequence = if changed {
+            booking.status = crate::bookings::Status::Cancelled;
+            let office_id = booking.office_id.clone();
+            Some(append_change(&mut tx, &office_id, ChangeKind::Released, &booking.interval(), at).await?)
+        } else {
+            None
+        };
+        tx.commit().await?;
+        Ok(Some((booking, sequence)))
     }
 
     async fn booked_intervals(
@@ -183,14 +254,51 @@ impl BookingStore for SqliteStore {
             .bind(to.timestamp())
             .fetch_all(&self.pool)
             .await?;
+        rows.iter().map(interval).collect()
+    }
+
+    async fn last_sequence(&self, office_id: &str) -> Result<u64, Error> {
+        let stored: i64 = sqlx::query_scalar(LAST_SEQUENCE)
+            .bind(office_id)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(sequence(stored))
+    }
+
+    async fn changes(&self, office_id: &str, after: u64, limit: u32) -> Result<Vec<Change>, Error> {
+        let rows = sqlx::query(SELECT_CHANGES)
+            .bind(office_id)
+            .bind(stored_sequence(after))
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter()
             .map(|row| {
-                Ok(Interval {
-                    counter_id: row.try_get("counter_id")?,
-                    start: instant(row.try_get("start_at")?)?,
-                    end: instant(row.try_get("end_at")?)?,
+                Ok(Change {
+                    sequence: sequence(row.try_get("sequence")?),
+                    kind: ChangeKind::parse(row.try_get("kind")?)?,
+                    interval: interval(row)?,
                 })
             })
             .collect()
+    }
+
+    async fn snapshot(&self, office_id: &str, ends_after: DateTime<Utc>) -> Result<Snapshot, Error> {
+        // In WAL mode a read transaction sees one consistent state.
+        let mut tx = self.pool.begin().await?;
+        let stored: i64 = sqlx::query_scalar(LAST_SEQUENCE)
+            .bind(office_id)
+            .fetch_one(&mut *tx)
+            .await?;
+        let rows = sqlx::query(SELECT_ACTIVE)
+            .bind(office_id)
+            .bind(ends_after.timestamp())
+            .fetch_all(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(Snapshot {
+            sequence: sequence(stored),
+            intervals: rows.iter().map(interval).collect::<Result<_, _>>()?,
+        })
     }
 }
