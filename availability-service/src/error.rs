@@ -29,8 +29,8 @@ pub enum Error {
     InvalidArgument(String),
     #[error("the requested start is not an open slot")]
     SlotUnavailable,
-    #[error("the booking service cannot be asked for booked times")]
-    BookingsUnavailable(#[source] Status),
+    #[error("the booked times are not known yet; please try again shortly")]
+    ProjectionUnavailable,
 }
 
 impl Error {
@@ -46,7 +46,7 @@ impl Error {
             Error::NotCombinable => "concerns_not_combinable",
             Error::InvalidArgument(_) => "invalid_argument",
             Error::SlotUnavailable => "slot_unavailable",
-            Error::BookingsUnavailable(_) => "service_unavailable",
+            Error::ProjectionUnavailable => "service_unavailable",
         }
     }
 }
@@ -62,10 +62,7 @@ impl From<Error> for Status {
             | Error::NotCombinable
             | Error::InvalidArgument(_) => Code::InvalidArgument,
             Error::SlotUnavailable => Code::FailedPrecondition,
-            Error::BookingsUnavailable(cause) => {
-                tracing::warn!(code = ?cause.code(), message = cause.message(), "booking service failed");
-                Code::Unavailable
-            }
+            Error::ProjectionUnavailable => Code::Unavailable,
         };
         with_error_code(code, error.code(), error.to_string())
     }

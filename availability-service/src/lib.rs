@@ -1,11 +1,11 @@
 //! availability-service: owns the offices' configuration and computes open
 //! slots from it and the booked intervals it asks the booking service for.
 
-pub mod booked;
 pub mod catalogue;
 pub mod config;
 pub mod error;
 pub mod holidays;
+pub mod projection;
 pub mod schedule;
 pub mod service;
 pub mod slots;
@@ -29,7 +29,7 @@ pub struct Settings {
     /// The office configuration file (TOML).
     #[arg(long = "config", env = "AMTSTERMIN_CONFIG", default_value = "config/offices.toml")]
     pub config_path: PathBuf,
-    /// gRPC address of the booking service, asked for booked intervals.
+    /// gRPC address of the booking service, whose change stream it follows.
     #[arg(long, env = "AMTSTERMIN_BOOKING_URL", default_value = "http://127.0.0.1:50052")]
     pub booking_url: String,
 }
@@ -43,10 +43,13 @@ pub async fn run(
     let catalogue = Arc::new(config::load(&settings.config_path)?);
     let channel = amtstermin_proto::client::lazy_channel(&settings.booking_url)
         .with_context(|| format!("invalid booking service URL {:?}", settings.booking_url))?;
-    let service = AvailabilityServiceServer::new(service::Availability::new(
-        catalogue.clone(),
-        booked::BookedIntervals::new(channel),
-    ));
+    let projection = Arc::new(projection::Projection::new(&catalogue));
+    let followers: Vec<_> = catalogue
+        .offices()
+        .iter()
+        .map(|office| tokio::spawn(projection::follow(projection.clone(), channel.clone(), office.clone())))
+        .collect();
+    let service = AvailabilityServiceServer::new(service::Availability::new(catalogue.clone(), projection.clone()));
 
     let mut routes = RoutesBuilder::default();
     let health = amtstermin_proto::server::standard_services(
@@ -55,18 +58,34 @@ pub async fn run(
     )
     .await?;
     routes.add_service(service);
-    // The configuration is all this service needs of its own; it is loaded.
-    health.set(tonic_health::ServingStatus::Serving).await;
+    // SERVING while every office's projection is caught up.
+    let health_task = tokio::spawn(async move {
+        let mut changed = projection.subscribe();
+        loop {
+            let status = if projection.live() {
+                tonic_health::ServingStatus::Serving
+            } else {
+                tonic_health::ServingStatus::NotServing
+            };
+            health.set(status).await;
+            if changed.changed().await.is_err() {
+                return;
+            }
+        }
+    });
 
     tracing::info!(
         address = %listener.local_addr()?,
         offices = catalogue.offices().len(),
         "availability service listening"
     );
-    tonic::transport::Server::builder()
+    let served = tonic::transport::Server::builder()
         .add_routes(routes.routes())
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
-        .await
-        .context("availability gRPC server failed")?;
-    Ok(())
+        .await;
+    health_task.abort();
+    for follower in followers {
+        follower.abort();
+    }
+    served.context("availability gRPC server failed")
 }

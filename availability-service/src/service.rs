@@ -5,26 +5,29 @@ use std::sync::Arc;
 use amtstermin_proto::availability::v1 as pb;
 use amtstermin_proto::availability::v1::availability_service_server::AvailabilityService;
 use amtstermin_proto::timestamp;
-use chrono::{DateTime, NaiveDate, NaiveTime, TimeDelta, Utc};
+use chrono::{NaiveDate, TimeDelta, Utc};
 use tonic::{Request, Response, Status};
 
-use crate::booked::BookedIntervals;
 use crate::catalogue::{Appointment, Catalogue, Office};
 use crate::error::Error;
-use crate::slots::{self, Busy, Channel, DaySlots, Window};
+use crate::projection::Projection;
+use crate::slots::{self, Channel, DaySlots, Window};
+
+/// How long AwaitBookingSequence waits at most.
+const AWAIT_SEQUENCE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
 pub struct Availability {
     catalogue: Arc<Catalogue>,
-    booked: BookedIntervals,
+    projection: Arc<Projection>,
 }
 
 impl Availability {
-    pub fn new(catalogue: Arc<Catalogue>, booked: BookedIntervals) -> Self {
-        Self { catalogue, booked }
+    pub fn new(catalogue: Arc<Catalogue>, projection: Arc<Projection>) -> Self {
+        Self { catalogue, projection }
     }
 
     /// Open slots of `appointment` on the local days `first..=last`.
-    async fn open_slots(
+    fn open_slots(
         &self,
         office: &Office,
         appointment: Appointment,
@@ -32,10 +35,6 @@ impl Availability {
         first: NaiveDate,
         last: NaiveDate,
     ) -> Result<Vec<DaySlots>, Error> {
-        // A day of margin on both sides covers any UTC offset of the office.
-        let from = utc_midnight(first) - TimeDelta::days(1);
-        let to = utc_midnight(last) + TimeDelta::days(2);
-        let busy = Busy::new(office.counters.len(), self.booked.between(office, from, to).await?);
         let query = slots::Query {
             office,
             counters: appointment.counters & window.counters,
@@ -44,7 +43,7 @@ impl Availability {
             last_day: last,
             earliest_start: window.earliest_start,
         };
-        Ok(slots::open_slots(&query, &busy))
+        self.projection.read(&office.id, |busy| slots::open_slots(&query, busy))
     }
 }
 
@@ -53,10 +52,6 @@ fn channel(value: i32) -> Channel {
         Ok(pb::Channel::Foyer | pb::Channel::Phone) => Channel::Staff,
         _ => Channel::Online,
     }
-}
-
-fn utc_midnight(day: NaiveDate) -> DateTime<Utc> {
-    day.and_time(NaiveTime::MIN).and_utc()
 }
 
 fn parse_day(field: &str, value: &str) -> Result<Option<NaiveDate>, Error> {
@@ -148,7 +143,7 @@ impl AvailabilityService for Availability {
         let first = from.map_or(window.first_day, |day| day.max(window.first_day));
         let last = to.map_or(window.last_day, |day| day.min(window.last_day));
         let days = if first <= last {
-            self.open_slots(office, appointment, &window, first, last).await?
+            self.open_slots(office, appointment, &window, first, last)?
         } else {
             Vec::new()
         };
@@ -194,7 +189,7 @@ impl AvailabilityService for Availability {
         if !window.contains(day) {
             return Err(Error::SlotUnavailable.into());
         }
-        let days = self.open_slots(office, appointment, &window, day, day).await?;
+        let days = self.open_slots(office, appointment, &window, day, day)?;
         let slot = days
             .iter()
             .flat_map(|day| &day.slots)
@@ -212,5 +207,18 @@ impl AvailabilityService for Availability {
             counter_ids,
             duration_minutes: appointment.duration_minutes,
         }))
+    }
+
+    #[tracing::instrument(skip_all, fields(office = %request.get_ref().office_id))]
+    async fn await_booking_sequence(
+        &self,
+        request: Request<pb::AwaitBookingSequenceRequest>,
+    ) -> Result<Response<pb::AwaitBookingSequenceResponse>, Status> {
+        let request = request.into_inner();
+        let reached = self
+            .projection
+            .wait_for(&request.office_id, request.sequence, AWAIT_SEQUENCE_TIMEOUT)
+            .await?;
+        Ok(Response::new(pb::AwaitBookingSequenceResponse { reached }))
     }
 }

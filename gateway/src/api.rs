@@ -213,6 +213,7 @@ async fn create_booking(
     let booking = created
         .booking
         .ok_or_else(|| tonic::Status::internal("booking service answered without a booking"))?;
+    services.await_slots(&booking).await;
     let mut body = services.booking_json(&booking).await?;
     body["token"] = Value::String(created.token);
     let mut response = (StatusCode::CREATED, Json(body)).into_response();
@@ -255,14 +256,16 @@ async fn cancel_booking(
     code: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
-    services
+    let cancelled = services
         .bookings
         .clone()
         .cancel_booking(booking::CancelBookingRequest {
             code: path_value(code)?,
             token: bearer(&headers)?,
         })
-        .await?;
+        .await?
+        .into_inner();
+    services.await_slots(&cancelled).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -340,6 +343,24 @@ pub fn required_documents<'a>(
 }
 
 impl Services {
+    /// Lets the citizen read their own change: waits (briefly) until the
+    /// availability service's slots reflect the booking change just made.
+    /// Slots a moment behind are harmless, so failures are only logged.
+    async fn await_slots(&self, booking: &booking::Booking) {
+        if booking.sequence == 0 {
+            return;
+        }
+        let request = availability::AwaitBookingSequenceRequest {
+            office_id: booking.office_id.clone(),
+            sequence: booking.sequence,
+        };
+        match self.availability.clone().await_booking_sequence(request).await {
+            Ok(response) if response.get_ref().reached => {}
+            Ok(_) => tracing::warn!(office = %booking.office_id, "slots not yet updated after a booking change"),
+            Err(status) => tracing::warn!(code = ?status.code(), "cannot wait for the slots to update"),
+        }
+    }
+
     async fn booking(&self, code: String, token: String) -> Result<booking::Booking, ApiError> {
         Ok(self
             .bookings

@@ -158,7 +158,7 @@ impl Drop for TestDatabase {
 
 struct Running {
     stop: Option<oneshot::Sender<()>>,
-    task: JoinHandle<()>,
+    task: Option<JoinHandle<()>>,
 }
 
 /// Runs a service; a failure is printed, and shows in the test as a service
@@ -173,7 +173,10 @@ fn spawn_service<E: std::fmt::Display>(
             eprintln!("{name} failed: {error:#}");
         }
     });
-    Running { stop: Some(stop), task }
+    Running {
+        stop: Some(stop),
+        task: Some(task),
+    }
 }
 
 impl Running {
@@ -181,7 +184,9 @@ impl Running {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
-        let _ = (&mut self.task).await;
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
     }
 }
 
@@ -294,6 +299,26 @@ impl TestApp {
         self.booking.stop().await;
     }
 
+    /// Starts the booking service again on its old address and database.
+    pub async fn restart_booking_service(&mut self) {
+        self.booking.stop().await;
+        let address = self.booking_url.trim_start_matches("http://").to_owned();
+        let listener = TcpListener::bind(&address).await.expect("bind the old address again");
+        self.booking = Self::start_booking(&self.database.url, &self.availability_url, listener);
+        self.wait_until_serving(&self.booking_url).await;
+    }
+
+    /// The standard health status of the service at `url`.
+    pub async fn health(&self, url: &str) -> Option<tonic_health::pb::health_check_response::ServingStatus> {
+        use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+        let channel = amtstermin_proto::client::lazy_channel(url).ok()?;
+        let response = HealthClient::new(channel)
+            .check(HealthCheckRequest { service: String::new() })
+            .await
+            .ok()?;
+        Some(response.into_inner().status())
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base_url)
     }
@@ -345,7 +370,9 @@ impl Drop for TestApp {
             if let Some(stop) = running.stop.take() {
                 let _ = stop.send(());
             }
-            running.task.abort();
+            if let Some(task) = &running.task {
+                task.abort();
+            }
         }
     }
 }

@@ -1,0 +1,96 @@
+//! The availability service answers from a projection of the bookings fed
+//! by the booking service's change stream: it must follow every change,
+//! survive restarts of the booking service and say when it is behind.
+
+use std::time::Duration;
+
+use amtstermin_tests::{Backend, TestApp, backend_tests, booking_request};
+use booking_service::bookings::{Channel, NewBooking};
+use booking_service::store::{self, Reservation};
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use tonic_health::pb::health_check_response::ServingStatus;
+
+backend_tests!(the_projection_resumes_after_a_booking_service_restart);
+
+fn free_at(slots: &Value, start: &str) -> u64 {
+    slots["days"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|day| day["slots"].as_array().into_iter().flatten())
+        .find(|slot| slot["start"] == start)
+        .map_or(0, |slot| slot["free"].as_u64().unwrap_or(0))
+}
+
+async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    for _ in 0..100 {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("not within 5 s: {what}");
+}
+
+async fn the_projection_resumes_after_a_booking_service_restart(backend: Backend) {
+    let Some(mut app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    let slots = app.slots("bergkamen", "personalausweis").await;
+    let slot = slots["days"][0]["slots"][0].clone();
+    let start = slot["start"].as_str().expect("start").to_owned();
+    let free = slot["free"].as_u64().expect("free");
+
+    // A booking through the API shows at once (the gateway waits for it).
+    let (status, _) = app
+        .book(&booking_request("bergkamen", &["personalausweis"], &start))
+        .await;
+    assert_eq!(status, 201);
+    assert_eq!(
+        free_at(&app.slots("bergkamen", "personalausweis").await, &start),
+        free - 1
+    );
+
+    app.stop_booking_service().await;
+    let availability = app.availability_url.clone();
+    eventually("the availability service reports NOT_SERVING", || async {
+        app.health(&availability).await == Some(ServingStatus::NotServing)
+    })
+    .await;
+
+    // Meanwhile another booking-service replica books (here: straight into the database).
+    let store = store::open(&app.database.url, 1).expect("store");
+    let start_instant: DateTime<Utc> = DateTime::parse_from_rfc3339(&start).expect("start").with_timezone(&Utc);
+    let booking = NewBooking {
+        office_id: "bergkamen".to_owned(),
+        code: "ZZZZ-2222".to_owned(),
+        concern_ids: vec!["personalausweis".to_owned()],
+        start: start_instant,
+        end: start_instant + chrono::TimeDelta::minutes(20),
+        name: "Replica".to_owned(),
+        email: "replica@example.de".to_owned(),
+        phone: String::new(),
+        token_hash: vec![1; 32],
+        idempotency: None,
+        channel: Channel::Online,
+        created_at: Utc::now(),
+    };
+    let counters: Vec<String> = (1..=4).map(|n| format!("platz-{n}")).collect();
+    let reserved = store.reserve(&booking, &counters).await.expect("reserve");
+    assert!(matches!(reserved, Reservation::Created { .. }), "{reserved:?}");
+
+    app.restart_booking_service().await;
+    eventually("the availability service is SERVING again", || async {
+        app.health(&availability).await == Some(ServingStatus::Serving)
+    })
+    .await;
+    eventually("the booking made while it was away is in the slots", || async {
+        free_at(&app.slots("bergkamen", "personalausweis").await, &start) == free - 2
+    })
+    .await;
+}
