@@ -17,8 +17,8 @@ pub enum Error {
     /// The availability service refused or could not answer.
     #[error("availability service: {}", .0.message())]
     Availability(Status),
-    #[error("unsupported database URL {0:?}: use sqlite:… or postgres://…")]
-    UnsupportedDatabase(String),
+    #[error(transparent)]
+    OpenDatabase(#[from] amtstermin_proto::database::OpenError),
     #[error("the database is not ready yet")]
     NotReady,
     #[error("database error")]
@@ -42,7 +42,7 @@ impl From<Error> for Status {
                 tracing::error!(error = %error_chain(&error), "database unreachable");
                 (Code::Unavailable, "service_unavailable")
             }
-            Error::UnsupportedDatabase(_) | Error::Database(_) | Error::Migration(_) | Error::Internal(_) => {
+            Error::OpenDatabase(_) | Error::Database(_) | Error::Migration(_) | Error::Internal(_) => {
                 tracing::error!(error = %error_chain(&error), "internal error");
                 return with_error_code(Code::Internal, "internal", "an internal error occurred");
             }

@@ -42,7 +42,7 @@ pub struct Settings {
 impl fmt::Debug for Settings {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Settings")
-            .field("database_url", &store::redact(&self.database_url))
+            .field("database_url", &amtstermin_proto::database::redact(&self.database_url))
             .field("database_max_connections", &self.database_max_connections)
             .field("availability_url", &self.availability_url)
             .finish()
@@ -78,7 +78,7 @@ pub async fn run(
         store,
         health,
         ready,
-        store::redact(&settings.database_url),
+        amtstermin_proto::database::redact(&settings.database_url),
     ));
 
     tracing::info!(address = %listener.local_addr()?, "booking service listening");

@@ -15,6 +15,8 @@ pub mod booking {
 }
 
 pub mod client;
+#[cfg(feature = "database")]
+pub mod database;
 pub mod server;
 pub mod status;
 pub mod telemetry;

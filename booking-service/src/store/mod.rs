@@ -7,6 +7,7 @@ mod sqlite;
 
 use std::sync::Arc;
 
+use amtstermin_proto::database;
 use chrono::{DateTime, Utc};
 
 pub use self::postgres::PgStore;
@@ -131,25 +132,10 @@ pub trait BookingStore: Send + Sync + 'static {
 /// Opens the store named by `url` without connecting yet: the service starts
 /// (reporting NOT_SERVING) even while its database is still unreachable.
 pub fn open(url: &str, max_connections: u32) -> Result<Arc<dyn BookingStore>, Error> {
-    match url.split_once(':').map(|(scheme, _)| scheme) {
-        Some("sqlite") => Ok(Arc::new(SqliteStore::open(url, max_connections)?)),
-        Some("postgres" | "postgresql") => Ok(Arc::new(PgStore::open(url, max_connections)?)),
-        _ => Err(Error::UnsupportedDatabase(redact(url))),
-    }
-}
-
-/// A database URL fit for logs: the password replaced by `***`.
-pub fn redact(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    match rest.split_once('@') {
-        Some((credentials, host)) => match credentials.split_once(':') {
-            Some((user, _password)) => format!("{scheme}://{user}:***@{host}"),
-            None => url.to_owned(),
-        },
-        None => url.to_owned(),
-    }
+    Ok(match database::open(url, max_connections, "amtstermin-booking-service")? {
+        database::Pool::Sqlite(pool) => Arc::new(SqliteStore::new(pool)),
+        database::Pool::Postgres(pool) => Arc::new(PgStore::new(pool)),
+    })
 }
 
 // The SQL both backends share ($n placeholders work in both dialects); only
@@ -224,29 +210,5 @@ fn created(new: &NewBooking, counter_id: &str) -> Booking {
         phone: new.phone.clone(),
         channel: new.channel,
         created_at: new.created_at,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn passwords_never_reach_the_log() {
-        assert_eq!(
-            redact("postgres://app:s3cret@db:5432/amt"),
-            "postgres://app:***@db:5432/amt"
-        );
-        assert_eq!(redact("postgres://app@db/amt"), "postgres://app@db/amt");
-        assert_eq!(redact("sqlite:data/bookings.db"), "sqlite:data/bookings.db");
-    }
-
-    #[test]
-    fn unknown_schemes_are_refused_clearly() {
-        let error = open("mysql://x:pw@y/z", 1).err().map(|e| e.to_string());
-        assert_eq!(
-            error.as_deref(),
-            Some("unsupported database URL \"mysql://x:***@y/z\": use sqlite:… or postgres://…")
-        );
     }
 }

@@ -5,11 +5,8 @@
 //! upgrading from read to write. One writer at a time also makes the change
 //! log's `MAX(sequence) + 1` gap-free and in commit order.
 
-use std::str::FromStr;
-use std::time::Duration;
-
 use chrono::{DateTime, Utc};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, Sqlite, SqlitePool, Transaction};
 
 use super::{
@@ -31,25 +28,8 @@ pub struct SqliteStore {
 }
 
 impl SqliteStore {
-    pub fn open(url: &str, max_connections: u32) -> Result<Self, Error> {
-        let options = SqliteConnectOptions::from_str(url)?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(Duration::from_secs(10))
-            .foreign_keys(true);
-        // The file is created on first start; its folder too.
-        if let Some(parent) = options.get_filename().parent()
-            && !parent.as_os_str().is_empty()
-        {
-            std::fs::create_dir_all(parent)
-                .map_err(|error| Error::Internal(format!("cannot create {}: {error}", parent.display())))?;
-        }
-        let pool = SqlitePoolOptions::new()
-            .max_connections(max_connections)
-            .acquire_timeout(Duration::from_secs(15))
-            .connect_lazy_with(options);
-        Ok(Self { pool })
+    pub fn new(pool: SqlitePool) -> Self {
+        Self { pool }
     }
 }
 
