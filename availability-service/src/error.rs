@@ -31,13 +31,32 @@ pub enum Error {
     SlotUnavailable,
     #[error("the booked times are not known yet; please try again shortly")]
     ProjectionUnavailable,
+    #[error("unknown counter {0:?} at this office")]
+    UnknownCounter(String),
+    #[error("no absence {0:?} at this office")]
+    UnknownAbsence(String),
+    #[error(transparent)]
+    OpenDatabase(#[from] amtstermin_proto::database::OpenError),
+    #[error("database error")]
+    Database(#[from] sqlx::Error),
+    #[error("database migration failed")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+    #[error("{0}")]
+    Internal(String),
 }
 
 impl Error {
     /// The stable code clients see (documented in the README).
     pub fn code(&self) -> &'static str {
         match self {
-            Error::ReadConfig { .. } | Error::InvalidConfig(_) => "internal",
+            Error::ReadConfig { .. }
+            | Error::InvalidConfig(_)
+            | Error::OpenDatabase(_)
+            | Error::Database(_)
+            | Error::Migration(_)
+            | Error::Internal(_) => "internal",
+            Error::UnknownCounter(_) => "counter_not_found",
+            Error::UnknownAbsence(_) => "absence_not_found",
             Error::UnknownOffice(_) => "office_not_found",
             Error::UnknownConcern(_) => "concern_not_found",
             Error::ConcernsRequired => "concerns_required",
@@ -54,8 +73,19 @@ impl Error {
 impl From<Error> for Status {
     fn from(error: Error) -> Self {
         let code = match &error {
-            Error::ReadConfig { .. } | Error::InvalidConfig(_) => Code::Internal,
-            Error::UnknownOffice(_) | Error::UnknownConcern(_) => Code::NotFound,
+            Error::ReadConfig { .. }
+            | Error::InvalidConfig(_)
+            | Error::OpenDatabase(_)
+            | Error::Database(_)
+            | Error::Migration(_)
+            | Error::Internal(_) => {
+                tracing::error!(error = %amtstermin_proto::telemetry::error_chain(&error), "internal error");
+                return with_error_code(Code::Internal, "internal", "an internal error occurred");
+            }
+            Error::UnknownOffice(_)
+            | Error::UnknownConcern(_)
+            | Error::UnknownCounter(_)
+            | Error::UnknownAbsence(_) => Code::NotFound,
             Error::ConcernsRequired
             | Error::TooManyConcerns { .. }
             | Error::TooManyPersons { .. }

@@ -1,6 +1,8 @@
 //! availability-service: owns the offices' configuration and computes open
 //! slots from it and the booked intervals it asks the booking service for.
 
+pub mod absences;
+pub mod admin;
 pub mod catalogue;
 pub mod config;
 pub mod error;
@@ -15,6 +17,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use amtstermin_proto::availability::v1::availability_service_server::AvailabilityServiceServer;
+use amtstermin_proto::availability::v1::schedule_admin_service_server::ScheduleAdminServiceServer;
 use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
@@ -24,7 +27,7 @@ pub use catalogue::Catalogue;
 pub use error::Error;
 
 /// Settings of the availability service (flags and `AMTSTERMIN_…` variables).
-#[derive(Clone, Debug, clap::Args)]
+#[derive(Clone, clap::Args)]
 pub struct Settings {
     /// The office configuration file (TOML).
     #[arg(long = "config", env = "AMTSTERMIN_CONFIG", default_value = "config/offices.toml")]
@@ -32,6 +35,32 @@ pub struct Settings {
     /// gRPC address of the booking service, whose change stream it follows.
     #[arg(long, env = "AMTSTERMIN_BOOKING_URL", default_value = "http://127.0.0.1:50052")]
     pub booking_url: String,
+    /// Where counter absences are stored: `sqlite:PATH` (created on first
+    /// start) or `postgres://USER:PASSWORD@HOST/DB`; not the booking database.
+    #[arg(
+        long = "availability-database-url",
+        env = "AMTSTERMIN_AVAILABILITY_DATABASE_URL",
+        default_value = "sqlite:data/availability.db"
+    )]
+    pub database_url: String,
+    /// Size of the database connection pool.
+    #[arg(
+        long = "availability-database-max-connections",
+        env = "AMTSTERMIN_AVAILABILITY_DATABASE_MAX_CONNECTIONS",
+        default_value_t = 4
+    )]
+    pub database_max_connections: u32,
+}
+
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field("config_path", &self.config_path)
+            .field("booking_url", &self.booking_url)
+            .field("database_url", &amtstermin_proto::database::redact(&self.database_url))
+            .field("database_max_connections", &self.database_max_connections)
+            .finish()
+    }
 }
 
 /// Serves the availability gRPC API on `listener` until `shutdown` resolves.
@@ -49,15 +78,26 @@ pub async fn run(
         .iter()
         .map(|office| tokio::spawn(projection::follow(projection.clone(), channel.clone(), office.clone())))
         .collect();
+    let store = absences::open(&settings.database_url, settings.database_max_connections)?;
+    let absences = Arc::new(absences::Absences::new(store, catalogue.clone(), projection.clone()));
+    let absences_task = tokio::spawn(absences.clone().run());
     let service = AvailabilityServiceServer::new(service::Availability::new(catalogue.clone(), projection.clone()));
+    let admin = ScheduleAdminServiceServer::new(admin::ScheduleAdmin::new(
+        catalogue.clone(),
+        projection.clone(),
+        absences,
+    ));
 
     let mut routes = RoutesBuilder::default();
     let health = amtstermin_proto::server::standard_services(
         &mut routes,
-        &[amtstermin_proto::availability::v1::availability_service_server::SERVICE_NAME],
+        &[
+            amtstermin_proto::availability::v1::availability_service_server::SERVICE_NAME,
+            amtstermin_proto::availability::v1::schedule_admin_service_server::SERVICE_NAME,
+        ],
     )
     .await?;
-    routes.add_service(service);
+    routes.add_service(service).add_service(admin);
     // SERVING while every office's projection is caught up.
     let health_task = tokio::spawn(async move {
         let mut changed = projection.subscribe();
@@ -84,6 +124,7 @@ pub async fn run(
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
         .await;
     health_task.abort();
+    absences_task.abort();
     for follower in followers {
         follower.abort();
     }

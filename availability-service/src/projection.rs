@@ -27,6 +27,8 @@ pub const MAX_STALENESS: Duration = Duration::from_secs(30);
 /// The projection of all offices.
 pub struct Projection {
     offices: HashMap<String, OfficeProjection>,
+    /// The absences have been loaded from the database once.
+    absences_loaded: std::sync::atomic::AtomicBool,
     /// Signals every change of any office's sync state (for health).
     sync_changed: watch::Sender<()>,
 }
@@ -70,6 +72,7 @@ impl Projection {
             .collect();
         Self {
             offices,
+            absences_loaded: std::sync::atomic::AtomicBool::new(false),
             sync_changed: watch::Sender::new(()),
         }
     }
@@ -92,11 +95,19 @@ impl Projection {
         Ok(f(&state.busy))
     }
 
-    /// Whether every office follows its stream and is caught up.
+    /// Whether the absences are loaded and every office follows its stream
+    /// and is caught up.
     pub fn live(&self) -> bool {
-        self.offices
-            .values()
-            .all(|office| office.state.read().is_ok_and(|state| state.live))
+        self.absences_loaded.load(std::sync::atomic::Ordering::Acquire)
+            && self
+                .offices
+                .values()
+                .all(|office| office.state.read().is_ok_and(|state| state.live))
+    }
+
+    pub fn set_absences_loaded(&self) {
+        self.absences_loaded.store(true, std::sync::atomic::Ordering::Release);
+        self.sync_changed.send_replace(());
     }
 
     pub fn subscribe(&self) -> watch::Receiver<()> {

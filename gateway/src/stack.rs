@@ -14,8 +14,11 @@ pub struct Stack {
     pub availability: TcpListener,
     pub booking: TcpListener,
     pub config_path: PathBuf,
+    /// The booking service's database.
     pub database_url: String,
     pub database_max_connections: u32,
+    /// The availability service's database (counter absences).
+    pub availability_database_url: String,
 }
 
 impl Stack {
@@ -39,6 +42,8 @@ impl Stack {
                 availability_service::Settings {
                     config_path: self.config_path,
                     booking_url: booking_url.clone(),
+                    database_url: self.availability_database_url,
+                    database_max_connections: 4,
                 },
                 self.availability,
                 signal(),

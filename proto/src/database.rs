@@ -100,7 +100,10 @@ mod tests {
 
     #[test]
     fn passwords_never_reach_the_log() {
-        assert_eq!(redact("postgres://app:s3cret@db:5432/amt"), "postgres://app:***@db:5432/amt");
+        assert_eq!(
+            redact("postgres://app:s3cret@db:5432/amt"),
+            "postgres://app:***@db:5432/amt"
+        );
         assert_eq!(redact("postgres://app@db/amt"), "postgres://app@db/amt");
         assert_eq!(redact("sqlite:data/bookings.db"), "sqlite:data/bookings.db");
     }

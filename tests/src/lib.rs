@@ -207,7 +207,10 @@ pub struct TestApp {
     pub availability_url: String,
     pub booking_url: String,
     pub http: reqwest::Client,
+    /// The booking service's database.
     pub database: TestDatabase,
+    /// The availability service's database.
+    pub availability_database: TestDatabase,
     availability: Running,
     booking: Running,
     gateway: Running,
@@ -218,24 +221,14 @@ impl TestApp {
     pub async fn spawn(backend: Backend) -> Option<Self> {
         init_tracing();
         let database = TestDatabase::create(backend).await?;
+        let availability_database = TestDatabase::create(backend).await?;
         let (availability_listener, booking_listener, http_listener) =
             (listener().await, listener().await, listener().await);
         let availability_url = format!("http://{}", availability_listener.local_addr().expect("address"));
         let booking_url = format!("http://{}", booking_listener.local_addr().expect("address"));
         let base_url = format!("http://{}", http_listener.local_addr().expect("address"));
 
-        let availability = {
-            let (stop, signal) = stop_signal();
-            let settings = availability_service::Settings {
-                config_path: demo_config(),
-                booking_url: booking_url.clone(),
-            };
-            spawn_service(
-                "availability service",
-                availability_service::run(settings, availability_listener, signal),
-                stop,
-            )
-        };
+        let availability = Self::start_availability(&availability_database.url, &booking_url, availability_listener);
         let booking = Self::start_booking(&database.url, &availability_url, booking_listener);
         let gateway = {
             let (stop, signal) = stop_signal();
@@ -251,6 +244,7 @@ impl TestApp {
             booking_url,
             http: reqwest::Client::new(),
             database,
+            availability_database,
             availability,
             booking,
             gateway,
@@ -258,6 +252,30 @@ impl TestApp {
         app.wait_until_serving(&app.booking_url).await;
         app.wait_until_serving(&app.availability_url).await;
         Some(app)
+    }
+
+    fn start_availability(database_url: &str, booking_url: &str, listener: TcpListener) -> Running {
+        let (stop, signal) = stop_signal();
+        let settings = availability_service::Settings {
+            config_path: demo_config(),
+            booking_url: booking_url.to_owned(),
+            database_url: database_url.to_owned(),
+            database_max_connections: 2,
+        };
+        spawn_service(
+            "availability service",
+            availability_service::run(settings, listener, signal),
+            stop,
+        )
+    }
+
+    /// Starts the availability service again on its old address and database.
+    pub async fn restart_availability_service(&mut self) {
+        self.availability.stop().await;
+        let address = self.availability_url.trim_start_matches("http://").to_owned();
+        let listener = TcpListener::bind(&address).await.expect("bind the old address again");
+        self.availability = Self::start_availability(&self.availability_database.url, &self.booking_url, listener);
+        self.wait_until_serving(&self.availability_url).await;
     }
 
     fn start_booking(database_url: &str, availability_url: &str, listener: TcpListener) -> Running {

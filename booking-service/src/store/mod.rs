@@ -132,10 +132,12 @@ pub trait BookingStore: Send + Sync + 'static {
 /// Opens the store named by `url` without connecting yet: the service starts
 /// (reporting NOT_SERVING) even while its database is still unreachable.
 pub fn open(url: &str, max_connections: u32) -> Result<Arc<dyn BookingStore>, Error> {
-    Ok(match database::open(url, max_connections, "amtstermin-booking-service")? {
-        database::Pool::Sqlite(pool) => Arc::new(SqliteStore::new(pool)),
-        database::Pool::Postgres(pool) => Arc::new(PgStore::new(pool)),
-    })
+    Ok(
+        match database::open(url, max_connections, "amtstermin-booking-service")? {
+            database::Pool::Sqlite(pool) => Arc::new(SqliteStore::new(pool)),
+            database::Pool::Postgres(pool) => Arc::new(PgStore::new(pool)),
+        },
+    )
 }
 
 // The SQL both backends share ($n placeholders work in both dialects); only

@@ -30,6 +30,13 @@ struct Cli {
     /// Size of the database connection pool.
     #[arg(long, env = "AMTSTERMIN_DATABASE_MAX_CONNECTIONS", default_value_t = 10)]
     database_max_connections: u32,
+    /// The availability service's own database (counter absences).
+    #[arg(
+        long,
+        env = "AMTSTERMIN_AVAILABILITY_DATABASE_URL",
+        default_value = "sqlite:data/availability.db"
+    )]
+    availability_database_url: String,
     #[arg(long, env = "AMTSTERMIN_LOG_FORMAT", value_enum, default_value_t)]
     log_format: LogFormat,
 }
@@ -51,6 +58,7 @@ async fn main() -> anyhow::Result<()> {
         config_path: cli.config_path,
         database_url: cli.database_url,
         database_max_connections: cli.database_max_connections,
+        availability_database_url: cli.availability_database_url,
     };
     tracing::info!(url = %format!("http://{}", cli.http_listen), "amtstermin starting");
     stack.run(telemetry::shutdown_signal()).await
