@@ -142,6 +142,17 @@ async fn slots_cover_the_window_in_local_time_and_durations_add_up(backend: Back
         }
     }
 
+    // Closed from noon on Christmas Eve and New Year's Eve (demo closures).
+    for day in days {
+        let date = day["date"].as_str().expect("date");
+        if date.ends_with("-12-24") || date.ends_with("-12-31") {
+            for slot in day["slots"].as_array().expect("slots") {
+                let end = parse(&slot["end"]);
+                assert!(end.format("%H:%M").to_string() <= "12:00".to_owned(), "{date}: slot until {end}");
+            }
+        }
+    }
+
     // The same concern for two persons and two concerns add up.
     let two = app.slots("bergkamen", "personalausweis,personalausweis").await;
     assert_eq!(two["duration_minutes"], 40);
