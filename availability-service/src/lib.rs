@@ -81,6 +81,16 @@ pub async fn run(
     let store = absences::open(&settings.database_url, settings.database_max_connections)?;
     let absences = Arc::new(absences::Absences::new(store, catalogue.clone(), projection.clone()));
     let absences_task = tokio::spawn(absences.clone().run());
+    let prune_task = tokio::spawn({
+        let projection = projection.clone();
+        async move {
+            let mut every_hour = tokio::time::interval(std::time::Duration::from_secs(3600));
+            loop {
+                every_hour.tick().await;
+                projection.prune(chrono::Utc::now() - chrono::TimeDelta::days(1));
+            }
+        }
+    });
     let service = AvailabilityServiceServer::new(service::Availability::new(catalogue.clone(), projection.clone()));
     let admin = ScheduleAdminServiceServer::new(admin::ScheduleAdmin::new(
         catalogue.clone(),
@@ -125,6 +135,7 @@ pub async fn run(
         .await;
     health_task.abort();
     absences_task.abort();
+    prune_task.abort();
     for follower in followers {
         follower.abort();
     }

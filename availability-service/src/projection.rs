@@ -148,6 +148,25 @@ impl Projection {
         Ok(())
     }
 
+    /// Forgets bookings that ended before `before`: no slot can overlap them
+    /// any more, and the projection should not grow with history.
+    pub fn prune(&self, before: chrono::DateTime<chrono::Utc>) {
+        for office in self.offices.values() {
+            let Ok(mut state) = office.state.write() else { continue };
+            let ended: Vec<String> = state
+                .bookings
+                .iter()
+                .filter(|(_, booked)| booked.end < before)
+                .map(|(code, _)| code.clone())
+                .collect();
+            for code in ended {
+                if let Some(booked) = state.bookings.remove(&code) {
+                    state.busy.remove(booked);
+                }
+            }
+        }
+    }
+
     fn sequence(&self, office_id: &str) -> u64 {
         self.offices
             .get(office_id)
@@ -269,5 +288,143 @@ pub async fn follow(projection: Arc<Projection>, channel: Channel, office: Offic
         projection.lost(&office.id);
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(Duration::from_secs(2));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config;
+    use amtstermin_proto::booking::v1::{CaughtUp, Snapshot};
+    use chrono::{TimeZone, Utc};
+
+    const OFFICE: &str = r#"
+        [[offices]]
+        id = "amt"
+        name = "Amt"
+        address = "Weg 1"
+        state = "NW"
+        hours = { mon = ["08:00-12:00"] }
+        categories = [{ id = "k", name = "K" }]
+        concerns = [{ id = "c", name = "C", category = "k", duration_minutes = 15 }]
+        counters = [{ id = "p1", name = "Platz 1" }, { id = "p2", name = "Platz 2" }]
+    "#;
+
+    fn interval(code: &str, counter: &str, hour: u32) -> BookedInterval {
+        let at = |h: u32| timestamp::to_proto(Utc.with_ymd_and_hms(2026, 11, 30, h, 0, 0).single().expect("valid"));
+        BookedInterval {
+            counter_id: counter.to_owned(),
+            start: Some(at(hour)),
+            end: Some(at(hour + 1)),
+            code: code.to_owned(),
+        }
+    }
+
+    fn change(sequence: u64, change: Change) -> BookingChange {
+        BookingChange {
+            sequence,
+            change: Some(change),
+        }
+    }
+
+    #[test]
+    fn changes_apply_in_order_and_snapshots_replace_bookings_but_keep_absences() {
+        let catalogue = config::parse(OFFICE).expect("valid");
+        let office = catalogue.office("amt").expect("office").clone();
+        let projection = Projection::new(&catalogue);
+        assert!(
+            matches!(projection.read("amt", |_| ()), Err(Error::ProjectionUnavailable)),
+            "not live yet"
+        );
+        projection.set_absences_loaded();
+
+        projection.apply(
+            &office,
+            change(
+                3,
+                Change::Snapshot(Snapshot {
+                    intervals: vec![interval("A", "p1", 8)],
+                }),
+            ),
+        );
+        projection.apply(&office, change(3, Change::CaughtUp(CaughtUp {})));
+        projection.apply(&office, change(4, Change::Booked(interval("B", "p2", 9))));
+        projection.apply(&office, change(5, Change::Booked(interval("B", "p2", 9))));
+        assert!(projection.live());
+        assert_eq!(
+            projection.read("amt", Busy::len).expect("live"),
+            2,
+            "a repeated change applies once"
+        );
+        assert_eq!(projection.sequence("amt"), 5);
+
+        let absence = booked(&office, &interval("-", "p1", 10)).expect("interval");
+        projection.set_blocked("amt", absence, true).expect("office");
+        projection.apply(&office, change(6, Change::Released(interval("A", "p1", 8))));
+        assert_eq!(projection.read("amt", Busy::len).expect("live"), 2);
+        let overlapping = projection.bookings_overlapping("amt", absence).expect("office");
+        assert!(overlapping.is_empty(), "an absence is no booking");
+
+        projection.apply(
+            &office,
+            change(
+                9,
+                Change::Snapshot(Snapshot {
+                    intervals: vec![interval("C", "p2", 8)],
+                }),
+            ),
+        );
+        assert_eq!(
+            projection.read("amt", Busy::len).expect("live"),
+            2,
+            "booking C and the absence"
+        );
+        let whole_day = booked(
+            &office,
+            &BookedInterval {
+                end: interval("", "p2", 20).end,
+                ..interval("", "p2", 0)
+            },
+        )
+        .expect("interval");
+        let codes: Vec<_> = projection
+            .bookings_overlapping("amt", whole_day)
+            .expect("office")
+            .into_iter()
+            .map(|(c, _)| c)
+            .collect();
+        assert_eq!(codes, ["C"]);
+
+        projection.prune(Utc.with_ymd_and_hms(2026, 12, 1, 0, 0, 0).single().expect("valid"));
+        assert_eq!(
+            projection.read("amt", Busy::len).expect("live"),
+            1,
+            "only the absence is left"
+        );
+    }
+
+    #[test]
+    fn a_lost_stream_is_not_live_and_goes_stale() {
+        let catalogue = config::parse(OFFICE).expect("valid");
+        let office = catalogue.office("amt").expect("office").clone();
+        let projection = Projection::new(&catalogue);
+        projection.set_absences_loaded();
+        projection.apply(&office, change(0, Change::CaughtUp(CaughtUp {})));
+        assert!(projection.live());
+        projection.lost("amt");
+        assert!(!projection.live());
+        assert!(
+            projection.read("amt", |_| ()).is_ok(),
+            "a moment behind is still answered"
+        );
+        if let Some(office) = projection.offices.get("amt")
+            && let Ok(mut state) = office.state.write()
+        {
+            state.lost_at = Some(Instant::now() - MAX_STALENESS - Duration::from_secs(1));
+        }
+        assert!(matches!(
+            projection.read("amt", |_| ()),
+            Err(Error::ProjectionUnavailable)
+        ));
     }
 }

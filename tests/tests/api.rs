@@ -148,7 +148,10 @@ async fn slots_cover_the_window_in_local_time_and_durations_add_up(backend: Back
         if date.ends_with("-12-24") || date.ends_with("-12-31") {
             for slot in day["slots"].as_array().expect("slots") {
                 let end = parse(&slot["end"]);
-                assert!(end.format("%H:%M").to_string() <= "12:00".to_owned(), "{date}: slot until {end}");
+                assert!(
+                    end.format("%H:%M").to_string() <= "12:00".to_owned(),
+                    "{date}: slot until {end}"
+                );
             }
         }
     }
