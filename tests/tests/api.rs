@@ -149,7 +149,7 @@ async fn slots_cover_the_window_in_local_time_and_durations_add_up(backend: Back
             for slot in day["slots"].as_array().expect("slots") {
                 let end = parse(&slot["end"]);
                 assert!(
-                    end.format("%H:%M").to_string() <= "12:00".to_owned(),
+                    end.format("%H:%M").to_string().as_str() <= "12:00",
                     "{date}: slot until {end}"
                 );
             }
