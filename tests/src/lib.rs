@@ -370,6 +370,17 @@ impl TestApp {
     }
 }
 
+/// How many counters a slot listing offers at `start` (0 if it is not listed).
+pub fn free_at(slots: &Value, start: &str) -> u64 {
+    slots["days"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|day| day["slots"].as_array().into_iter().flatten())
+        .find(|slot| slot["start"] == start)
+        .map_or(0, |slot| slot["free"].as_u64().unwrap_or(0))
+}
+
 /// A booking request body for `start`.
 pub fn booking_request(office: &str, concerns: &[&str], start: &str) -> Value {
     serde_json::json!({

@@ -4,7 +4,7 @@
 use amtstermin_proto::availability::v1::schedule_admin_service_client::ScheduleAdminServiceClient;
 use amtstermin_proto::availability::v1::{AddAbsenceRequest, ListAbsencesRequest, RemoveAbsenceRequest};
 use amtstermin_proto::timestamp;
-use amtstermin_tests::{Backend, TestApp, TestDatabase, backend_tests, booking_request};
+use amtstermin_tests::{Backend, TestApp, TestDatabase, backend_tests, booking_request, free_at};
 use availability_service::absences::{self, Absence};
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use serde_json::Value;
@@ -70,16 +70,6 @@ fn admin(app: &TestApp) -> ScheduleAdminServiceClient<Channel> {
     ScheduleAdminServiceClient::new(amtstermin_proto::client::lazy_channel(&app.availability_url).expect("channel"))
 }
 
-fn slot_free(slots: &Value, start: &str) -> u64 {
-    slots["days"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .flat_map(|day| day["slots"].as_array().into_iter().flatten())
-        .find(|slot| slot["start"] == start)
-        .map_or(0, |slot| slot["free"].as_u64().unwrap_or(0))
-}
-
 async fn an_absence_hides_its_counter_reports_affected_bookings_and_survives_a_restart(backend: Backend) {
     let Some(mut app) = TestApp::spawn(backend).await else {
         return;
@@ -88,7 +78,7 @@ async fn an_absence_hides_its_counter_reports_affected_bookings_and_survives_a_r
     let day = &slots["days"][1];
     let booked_start = day["slots"][0]["start"].as_str().expect("start").to_owned();
     let later_start = day["slots"][3]["start"].as_str().expect("start").to_owned();
-    let later_free = slot_free(&slots, &later_start);
+    let later_free = free_at(&slots, &later_start);
 
     let (status, booking) = app
         .book(&booking_request("bergkamen", &["allgemeine-beratung"], &booked_start))
@@ -118,7 +108,7 @@ async fn an_absence_hides_its_counter_reports_affected_bookings_and_survives_a_r
     );
     let absence = added.absence.expect("absence");
     assert_eq!(
-        slot_free(&app.slots("bergkamen", "allgemeine-beratung").await, &later_start),
+        free_at(&app.slots("bergkamen", "allgemeine-beratung").await, &later_start),
         later_free - 1
     );
     let response = app
@@ -133,7 +123,7 @@ async fn an_absence_hides_its_counter_reports_affected_bookings_and_survives_a_r
 
     app.restart_availability_service().await;
     assert_eq!(
-        slot_free(&app.slots("bergkamen", "allgemeine-beratung").await, &later_start),
+        free_at(&app.slots("bergkamen", "allgemeine-beratung").await, &later_start),
         later_free - 1,
         "the absence is persisted"
     );
@@ -160,7 +150,7 @@ async fn an_absence_hides_its_counter_reports_affected_bookings_and_survives_a_r
         .await
         .expect("remove");
     assert_eq!(
-        slot_free(&app.slots("bergkamen", "allgemeine-beratung").await, &later_start),
+        free_at(&app.slots("bergkamen", "allgemeine-beratung").await, &later_start),
         later_free
     );
     let again = admin(&app)

@@ -4,24 +4,13 @@
 
 use std::time::Duration;
 
-use amtstermin_tests::{Backend, TestApp, backend_tests, booking_request};
+use amtstermin_tests::{Backend, TestApp, backend_tests, booking_request, free_at};
 use booking_service::bookings::{Channel, NewBooking};
 use booking_service::store::{self, Reservation};
 use chrono::{DateTime, Utc};
-use serde_json::Value;
 use tonic_health::pb::health_check_response::ServingStatus;
 
 backend_tests!(the_projection_resumes_after_a_booking_service_restart);
-
-fn free_at(slots: &Value, start: &str) -> u64 {
-    slots["days"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .flat_map(|day| day["slots"].as_array().into_iter().flatten())
-        .find(|slot| slot["start"] == start)
-        .map_or(0, |slot| slot["free"].as_u64().unwrap_or(0))
-}
 
 async fn eventually<F, Fut>(what: &str, mut check: F)
 where

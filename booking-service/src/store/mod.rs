@@ -167,6 +167,22 @@ fn stored_sequence(sequence: u64) -> i64 {
     i64::try_from(sequence).unwrap_or(i64::MAX)
 }
 
+/// A row read with `SELECT_CHANGES`; `interval` reads the backend's instants.
+fn change<R>(row: &R, interval: impl Fn(&R) -> Result<Interval, Error>) -> Result<Change, Error>
+where
+    R: sqlx::Row,
+    for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'a> &'a str: sqlx::ColumnIndex<R>,
+{
+    let kind: String = row.try_get("kind")?;
+    Ok(Change {
+        sequence: sequence(row.try_get("sequence")?),
+        kind: ChangeKind::parse(&kind)?,
+        interval: interval(row)?,
+    })
+}
+
 /// The idempotency columns of a row read with `SELECT_BY_IDEMPOTENCY_KEY`.
 fn idempotency<R>(row: &R) -> Result<Idempotency, Error>
 where

@@ -13,7 +13,7 @@ use sqlx::{PgPool, Postgres, Row, Transaction};
 
 use super::{
     BookingStore, CANCEL, Change, ChangeKind, INSERT_BOOKING, Interval, LAST_SEQUENCE, Reservation, SELECT_ACTIVE,
-    SELECT_BY_CODE_AND_TOKEN, SELECT_BY_IDEMPOTENCY_KEY, SELECT_CHANGES, SELECT_INTERVALS, Snapshot, created,
+    SELECT_BY_CODE_AND_TOKEN, SELECT_BY_IDEMPOTENCY_KEY, SELECT_CHANGES, SELECT_INTERVALS, Snapshot, change, created,
     idempotency, sequence, split_concerns, stored_channel, stored_sequence, stored_status,
 };
 use crate::bookings::{Booking, Idempotency, NewBooking};
@@ -255,15 +255,7 @@ impl BookingStore for PgStore {
             .bind(i64::from(limit))
             .fetch_all(&self.pool)
             .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(Change {
-                    sequence: sequence(row.try_get("sequence")?),
-                    kind: ChangeKind::parse(row.try_get("kind")?)?,
-                    interval: interval(row)?,
-                })
-            })
-            .collect()
+        rows.iter().map(|row| change(row, interval)).collect()
     }
 
     async fn snapshot(&self, office_id: &str, ends_after: DateTime<Utc>) -> Result<Snapshot, Error> {
