@@ -58,6 +58,9 @@ pub struct Office {
     pub staff_only_counters: CounterSet,
     /// Today and the next days up to this many are given out by staff only.
     pub staff_only_days: u32,
+    /// Booked appointments still to come one email address may hold online;
+    /// 0 for no limit.
+    pub max_active_bookings_per_email: u32,
     pub categories: Vec<Category>,
     pub concerns: Vec<Concern>,
     pub counters: Vec<Counter>,

@@ -48,6 +48,8 @@ struct OfficeEntry {
     staff_only_counters: Vec<String>,
     #[serde(default)]
     staff_only_days: u32,
+    #[serde(default = "default_max_active_bookings_per_email")]
+    max_active_bookings_per_email: u32,
     /// Default weekly hours of the office's counters.
     #[serde(default)]
     hours: HoursEntry,
@@ -75,6 +77,9 @@ fn default_min_lead_minutes() -> u32 {
 }
 fn default_slot_minutes() -> u32 {
     10
+}
+fn default_max_active_bookings_per_email() -> u32 {
+    2
 }
 
 #[derive(Clone, Default, Deserialize)]
@@ -325,6 +330,7 @@ fn office(entry: OfficeEntry) -> Result<Office, Error> {
         closures,
         staff_only_counters,
         staff_only_days: entry.staff_only_days,
+        max_active_bookings_per_email: entry.max_active_bookings_per_email,
         categories,
         concerns,
         counters,

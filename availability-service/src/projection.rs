@@ -86,13 +86,32 @@ impl Projection {
     /// Runs `f` on the office's busy intervals, unless the projection has
     /// never been current or has been cut off for too long.
     pub fn read<R>(&self, office_id: &str, f: impl FnOnce(&Busy) -> R) -> Result<R, Error> {
+        let state = self.current(office_id)?;
+        Ok(f(&state.busy))
+    }
+
+    /// As `read`, but the booking `code` does not count as busy: what a move
+    /// of that booking may use.
+    pub fn read_without<R>(&self, office_id: &str, code: &str, f: impl FnOnce(&Busy) -> R) -> Result<R, Error> {
+        let state = self.current(office_id)?;
+        match state.bookings.get(code) {
+            Some(booked) => {
+                let mut busy = state.busy.clone();
+                busy.remove(*booked);
+                Ok(f(&busy))
+            }
+            None => Ok(f(&state.busy)),
+        }
+    }
+
+    fn current(&self, office_id: &str) -> Result<std::sync::RwLockReadGuard<'_, State>, Error> {
         let office = self.office(office_id)?;
         let state = office.state.read().map_err(|_| Error::ProjectionUnavailable)?;
         let stale = state.lost_at.is_some_and(|lost| lost.elapsed() > MAX_STALENESS);
         if !state.ever_live || stale {
             return Err(Error::ProjectionUnavailable);
         }
-        Ok(f(&state.busy))
+        Ok(state)
     }
 
     /// Whether the absences are loaded and every office follows its stream

@@ -26,14 +26,15 @@ impl Availability {
         Self { catalogue, projection }
     }
 
-    /// Open slots of `appointment` on the local days `first..=last`.
+    /// Open slots of `appointment` on the local days `first..=last`; the
+    /// booking `moving`, if given, does not block its own new time.
     fn open_slots(
         &self,
         office: &Office,
         appointment: Appointment,
         window: &Window,
-        first: NaiveDate,
-        last: NaiveDate,
+        (first, last): (NaiveDate, NaiveDate),
+        moving: Option<&str>,
     ) -> Result<Vec<DaySlots>, Error> {
         let query = slots::Query {
             office,
@@ -43,7 +44,11 @@ impl Availability {
             last_day: last,
             earliest_start: window.earliest_start,
         };
-        self.projection.read(&office.id, |busy| slots::open_slots(&query, busy))
+        let compute = |busy: &slots::Busy| slots::open_slots(&query, busy);
+        match moving {
+            Some(code) => self.projection.read_without(&office.id, code, compute),
+            None => self.projection.read(&office.id, compute),
+        }
     }
 }
 
@@ -75,6 +80,7 @@ fn office_to_proto(office: &Office) -> pb::Office {
         state: office.state.to_string(),
         release_time: format!("{:02}:{:02}", office.release_minute / 60, office.release_minute % 60),
         staff_only_days: office.staff_only_days,
+        max_active_bookings_per_email: office.max_active_bookings_per_email,
     }
 }
 
@@ -143,7 +149,7 @@ impl AvailabilityService for Availability {
         let first = from.map_or(window.first_day, |day| day.max(window.first_day));
         let last = to.map_or(window.last_day, |day| day.min(window.last_day));
         let days = if first <= last {
-            self.open_slots(office, appointment, &window, first, last)?
+            self.open_slots(office, appointment, &window, (first, last), None)?
         } else {
             Vec::new()
         };
@@ -189,7 +195,8 @@ impl AvailabilityService for Availability {
         if !window.contains(day) {
             return Err(Error::SlotUnavailable.into());
         }
-        let days = self.open_slots(office, appointment, &window, day, day)?;
+        let moving = Some(request.exclude_booking_code.as_str()).filter(|code| !code.is_empty());
+        let days = self.open_slots(office, appointment, &window, (day, day), moving)?;
         let slot = days
             .iter()
             .flat_map(|day| &day.slots)
@@ -206,6 +213,7 @@ impl AvailabilityService for Availability {
             end: Some(timestamp::to_proto(slot.end)),
             counter_ids,
             duration_minutes: appointment.duration_minutes,
+            max_active_bookings_per_email: office.max_active_bookings_per_email,
         }))
     }
 

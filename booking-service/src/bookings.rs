@@ -6,26 +6,73 @@ use sha2::{Digest, Sha256};
 
 use crate::error::Error;
 
+/// Where a booking stands in its life cycle:
+/// booked → checked_in → completed, booked → no_show, booked → cancelled.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Status {
     Booked,
+    CheckedIn,
+    Completed,
+    NoShow,
     Cancelled,
 }
 
 impl Status {
+    const ALL: [Status; 5] = [
+        Status::Booked,
+        Status::CheckedIn,
+        Status::Completed,
+        Status::NoShow,
+        Status::Cancelled,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Status::Booked => "booked",
+            Status::CheckedIn => "checked_in",
+            Status::Completed => "completed",
+            Status::NoShow => "no_show",
             Status::Cancelled => "cancelled",
         }
     }
 
     pub fn parse(stored: &str) -> Option<Self> {
-        match stored {
-            "booked" => Some(Status::Booked),
-            "cancelled" => Some(Status::Cancelled),
-            _ => None,
+        Self::ALL.into_iter().find(|status| status.as_str() == stored)
+    }
+
+    /// The transitions the life cycle allows.
+    pub fn can_become(self, next: Status) -> bool {
+        matches!(
+            (self, next),
+            (Status::Booked, Status::CheckedIn | Status::NoShow | Status::Cancelled)
+                | (Status::CheckedIn, Status::Completed)
+        )
+    }
+}
+
+/// One recorded change of a booking: who, when, from, to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HistoryEntry {
+    pub at: DateTime<Utc>,
+    /// "citizen", "system", "staff" or "staff:<id>".
+    pub actor: String,
+    /// `None` for the creation.
+    pub from: Option<Status>,
+    pub to: Status,
+    /// A note; personal data, removed by the retention job.
+    pub detail: Option<String>,
+}
+
+/// An email address as counted for the per-address limit: lower case and
+/// without a "+tag", so `Erika+1@Example.de` and `erika@example.de` are one.
+pub fn normalise_email(email: &str) -> String {
+    let email = email.trim().to_lowercase();
+    match email.split_once('@') {
+        Some((local, domain)) => {
+            let local = local.split_once('+').map_or(local, |(base, _tag)| base);
+            format!("{local}@{domain}")
         }
+        None => email,
     }
 }
 
@@ -104,6 +151,8 @@ pub struct NewBooking {
     pub token_hash: Vec<u8>,
     pub idempotency: Option<Idempotency>,
     pub channel: Channel,
+    /// Who books, for the history: "citizen" or "staff[:<id>]".
+    pub actor: String,
     pub created_at: DateTime<Utc>,
 }
 
@@ -294,6 +343,35 @@ pub fn request_hash(office_id: &str, concern_ids: &[String], start: DateTime<Utc
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_the_life_cycle_transitions_are_allowed() {
+        use Status::*;
+        let allowed: Vec<(Status, Status)> = Status::ALL
+            .into_iter()
+            .flat_map(|from| Status::ALL.into_iter().map(move |to| (from, to)))
+            .filter(|(from, to)| from.can_become(*to))
+            .collect();
+        assert_eq!(
+            allowed,
+            [
+                (Booked, CheckedIn),
+                (Booked, NoShow),
+                (Booked, Cancelled),
+                (CheckedIn, Completed)
+            ]
+        );
+        for status in Status::ALL {
+            assert_eq!(Status::parse(status.as_str()), Some(status));
+        }
+    }
+
+    #[test]
+    fn emails_count_without_case_and_tags() {
+        assert_eq!(normalise_email(" Erika+Termin@Example.DE "), "erika@example.de");
+        assert_eq!(normalise_email("erika@example.de"), "erika@example.de");
+        assert_eq!(normalise_email("a+b+c@x.de"), "a@x.de");
+    }
 
     #[test]
     fn codes_are_readable_and_normalised() {

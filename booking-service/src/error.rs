@@ -14,6 +14,12 @@ pub enum Error {
     NotFound,
     #[error("the slot was taken meanwhile on every counter that could serve it")]
     SlotTaken,
+    #[error("this email address already holds {limit} upcoming appointments at this office")]
+    LimitReached { limit: u32 },
+    #[error("a booking cannot go from {from} to {to}")]
+    InvalidTransition { from: &'static str, to: &'static str },
+    #[error("only booked appointments can be moved; this one is {0}")]
+    NotMovable(&'static str),
     /// The availability service refused or could not answer.
     #[error("availability service: {}", .0.message())]
     Availability(Status),
@@ -36,6 +42,9 @@ impl From<Error> for Status {
             Error::IdempotencyKeyReused => (Code::InvalidArgument, "idempotency_key_reused"),
             Error::NotFound => (Code::NotFound, "booking_not_found"),
             Error::SlotTaken => (Code::Aborted, "slot_taken"),
+            Error::LimitReached { .. } => (Code::FailedPrecondition, "limit_reached"),
+            Error::InvalidTransition { .. } => (Code::FailedPrecondition, "invalid_transition"),
+            Error::NotMovable(_) => (Code::FailedPrecondition, "invalid_status"),
             Error::Availability(status) => return forward(status),
             Error::NotReady => (Code::Unavailable, "service_unavailable"),
             Error::Database(sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed) => {

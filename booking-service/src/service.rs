@@ -12,10 +12,10 @@ use chrono::Utc;
 use tonic::transport::Channel;
 use tonic::{Request, Response, Status};
 
-use crate::bookings::{self, Booking, Citizen, Idempotency, IdempotencyKey, NewBooking};
+use crate::bookings::{self, Booking, Citizen, Idempotency, IdempotencyKey, NewBooking, Status as BookingStatus};
 use crate::changes::{self, ChangeFeed, ChangeStream};
 use crate::error::Error;
-use crate::store::{BookingStore, Reservation};
+use crate::store::{BookingStore, Move, MoveRequest, Reservation, StatusChange, StatusRequest};
 
 /// How often a reservation may draw a new code after a collision (40-bit
 /// codes collide about never; this only bounds the loop).
@@ -103,10 +103,20 @@ impl Bookings {
                 concern_ids: request.concern_ids.clone(),
                 start: Some(timestamp::to_proto(start)),
                 channel: request.channel,
+                exclude_booking_code: String::new(),
             })
             .await
             .map_err(Error::Availability)?
             .into_inner();
+        let channel = channel(request.channel);
+        // The limit keeps bots and hoarders off the public website; staff
+        // booking on someone's behalf are not limited.
+        let limit = (channel == bookings::Channel::Online && check.max_active_bookings_per_email > 0)
+            .then_some(check.max_active_bookings_per_email);
+        let actor = match channel {
+            bookings::Channel::Online => "citizen".to_owned(),
+            _ => staff_actor(&request.actor)?,
+        };
         let end = check
             .end
             .as_ref()
@@ -130,10 +140,11 @@ impl Bookings {
                     request_hash: request_hash.clone(),
                     token_sealed: key.seal(&office_id, &token).to_vec(),
                 }),
-                channel: channel(request.channel),
+                channel,
+                actor: actor.clone(),
                 created_at: Utc::now(),
             };
-            match self.store()?.reserve(&new, &check.counter_ids).await? {
+            match self.store()?.reserve(&new, &check.counter_ids, limit).await? {
                 Reservation::Created { booking, sequence } => {
                     self.feed.committed();
                     tracing::info!(office = %booking.office_id, code = %booking.code, counter = %booking.counter_id, "booked");
@@ -144,6 +155,11 @@ impl Bookings {
                     });
                 }
                 Reservation::AllTaken => return Err(Error::SlotTaken),
+                Reservation::LimitReached => {
+                    return Err(Error::LimitReached {
+                        limit: check.max_active_bookings_per_email,
+                    });
+                }
                 Reservation::CodeTaken => continue,
                 Reservation::KeyTaken => {
                     // A concurrent retry with the same key won the race.
@@ -162,11 +178,146 @@ impl Bookings {
 
     /// The booking a code and token grant access to; NOT_FOUND alike for
     /// unknown codes, wrong tokens and malformed input.
-    fn credentials(code: &str, token: &str) -> Result<(String, Vec<u8>), Error> {
+    async fn by_token(&self, code: &str, token: &str) -> Result<Booking, Error> {
         let code = bookings::normalise_code(code).ok_or(Error::NotFound)?;
         let token_hash = bookings::token_hash(token).ok_or(Error::NotFound)?;
-        Ok((code, token_hash))
+        self.store()?.get(&code, &token_hash).await?.ok_or(Error::NotFound)
     }
+
+    /// A booking of an office, by code (for staff).
+    async fn by_code(&self, office_id: &str, code: &str) -> Result<Booking, Error> {
+        let code = bookings::normalise_code(code).ok_or(Error::NotFound)?;
+        self.store()?.find(office_id, &code).await?.ok_or(Error::NotFound)
+    }
+
+    async fn change_status(
+        &self,
+        booking: &Booking,
+        to: BookingStatus,
+        actor: &str,
+        note: Option<&str>,
+    ) -> Result<pb::Booking, Error> {
+        let request = StatusRequest {
+            office_id: &booking.office_id,
+            code: &booking.code,
+            to,
+            actor,
+            detail: note,
+            at: Utc::now(),
+        };
+        match self.store()?.change_status(request).await? {
+            StatusChange::Changed { booking, sequence } => {
+                if sequence.is_some() {
+                    self.feed.committed();
+                }
+                tracing::info!(office = %booking.office_id, code = %booking.code, status = to.as_str(), "status changed");
+                Ok(to_proto(booking, sequence.unwrap_or(0)))
+            }
+            StatusChange::Unchanged(booking) => Ok(to_proto(booking, 0)),
+            StatusChange::Refused(booking) => Err(Error::InvalidTransition {
+                from: booking.status.as_str(),
+                to: to.as_str(),
+            }),
+            StatusChange::NotFound => Err(Error::NotFound),
+        }
+    }
+
+    /// Moves `booking` to `start` if that is an open slot for it.
+    async fn move_to(
+        &self,
+        booking: Booking,
+        start: Option<&prost_types::Timestamp>,
+        channel: ProtoChannel,
+        actor: &str,
+    ) -> Result<pb::Booking, Error> {
+        let start = start.and_then(timestamp::from_proto).ok_or_else(|| Error::Invalid {
+            code: "invalid_start",
+            message: "start must be a valid instant".to_owned(),
+        })?;
+        if booking.status != BookingStatus::Booked {
+            return Err(Error::NotMovable(booking.status.as_str()));
+        }
+        let check = self
+            .availability
+            .clone()
+            .check_start(CheckStartRequest {
+                office_id: booking.office_id.clone(),
+                concern_ids: booking.concern_ids.clone(),
+                start: Some(timestamp::to_proto(start)),
+                channel: channel.into(),
+                exclude_booking_code: booking.code.clone(),
+            })
+            .await
+            .map_err(Error::Availability)?
+            .into_inner();
+        let end = check
+            .end
+            .as_ref()
+            .and_then(timestamp::from_proto)
+            .ok_or_else(|| Error::Internal("availability service sent no end".to_owned()))?;
+        let request = MoveRequest {
+            office_id: &booking.office_id,
+            code: &booking.code,
+            start,
+            end,
+            counters: &check.counter_ids,
+            actor,
+            at: Utc::now(),
+        };
+        match self.store()?.reschedule(request).await? {
+            Move::Moved { booking, sequence } => {
+                self.feed.committed();
+                tracing::info!(office = %booking.office_id, code = %booking.code, counter = %booking.counter_id, "moved");
+                Ok(to_proto(booking, sequence))
+            }
+            Move::Refused(booking) => Err(Error::NotMovable(booking.status.as_str())),
+            Move::AllTaken => Err(Error::SlotTaken),
+            Move::NotFound => Err(Error::NotFound),
+        }
+    }
+}
+
+/// The history's name for a member of staff: "staff" or "staff:<id>".
+fn staff_actor(id: &str) -> Result<String, Error> {
+    let id = id.trim();
+    if id.is_empty() {
+        return Ok("staff".to_owned());
+    }
+    if id.len() > 64 || !id.chars().all(|c| c.is_ascii_alphanumeric() || "._-@".contains(c)) {
+        return Err(Error::Invalid {
+            code: "invalid_actor",
+            message: "actor must be up to 64 characters of letters, digits and . _ - @".to_owned(),
+        });
+    }
+    Ok(format!("staff:{id}"))
+}
+
+fn status_to_proto(status: BookingStatus) -> pb::BookingStatus {
+    match status {
+        BookingStatus::Booked => pb::BookingStatus::Booked,
+        BookingStatus::CheckedIn => pb::BookingStatus::CheckedIn,
+        BookingStatus::Completed => pb::BookingStatus::Completed,
+        BookingStatus::NoShow => pb::BookingStatus::NoShow,
+        BookingStatus::Cancelled => pb::BookingStatus::Cancelled,
+    }
+}
+
+fn status_from_proto(value: i32) -> Option<BookingStatus> {
+    match pb::BookingStatus::try_from(value).ok()? {
+        pb::BookingStatus::Booked => Some(BookingStatus::Booked),
+        pb::BookingStatus::CheckedIn => Some(BookingStatus::CheckedIn),
+        pb::BookingStatus::Completed => Some(BookingStatus::Completed),
+        pb::BookingStatus::NoShow => Some(BookingStatus::NoShow),
+        pb::BookingStatus::Cancelled => Some(BookingStatus::Cancelled),
+        pb::BookingStatus::Unspecified => None,
+    }
+}
+
+fn required_instant(field: &str, value: Option<&prost_types::Timestamp>) -> Result<chrono::DateTime<Utc>, Error> {
+    value.and_then(timestamp::from_proto).ok_or_else(|| Error::Invalid {
+        code: "invalid_argument",
+        message: format!("{field} must be a valid instant"),
+    })
 }
 
 fn channel(value: i32) -> bookings::Channel {
@@ -184,11 +335,7 @@ fn to_proto(booking: Booking, sequence: u64) -> pb::Booking {
         concern_ids: booking.concern_ids,
         start: Some(timestamp::to_proto(booking.start)),
         end: Some(timestamp::to_proto(booking.end)),
-        status: match booking.status {
-            bookings::Status::Booked => pb::BookingStatus::Booked,
-            bookings::Status::Cancelled => pb::BookingStatus::Cancelled,
-        }
-        .into(),
+        status: status_to_proto(booking.status).into(),
         counter_id: booking.counter_id,
         name: booking.name,
         email: booking.email,
@@ -216,9 +363,21 @@ impl BookingService for Bookings {
 
     #[tracing::instrument(skip_all)]
     async fn get_booking(&self, request: Request<pb::GetBookingRequest>) -> Result<Response<pb::Booking>, Status> {
-        let (code, token_hash) = Self::credentials(&request.get_ref().code, &request.get_ref().token)?;
-        let booking = self.store()?.get(&code, &token_hash).await?.ok_or(Error::NotFound)?;
+        let booking = self.by_token(&request.get_ref().code, &request.get_ref().token).await?;
         Ok(Response::new(to_proto(booking, 0)))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn reschedule_booking(
+        &self,
+        request: Request<pb::RescheduleBookingRequest>,
+    ) -> Result<Response<pb::Booking>, Status> {
+        let request = request.into_inner();
+        let booking = self.by_token(&request.code, &request.token).await?;
+        let moved = self
+            .move_to(booking, request.start.as_ref(), ProtoChannel::Online, "citizen")
+            .await?;
+        Ok(Response::new(moved))
     }
 
     #[tracing::instrument(skip_all)]
@@ -226,17 +385,85 @@ impl BookingService for Bookings {
         &self,
         request: Request<pb::CancelBookingRequest>,
     ) -> Result<Response<pb::Booking>, Status> {
-        let (code, token_hash) = Self::credentials(&request.get_ref().code, &request.get_ref().token)?;
-        let (booking, sequence) = self
-            .store()?
-            .cancel(&code, &token_hash, Utc::now())
-            .await?
-            .ok_or(Error::NotFound)?;
-        if sequence.is_some() {
-            self.feed.committed();
-            tracing::info!(office = %booking.office_id, code = %booking.code, "cancelled");
+        let booking = self.by_token(&request.get_ref().code, &request.get_ref().token).await?;
+        Ok(Response::new(
+            self.change_status(&booking, BookingStatus::Cancelled, "citizen", None)
+                .await?,
+        ))
+    }
+
+    #[tracing::instrument(skip_all, fields(office = %request.get_ref().office_id))]
+    async fn list_bookings(
+        &self,
+        request: Request<pb::ListBookingsRequest>,
+    ) -> Result<Response<pb::ListBookingsResponse>, Status> {
+        let request = request.into_inner();
+        let from = required_instant("from", request.from.as_ref())?;
+        let to = required_instant("to", request.to.as_ref())?;
+        let bookings = self.store()?.list(&request.office_id, from, to).await?;
+        Ok(Response::new(pb::ListBookingsResponse {
+            bookings: bookings.into_iter().map(|booking| to_proto(booking, 0)).collect(),
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(office = %request.get_ref().office_id))]
+    async fn change_booking_status(
+        &self,
+        request: Request<pb::ChangeBookingStatusRequest>,
+    ) -> Result<Response<pb::Booking>, Status> {
+        let request = request.into_inner();
+        let to = status_from_proto(request.status).ok_or_else(|| Error::Invalid {
+            code: "invalid_argument",
+            message: "status must be one of booked, checked_in, completed, no_show, cancelled".to_owned(),
+        })?;
+        let actor = staff_actor(&request.actor)?;
+        let note = request.note.trim();
+        if note.chars().count() > 500 {
+            return Err(Error::Invalid {
+                code: "invalid_argument",
+                message: "note must be at most 500 characters".to_owned(),
+            }
+            .into());
         }
-        Ok(Response::new(to_proto(booking, sequence.unwrap_or(0))))
+        let booking = self.by_code(&request.office_id, &request.code).await?;
+        let note = Some(note).filter(|note| !note.is_empty());
+        Ok(Response::new(self.change_status(&booking, to, &actor, note).await?))
+    }
+
+    #[tracing::instrument(skip_all, fields(office = %request.get_ref().office_id))]
+    async fn move_booking(&self, request: Request<pb::MoveBookingRequest>) -> Result<Response<pb::Booking>, Status> {
+        let request = request.into_inner();
+        let actor = staff_actor(&request.actor)?;
+        let booking = self.by_code(&request.office_id, &request.code).await?;
+        let moved = self
+            .move_to(booking, request.start.as_ref(), ProtoChannel::Foyer, &actor)
+            .await?;
+        Ok(Response::new(moved))
+    }
+
+    #[tracing::instrument(skip_all, fields(office = %request.get_ref().office_id))]
+    async fn get_booking_history(
+        &self,
+        request: Request<pb::GetBookingHistoryRequest>,
+    ) -> Result<Response<pb::GetBookingHistoryResponse>, Status> {
+        let request = request.into_inner();
+        let booking = self.by_code(&request.office_id, &request.code).await?;
+        let entries = self.store()?.history(&booking.office_id, &booking.code).await?;
+        Ok(Response::new(pb::GetBookingHistoryResponse {
+            entries: entries
+                .into_iter()
+                .map(|entry| pb::HistoryEntry {
+                    at: Some(timestamp::to_proto(entry.at)),
+                    actor: entry.actor,
+                    from_status: entry
+                        .from
+                        .map_or(pb::BookingStatus::Unspecified, status_to_proto)
+                        .into(),
+                    to_status: status_to_proto(entry.to).into(),
+                    note: entry.detail.unwrap_or_default(),
+                })
+                .collect(),
+        }))
     }
 
     #[tracing::instrument(skip_all, fields(office = %request.get_ref().office_id))]

@@ -30,6 +30,10 @@ pub fn routes() -> Router<Services> {
         .route("/api/v1/offices/{office}/slots", get(slots))
         .route("/api/v1/bookings", axum::routing::post(create_booking))
         .route("/api/v1/bookings/{code}", get(get_booking).delete(cancel_booking))
+        .route(
+            "/api/v1/bookings/{code}/reschedule",
+            axum::routing::post(reschedule_booking),
+        )
         .route("/api/v1/bookings/{code}/calendar.ics", get(calendar))
 }
 
@@ -162,11 +166,8 @@ struct CreateBooking {
     phone: Option<String>,
 }
 
-async fn create_booking(
-    State(services): State<Services>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Response, ApiError> {
+/// Reads a JSON body, mapping every way it can be wrong to a clear 4xx.
+fn json_body<T: serde::de::DeserializeOwned>(body: Result<Bytes, BytesRejection>) -> Result<T, ApiError> {
     let body = body.map_err(|rejection| {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::PayloadTooLarge { limit: BODY_LIMIT }
@@ -174,20 +175,64 @@ async fn create_booking(
             ApiError::bad_request("invalid_body", rejection.body_text())
         }
     })?;
-    let request: CreateBooking = serde_json::from_slice(&body).map_err(|error| {
+    serde_json::from_slice(&body).map_err(|error| {
         let code = if error.is_data() {
             "invalid_request"
         } else {
             "malformed_json"
         };
         ApiError::bad_request(code, format!("request body: {error}"))
-    })?;
-    let start = DateTime::parse_from_rfc3339(request.start.trim()).map_err(|_| {
-        ApiError::bad_request(
-            "invalid_start",
-            "start must be an RFC 3339 time with offset, e.g. 2026-11-25T08:00:00+01:00",
-        )
-    })?;
+    })
+}
+
+/// An RFC 3339 instant with offset.
+fn parse_start(start: &str) -> Result<DateTime<Utc>, ApiError> {
+    DateTime::parse_from_rfc3339(start.trim())
+        .map(|start| start.with_timezone(&Utc))
+        .map_err(|_| {
+            ApiError::bad_request(
+                "invalid_start",
+                "start must be an RFC 3339 time with offset, e.g. 2026-11-25T08:00:00+01:00",
+            )
+        })
+}
+
+#[derive(Deserialize)]
+struct Reschedule {
+    start: String,
+}
+
+async fn reschedule_booking(
+    State(services): State<Services>,
+    code: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let code = path_value(code)?;
+    let token = bearer(&headers)?;
+    let request: Reschedule = json_body(body)?;
+    let start = parse_start(&request.start)?;
+    let moved = services
+        .bookings
+        .clone()
+        .reschedule_booking(booking::RescheduleBookingRequest {
+            code,
+            token,
+            start: Some(timestamp::to_proto(start)),
+        })
+        .await?
+        .into_inner();
+    services.await_slots(&moved).await;
+    Ok(Json(services.booking_json(&moved).await?))
+}
+
+async fn create_booking(
+    State(services): State<Services>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let request: CreateBooking = json_body(body)?;
+    let start = parse_start(&request.start)?;
     let idempotency_key = match headers.get("idempotency-key") {
         Some(value) => value
             .to_str()
@@ -201,12 +246,13 @@ async fn create_booking(
         .create_booking(booking::CreateBookingRequest {
             office_id: request.office,
             concern_ids: request.concerns,
-            start: Some(timestamp::to_proto(start.with_timezone(&Utc))),
+            start: Some(timestamp::to_proto(start)),
             name: request.name,
             email: request.email,
             phone: request.phone.unwrap_or_default(),
             idempotency_key,
             channel: availability::Channel::Online.into(),
+            actor: String::new(),
         })
         .await?
         .into_inner();
@@ -377,8 +423,11 @@ impl Services {
         let catalogue = self.catalogue(&booking.office_id).await?;
         let tz = timezone(&office.timezone);
         let status = match booking.status() {
+            booking::BookingStatus::CheckedIn => "checked_in",
+            booking::BookingStatus::Completed => "completed",
+            booking::BookingStatus::NoShow => "no_show",
             booking::BookingStatus::Cancelled => "cancelled",
-            _ => "booked",
+            booking::BookingStatus::Booked | booking::BookingStatus::Unspecified => "booked",
         };
         Ok(json!({
             "code": booking.code,

@@ -67,10 +67,11 @@ async fn the_projection_resumes_after_a_booking_service_restart(backend: Backend
         token_hash: vec![1; 32],
         idempotency: None,
         channel: Channel::Online,
+        actor: "citizen".to_owned(),
         created_at: Utc::now(),
     };
     let counters: Vec<String> = (1..=4).map(|n| format!("platz-{n}")).collect();
-    let reserved = store.reserve(&booking, &counters).await.expect("reserve");
+    let reserved = store.reserve(&booking, &counters, None).await.expect("reserve");
     assert!(matches!(reserved, Reservation::Created { .. }), "{reserved:?}");
 
     app.restart_booking_service().await;

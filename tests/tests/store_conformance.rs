@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use amtstermin_tests::{Backend, TestDatabase, backend_tests};
 use booking_service::bookings::{Channel, Idempotency, NewBooking, Status};
-use booking_service::store::{self, BookingStore, ChangeKind, Reservation};
+use booking_service::store::{self, BookingStore, ChangeKind, Reservation, StatusChange, StatusRequest};
 use chrono::{DateTime, Duration, TimeZone, Utc};
 
 backend_tests!(
@@ -48,8 +48,21 @@ fn new_booking(office: &str, code: &str, start: DateTime<Utc>, minutes: i64) -> 
         token_hash: format!("hash-of-{code}").into_bytes(),
         idempotency: None,
         channel: Channel::Foyer,
+        actor: "staff:erika".to_owned(),
         created_at: at(0, 0),
     }
+}
+
+async fn cancel(store: &Arc<dyn BookingStore>, office_id: &str, code: &str, at: DateTime<Utc>) -> StatusChange {
+    let request = StatusRequest {
+        office_id,
+        code,
+        to: Status::Cancelled,
+        actor: "citizen",
+        detail: None,
+        at,
+    };
+    store.change_status(request).await.expect("change status")
 }
 
 fn counters(ids: &[&str]) -> Vec<String> {
@@ -70,7 +83,7 @@ async fn a_reservation_takes_the_first_free_counter_and_never_overlaps(backend: 
     let both = counters(&["p1", "p2"]);
     let first = created(
         store
-            .reserve(&new_booking("amt", "AAAA-AAAA", at(9, 0), 20), &both)
+            .reserve(&new_booking("amt", "AAAA-AAAA", at(9, 0), 20), &both, None)
             .await
             .expect("reserve"),
     );
@@ -78,18 +91,18 @@ async fn a_reservation_takes_the_first_free_counter_and_never_overlaps(backend: 
     assert_eq!(first.concern_ids, ["personalausweis", "reisepass"]);
     let second = created(
         store
-            .reserve(&new_booking("amt", "BBBB-BBBB", at(9, 10), 20), &both)
+            .reserve(&new_booking("amt", "BBBB-BBBB", at(9, 10), 20), &both, None)
             .await
             .expect("reserve"),
     );
     assert_eq!(second.counter_id, "p2", "p1 is busy until 09:20");
     let third = store
-        .reserve(&new_booking("amt", "CCCC-CCCC", at(9, 15), 10), &both)
+        .reserve(&new_booking("amt", "CCCC-CCCC", at(9, 15), 10), &both, None)
         .await
         .expect("reserve");
     assert!(matches!(third, Reservation::AllTaken), "{third:?}");
     let other_office = store
-        .reserve(&new_booking("other", "CCCC-CCCC", at(9, 15), 10), &both)
+        .reserve(&new_booking("other", "CCCC-CCCC", at(9, 15), 10), &both, None)
         .await
         .expect("reserve");
     assert!(
@@ -105,24 +118,24 @@ async fn touching_intervals_do_not_overlap(backend: Backend) {
     let one = counters(&["p1"]);
     created(
         store
-            .reserve(&new_booking("amt", "AAAA-AAAA", at(9, 0), 20), &one)
+            .reserve(&new_booking("amt", "AAAA-AAAA", at(9, 0), 20), &one, None)
             .await
             .expect("reserve"),
     );
     created(
         store
-            .reserve(&new_booking("amt", "BBBB-BBBB", at(9, 20), 20), &one)
+            .reserve(&new_booking("amt", "BBBB-BBBB", at(9, 20), 20), &one, None)
             .await
             .expect("reserve"),
     );
     created(
         store
-            .reserve(&new_booking("amt", "CCCC-CCCC", at(8, 40), 20), &one)
+            .reserve(&new_booking("amt", "CCCC-CCCC", at(8, 40), 20), &one, None)
             .await
             .expect("reserve"),
     );
     let inside = store
-        .reserve(&new_booking("amt", "DDDD-DDDD", at(9, 5), 5), &one)
+        .reserve(&new_booking("amt", "DDDD-DDDD", at(9, 5), 5), &one, None)
         .await
         .expect("reserve");
     assert!(matches!(inside, Reservation::AllTaken));
@@ -134,33 +147,29 @@ async fn cancelling_frees_the_interval_and_keeps_the_booking(backend: Backend) {
     };
     let one = counters(&["p1"]);
     let booking = new_booking("amt", "AAAA-AAAA", at(9, 0), 20);
-    created(store.reserve(&booking, &one).await.expect("reserve"));
-    let (cancelled, sequence) = store
-        .cancel("AAAA-AAAA", &booking.token_hash, at(1, 0))
-        .await
-        .expect("cancel")
-        .expect("found");
+    created(store.reserve(&booking, &one, None).await.expect("reserve"));
+    let StatusChange::Changed {
+        booking: cancelled,
+        sequence,
+    } = cancel(&store, "amt", "AAAA-AAAA", at(1, 0)).await
+    else {
+        panic!("cancelled")
+    };
     assert_eq!((cancelled.status, sequence), (Status::Cancelled, Some(2)));
-    let (again, sequence) = store
-        .cancel("AAAA-AAAA", &booking.token_hash, at(2, 0))
-        .await
-        .expect("cancel")
-        .expect("found");
-    assert_eq!(
-        (again.status, sequence),
-        (Status::Cancelled, None),
+    assert!(
+        matches!(
+            cancel(&store, "amt", "AAAA-AAAA", at(2, 0)).await,
+            StatusChange::Unchanged(_)
+        ),
         "nothing changed, nothing logged"
     );
-    assert!(
-        store
-            .cancel("AAAA-AAAA", b"wrong", at(2, 0))
-            .await
-            .expect("cancel")
-            .is_none()
-    );
+    assert!(matches!(
+        cancel(&store, "other", "AAAA-AAAA", at(2, 0)).await,
+        StatusChange::NotFound
+    ));
     created(
         store
-            .reserve(&new_booking("amt", "BBBB-BBBB", at(9, 0), 20), &one)
+            .reserve(&new_booking("amt", "BBBB-BBBB", at(9, 0), 20), &one, None)
             .await
             .expect("the time is free again"),
     );
@@ -171,7 +180,12 @@ async fn bookings_are_found_only_with_their_token(backend: Backend) {
         return;
     };
     let booking = new_booking("amt", "AAAA-AAAA", at(9, 0), 20);
-    let reserved = created(store.reserve(&booking, &counters(&["p1"])).await.expect("reserve"));
+    let reserved = created(
+        store
+            .reserve(&booking, &counters(&["p1"]), None)
+            .await
+            .expect("reserve"),
+    );
     let found = store
         .get("AAAA-AAAA", &booking.token_hash)
         .await
@@ -201,12 +215,12 @@ async fn codes_and_idempotency_keys_are_unique_per_office(backend: Backend) {
     let all = counters(&["p1", "p2"]);
     created(
         store
-            .reserve(&new_booking("amt", "AAAA-AAAA", at(9, 0), 10), &all)
+            .reserve(&new_booking("amt", "AAAA-AAAA", at(9, 0), 10), &all, None)
             .await
             .expect("reserve"),
     );
     let duplicate = store
-        .reserve(&new_booking("amt", "AAAA-AAAA", at(11, 0), 10), &all)
+        .reserve(&new_booking("amt", "AAAA-AAAA", at(11, 0), 10), &all, None)
         .await
         .expect("reserve");
     assert!(matches!(duplicate, Reservation::CodeTaken), "{duplicate:?}");
@@ -218,10 +232,10 @@ async fn codes_and_idempotency_keys_are_unique_per_office(backend: Backend) {
     };
     let mut keyed = new_booking("amt", "BBBB-BBBB", at(12, 0), 10);
     keyed.idempotency = Some(idempotency.clone());
-    created(store.reserve(&keyed, &all).await.expect("reserve"));
+    created(store.reserve(&keyed, &all, None).await.expect("reserve"));
     let mut retry = new_booking("amt", "CCCC-CCCC", at(13, 0), 10);
     retry.idempotency = Some(idempotency.clone());
-    let retried = store.reserve(&retry, &all).await.expect("reserve");
+    let retried = store.reserve(&retry, &all, None).await.expect("reserve");
     assert!(matches!(retried, Reservation::KeyTaken), "{retried:?}");
     let (booking, stored) = store
         .by_idempotency_key("amt", b"key")
@@ -240,7 +254,7 @@ async fn codes_and_idempotency_keys_are_unique_per_office(backend: Backend) {
     elsewhere.idempotency = Some(idempotency);
     created(
         store
-            .reserve(&elsewhere, &all)
+            .reserve(&elsewhere, &all, None)
             .await
             .expect("keys are scoped to the office"),
     );
@@ -253,25 +267,22 @@ async fn intervals_are_filtered_by_office_time_and_status(backend: Backend) {
     let all = counters(&["p1", "p2"]);
     created(
         store
-            .reserve(&new_booking("amt", "AAAA-AAAA", at(9, 0), 30), &all)
+            .reserve(&new_booking("amt", "AAAA-AAAA", at(9, 0), 30), &all, None)
             .await
             .expect("reserve"),
     );
     created(
         store
-            .reserve(&new_booking("amt", "BBBB-BBBB", at(14, 0), 30), &all)
+            .reserve(&new_booking("amt", "BBBB-BBBB", at(14, 0), 30), &all, None)
             .await
             .expect("reserve"),
     );
     let cancelled = new_booking("amt", "CCCC-CCCC", at(10, 0), 30);
-    created(store.reserve(&cancelled, &all).await.expect("reserve"));
-    store
-        .cancel("CCCC-CCCC", &cancelled.token_hash, at(1, 0))
-        .await
-        .expect("cancel");
+    created(store.reserve(&cancelled, &all, None).await.expect("reserve"));
+    cancel(&store, "amt", "CCCC-CCCC", at(1, 0)).await;
     created(
         store
-            .reserve(&new_booking("other", "DDDD-DDDD", at(9, 0), 30), &all)
+            .reserve(&new_booking("other", "DDDD-DDDD", at(9, 0), 30), &all, None)
             .await
             .expect("reserve"),
     );
@@ -309,7 +320,10 @@ async fn concurrent_reservations_of_one_counter_yield_one_booking(backend: Backe
         let store = store.clone();
         tasks.spawn(async move {
             let booking = new_booking("amt", &format!("RACE-{racer:04}"), at(9, racer % 5), 20);
-            store.reserve(&booking, &counters(&["p1"])).await.expect("reserve")
+            store
+                .reserve(&booking, &counters(&["p1"]), None)
+                .await
+                .expect("reserve")
         });
     }
     let mut winners = 0;
@@ -330,12 +344,12 @@ async fn every_change_is_logged_per_office_without_gaps(backend: Backend) {
     let all = counters(&["p1", "p2"]);
     assert_eq!(store.last_sequence("amt").await.expect("sequence"), 0);
     let first = new_booking("amt", "AAAA-AAAA", at(9, 0), 20);
-    let Reservation::Created { sequence, .. } = store.reserve(&first, &all).await.expect("reserve") else {
+    let Reservation::Created { sequence, .. } = store.reserve(&first, &all, None).await.expect("reserve") else {
         panic!("booked")
     };
     assert_eq!(sequence, 1);
     let Reservation::Created { sequence, .. } = store
-        .reserve(&new_booking("other", "BBBB-BBBB", at(9, 0), 20), &all)
+        .reserve(&new_booking("other", "BBBB-BBBB", at(9, 0), 20), &all, None)
         .await
         .expect("reserve")
     else {
@@ -346,21 +360,18 @@ async fn every_change_is_logged_per_office_without_gaps(backend: Backend) {
     let one = counters(&["p1"]);
     assert!(matches!(
         store
-            .reserve(&new_booking("amt", "CCCC-CCCC", at(9, 10), 20), &one)
+            .reserve(&new_booking("amt", "CCCC-CCCC", at(9, 10), 20), &one, None)
             .await
             .expect("reserve"),
         Reservation::AllTaken
     ));
     created(
         store
-            .reserve(&new_booking("amt", "DDDD-DDDD", at(10, 0), 20), &all)
+            .reserve(&new_booking("amt", "DDDD-DDDD", at(10, 0), 20), &all, None)
             .await
             .expect("reserve"),
     );
-    store
-        .cancel("AAAA-AAAA", &first.token_hash, at(1, 0))
-        .await
-        .expect("cancel");
+    cancel(&store, "amt", "AAAA-AAAA", at(1, 0)).await;
 
     let changes = store.changes("amt", 0, 100).await.expect("changes");
     let summary: Vec<_> = changes
@@ -397,23 +408,20 @@ async fn a_snapshot_matches_the_log_it_reflects(backend: Backend) {
     };
     let all = counters(&["p1", "p2"]);
     let cancelled = new_booking("amt", "AAAA-AAAA", at(9, 0), 20);
-    created(store.reserve(&cancelled, &all).await.expect("reserve"));
+    created(store.reserve(&cancelled, &all, None).await.expect("reserve"));
     created(
         store
-            .reserve(&new_booking("amt", "BBBB-BBBB", at(11, 0), 20), &all)
+            .reserve(&new_booking("amt", "BBBB-BBBB", at(11, 0), 20), &all, None)
             .await
             .expect("reserve"),
     );
     created(
         store
-            .reserve(&new_booking("amt", "CCCC-CCCC", at(6, 0), 20), &all)
+            .reserve(&new_booking("amt", "CCCC-CCCC", at(6, 0), 20), &all, None)
             .await
             .expect("reserve"),
     );
-    store
-        .cancel("AAAA-AAAA", &cancelled.token_hash, at(1, 0))
-        .await
-        .expect("cancel");
+    cancel(&store, "amt", "AAAA-AAAA", at(1, 0)).await;
 
     let snapshot = store.snapshot("amt", at(7, 0)).await.expect("snapshot");
     assert_eq!(snapshot.sequence, 4);
@@ -439,7 +447,7 @@ async fn concurrent_changes_get_distinct_consecutive_sequences(backend: Backend)
         tasks.spawn(async move {
             let booking = new_booking("amt", &format!("SEQ{racer:01}-AAAA"), at(8 + racer % 6, 0), 30);
             store
-                .reserve(&booking, &counters(&["p1", "p2"]))
+                .reserve(&booking, &counters(&["p1", "p2"]), None)
                 .await
                 .expect("reserve")
         });

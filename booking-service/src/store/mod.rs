@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 
 pub use self::postgres::PgStore;
 pub use self::sqlite::SqliteStore;
-use crate::bookings::{Booking, Idempotency, NewBooking};
+use crate::bookings::{Booking, HistoryEntry, Idempotency, NewBooking, Status};
 use crate::error::Error;
 
 /// A booking's interval on its counter, without personal data.
@@ -75,6 +75,74 @@ pub enum Reservation {
     /// A booking with this idempotency key exists (possibly made by a
     /// concurrent retry a moment ago); answer with that one.
     KeyTaken,
+    /// The email address holds the allowed number of active future bookings.
+    LimitReached,
+}
+
+/// The outcome of a status change.
+#[derive(Debug)]
+pub enum StatusChange {
+    /// Changed; `sequence` is set when the change released the counter.
+    Changed {
+        booking: Booking,
+        sequence: Option<u64>,
+    },
+    /// The booking has this status already; nothing changed.
+    Unchanged(Booking),
+    /// The life cycle does not allow this change from the current status.
+    Refused(Booking),
+    NotFound,
+}
+
+/// The outcome of a move to another time.
+#[derive(Debug)]
+pub enum Move {
+    /// Moved; `sequence` is the change sequence of the new interval.
+    Moved {
+        booking: Booking,
+        sequence: u64,
+    },
+    /// Only booked (not checked-in, cancelled, …) bookings move.
+    Refused(Booking),
+    /// Every candidate counter is taken at the new time; nothing changed.
+    AllTaken,
+    NotFound,
+}
+
+/// What one `change_status` call asks for.
+#[derive(Clone, Copy, Debug)]
+pub struct StatusRequest<'a> {
+    pub office_id: &'a str,
+    pub code: &'a str,
+    pub to: Status,
+    /// "citizen", "system", "staff" or "staff:<id>".
+    pub actor: &'a str,
+    pub detail: Option<&'a str>,
+    pub at: DateTime<Utc>,
+}
+
+/// What one `reschedule` call asks for.
+#[derive(Clone, Copy, Debug)]
+pub struct MoveRequest<'a> {
+    pub office_id: &'a str,
+    pub code: &'a str,
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    /// Counters that can take the new time, in the order to try them.
+    pub counters: &'a [String],
+    pub actor: &'a str,
+    pub at: DateTime<Utc>,
+}
+
+/// Whether a status change needs to touch the database at all.
+fn decide(booking: Booking, to: Status) -> Result<Booking, StatusChange> {
+    if booking.status == to {
+        Err(StatusChange::Unchanged(booking))
+    } else if !booking.status.can_become(to) {
+        Err(StatusChange::Refused(booking))
+    } else {
+        Ok(booking)
+    }
 }
 
 #[tonic::async_trait]
@@ -88,8 +156,14 @@ pub trait BookingStore: Send + Sync + 'static {
     /// Inserts `booking` on the first of `counters` that has no overlapping
     /// active booking. The database makes this atomic: concurrent calls,
     /// from any number of processes, never put two overlapping bookings on
-    /// one counter.
-    async fn reserve(&self, booking: &NewBooking, counters: &[String]) -> Result<Reservation, Error>;
+    /// one counter. With a `limit`, an email address (normalised) may hold
+    /// at most that many booked appointments still to come in the office.
+    async fn reserve(
+        &self,
+        booking: &NewBooking,
+        counters: &[String],
+        limit: Option<u32>,
+    ) -> Result<Reservation, Error>;
 
     /// The booking made under an idempotency key, with its idempotency data.
     async fn by_idempotency_key(
@@ -101,14 +175,22 @@ pub trait BookingStore: Send + Sync + 'static {
     /// The booking with this code whose token hashes to `token_hash`.
     async fn get(&self, code: &str, token_hash: &[u8]) -> Result<Option<Booking>, Error>;
 
-    /// Marks the booking cancelled and logs the release; a cancelled one
-    /// stays as it is (sequence `None`). `None` as for `get`.
-    async fn cancel(
-        &self,
-        code: &str,
-        token_hash: &[u8],
-        at: DateTime<Utc>,
-    ) -> Result<Option<(Booking, Option<u64>)>, Error>;
+    /// The booking with this code in this office (for staff).
+    async fn find(&self, office_id: &str, code: &str) -> Result<Option<Booking>, Error>;
+
+    /// Moves the booking along its life cycle and records who did it; a
+    /// cancellation also logs the release of the counter.
+    async fn change_status(&self, request: StatusRequest<'_>) -> Result<StatusChange, Error>;
+
+    /// Moves a booked appointment to another time, keeping code and token:
+    /// the new time is taken and the old one released in one transaction.
+    async fn reschedule(&self, request: MoveRequest<'_>) -> Result<Move, Error>;
+
+    /// All bookings of an office overlapping [from, to), any status, by start.
+    async fn list(&self, office_id: &str, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<Booking>, Error>;
+
+    /// The recorded changes of a booking, oldest first.
+    async fn history(&self, office_id: &str, code: &str) -> Result<Vec<HistoryEntry>, Error>;
 
     /// Active bookings of an office overlapping [from, to).
     async fn booked_intervals(
@@ -144,18 +226,34 @@ pub fn open(url: &str, max_connections: u32) -> Result<Arc<dyn BookingStore>, Er
 // how instants are bound and read differs.
 const INSERT_BOOKING: &str = "INSERT INTO bookings (office_id, code, counter_id, concern_ids, start_at, end_at, \
      status, name, email, phone, token_hash, idempotency_key_hash, request_hash, token_sealed, channel, created_at, \
-     updated_at) VALUES ($1, $2, $3, $4, $5, $6, 'booked', $7, $8, $9, $10, $11, $12, $13, $14, $15, $15)";
+     updated_at, email_normalized) \
+     VALUES ($1, $2, $3, $4, $5, $6, 'booked', $7, $8, $9, $10, $11, $12, $13, $14, $15, $15, $16)";
 const SELECT_BY_IDEMPOTENCY_KEY: &str = "SELECT office_id, code, counter_id, concern_ids, start_at, end_at, status, \
      name, email, phone, channel, created_at, idempotency_key_hash, request_hash, token_sealed FROM bookings \
      WHERE office_id = $1 AND idempotency_key_hash = $2";
 const SELECT_BY_CODE_AND_TOKEN: &str = "SELECT office_id, code, counter_id, concern_ids, start_at, end_at, status, \
      name, email, phone, channel, created_at FROM bookings WHERE code = $1 AND token_hash = $2";
-const CANCEL: &str = "UPDATE bookings SET status = 'cancelled', updated_at = $3 \
-     WHERE code = $1 AND token_hash = $2 AND status = 'booked'";
+const SELECT_BY_OFFICE_AND_CODE: &str = "SELECT office_id, code, counter_id, concern_ids, start_at, end_at, status, \
+     name, email, phone, channel, created_at FROM bookings WHERE office_id = $1 AND code = $2";
+const SELECT_LIST: &str = "SELECT office_id, code, counter_id, concern_ids, start_at, end_at, status, \
+     name, email, phone, channel, created_at FROM bookings \
+     WHERE office_id = $1 AND start_at < $3 AND end_at > $2 ORDER BY start_at, code";
+const UPDATE_STATUS: &str = "UPDATE bookings SET status = $4, updated_at = $5 \
+     WHERE office_id = $1 AND code = $2 AND status = $3";
+const MOVE: &str = "UPDATE bookings SET counter_id = $3, start_at = $4, end_at = $5, updated_at = $6 \
+     WHERE office_id = $1 AND code = $2 AND status = 'booked'";
+const INSERT_HISTORY: &str = "INSERT INTO booking_history \
+     (office_id, code, entry, at, actor, from_status, to_status, detail) \
+     SELECT $1, $2, COALESCE(MAX(entry), 0) + 1, $3, $4, $5, $6, $7 FROM booking_history \
+     WHERE office_id = $1 AND code = $2";
+const SELECT_HISTORY: &str = "SELECT at, actor, from_status, to_status, detail FROM booking_history \
+     WHERE office_id = $1 AND code = $2 ORDER BY entry";
+const COUNT_ACTIVE_FOR_EMAIL: &str = "SELECT COUNT(*) FROM bookings \
+     WHERE office_id = $1 AND email_normalized = $2 AND status = 'booked' AND start_at > $3";
 const SELECT_INTERVALS: &str = "SELECT code, counter_id, start_at, end_at FROM bookings \
-     WHERE office_id = $1 AND status = 'booked' AND start_at < $3 AND end_at > $2 ORDER BY start_at";
+     WHERE office_id = $1 AND status <> 'cancelled' AND start_at < $3 AND end_at > $2 ORDER BY start_at";
 const SELECT_ACTIVE: &str = "SELECT code, counter_id, start_at, end_at FROM bookings \
-     WHERE office_id = $1 AND status = 'booked' AND end_at > $2 ORDER BY start_at";
+     WHERE office_id = $1 AND status <> 'cancelled' AND end_at > $2 ORDER BY start_at";
 const LAST_SEQUENCE: &str = "SELECT COALESCE(MAX(sequence), 0) FROM booking_events WHERE office_id = $1";
 const SELECT_CHANGES: &str = "SELECT sequence, kind, code, counter_id, start_at, end_at FROM booking_events \
      WHERE office_id = $1 AND sequence > $2 ORDER BY sequence LIMIT $3";
@@ -197,6 +295,34 @@ where
     })
 }
 
+/// A row read with `SELECT_HISTORY`; `at` reads the backend's instant.
+fn history_entry<R>(row: &R, at: DateTime<Utc>) -> Result<HistoryEntry, Error>
+where
+    R: sqlx::Row,
+    for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> Option<String>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'a> &'a str: sqlx::ColumnIndex<R>,
+{
+    let from: Option<String> = row.try_get("from_status")?;
+    let to: String = row.try_get("to_status")?;
+    Ok(HistoryEntry {
+        at,
+        actor: row.try_get("actor")?,
+        from: from.as_deref().map(stored_status).transpose()?,
+        to: stored_status(&to)?,
+        detail: row.try_get("detail")?,
+    })
+}
+
+/// The history note of a move.
+fn move_detail(from: &Booking, request: &MoveRequest<'_>) -> String {
+    format!(
+        "moved from {} to {}",
+        from.start.to_rfc3339(),
+        request.start.to_rfc3339()
+    )
+}
+
 fn split_concerns(stored: &str) -> Vec<String> {
     stored
         .split(',')
@@ -211,6 +337,14 @@ fn stored_status(stored: &str) -> Result<crate::bookings::Status, Error> {
 
 fn stored_channel(stored: &str) -> Result<crate::bookings::Channel, Error> {
     crate::bookings::Channel::parse(stored).ok_or_else(|| Error::Internal(format!("unknown stored channel {stored:?}")))
+}
+
+/// The booking after a successful move.
+fn moved(mut booking: Booking, request: &MoveRequest<'_>, counter_id: &str) -> Booking {
+    booking.counter_id = counter_id.to_owned();
+    booking.start = request.start;
+    booking.end = request.end;
+    booking
 }
 
 /// The booking `reserve` created from `new` on `counter_id`.

@@ -12,11 +12,13 @@ use sqlx::postgres::PgRow;
 use sqlx::{PgPool, Postgres, Row, Transaction};
 
 use super::{
-    BookingStore, CANCEL, Change, ChangeKind, INSERT_BOOKING, Interval, LAST_SEQUENCE, Reservation, SELECT_ACTIVE,
-    SELECT_BY_CODE_AND_TOKEN, SELECT_BY_IDEMPOTENCY_KEY, SELECT_CHANGES, SELECT_INTERVALS, Snapshot, change, created,
-    idempotency, sequence, split_concerns, stored_channel, stored_sequence, stored_status,
+    BookingStore, COUNT_ACTIVE_FOR_EMAIL, Change, ChangeKind, INSERT_BOOKING, INSERT_HISTORY, Interval, LAST_SEQUENCE,
+    MOVE, Move, MoveRequest, Reservation, SELECT_ACTIVE, SELECT_BY_CODE_AND_TOKEN, SELECT_BY_IDEMPOTENCY_KEY,
+    SELECT_BY_OFFICE_AND_CODE, SELECT_CHANGES, SELECT_HISTORY, SELECT_INTERVALS, SELECT_LIST, Snapshot, StatusChange,
+    StatusRequest, UPDATE_STATUS, change, created, decide, history_entry, idempotency, move_detail, moved, sequence,
+    split_concerns, stored_channel, stored_sequence, stored_status,
 };
-use crate::bookings::{Booking, Idempotency, NewBooking};
+use crate::bookings::{self, Booking, HistoryEntry, Idempotency, NewBooking, Status};
 use crate::error::Error;
 
 const EXCLUSION_VIOLATION: &str = "23P01";
@@ -79,6 +81,35 @@ async fn insert_change(
     Ok(())
 }
 
+/// One entry of the booking's history: who changed what, when.
+struct History<'a> {
+    office_id: &'a str,
+    code: &'a str,
+    at: DateTime<Utc>,
+    actor: &'a str,
+    from: Option<Status>,
+    to: Status,
+    detail: Option<&'a str>,
+}
+
+async fn record(tx: &mut Transaction<'static, Postgres>, entry: History<'_>) -> Result<(), Error> {
+    sqlx::query(INSERT_HISTORY)
+        .bind(entry.office_id)
+        .bind(entry.code)
+        .bind(entry.at)
+        .bind(entry.actor)
+        .bind(entry.from.map(Status::as_str))
+        .bind(entry.to.as_str())
+        .bind(entry.detail)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+fn is_exclusion_violation(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Database(error) if error.code().as_deref() == Some(EXCLUSION_VIOLATION))
+}
+
 fn booking(row: &PgRow) -> Result<Booking, Error> {
     Ok(Booking {
         office_id: row.try_get("office_id")?,
@@ -109,12 +140,25 @@ impl BookingStore for PgStore {
     }
 
     #[tracing::instrument(skip_all, fields(office = %new.office_id))]
-    async fn reserve(&self, new: &NewBooking, counters: &[String]) -> Result<Reservation, Error> {
+    async fn reserve(&self, new: &NewBooking, counters: &[String], limit: Option<u32>) -> Result<Reservation, Error> {
         let idempotency = new.idempotency.as_ref();
+        let email = bookings::normalise_email(&new.email);
         for counter_id in counters {
             // A failed INSERT aborts its transaction: one transaction per counter.
             let mut tx = self.pool.begin().await?;
             let sequence = next_sequence(&mut tx, &new.office_id).await?;
+            // Counted under the office's lock, so two requests cannot both see room.
+            if let Some(limit) = limit {
+                let active: i64 = sqlx::query_scalar(COUNT_ACTIVE_FOR_EMAIL)
+                    .bind(&new.office_id)
+                    .bind(&email)
+                    .bind(new.created_at)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                if active >= i64::from(limit) {
+                    return Ok(Reservation::LimitReached);
+                }
+            }
             let inserted = sqlx::query(INSERT_BOOKING)
                 .bind(&new.office_id)
                 .bind(&new.code)
@@ -131,17 +175,29 @@ impl BookingStore for PgStore {
                 .bind(idempotency.map(|i| &i.token_sealed))
                 .bind(new.channel.as_str())
                 .bind(new.created_at)
+                .bind(&email)
                 .execute(&mut *tx)
                 .await;
             match inserted {
                 Ok(_) => {
                     let booking = created(new, counter_id);
+                    let history = History {
+                        office_id: &new.office_id,
+                        code: &new.code,
+                        at: new.created_at,
+                        actor: &new.actor,
+                        from: None,
+                        to: Status::Booked,
+                        detail: None,
+                    };
+                    record(&mut tx, history).await?;
+                    let interval = booking.interval();
                     insert_change(
                         &mut tx,
                         &new.office_id,
                         sequence,
                         ChangeKind::Booked,
-                        &booking.interval(),
+                        &interval,
                         new.created_at,
                     )
                     .await?;
@@ -184,45 +240,166 @@ impl BookingStore for PgStore {
         row.as_ref().map(booking).transpose()
     }
 
-    async fn cancel(
-        &self,
-        code: &str,
-        token_hash: &[u8],
-        at: DateTime<Utc>,
-    ) -> Result<Option<(Booking, Option<u64>)>, Error> {
-        let Some(mut booking) = self.get(code, token_hash).await? else {
-            return Ok(None);
-        };
-        let mut tx = self.pool.begin().await?;
-        // The sequence lock first, as in `reserve`.
-        let sequence = next_sequence(&mut tx, &booking.office_id).await?;
-        let changed = sqlx::query(CANCEL)
+    async fn find(&self, office_id: &str, code: &str) -> Result<Option<Booking>, Error> {
+        let row = sqlx::query(SELECT_BY_OFFICE_AND_CODE)
+            .bind(office_id)
             .bind(code)
-            .bind(token_hash)
-            .bind(at)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected()
-            > 0;
-        if !changed {
-            // Cancelled already; rolling back returns the sequence unused.
-            tx.rollback().await?;
-            booking.status = crate::bookings::Status::Cancelled;
-            return Ok(Some((booking, None)));
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(booking).transpose()
+    }
+
+    #[tracing::instrument(skip_all, fields(office = %request.office_id, to = request.to.as_str()))]
+    async fn change_status(&self, request: StatusRequest<'_>) -> Result<StatusChange, Error> {
+        // Optimistic: the UPDATE only applies while the status is still the
+        // one decided on; a concurrent change makes it try again.
+        loop {
+            let Some(found) = self.find(request.office_id, request.code).await? else {
+                return Ok(StatusChange::NotFound);
+            };
+            let mut booking = match decide(found, request.to) {
+                Ok(booking) => booking,
+                Err(outcome) => return Ok(outcome),
+            };
+            let mut tx = self.pool.begin().await?;
+            // The office's lock first, as everywhere a change is logged.
+            let sequence = match request.to {
+                Status::Cancelled => Some(next_sequence(&mut tx, request.office_id).await?),
+                _ => None,
+            };
+            let updated = sqlx::query(UPDATE_STATUS)
+                .bind(request.office_id)
+                .bind(request.code)
+                .bind(booking.status.as_str())
+                .bind(request.to.as_str())
+                .bind(request.at)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if updated == 0 {
+                tx.rollback().await?;
+                continue;
+            }
+            let history = History {
+                office_id: request.office_id,
+                code: request.code,
+                at: request.at,
+                actor: request.actor,
+                from: Some(booking.status),
+                to: request.to,
+                detail: request.detail,
+            };
+            record(&mut tx, history).await?;
+            if let Some(sequence) = sequence {
+                let interval = booking.interval();
+                insert_change(
+                    &mut tx,
+                    request.office_id,
+                    sequence,
+                    ChangeKind::Released,
+                    &interval,
+                    request.at,
+                )
+                .await?;
+            }
+            tx.commit().await?;
+            booking.status = request.to;
+            return Ok(StatusChange::Changed { booking, sequence });
         }
-        let office_id = booking.office_id.clone();
-        insert_change(
-            &mut tx,
-            &office_id,
-            sequence,
-            ChangeKind::Released,
-            &booking.interval(),
-            at,
-        )
-        .await?;
-        tx.commit().await?;
-        booking.status = crate::bookings::Status::Cancelled;
-        Ok(Some((booking, Some(sequence))))
+    }
+
+    #[tracing::instrument(skip_all, fields(office = %request.office_id))]
+    async fn reschedule(&self, request: MoveRequest<'_>) -> Result<Move, Error> {
+        let Some(booking) = self.find(request.office_id, request.code).await? else {
+            return Ok(Move::NotFound);
+        };
+        if booking.status != Status::Booked {
+            return Ok(Move::Refused(booking));
+        }
+        for counter_id in request.counters {
+            let mut tx = self.pool.begin().await?;
+            let released = next_sequence(&mut tx, request.office_id).await?;
+            // One UPDATE takes the new interval and gives up the old one; the
+            // exclusion constraint checks the new one against all others.
+            let updated = sqlx::query(MOVE)
+                .bind(request.office_id)
+                .bind(request.code)
+                .bind(counter_id)
+                .bind(request.start)
+                .bind(request.end)
+                .bind(request.at)
+                .execute(&mut *tx)
+                .await;
+            match updated {
+                Ok(result) if result.rows_affected() == 0 => {
+                    tx.rollback().await?;
+                    return match self.find(request.office_id, request.code).await? {
+                        Some(current) => Ok(Move::Refused(current)),
+                        None => Ok(Move::NotFound),
+                    };
+                }
+                Ok(_) => {}
+                Err(error) if is_exclusion_violation(&error) => continue,
+                Err(error) => return Err(error.into()),
+            }
+            let detail = move_detail(&booking, &request);
+            let history = History {
+                office_id: request.office_id,
+                code: request.code,
+                at: request.at,
+                actor: request.actor,
+                from: Some(Status::Booked),
+                to: Status::Booked,
+                detail: Some(&detail),
+            };
+            record(&mut tx, history).await?;
+            let old = booking.interval();
+            let booking = moved(booking, &request, counter_id);
+            let booked = next_sequence(&mut tx, request.office_id).await?;
+            insert_change(
+                &mut tx,
+                request.office_id,
+                released,
+                ChangeKind::Released,
+                &old,
+                request.at,
+            )
+            .await?;
+            insert_change(
+                &mut tx,
+                request.office_id,
+                booked,
+                ChangeKind::Booked,
+                &booking.interval(),
+                request.at,
+            )
+            .await?;
+            tx.commit().await?;
+            return Ok(Move::Moved {
+                booking,
+                sequence: booked,
+            });
+        }
+        Ok(Move::AllTaken)
+    }
+
+    async fn list(&self, office_id: &str, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<Booking>, Error> {
+        let rows = sqlx::query(SELECT_LIST)
+            .bind(office_id)
+            .bind(from)
+            .bind(to)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(booking).collect()
+    }
+
+    async fn history(&self, office_id: &str, code: &str) -> Result<Vec<HistoryEntry>, Error> {
+        let rows = sqlx::query(SELECT_HISTORY)
+            .bind(office_id)
+            .bind(code)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(|row| history_entry(row, row.try_get("at")?)).collect()
     }
 
     async fn booked_intervals(

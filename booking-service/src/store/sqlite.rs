@@ -10,11 +10,13 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, Sqlite, SqlitePool, Transaction};
 
 use super::{
-    BookingStore, CANCEL, Change, ChangeKind, INSERT_BOOKING, Interval, LAST_SEQUENCE, Reservation, SELECT_ACTIVE,
-    SELECT_BY_CODE_AND_TOKEN, SELECT_BY_IDEMPOTENCY_KEY, SELECT_CHANGES, SELECT_INTERVALS, Snapshot, change, created,
-    idempotency, sequence, split_concerns, stored_channel, stored_sequence, stored_status,
+    BookingStore, COUNT_ACTIVE_FOR_EMAIL, Change, ChangeKind, INSERT_BOOKING, INSERT_HISTORY, Interval, LAST_SEQUENCE,
+    MOVE, Move, MoveRequest, Reservation, SELECT_ACTIVE, SELECT_BY_CODE_AND_TOKEN, SELECT_BY_IDEMPOTENCY_KEY,
+    SELECT_BY_OFFICE_AND_CODE, SELECT_CHANGES, SELECT_HISTORY, SELECT_INTERVALS, SELECT_LIST, Snapshot, StatusChange,
+    StatusRequest, UPDATE_STATUS, change, created, decide, history_entry, idempotency, move_detail, moved, sequence,
+    split_concerns, stored_channel, stored_sequence, stored_status,
 };
-use crate::bookings::{Booking, Idempotency, NewBooking};
+use crate::bookings::{self, Booking, HistoryEntry, Idempotency, NewBooking, Status};
 use crate::error::Error;
 
 /// Appends to the office's change log with the next sequence.
@@ -64,6 +66,63 @@ fn interval(row: &SqliteRow) -> Result<Interval, Error> {
     })
 }
 
+/// One entry of the booking's history: who changed what, when.
+struct History<'a> {
+    office_id: &'a str,
+    code: &'a str,
+    at: DateTime<Utc>,
+    actor: &'a str,
+    from: Option<Status>,
+    to: Status,
+    detail: Option<&'a str>,
+}
+
+async fn record(tx: &mut Transaction<'static, Sqlite>, entry: History<'_>) -> Result<(), Error> {
+    sqlx::query(INSERT_HISTORY)
+        .bind(entry.office_id)
+        .bind(entry.code)
+        .bind(entry.at.timestamp())
+        .bind(entry.actor)
+        .bind(entry.from.map(Status::as_str))
+        .bind(entry.to.as_str())
+        .bind(entry.detail)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Whether `counter_id` is free for [start, end), not counting booking `code`.
+async fn counter_free(
+    tx: &mut Transaction<'static, Sqlite>,
+    office_id: &str,
+    counter_id: &str,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    code: &str,
+) -> Result<bool, Error> {
+    let overlapping = sqlx::query(
+        "SELECT 1 FROM bookings WHERE office_id = $1 AND counter_id = $2 AND status <> 'cancelled' \
+         AND start_at < $3 AND end_at > $4 AND code <> $5 LIMIT 1",
+    )
+    .bind(office_id)
+    .bind(counter_id)
+    .bind(end.timestamp())
+    .bind(start.timestamp())
+    .bind(code)
+    .fetch_optional(&mut **tx)
+    .await?;
+    Ok(overlapping.is_none())
+}
+
+async fn find_in(tx: &mut Transaction<'static, Sqlite>, office_id: &str, code: &str) -> Result<Option<Booking>, Error> {
+    let row = sqlx::query(SELECT_BY_OFFICE_AND_CODE)
+        .bind(office_id)
+        .bind(code)
+        .fetch_optional(&mut **tx)
+        .await?;
+    row.as_ref().map(booking).transpose()
+}
+
 async fn append_change(
     tx: &mut Transaction<'static, Sqlite>,
     office_id: &str,
@@ -97,7 +156,7 @@ impl BookingStore for SqliteStore {
     }
 
     #[tracing::instrument(skip_all, fields(office = %new.office_id))]
-    async fn reserve(&self, new: &NewBooking, counters: &[String]) -> Result<Reservation, Error> {
+    async fn reserve(&self, new: &NewBooking, counters: &[String], limit: Option<u32>) -> Result<Reservation, Error> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         if let Some(idempotency) = &new.idempotency {
             let existing = sqlx::query("SELECT 1 FROM bookings WHERE office_id = $1 AND idempotency_key_hash = $2")
@@ -109,18 +168,20 @@ impl BookingStore for SqliteStore {
                 return Ok(Reservation::KeyTaken);
             }
         }
+        let email = bookings::normalise_email(&new.email);
+        if let Some(limit) = limit {
+            let active: i64 = sqlx::query_scalar(COUNT_ACTIVE_FOR_EMAIL)
+                .bind(&new.office_id)
+                .bind(&email)
+                .bind(new.created_at.timestamp())
+                .fetch_one(&mut *tx)
+                .await?;
+            if active >= i64::from(limit) {
+                return Ok(Reservation::LimitReached);
+            }
+        }
         for counter_id in counters {
-            let overlapping = sqlx::query(
-                "SELECT 1 FROM bookings WHERE office_id = $1 AND counter_id = $2 AND status = 'booked' \
-                 AND start_at < $3 AND end_at > $4 LIMIT 1",
-            )
-            .bind(&new.office_id)
-            .bind(counter_id)
-            .bind(new.end.timestamp())
-            .bind(new.start.timestamp())
-            .fetch_optional(&mut *tx)
-            .await?;
-            if overlapping.is_some() {
+            if !counter_free(&mut tx, &new.office_id, counter_id, new.start, new.end, &new.code).await? {
                 continue;
             }
             let idempotency = new.idempotency.as_ref();
@@ -140,11 +201,22 @@ impl BookingStore for SqliteStore {
                 .bind(idempotency.map(|i| &i.token_sealed))
                 .bind(new.channel.as_str())
                 .bind(new.created_at.timestamp())
+                .bind(&email)
                 .execute(&mut *tx)
                 .await;
             return match inserted {
                 Ok(_) => {
                     let booking = created(new, counter_id);
+                    let history = History {
+                        office_id: &new.office_id,
+                        code: &new.code,
+                        at: new.created_at,
+                        actor: &new.actor,
+                        from: None,
+                        to: Status::Booked,
+                        detail: None,
+                    };
+                    record(&mut tx, history).await?;
                     let sequence = append_change(
                         &mut tx,
                         &new.office_id,
@@ -187,39 +259,132 @@ impl BookingStore for SqliteStore {
         row.as_ref().map(booking).transpose()
     }
 
-    async fn cancel(
-        &self,
-        code: &str,
-        token_hash: &[u8],
-        at: DateTime<Utc>,
-    ) -> Result<Option<(Booking, Option<u64>)>, Error> {
+    async fn find(&self, office_id: &str, code: &str) -> Result<Option<Booking>, Error> {
+        let row = sqlx::query(SELECT_BY_OFFICE_AND_CODE)
+            .bind(office_id)
+            .bind(code)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(booking).transpose()
+    }
+
+    #[tracing::instrument(skip_all, fields(office = %request.office_id, to = request.to.as_str()))]
+    async fn change_status(&self, request: StatusRequest<'_>) -> Result<StatusChange, Error> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let Some(row) = sqlx::query(SELECT_BY_CODE_AND_TOKEN)
-            .bind(code)
-            .bind(token_hash)
-            .fetch_optional(&mut *tx)
-            .await?
-        else {
-            return Ok(None);
+        let Some(found) = find_in(&mut tx, request.office_id, request.code).await? else {
+            return Ok(StatusChange::NotFound);
         };
-        let mut booking = booking(&row)?;
-        let changed = sqlx::query(CANCEL)
-            .bind(code)
-            .bind(token_hash)
-            .bind(at.timestamp())
+        let mut booking = match decide(found, request.to) {
+            Ok(booking) => booking,
+            Err(outcome) => return Ok(outcome),
+        };
+        sqlx::query(UPDATE_STATUS)
+            .bind(request.office_id)
+            .bind(request.code)
+            .bind(booking.status.as_str())
+            .bind(request.to.as_str())
+            .bind(request.at.timestamp())
             .execute(&mut *tx)
-            .await?
-            .rows_affected()
-            > 0;
-        let sequence = if changed {
-            booking.status = crate::bookings::Status::Cancelled;
-            let office_id = booking.office_id.clone();
-            Some(append_change(&mut tx, &office_id, ChangeKind::Released, &booking.interval(), at).await?)
+            .await?;
+        let history = History {
+            office_id: request.office_id,
+            code: request.code,
+            at: request.at,
+            actor: request.actor,
+            from: Some(booking.status),
+            to: request.to,
+            detail: request.detail,
+        };
+        record(&mut tx, history).await?;
+        let sequence = if request.to == Status::Cancelled {
+            let interval = booking.interval();
+            Some(append_change(&mut tx, request.office_id, ChangeKind::Released, &interval, request.at).await?)
         } else {
             None
         };
         tx.commit().await?;
-        Ok(Some((booking, sequence)))
+        booking.status = request.to;
+        Ok(StatusChange::Changed { booking, sequence })
+    }
+
+    #[tracing::instrument(skip_all, fields(office = %request.office_id))]
+    async fn reschedule(&self, request: MoveRequest<'_>) -> Result<Move, Error> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let Some(booking) = find_in(&mut tx, request.office_id, request.code).await? else {
+            return Ok(Move::NotFound);
+        };
+        if booking.status != Status::Booked {
+            return Ok(Move::Refused(booking));
+        }
+        for counter_id in request.counters {
+            if !counter_free(
+                &mut tx,
+                request.office_id,
+                counter_id,
+                request.start,
+                request.end,
+                request.code,
+            )
+            .await?
+            {
+                continue;
+            }
+            sqlx::query(MOVE)
+                .bind(request.office_id)
+                .bind(request.code)
+                .bind(counter_id)
+                .bind(request.start.timestamp())
+                .bind(request.end.timestamp())
+                .bind(request.at.timestamp())
+                .execute(&mut *tx)
+                .await?;
+            let detail = move_detail(&booking, &request);
+            let history = History {
+                office_id: request.office_id,
+                code: request.code,
+                at: request.at,
+                actor: request.actor,
+                from: Some(Status::Booked),
+                to: Status::Booked,
+                detail: Some(&detail),
+            };
+            record(&mut tx, history).await?;
+            let old = booking.interval();
+            let booking = moved(booking, &request, counter_id);
+            append_change(&mut tx, request.office_id, ChangeKind::Released, &old, request.at).await?;
+            let sequence = append_change(
+                &mut tx,
+                request.office_id,
+                ChangeKind::Booked,
+                &booking.interval(),
+                request.at,
+            )
+            .await?;
+            tx.commit().await?;
+            return Ok(Move::Moved { booking, sequence });
+        }
+        Ok(Move::AllTaken)
+    }
+
+    async fn list(&self, office_id: &str, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<Booking>, Error> {
+        let rows = sqlx::query(SELECT_LIST)
+            .bind(office_id)
+            .bind(from.timestamp())
+            .bind(to.timestamp())
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(booking).collect()
+    }
+
+    async fn history(&self, office_id: &str, code: &str) -> Result<Vec<HistoryEntry>, Error> {
+        let rows = sqlx::query(SELECT_HISTORY)
+            .bind(office_id)
+            .bind(code)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| history_entry(row, instant(row.try_get("at")?)?))
+            .collect()
     }
 
     async fn booked_intervals(
