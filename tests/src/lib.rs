@@ -347,6 +347,19 @@ impl TestApp {
         (status, response.json().await.unwrap_or(Value::Null))
     }
 
+    /// A GET with `Authorization: Bearer <token>`.
+    pub async fn get_json_with_token(&self, path: &str, token: &str) -> (u16, Value) {
+        let response = self
+            .http
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
     /// Slots of `concerns` (comma-separated) over the whole window.
     pub async fn slots(&self, office: &str, concerns: &str) -> Value {
         let (status, body) = self

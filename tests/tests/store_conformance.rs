@@ -5,7 +5,9 @@ use std::sync::Arc;
 
 use amtstermin_tests::{Backend, TestDatabase, backend_tests};
 use booking_service::bookings::{Channel, Idempotency, NewBooking, Status};
-use booking_service::store::{self, BookingStore, ChangeKind, Reservation, StatusChange, StatusRequest};
+use booking_service::store::{
+    self, BookingStore, ChangeKind, Move, MoveRequest, Reservation, StatusChange, StatusRequest,
+};
 use chrono::{DateTime, Duration, TimeZone, Utc};
 
 backend_tests!(
@@ -19,6 +21,9 @@ backend_tests!(
     every_change_is_logged_per_office_without_gaps,
     a_snapshot_matches_the_log_it_reflects,
     concurrent_changes_get_distinct_consecutive_sequences,
+    the_life_cycle_allows_only_its_transitions_and_records_them,
+    a_move_takes_the_new_time_and_frees_the_old_one_atomically,
+    an_email_address_holds_at_most_the_limit_of_upcoming_bookings,
 );
 
 async fn open(backend: Backend) -> Option<(TestDatabase, Arc<dyn BookingStore>)> {
@@ -472,4 +477,284 @@ async fn concurrent_changes_get_distinct_consecutive_sequences(backend: Backend)
         .map(|c| c.sequence)
         .collect();
     assert_eq!(logged, sequences);
+}
+
+async fn set_status(
+    store: &Arc<dyn BookingStore>,
+    code: &str,
+    to: Status,
+    actor: &str,
+    note: Option<&str>,
+) -> StatusChange {
+    let request = StatusRequest {
+        office_id: "amt",
+        code,
+        to,
+        actor,
+        detail: note,
+        at: at(9, 5),
+    };
+    store.change_status(request).await.expect("change status")
+}
+
+async fn the_life_cycle_allows_only_its_transitions_and_records_them(backend: Backend) {
+    let Some((_db, store)) = open(backend).await else {
+        return;
+    };
+    let all = counters(&["p1", "p2"]);
+    created(
+        store
+            .reserve(&new_booking("amt", "AAAA-AAAA", at(9, 0), 20), &all, None)
+            .await
+            .expect("reserve"),
+    );
+    created(
+        store
+            .reserve(&new_booking("amt", "BBBB-BBBB", at(9, 0), 20), &all, None)
+            .await
+            .expect("reserve"),
+    );
+
+    let checked_in = set_status(&store, "AAAA-AAAA", Status::CheckedIn, "staff:max", Some("am Schalter")).await;
+    assert!(
+        matches!(checked_in, StatusChange::Changed { sequence: None, .. }),
+        "{checked_in:?}"
+    );
+    let refused = set_status(&store, "AAAA-AAAA", Status::Cancelled, "citizen", None).await;
+    assert!(
+        matches!(refused, StatusChange::Refused(ref b) if b.status == Status::CheckedIn),
+        "{refused:?}"
+    );
+    assert!(matches!(
+        set_status(&store, "AAAA-AAAA", Status::Completed, "staff:max", None).await,
+        StatusChange::Changed { .. }
+    ));
+    assert!(matches!(
+        set_status(&store, "AAAA-AAAA", Status::Completed, "staff:max", None).await,
+        StatusChange::Unchanged(_)
+    ));
+    assert!(matches!(
+        set_status(&store, "AAAA-AAAA", Status::NoShow, "staff:max", None).await,
+        StatusChange::Refused(_)
+    ));
+    assert!(matches!(
+        set_status(&store, "BBBB-BBBB", Status::NoShow, "staff:eva", None).await,
+        StatusChange::Changed { .. }
+    ));
+    assert!(matches!(
+        set_status(&store, "ZZZZ-ZZZZ", Status::NoShow, "staff:eva", None).await,
+        StatusChange::NotFound
+    ));
+
+    let history = store.history("amt", "AAAA-AAAA").await.expect("history");
+    let summary: Vec<_> = history
+        .iter()
+        .map(|e| (e.actor.as_str(), e.from, e.to, e.detail.as_deref()))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("staff:erika", None, Status::Booked, None),
+            (
+                "staff:max",
+                Some(Status::Booked),
+                Status::CheckedIn,
+                Some("am Schalter")
+            ),
+            ("staff:max", Some(Status::CheckedIn), Status::Completed, None),
+        ]
+    );
+    assert_eq!(history[1].at, at(9, 5));
+    let found = store.find("amt", "AAAA-AAAA").await.expect("find").expect("found");
+    assert_eq!(found.status, Status::Completed);
+    // Finished appointments keep their time: nobody else gets it afterwards.
+    let overlapping = store
+        .reserve(&new_booking("amt", "CCCC-CCCC", at(9, 0), 20), &counters(&["p1"]), None)
+        .await
+        .expect("reserve");
+    assert!(matches!(overlapping, Reservation::AllTaken), "{overlapping:?}");
+    let listed: Vec<_> = store
+        .list("amt", at(0, 0), at(23, 0))
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|b| (b.code, b.status))
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            ("AAAA-AAAA".to_owned(), Status::Completed),
+            ("BBBB-BBBB".to_owned(), Status::NoShow)
+        ]
+    );
+}
+
+async fn a_move_takes_the_new_time_and_frees_the_old_one_atomically(backend: Backend) {
+    let Some((_db, store)) = open(backend).await else {
+        return;
+    };
+    let one = counters(&["p1"]);
+    let booking = new_booking("amt", "AAAA-AAAA", at(9, 0), 20);
+    created(store.reserve(&booking, &one, None).await.expect("reserve"));
+    created(
+        store
+            .reserve(&new_booking("amt", "BBBB-BBBB", at(10, 0), 20), &one, None)
+            .await
+            .expect("reserve"),
+    );
+    let move_to = |start: DateTime<Utc>, counters: Vec<String>| {
+        let store = store.clone();
+        async move {
+            let request = MoveRequest {
+                office_id: "amt",
+                code: "AAAA-AAAA",
+                start,
+                end: start + Duration::minutes(20),
+                counters: &counters,
+                actor: "citizen",
+                at: at(8, 0),
+            };
+            store.reschedule(request).await.expect("reschedule")
+        }
+    };
+
+    // Onto a taken time: nothing changes.
+    assert!(matches!(move_to(at(10, 10), one.clone()).await, Move::AllTaken));
+    assert_eq!(
+        store
+            .find("amt", "AAAA-AAAA")
+            .await
+            .expect("find")
+            .expect("found")
+            .start,
+        at(9, 0)
+    );
+
+    // Overlapping its own old time is fine; the code and token stay.
+    let Move::Moved {
+        booking: moved,
+        sequence,
+    } = move_to(at(9, 10), one.clone()).await
+    else {
+        panic!("moved")
+    };
+    assert_eq!(
+        (moved.code.as_str(), moved.start, moved.end),
+        ("AAAA-AAAA", at(9, 10), at(9, 30))
+    );
+    assert_eq!(
+        store
+            .get("AAAA-AAAA", &booking.token_hash)
+            .await
+            .expect("get")
+            .expect("found")
+            .start,
+        at(9, 10)
+    );
+    let changes = store.changes("amt", 2, 10).await.expect("changes");
+    let kinds: Vec<_> = changes.iter().map(|c| (c.sequence, c.kind, c.interval.start)).collect();
+    assert_eq!(
+        kinds,
+        [(3, ChangeKind::Released, at(9, 0)), (4, ChangeKind::Booked, at(9, 10))]
+    );
+    assert_eq!(sequence, 4);
+
+    // The old time is free for others at once.
+    created(
+        store
+            .reserve(&new_booking("amt", "CCCC-CCCC", at(8, 50), 20), &one, None)
+            .await
+            .expect("free again"),
+    );
+    let history = store.history("amt", "AAAA-AAAA").await.expect("history");
+    assert!(
+        history
+            .last()
+            .and_then(|e| e.detail.as_deref())
+            .is_some_and(|d| d.starts_with("moved from"))
+    );
+
+    // Only booked appointments move.
+    set_status(&store, "AAAA-AAAA", Status::Cancelled, "citizen", None).await;
+    assert!(matches!(move_to(at(11, 0), one.clone()).await, Move::Refused(_)));
+    let missing = MoveRequest {
+        office_id: "amt",
+        code: "ZZZZ-ZZZZ",
+        start: at(11, 0),
+        end: at(11, 20),
+        counters: &one,
+        actor: "citizen",
+        at: at(8, 0),
+    };
+    assert!(matches!(
+        store.reschedule(missing).await.expect("reschedule"),
+        Move::NotFound
+    ));
+}
+
+async fn an_email_address_holds_at_most_the_limit_of_upcoming_bookings(backend: Backend) {
+    let Some((_db, store)) = open(backend).await else {
+        return;
+    };
+    let all = counters(&["p1", "p2", "p3"]);
+    let for_email = |code: &str, email: &str, hour: u32| {
+        let mut booking = new_booking("amt", code, at(hour, 0), 20);
+        booking.email = email.to_owned();
+        booking
+    };
+    created(
+        store
+            .reserve(&for_email("AAAA-AAAA", "erika@example.de", 9), &all, Some(2))
+            .await
+            .expect("reserve"),
+    );
+    created(
+        store
+            .reserve(&for_email("BBBB-BBBB", "Erika+2@Example.DE", 10), &all, Some(2))
+            .await
+            .expect("reserve"),
+    );
+    let third = store
+        .reserve(&for_email("CCCC-CCCC", "ERIKA@example.de", 11), &all, Some(2))
+        .await
+        .expect("reserve");
+    assert!(matches!(third, Reservation::LimitReached), "{third:?}");
+    created(
+        store
+            .reserve(&for_email("DDDD-DDDD", "max@example.de", 11), &all, Some(2))
+            .await
+            .expect("another address"),
+    );
+    created(
+        store
+            .reserve(&for_email("EEEE-EEEE", "erika@example.de", 12), &all, None)
+            .await
+            .expect("no limit for staff"),
+    );
+    let mut elsewhere = for_email("FFFF-FFFF", "erika@example.de", 11);
+    elsewhere.office_id = "other".to_owned();
+    created(store.reserve(&elsewhere, &all, Some(2)).await.expect("another office"));
+
+    // A cancelled booking no longer counts; nor does one in the past.
+    set_status(&store, "AAAA-AAAA", Status::Cancelled, "citizen", None).await;
+    set_status(&store, "EEEE-EEEE", Status::Cancelled, "citizen", None).await;
+    created(
+        store
+            .reserve(&for_email("GGGG-GGGG", "erika@example.de", 13), &all, Some(2))
+            .await
+            .expect("room again"),
+    );
+    // She holds 10:00 and 13:00 now: full at 08:00, room again at 11:00.
+    let mut early = for_email("HHHH-HHHH", "erika@example.de", 14);
+    early.created_at = at(8, 0);
+    let limited = store.reserve(&early, &all, Some(2)).await.expect("reserve");
+    assert!(matches!(limited, Reservation::LimitReached), "{limited:?}");
+    let mut late = early;
+    late.created_at = at(11, 0);
+    created(
+        store
+            .reserve(&late, &all, Some(2))
+            .await
+            .expect("10:00 is past at 11:00"),
+    );
 }

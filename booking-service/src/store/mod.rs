@@ -135,13 +135,18 @@ pub struct MoveRequest<'a> {
 }
 
 /// Whether a status change needs to touch the database at all.
-fn decide(booking: Booking, to: Status) -> Result<Booking, StatusChange> {
+enum Decision {
+    Proceed(Booking),
+    Done(StatusChange),
+}
+
+fn decide(booking: Booking, to: Status) -> Decision {
     if booking.status == to {
-        Err(StatusChange::Unchanged(booking))
+        Decision::Done(StatusChange::Unchanged(booking))
     } else if !booking.status.can_become(to) {
-        Err(StatusChange::Refused(booking))
+        Decision::Done(StatusChange::Refused(booking))
     } else {
-        Ok(booking)
+        Decision::Proceed(booking)
     }
 }
 

@@ -10,11 +10,11 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, Sqlite, SqlitePool, Transaction};
 
 use super::{
-    BookingStore, COUNT_ACTIVE_FOR_EMAIL, Change, ChangeKind, INSERT_BOOKING, INSERT_HISTORY, Interval, LAST_SEQUENCE,
-    MOVE, Move, MoveRequest, Reservation, SELECT_ACTIVE, SELECT_BY_CODE_AND_TOKEN, SELECT_BY_IDEMPOTENCY_KEY,
-    SELECT_BY_OFFICE_AND_CODE, SELECT_CHANGES, SELECT_HISTORY, SELECT_INTERVALS, SELECT_LIST, Snapshot, StatusChange,
-    StatusRequest, UPDATE_STATUS, change, created, decide, history_entry, idempotency, move_detail, moved, sequence,
-    split_concerns, stored_channel, stored_sequence, stored_status,
+    BookingStore, COUNT_ACTIVE_FOR_EMAIL, Change, ChangeKind, Decision, INSERT_BOOKING, INSERT_HISTORY, Interval,
+    LAST_SEQUENCE, MOVE, Move, MoveRequest, Reservation, SELECT_ACTIVE, SELECT_BY_CODE_AND_TOKEN,
+    SELECT_BY_IDEMPOTENCY_KEY, SELECT_BY_OFFICE_AND_CODE, SELECT_CHANGES, SELECT_HISTORY, SELECT_INTERVALS,
+    SELECT_LIST, Snapshot, StatusChange, StatusRequest, UPDATE_STATUS, change, created, decide, history_entry,
+    idempotency, move_detail, moved, sequence, split_concerns, stored_channel, stored_sequence, stored_status,
 };
 use crate::bookings::{self, Booking, HistoryEntry, Idempotency, NewBooking, Status};
 use crate::error::Error;
@@ -275,8 +275,8 @@ impl BookingStore for SqliteStore {
             return Ok(StatusChange::NotFound);
         };
         let mut booking = match decide(found, request.to) {
-            Ok(booking) => booking,
-            Err(outcome) => return Ok(outcome),
+            Decision::Proceed(booking) => booking,
+            Decision::Done(outcome) => return Ok(outcome),
         };
         sqlx::query(UPDATE_STATUS)
             .bind(request.office_id)
