@@ -153,6 +153,8 @@ pub struct NewBooking {
     pub channel: Channel,
     /// Who books, for the history: "citizen" or "staff[:<id>]".
     pub actor: String,
+    /// Mails to queue with the booking.
+    pub notifications: Vec<crate::notifications::Notification>,
     pub created_at: DateTime<Utc>,
 }
 

@@ -3,6 +3,9 @@
 pub mod bookings;
 pub mod changes;
 pub mod error;
+pub mod mailer;
+pub mod notifications;
+pub mod retention;
 pub mod service;
 pub mod store;
 
@@ -37,6 +40,53 @@ pub struct Settings {
     /// gRPC address of the availability service, asked before each reservation.
     #[arg(long, env = "AMTSTERMIN_AVAILABILITY_URL", default_value = "http://127.0.0.1:50051")]
     pub availability_url: String,
+    #[command(flatten)]
+    pub mail: MailSettings,
+    /// Days after an appointment when its personal data is removed.
+    #[arg(long, env = "AMTSTERMIN_RETENTION_DAYS", default_value_t = 30)]
+    pub retention_days: u32,
+}
+
+/// Notification mails (flags and `AMTSTERMIN_MAIL_…` variables).
+#[derive(Clone, clap::Args)]
+pub struct MailSettings {
+    /// Where mails go: `file:DIR` (one .eml per mail), `log` (a log line
+    /// without personal data), `smtp://[user:pass@]host[:port][?tls=required]`,
+    /// `smtps://…`, or `off`.
+    #[arg(
+        long = "mail-transport",
+        env = "AMTSTERMIN_MAIL_TRANSPORT",
+        default_value = "file:data/mails"
+    )]
+    pub transport: String,
+    /// Sender of the mails.
+    #[arg(
+        long = "mail-from",
+        env = "AMTSTERMIN_MAIL_FROM",
+        default_value = "Online-Terminvergabe <termine@localhost>"
+    )]
+    pub from: String,
+    /// Public address of the website, for the manage link in mails.
+    #[arg(
+        long = "public-url",
+        env = "AMTSTERMIN_PUBLIC_URL",
+        default_value = "http://127.0.0.1:8080"
+    )]
+    pub public_url: String,
+    /// Hours before an appointment when the reminder goes out; 0 for none.
+    #[arg(long = "reminder-hours", env = "AMTSTERMIN_REMINDER_HOURS", default_value_t = 24)]
+    pub reminder_hours: u32,
+}
+
+impl Default for MailSettings {
+    fn default() -> Self {
+        Self {
+            transport: "file:data/mails".to_owned(),
+            from: "Online-Terminvergabe <termine@localhost>".to_owned(),
+            public_url: "http://127.0.0.1:8080".to_owned(),
+            reminder_hours: 24,
+        }
+    }
 }
 
 impl fmt::Debug for Settings {
@@ -45,6 +95,14 @@ impl fmt::Debug for Settings {
             .field("database_url", &amtstermin_proto::database::redact(&self.database_url))
             .field("database_max_connections", &self.database_max_connections)
             .field("availability_url", &self.availability_url)
+            .field(
+                "mail_transport",
+                &amtstermin_proto::database::redact(&self.mail.transport),
+            )
+            .field("mail_from", &self.mail.from)
+            .field("public_url", &self.mail.public_url)
+            .field("reminder_hours", &self.mail.reminder_hours)
+            .field("retention_days", &self.retention_days)
             .finish()
     }
 }
@@ -65,7 +123,44 @@ pub async fn run(
     let ready = Arc::new(AtomicBool::new(false));
     let (stop, stopping) = tokio::sync::watch::channel(false);
     let feed = changes::ChangeFeed::new(store.clone(), stopping);
-    let service = BookingServiceServer::new(service::Bookings::new(store.clone(), feed, channel, ready.clone()));
+    let mail_enabled = settings.mail.transport != "off";
+    let policy = notifications::MailPolicy {
+        enabled: mail_enabled,
+        reminder_before: (settings.mail.reminder_hours > 0)
+            .then(|| chrono::TimeDelta::hours(i64::from(settings.mail.reminder_hours))),
+    };
+    let mail_queued = Arc::new(tokio::sync::Notify::new());
+    let mut background = Vec::new();
+    if mail_enabled {
+        let mailer = mailer::Mailer {
+            store: store.clone(),
+            availability:
+                amtstermin_proto::availability::v1::availability_service_client::AvailabilityServiceClient::new(
+                    channel.clone(),
+                ),
+            transport: mailer::Transport::parse(&settings.mail.transport)?,
+            from: settings
+                .mail
+                .from
+                .parse()
+                .with_context(|| format!("invalid sender address {:?}", settings.mail.from))?,
+            public_url: settings.mail.public_url.clone(),
+            wake: mail_queued.clone(),
+        };
+        background.push(tokio::spawn(when_ready(ready.clone(), mailer.run())));
+    }
+    background.push(tokio::spawn(when_ready(
+        ready.clone(),
+        retention::run(store.clone(), settings.retention_days),
+    )));
+    let service = BookingServiceServer::new(service::Bookings::new(
+        store.clone(),
+        feed,
+        channel,
+        ready.clone(),
+        policy,
+        mail_queued,
+    ));
 
     let mut routes = RoutesBuilder::default();
     let health = amtstermin_proto::server::standard_services(
@@ -91,7 +186,18 @@ pub async fn run(
         })
         .await;
     watcher.abort();
+    for task in background {
+        task.abort();
+    }
     served.context("booking gRPC server failed")
+}
+
+/// Runs `job` once the database is migrated.
+async fn when_ready(ready: Arc<AtomicBool>, job: impl Future<Output = ()>) {
+    while !ready.load(Ordering::Acquire) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    job.await;
 }
 
 /// Migrates once the database answers, then keeps health in step with it.

@@ -15,6 +15,7 @@ use tonic::{Request, Response, Status};
 use crate::bookings::{self, Booking, Citizen, Idempotency, IdempotencyKey, NewBooking, Status as BookingStatus};
 use crate::changes::{self, ChangeFeed, ChangeStream};
 use crate::error::Error;
+use crate::notifications::{MailKind, MailPolicy};
 use crate::store::{BookingStore, Move, MoveRequest, Reservation, StatusChange, StatusRequest};
 
 /// How often a reservation may draw a new code after a collision (40-bit
@@ -27,16 +28,34 @@ pub struct Bookings {
     availability: AvailabilityServiceClient<Channel>,
     /// Set once the database is reachable and migrated.
     ready: Arc<AtomicBool>,
+    mail: MailPolicy,
+    /// Wakes the mail worker after a change queued mails.
+    mail_queued: Arc<tokio::sync::Notify>,
 }
 
 impl Bookings {
-    pub fn new(store: Arc<dyn BookingStore>, feed: ChangeFeed, availability: Channel, ready: Arc<AtomicBool>) -> Self {
+    pub fn new(
+        store: Arc<dyn BookingStore>,
+        feed: ChangeFeed,
+        availability: Channel,
+        ready: Arc<AtomicBool>,
+        mail: MailPolicy,
+        mail_queued: Arc<tokio::sync::Notify>,
+    ) -> Self {
         Self {
             store,
             feed,
             availability: AvailabilityServiceClient::new(availability),
             ready,
+            mail,
+            mail_queued,
         }
+    }
+
+    /// After a committed change: wake the change feeds and the mail worker.
+    fn committed(&self) {
+        self.feed.committed();
+        self.mail_queued.notify_one();
     }
 
     fn store(&self) -> Result<&dyn BookingStore, Error> {
@@ -125,6 +144,8 @@ impl Bookings {
 
         for _ in 0..CODE_ATTEMPTS {
             let token = bookings::new_token()?;
+            let now = Utc::now();
+            let token_text = bookings::token_to_string(&token);
             let new = NewBooking {
                 office_id: office_id.clone(),
                 code: bookings::new_code()?,
@@ -142,11 +163,12 @@ impl Bookings {
                 }),
                 channel,
                 actor: actor.clone(),
-                created_at: Utc::now(),
+                notifications: self.mail.plan(MailKind::Confirmation, start, Some(token_text), now)?,
+                created_at: now,
             };
             match self.store()?.reserve(&new, &check.counter_ids, limit).await? {
                 Reservation::Created { booking, sequence } => {
-                    self.feed.committed();
+                    self.committed();
                     tracing::info!(office = %booking.office_id, code = %booking.code, counter = %booking.counter_id, "booked");
                     return Ok(pb::CreateBookingResponse {
                         booking: Some(to_proto(booking, sequence)),
@@ -197,19 +219,23 @@ impl Bookings {
         actor: &str,
         note: Option<&str>,
     ) -> Result<pb::Booking, Error> {
+        let now = Utc::now();
+        let notifications = match to {
+            BookingStatus::Cancelled => self.mail.plan(MailKind::Cancelled, booking.start, None, now)?,
+            _ => Vec::new(),
+        };
         let request = StatusRequest {
             office_id: &booking.office_id,
             code: &booking.code,
             to,
             actor,
             detail: note,
-            at: Utc::now(),
+            at: now,
+            notifications: &notifications,
         };
         match self.store()?.change_status(request).await? {
             StatusChange::Changed { booking, sequence } => {
-                if sequence.is_some() {
-                    self.feed.committed();
-                }
+                self.committed();
                 tracing::info!(office = %booking.office_id, code = %booking.code, status = to.as_str(), "status changed");
                 Ok(to_proto(booking, sequence.unwrap_or(0)))
             }
@@ -229,6 +255,7 @@ impl Bookings {
         start: Option<&prost_types::Timestamp>,
         channel: ProtoChannel,
         actor: &str,
+        token: Option<String>,
     ) -> Result<pb::Booking, Error> {
         let start = start.and_then(timestamp::from_proto).ok_or_else(|| Error::Invalid {
             code: "invalid_start",
@@ -255,6 +282,8 @@ impl Bookings {
             .as_ref()
             .and_then(timestamp::from_proto)
             .ok_or_else(|| Error::Internal("availability service sent no end".to_owned()))?;
+        let now = Utc::now();
+        let notifications = self.mail.plan(MailKind::Rescheduled, start, token, now)?;
         let request = MoveRequest {
             office_id: &booking.office_id,
             code: &booking.code,
@@ -262,11 +291,12 @@ impl Bookings {
             end,
             counters: &check.counter_ids,
             actor,
-            at: Utc::now(),
+            at: now,
+            notifications: &notifications,
         };
         match self.store()?.reschedule(request).await? {
             Move::Moved { booking, sequence } => {
-                self.feed.committed();
+                self.committed();
                 tracing::info!(office = %booking.office_id, code = %booking.code, counter = %booking.counter_id, "moved");
                 Ok(to_proto(booking, sequence))
             }
@@ -375,7 +405,13 @@ impl BookingService for Bookings {
         let request = request.into_inner();
         let booking = self.by_token(&request.code, &request.token).await?;
         let moved = self
-            .move_to(booking, request.start.as_ref(), ProtoChannel::Online, "citizen")
+            .move_to(
+                booking,
+                request.start.as_ref(),
+                ProtoChannel::Online,
+                "citizen",
+                Some(request.token.clone()),
+            )
             .await?;
         Ok(Response::new(moved))
     }
@@ -436,7 +472,7 @@ impl BookingService for Bookings {
         let actor = staff_actor(&request.actor)?;
         let booking = self.by_code(&request.office_id, &request.code).await?;
         let moved = self
-            .move_to(booking, request.start.as_ref(), ProtoChannel::Foyer, &actor)
+            .move_to(booking, request.start.as_ref(), ProtoChannel::Foyer, &actor, None)
             .await?;
         Ok(Response::new(moved))
     }

@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 
 use crate::Services;
 use crate::error::ApiError;
-use crate::ics;
+use amtstermin_proto::calendar as ics;
 
 /// Largest request body accepted; a booking request is a few hundred bytes.
 pub const BODY_LIMIT: usize = 16 * 1024;
@@ -337,23 +337,17 @@ async fn calendar(
         .map(|concern| concern.name.as_str())
         .collect();
     let documents = required_documents(&catalogue, &booking.concern_ids);
-    let mut description = format!("Buchungscode: {}\n", booking.code);
-    if !documents.is_empty() {
-        description.push_str("Bitte mitbringen:\n");
-        for document in &documents {
-            description.push_str(&format!("- {document}\n"));
-        }
-    }
     let instant = |value: Option<&prost_types::Timestamp>| value.and_then(timestamp::from_proto).unwrap_or_default();
-    let summary = format!("{}: {}", office.name, names.join(", "));
-    let body = ics::calendar(&ics::Event {
-        uid: format!("{}@{}.amtstermin", booking.code, booking.office_id),
+    let body = ics::appointment(&ics::Appointment {
+        code: &booking.code,
+        office_id: &booking.office_id,
+        office_name: &office.name,
+        address: &office.address,
+        concern_names: &names,
+        documents: &documents,
         created: instant(booking.created_at.as_ref()),
         start: instant(booking.start.as_ref()),
         end: instant(booking.end.as_ref()),
-        summary: &summary,
-        location: &format!("{}, {}", office.name, office.address),
-        description: description.trim_end(),
         cancelled: booking.status() == booking::BookingStatus::Cancelled,
     });
     Ok((

@@ -4,7 +4,7 @@
 
 pub mod api;
 pub mod error;
-pub mod ics;
+
 pub mod stack;
 
 use std::future::Future;

@@ -19,6 +19,8 @@ pub struct Stack {
     pub database_max_connections: u32,
     /// The availability service's database (counter absences).
     pub availability_database_url: String,
+    pub mail: booking_service::MailSettings,
+    pub retention_days: u32,
 }
 
 impl Stack {
@@ -53,6 +55,8 @@ impl Stack {
                     database_url: self.database_url,
                     database_max_connections: self.database_max_connections,
                     availability_url: availability_url.clone(),
+                    mail: self.mail,
+                    retention_days: self.retention_days,
                 },
                 self.booking,
                 signal(),

@@ -14,6 +14,7 @@ pub mod booking {
     }
 }
 
+pub mod calendar;
 pub mod client;
 #[cfg(feature = "database")]
 pub mod database;

@@ -12,6 +12,8 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+pub mod smtp;
+
 pub const POSTGRES_URL_VAR: &str = "AMTSTERMIN_TEST_POSTGRES_URL";
 
 /// Path of the shipped demo configuration.
@@ -211,6 +213,8 @@ pub struct TestApp {
     pub database: TestDatabase,
     /// The availability service's database.
     pub availability_database: TestDatabase,
+    /// The booking service's mail transport ("off" unless a test asks).
+    mail_transport: String,
     availability: Running,
     booking: Running,
     gateway: Running,
@@ -218,7 +222,13 @@ pub struct TestApp {
 
 impl TestApp {
     /// `None` when the backend is not available here (see `TestDatabase`).
+    /// Mails are off.
     pub async fn spawn(backend: Backend) -> Option<Self> {
+        Self::spawn_with_mail(backend, "off").await
+    }
+
+    /// As `spawn`, with mails sent through `mail_transport` (e.g. an SMTP URL).
+    pub async fn spawn_with_mail(backend: Backend, mail_transport: &str) -> Option<Self> {
         init_tracing();
         let database = TestDatabase::create(backend).await?;
         let availability_database = TestDatabase::create(backend).await?;
@@ -229,7 +239,7 @@ impl TestApp {
         let base_url = format!("http://{}", http_listener.local_addr().expect("address"));
 
         let availability = Self::start_availability(&availability_database.url, &booking_url, availability_listener);
-        let booking = Self::start_booking(&database.url, &availability_url, booking_listener);
+        let booking = Self::start_booking(&database.url, &availability_url, mail_transport, booking_listener);
         let gateway = {
             let (stop, signal) = stop_signal();
             let settings = gateway::Settings {
@@ -245,6 +255,7 @@ impl TestApp {
             http: reqwest::Client::new(),
             database,
             availability_database,
+            mail_transport: mail_transport.to_owned(),
             availability,
             booking,
             gateway,
@@ -278,13 +289,25 @@ impl TestApp {
         self.wait_until_serving(&self.availability_url).await;
     }
 
-    fn start_booking(database_url: &str, availability_url: &str, listener: TcpListener) -> Running {
+    fn start_booking(
+        database_url: &str,
+        availability_url: &str,
+        mail_transport: &str,
+        listener: TcpListener,
+    ) -> Running {
         let (stop, signal) = stop_signal();
         let settings = booking_service::Settings {
             database_url: database_url.to_owned(),
             // Small pools: many tests share one PostgreSQL server.
             database_max_connections: 4,
             availability_url: availability_url.to_owned(),
+            mail: booking_service::MailSettings {
+                transport: mail_transport.to_owned(),
+                from: "Bürgerbüro Bergkamen <termine@bergkamen.example>".to_owned(),
+                public_url: "https://termine.bergkamen.example".to_owned(),
+                reminder_hours: 24,
+            },
+            retention_days: 30,
         };
         spawn_service(
             "booking service",
@@ -322,7 +345,12 @@ impl TestApp {
         self.booking.stop().await;
         let address = self.booking_url.trim_start_matches("http://").to_owned();
         let listener = TcpListener::bind(&address).await.expect("bind the old address again");
-        self.booking = Self::start_booking(&self.database.url, &self.availability_url, listener);
+        self.booking = Self::start_booking(
+            &self.database.url,
+            &self.availability_url,
+            &self.mail_transport,
+            listener,
+        );
         self.wait_until_serving(&self.booking_url).await;
     }
 

@@ -68,6 +68,7 @@ async fn the_projection_resumes_after_a_booking_service_restart(backend: Backend
         idempotency: None,
         channel: Channel::Online,
         actor: "citizen".to_owned(),
+        notifications: Vec::new(),
         created_at: Utc::now(),
     };
     let counters: Vec<String> = (1..=4).map(|n| format!("platz-{n}")).collect();

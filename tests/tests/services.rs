@@ -91,6 +91,11 @@ async fn a_booking_service_without_its_database_is_not_serving_and_says_unavaila
         database_url: "postgres://nobody:secret@127.0.0.1:1/none".to_owned(),
         database_max_connections: 1,
         availability_url: "http://127.0.0.1:1".to_owned(),
+        mail: booking_service::MailSettings {
+            transport: "off".to_owned(),
+            ..Default::default()
+        },
+        retention_days: 30,
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(booking_service::run(settings, listener, async move {

@@ -54,6 +54,7 @@ fn new_booking(office: &str, code: &str, start: DateTime<Utc>, minutes: i64) -> 
         idempotency: None,
         channel: Channel::Foyer,
         actor: "staff:erika".to_owned(),
+        notifications: Vec::new(),
         created_at: at(0, 0),
     }
 }
@@ -66,6 +67,7 @@ async fn cancel(store: &Arc<dyn BookingStore>, office_id: &str, code: &str, at: 
         actor: "citizen",
         detail: None,
         at,
+        notifications: &[],
     };
     store.change_status(request).await.expect("change status")
 }
@@ -493,6 +495,7 @@ async fn set_status(
         actor,
         detail: note,
         at: at(9, 5),
+        notifications: &[],
     };
     store.change_status(request).await.expect("change status")
 }
@@ -613,6 +616,7 @@ async fn a_move_takes_the_new_time_and_frees_the_old_one_atomically(backend: Bac
                 counters: &counters,
                 actor: "citizen",
                 at: at(8, 0),
+                notifications: &[],
             };
             store.reschedule(request).await.expect("reschedule")
         }
@@ -685,6 +689,7 @@ async fn a_move_takes_the_new_time_and_frees_the_old_one_atomically(backend: Bac
         counters: &one,
         actor: "citizen",
         at: at(8, 0),
+        notifications: &[],
     };
     assert!(matches!(
         store.reschedule(missing).await.expect("reschedule"),

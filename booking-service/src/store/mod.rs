@@ -14,6 +14,7 @@ pub use self::postgres::PgStore;
 pub use self::sqlite::SqliteStore;
 use crate::bookings::{Booking, HistoryEntry, Idempotency, NewBooking, Status};
 use crate::error::Error;
+use crate::notifications::{MailKind, Notification, PendingMail};
 
 /// A booking's interval on its counter, without personal data.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -119,6 +120,8 @@ pub struct StatusRequest<'a> {
     pub actor: &'a str,
     pub detail: Option<&'a str>,
     pub at: DateTime<Utc>,
+    /// Mails to queue with the change; pending reminders are dropped.
+    pub notifications: &'a [Notification],
 }
 
 /// What one `reschedule` call asks for.
@@ -132,6 +135,8 @@ pub struct MoveRequest<'a> {
     pub counters: &'a [String],
     pub actor: &'a str,
     pub at: DateTime<Utc>,
+    /// Mails to queue with the move; pending reminders are dropped.
+    pub notifications: &'a [Notification],
 }
 
 /// Whether a status change needs to touch the database at all.
@@ -197,6 +202,34 @@ pub trait BookingStore: Send + Sync + 'static {
     /// The recorded changes of a booking, oldest first.
     async fn history(&self, office_id: &str, code: &str) -> Result<Vec<HistoryEntry>, Error>;
 
+    /// Claims up to `limit` mails due at `now` for this worker until
+    /// `lease_until` (another worker takes them over after that).
+    async fn claim_mails(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<PendingMail>, Error>;
+
+    /// The mail went out; its token is erased.
+    async fn mail_sent(&self, office_id: &str, id: &str, at: DateTime<Utc>) -> Result<(), Error>;
+
+    /// The mail failed: try again at `retry_at`, or (with `None`) give up and
+    /// erase its token.
+    async fn mail_failed(
+        &self,
+        office_id: &str,
+        id: &str,
+        error: &str,
+        retry_at: Option<DateTime<Utc>>,
+        at: DateTime<Utc>,
+    ) -> Result<(), Error>;
+
+    /// Removes the personal data of bookings that ended before
+    /// `ended_before`: name, email, phone, notes in their history and mails
+    /// not yet sent. Returns how many bookings it anonymised.
+    async fn anonymise(&self, ended_before: DateTime<Utc>, at: DateTime<Utc>) -> Result<u64, Error>;
+
     /// Active bookings of an office overlapping [from, to).
     async fn booked_intervals(
         &self,
@@ -253,6 +286,23 @@ const INSERT_HISTORY: &str = "INSERT INTO booking_history \
      WHERE office_id = $1 AND code = $2";
 const SELECT_HISTORY: &str = "SELECT at, actor, from_status, to_status, detail FROM booking_history \
      WHERE office_id = $1 AND code = $2 ORDER BY entry";
+const DROP_PENDING_REMINDERS: &str = "DELETE FROM mail_outbox WHERE office_id = $1 AND code = $2 \
+     AND kind = 'reminder' AND sent_at IS NULL AND failed_at IS NULL";
+const INSERT_MAIL: &str = "INSERT INTO mail_outbox (office_id, id, code, kind, token, due_at, next_attempt_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $6)";
+const MAIL_SENT: &str = "UPDATE mail_outbox SET sent_at = $3, token = NULL WHERE office_id = $1 AND id = $2";
+const MAIL_RETRY: &str =
+    "UPDATE mail_outbox SET next_attempt_at = $3, last_error = $4 WHERE office_id = $1 AND id = $2";
+const MAIL_GIVEN_UP: &str =
+    "UPDATE mail_outbox SET failed_at = $3, last_error = $4, token = NULL WHERE office_id = $1 AND id = $2";
+const ANONYMISE_BOOKINGS: &str = "UPDATE bookings SET name = '', email = '', phone = '', email_normalized = '', \
+     request_hash = NULL, token_sealed = NULL, anonymised_at = $2 WHERE end_at < $1 AND anonymised_at IS NULL";
+const ANONYMISE_HISTORY: &str = "UPDATE booking_history SET detail = NULL WHERE detail IS NOT NULL AND EXISTS \
+     (SELECT 1 FROM bookings b WHERE b.office_id = booking_history.office_id AND b.code = booking_history.code \
+     AND b.anonymised_at IS NOT NULL)";
+const DROP_MAILS_OF_ANONYMISED: &str = "DELETE FROM mail_outbox WHERE sent_at IS NULL AND failed_at IS NULL AND EXISTS \
+     (SELECT 1 FROM bookings b WHERE b.office_id = mail_outbox.office_id AND b.code = mail_outbox.code \
+     AND b.anonymised_at IS NOT NULL)";
 const COUNT_ACTIVE_FOR_EMAIL: &str = "SELECT COUNT(*) FROM bookings \
      WHERE office_id = $1 AND email_normalized = $2 AND status = 'booked' AND start_at > $3";
 const SELECT_INTERVALS: &str = "SELECT code, counter_id, start_at, end_at FROM bookings \
@@ -316,6 +366,27 @@ where
         from: from.as_deref().map(stored_status).transpose()?,
         to: stored_status(&to)?,
         detail: row.try_get("detail")?,
+    })
+}
+
+/// A row claimed from the outbox.
+fn pending_mail<R>(row: &R) -> Result<PendingMail, Error>
+where
+    R: sqlx::Row,
+    for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> Option<String>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> i32: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'a> &'a str: sqlx::ColumnIndex<R>,
+{
+    let kind: String = row.try_get("kind")?;
+    let attempts: i32 = row.try_get("attempts")?;
+    Ok(PendingMail {
+        office_id: row.try_get("office_id")?,
+        id: row.try_get("id")?,
+        code: row.try_get("code")?,
+        kind: MailKind::parse(&kind).ok_or_else(|| Error::Internal(format!("unknown mail kind {kind:?}")))?,
+        token: row.try_get("token")?,
+        attempts: u32::try_from(attempts).unwrap_or(0),
     })
 }
 

@@ -12,6 +12,10 @@ use sqlx::postgres::PgRow;
 use sqlx::{PgPool, Postgres, Row, Transaction};
 
 use super::{
+    ANONYMISE_BOOKINGS, ANONYMISE_HISTORY, DROP_MAILS_OF_ANONYMISED, DROP_PENDING_REMINDERS, INSERT_MAIL,
+    MAIL_GIVEN_UP, MAIL_RETRY, MAIL_SENT, pending_mail,
+};
+use super::{
     BookingStore, COUNT_ACTIVE_FOR_EMAIL, Change, ChangeKind, Decision, INSERT_BOOKING, INSERT_HISTORY, Interval,
     LAST_SEQUENCE, MOVE, Move, MoveRequest, Reservation, SELECT_ACTIVE, SELECT_BY_CODE_AND_TOKEN,
     SELECT_BY_IDEMPOTENCY_KEY, SELECT_BY_OFFICE_AND_CODE, SELECT_CHANGES, SELECT_HISTORY, SELECT_INTERVALS,
@@ -20,6 +24,7 @@ use super::{
 };
 use crate::bookings::{self, Booking, HistoryEntry, Idempotency, NewBooking, Status};
 use crate::error::Error;
+use crate::notifications::{Notification, PendingMail};
 
 const EXCLUSION_VIOLATION: &str = "23P01";
 const UNIQUE_VIOLATION: &str = "23505";
@@ -103,6 +108,36 @@ async fn record(tx: &mut Transaction<'static, Postgres>, entry: History<'_>) -> 
         .bind(entry.detail)
         .execute(&mut **tx)
         .await?;
+    Ok(())
+}
+
+/// Queues `mails` for booking `code`; a change of the appointment also drops
+/// the reminders still pending for its old state.
+async fn queue(
+    tx: &mut Transaction<'static, Postgres>,
+    office_id: &str,
+    code: &str,
+    mails: &[Notification],
+    drop_reminders: bool,
+) -> Result<(), Error> {
+    if drop_reminders {
+        sqlx::query(DROP_PENDING_REMINDERS)
+            .bind(office_id)
+            .bind(code)
+            .execute(&mut **tx)
+            .await?;
+    }
+    for mail in mails {
+        sqlx::query(INSERT_MAIL)
+            .bind(office_id)
+            .bind(&mail.id)
+            .bind(code)
+            .bind(mail.kind.as_str())
+            .bind(mail.token.as_deref())
+            .bind(mail.due_at)
+            .execute(&mut **tx)
+            .await?;
+    }
     Ok(())
 }
 
@@ -191,6 +226,7 @@ impl BookingStore for PgStore {
                         detail: None,
                     };
                     record(&mut tx, history).await?;
+                    queue(&mut tx, &new.office_id, &new.code, &new.notifications, false).await?;
                     let interval = booking.interval();
                     insert_change(
                         &mut tx,
@@ -290,6 +326,7 @@ impl BookingStore for PgStore {
                 detail: request.detail,
             };
             record(&mut tx, history).await?;
+            queue(&mut tx, request.office_id, request.code, request.notifications, true).await?;
             if let Some(sequence) = sequence {
                 let interval = booking.interval();
                 insert_change(
@@ -353,6 +390,7 @@ impl BookingStore for PgStore {
                 detail: Some(&detail),
             };
             record(&mut tx, history).await?;
+            queue(&mut tx, request.office_id, request.code, request.notifications, true).await?;
             let old = booking.interval();
             let booking = moved(booking, &request, counter_id);
             let booked = next_sequence(&mut tx, request.office_id).await?;
@@ -455,5 +493,73 @@ impl BookingStore for PgStore {
             sequence: sequence(stored),
             intervals: rows.iter().map(interval).collect::<Result<_, _>>()?,
         })
+    }
+
+    async fn claim_mails(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<PendingMail>, Error> {
+        // SKIP LOCKED: the workers of several replicas never claim one mail twice.
+        let rows = sqlx::query(
+            "UPDATE mail_outbox m SET next_attempt_at = $2, attempts = m.attempts + 1 FROM \
+             (SELECT office_id, id FROM mail_outbox WHERE sent_at IS NULL AND failed_at IS NULL \
+             AND next_attempt_at <= $1 ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED) due \
+             WHERE m.office_id = due.office_id AND m.id = due.id \
+             RETURNING m.office_id, m.id, m.code, m.kind, m.token, m.attempts",
+        )
+        .bind(now)
+        .bind(lease_until)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(pending_mail).collect()
+    }
+
+    async fn mail_sent(&self, office_id: &str, id: &str, at: DateTime<Utc>) -> Result<(), Error> {
+        sqlx::query(MAIL_SENT)
+            .bind(office_id)
+            .bind(id)
+            .bind(at)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn mail_failed(
+        &self,
+        office_id: &str,
+        id: &str,
+        error: &str,
+        retry_at: Option<DateTime<Utc>>,
+        at: DateTime<Utc>,
+    ) -> Result<(), Error> {
+        let (query, when) = match retry_at {
+            Some(retry_at) => (MAIL_RETRY, retry_at),
+            None => (MAIL_GIVEN_UP, at),
+        };
+        sqlx::query(query)
+            .bind(office_id)
+            .bind(id)
+            .bind(when)
+            .bind(error)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn anonymise(&self, ended_before: DateTime<Utc>, at: DateTime<Utc>) -> Result<u64, Error> {
+        let mut tx = self.pool.begin().await?;
+        let anonymised = sqlx::query(ANONYMISE_BOOKINGS)
+            .bind(ended_before)
+            .bind(at)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        sqlx::query(ANONYMISE_HISTORY).execute(&mut *tx).await?;
+        sqlx::query(DROP_MAILS_OF_ANONYMISED).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(anonymised)
     }
 }

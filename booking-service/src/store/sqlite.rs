@@ -10,6 +10,10 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, Sqlite, SqlitePool, Transaction};
 
 use super::{
+    ANONYMISE_BOOKINGS, ANONYMISE_HISTORY, DROP_MAILS_OF_ANONYMISED, DROP_PENDING_REMINDERS, INSERT_MAIL,
+    MAIL_GIVEN_UP, MAIL_RETRY, MAIL_SENT, pending_mail,
+};
+use super::{
     BookingStore, COUNT_ACTIVE_FOR_EMAIL, Change, ChangeKind, Decision, INSERT_BOOKING, INSERT_HISTORY, Interval,
     LAST_SEQUENCE, MOVE, Move, MoveRequest, Reservation, SELECT_ACTIVE, SELECT_BY_CODE_AND_TOKEN,
     SELECT_BY_IDEMPOTENCY_KEY, SELECT_BY_OFFICE_AND_CODE, SELECT_CHANGES, SELECT_HISTORY, SELECT_INTERVALS,
@@ -18,6 +22,7 @@ use super::{
 };
 use crate::bookings::{self, Booking, HistoryEntry, Idempotency, NewBooking, Status};
 use crate::error::Error;
+use crate::notifications::{Notification, PendingMail};
 
 /// Appends to the office's change log with the next sequence.
 const APPEND_CHANGE: &str = "INSERT INTO booking_events \
@@ -123,6 +128,36 @@ async fn find_in(tx: &mut Transaction<'static, Sqlite>, office_id: &str, code: &
     row.as_ref().map(booking).transpose()
 }
 
+/// Queues `mails` for booking `code`; a change of the appointment also drops
+/// the reminders still pending for its old state.
+async fn queue(
+    tx: &mut Transaction<'static, Sqlite>,
+    office_id: &str,
+    code: &str,
+    mails: &[Notification],
+    drop_reminders: bool,
+) -> Result<(), Error> {
+    if drop_reminders {
+        sqlx::query(DROP_PENDING_REMINDERS)
+            .bind(office_id)
+            .bind(code)
+            .execute(&mut **tx)
+            .await?;
+    }
+    for mail in mails {
+        sqlx::query(INSERT_MAIL)
+            .bind(office_id)
+            .bind(&mail.id)
+            .bind(code)
+            .bind(mail.kind.as_str())
+            .bind(mail.token.as_deref())
+            .bind(mail.due_at.timestamp())
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
 async fn append_change(
     tx: &mut Transaction<'static, Sqlite>,
     office_id: &str,
@@ -217,6 +252,7 @@ impl BookingStore for SqliteStore {
                         detail: None,
                     };
                     record(&mut tx, history).await?;
+                    queue(&mut tx, &new.office_id, &new.code, &new.notifications, false).await?;
                     let sequence = append_change(
                         &mut tx,
                         &new.office_id,
@@ -296,6 +332,7 @@ impl BookingStore for SqliteStore {
             detail: request.detail,
         };
         record(&mut tx, history).await?;
+        queue(&mut tx, request.office_id, request.code, request.notifications, true).await?;
         let sequence = if request.to == Status::Cancelled {
             let interval = booking.interval();
             Some(append_change(&mut tx, request.office_id, ChangeKind::Released, &interval, request.at).await?)
@@ -349,6 +386,7 @@ impl BookingStore for SqliteStore {
                 detail: Some(&detail),
             };
             record(&mut tx, history).await?;
+            queue(&mut tx, request.office_id, request.code, request.notifications, true).await?;
             let old = booking.interval();
             let booking = moved(booking, &request, counter_id);
             append_change(&mut tx, request.office_id, ChangeKind::Released, &old, request.at).await?;
@@ -437,5 +475,71 @@ impl BookingStore for SqliteStore {
             sequence: sequence(stored),
             intervals: rows.iter().map(interval).collect::<Result<_, _>>()?,
         })
+    }
+
+    async fn claim_mails(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<PendingMail>, Error> {
+        let rows = sqlx::query(
+            "UPDATE mail_outbox SET next_attempt_at = $2, attempts = attempts + 1 WHERE rowid IN \
+             (SELECT rowid FROM mail_outbox WHERE sent_at IS NULL AND failed_at IS NULL AND next_attempt_at <= $1 \
+             ORDER BY next_attempt_at LIMIT $3) \
+             RETURNING office_id, id, code, kind, token, attempts",
+        )
+        .bind(now.timestamp())
+        .bind(lease_until.timestamp())
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(pending_mail).collect()
+    }
+
+    async fn mail_sent(&self, office_id: &str, id: &str, at: DateTime<Utc>) -> Result<(), Error> {
+        sqlx::query(MAIL_SENT)
+            .bind(office_id)
+            .bind(id)
+            .bind(at.timestamp())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn mail_failed(
+        &self,
+        office_id: &str,
+        id: &str,
+        error: &str,
+        retry_at: Option<DateTime<Utc>>,
+        at: DateTime<Utc>,
+    ) -> Result<(), Error> {
+        let (query, when) = match retry_at {
+            Some(retry_at) => (MAIL_RETRY, retry_at),
+            None => (MAIL_GIVEN_UP, at),
+        };
+        sqlx::query(query)
+            .bind(office_id)
+            .bind(id)
+            .bind(when.timestamp())
+            .bind(error)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn anonymise(&self, ended_before: DateTime<Utc>, at: DateTime<Utc>) -> Result<u64, Error> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let anonymised = sqlx::query(ANONYMISE_BOOKINGS)
+            .bind(ended_before.timestamp())
+            .bind(at.timestamp())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        sqlx::query(ANONYMISE_HISTORY).execute(&mut *tx).await?;
+        sqlx::query(DROP_MAILS_OF_ANONYMISED).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(anonymised)
     }
 }

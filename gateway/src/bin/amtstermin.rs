@@ -37,6 +37,11 @@ struct Cli {
         default_value = "sqlite:data/availability.db"
     )]
     availability_database_url: String,
+    #[command(flatten)]
+    mail: booking_service::MailSettings,
+    /// Days after an appointment when its personal data is removed.
+    #[arg(long, env = "AMTSTERMIN_RETENTION_DAYS", default_value_t = 30)]
+    retention_days: u32,
     #[arg(long, env = "AMTSTERMIN_LOG_FORMAT", value_enum, default_value_t)]
     log_format: LogFormat,
 }
@@ -59,6 +64,8 @@ async fn main() -> anyhow::Result<()> {
         database_url: cli.database_url,
         database_max_connections: cli.database_max_connections,
         availability_database_url: cli.availability_database_url,
+        mail: cli.mail,
+        retention_days: cli.retention_days,
     };
     tracing::info!(url = %format!("http://{}", cli.http_listen), "amtstermin starting");
     stack.run(telemetry::shutdown_signal()).await

@@ -17,6 +17,41 @@ pub struct Event<'a> {
     pub cancelled: bool,
 }
 
+/// What an appointment's calendar entry shows.
+pub struct Appointment<'a> {
+    pub code: &'a str,
+    pub office_id: &'a str,
+    pub office_name: &'a str,
+    pub address: &'a str,
+    pub concern_names: &'a [&'a str],
+    pub documents: &'a [&'a str],
+    pub created: DateTime<Utc>,
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    pub cancelled: bool,
+}
+
+/// The calendar file of an appointment (download and mail attachment alike).
+pub fn appointment(appointment: &Appointment<'_>) -> String {
+    let mut description = format!("Buchungscode: {}\n", appointment.code);
+    if !appointment.documents.is_empty() {
+        description.push_str("Bitte mitbringen:\n");
+        for document in appointment.documents {
+            description.push_str(&format!("- {document}\n"));
+        }
+    }
+    calendar(&Event {
+        uid: format!("{}@{}.amtstermin", appointment.code, appointment.office_id),
+        created: appointment.created,
+        start: appointment.start,
+        end: appointment.end,
+        summary: &format!("{}: {}", appointment.office_name, appointment.concern_names.join(", ")),
+        location: &format!("{}, {}", appointment.office_name, appointment.address),
+        description: description.trim_end(),
+        cancelled: appointment.cancelled,
+    })
+}
+
 /// A VCALENDAR with one VEVENT: CRLF line ends, escaped text, lines folded
 /// at 75 octets.
 pub fn calendar(event: &Event<'_>) -> String {

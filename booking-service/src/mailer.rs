@@ -1,0 +1,243 @@
+//! The mail worker: sends what the outbox holds, with retries and backoff.
+//! Every booking-service replica runs one; they never claim the same mail.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use amtstermin_proto::availability::v1::availability_service_client::AvailabilityServiceClient;
+use amtstermin_proto::availability::v1::{GetCatalogueRequest, ListOfficesRequest};
+use amtstermin_proto::calendar;
+use chrono::{TimeDelta, Utc};
+use lettre::message::header::ContentType;
+use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use tokio::sync::Notify;
+use tonic::transport::Channel;
+
+use crate::error::Error;
+use crate::notifications::{self, MailContext, MailKind, PendingMail};
+use crate::store::BookingStore;
+
+/// How long a claimed mail is reserved for one worker.
+const LEASE: TimeDelta = TimeDelta::minutes(5);
+/// How often the worker looks for due mails when nothing wakes it.
+const POLL_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Where mails go.
+pub enum Transport {
+    /// One `.eml` file per mail in a folder (the all-in-one default).
+    Folder(PathBuf),
+    /// Only a log line (without personal data) per mail.
+    Log,
+    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+}
+
+impl Transport {
+    /// `file:DIR`, `log`, or an SMTP URL: `smtp://[user:pass@]host[:port]`
+    /// (`?tls=required` for STARTTLS) or `smtps://…` (implicit TLS).
+    pub fn parse(spec: &str) -> Result<Self, Error> {
+        if spec == "log" {
+            return Ok(Transport::Log);
+        }
+        if let Some(dir) = spec.strip_prefix("file:") {
+            return Ok(Transport::Folder(PathBuf::from(dir)));
+        }
+        if spec.starts_with("smtp://") || spec.starts_with("smtps://") {
+            let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(spec)
+                .map_err(|error| Error::Internal(format!("invalid SMTP URL: {error}")))?
+                .timeout(Some(Duration::from_secs(20)))
+                .build();
+            return Ok(Transport::Smtp(transport));
+        }
+        Err(Error::Internal(format!(
+            "unknown mail transport {:?}: use file:DIR, log, smtp://… or smtps://…",
+            amtstermin_proto::database::redact(spec)
+        )))
+    }
+
+    async fn send(&self, message: &Message, name: &str) -> Result<(), String> {
+        match self {
+            Transport::Folder(dir) => {
+                tokio::fs::create_dir_all(dir).await.map_err(|e| e.to_string())?;
+                tokio::fs::write(dir.join(format!("{name}.eml")), message.formatted())
+                    .await
+                    .map_err(|e| e.to_string())
+            }
+            Transport::Log => Ok(()),
+            Transport::Smtp(smtp) => smtp.send(message.clone()).await.map(|_| ()).map_err(|e| e.to_string()),
+        }
+    }
+}
+
+pub struct Mailer {
+    pub store: Arc<dyn BookingStore>,
+    pub availability: AvailabilityServiceClient<Channel>,
+    pub transport: Transport,
+    pub from: Mailbox,
+    /// Base of the manage link, e.g. `https://termine.bergkamen.de`.
+    pub public_url: String,
+    /// Wakes the worker when a change queued mails.
+    pub wake: Arc<Notify>,
+}
+
+impl Mailer {
+    /// Sends due mails for as long as the process runs.
+    pub async fn run(self) {
+        loop {
+            match self.send_due().await {
+                Ok(0) => {
+                    tokio::select! {
+                        () = self.wake.notified() => {}
+                        () = tokio::time::sleep(POLL_INTERVAL) => {}
+                    }
+                }
+                Ok(_) => {}
+                Err(error) => {
+                    tracing::warn!(error = %amtstermin_proto::telemetry::error_chain(&error), "mail outbox not readable");
+                    tokio::time::sleep(POLL_INTERVAL).await;
+                }
+            }
+        }
+    }
+
+    /// Sends what is due now; returns how many mails it handled.
+    pub async fn send_due(&self) -> Result<usize, Error> {
+        let now = Utc::now();
+        let due = self.store.claim_mails(now, now + LEASE, 10).await?;
+        for mail in &due {
+            let outcome = self.deliver(mail).await;
+            let at = Utc::now();
+            match outcome {
+                Ok(()) => {
+                    self.store.mail_sent(&mail.office_id, &mail.id, at).await?;
+                    tracing::info!(office = %mail.office_id, code = %mail.code, kind = mail.kind.as_str(), "mail sent");
+                }
+                Err(Failure::Final(reason)) => {
+                    self.store
+                        .mail_failed(&mail.office_id, &mail.id, &reason, None, at)
+                        .await?;
+                    tracing::warn!(office = %mail.office_id, code = %mail.code, kind = mail.kind.as_str(), reason, "mail dropped");
+                }
+                Err(Failure::Retry(reason)) if mail.attempts >= notifications::MAX_ATTEMPTS => {
+                    self.store
+                        .mail_failed(&mail.office_id, &mail.id, &reason, None, at)
+                        .await?;
+                    tracing::error!(office = %mail.office_id, code = %mail.code, kind = mail.kind.as_str(), reason, "mail given up");
+                }
+                Err(Failure::Retry(reason)) => {
+                    let retry_at = at + notifications::retry_delay(mail.attempts);
+                    self.store
+                        .mail_failed(&mail.office_id, &mail.id, &reason, Some(retry_at), at)
+                        .await?;
+                    tracing::warn!(office = %mail.office_id, code = %mail.code, attempts = mail.attempts, reason, "mail failed, will retry");
+                }
+            }
+        }
+        Ok(due.len())
+    }
+
+    async fn deliver(&self, mail: &PendingMail) -> Result<(), Failure> {
+        let booking = self
+            .store
+            .find(&mail.office_id, &mail.code)
+            .await
+            .map_err(|error| Failure::Retry(error.to_string()))?
+            .ok_or_else(|| Failure::Final("the booking no longer exists".to_owned()))?;
+        let to: Mailbox = booking
+            .email
+            .parse()
+            .map_err(|_| Failure::Final("no usable email address".to_owned()))?;
+        let mut availability = self.availability.clone();
+        let unavailable = |status: tonic::Status| Failure::Retry(format!("availability service: {}", status.message()));
+        let offices = availability
+            .list_offices(ListOfficesRequest {})
+            .await
+            .map_err(unavailable)?
+            .into_inner()
+            .offices;
+        let office = offices
+            .iter()
+            .find(|office| office.id == booking.office_id)
+            .ok_or_else(|| Failure::Final("the office is no longer configured".to_owned()))?;
+        let catalogue = availability
+            .get_catalogue(GetCatalogueRequest {
+                office_id: booking.office_id.clone(),
+            })
+            .await
+            .map_err(unavailable)?
+            .into_inner();
+        let concerns: Vec<_> = booking
+            .concern_ids
+            .iter()
+            .filter_map(|id| catalogue.concerns.iter().find(|concern| &concern.id == id))
+            .collect();
+        let mut documents: Vec<&str> = Vec::new();
+        for document in concerns.iter().flat_map(|concern| &concern.required_documents) {
+            if !documents.contains(&document.as_str()) {
+                documents.push(document);
+            }
+        }
+        let names: Vec<&str> = concerns.iter().map(|concern| concern.name.as_str()).collect();
+        let context = MailContext {
+            office_name: &office.name,
+            address: &office.address,
+            timezone: office.timezone.parse().unwrap_or(chrono_tz::Europe::Berlin),
+            concerns: names.iter().map(|name| (*name).to_owned()).collect(),
+            documents: documents.iter().map(|document| (*document).to_owned()).collect(),
+            fees: concerns
+                .iter()
+                .filter(|concern| !concern.fee.is_empty())
+                .map(|concern| (concern.name.clone(), concern.fee.clone()))
+                .collect(),
+            manage_link: mail.token.as_ref().map(|token| {
+                format!(
+                    "{}/termin/{}?token={token}",
+                    self.public_url.trim_end_matches('/'),
+                    booking.code
+                )
+            }),
+        };
+        let (subject, text) = notifications::render(mail.kind, &booking, &context);
+        let ics = calendar::appointment(&calendar::Appointment {
+            code: &booking.code,
+            office_id: &booking.office_id,
+            office_name: &office.name,
+            address: &office.address,
+            concern_names: &names,
+            documents: &documents,
+            created: booking.created_at,
+            start: booking.start,
+            end: booking.end,
+            cancelled: mail.kind == MailKind::Cancelled,
+        });
+        let calendar_type = ContentType::parse("text/calendar; charset=utf-8; method=PUBLISH")
+            .map_err(|error| Failure::Final(error.to_string()))?;
+        let message = Message::builder()
+            .from(self.from.clone())
+            .to(to)
+            .subject(subject)
+            .multipart(
+                MultiPart::mixed()
+                    .singlepart(SinglePart::plain(text))
+                    .singlepart(Attachment::new(format!("termin-{}.ics", booking.code)).body(ics, calendar_type)),
+            )
+            .map_err(|error| Failure::Final(error.to_string()))?;
+        let name = format!(
+            "{}-{}-{}-{}",
+            booking.office_id,
+            booking.code,
+            mail.kind.as_str(),
+            mail.id
+        );
+        self.transport.send(&message, &name).await.map_err(Failure::Retry)
+    }
+}
+
+/// Why a mail did not go out.
+enum Failure {
+    /// Worth another try later (mail server or service down).
+    Retry(String),
+    /// Will never work (booking gone, address unusable).
+    Final(String),
+}

@@ -1,0 +1,34 @@
+//! Data protection: personal data does not outlive its purpose. A job in
+//! every replica removes name, email, phone, history notes and unsent mails
+//! of bookings a configured number of days after the appointment.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{TimeDelta, Utc};
+
+use crate::error::Error;
+use crate::store::BookingStore;
+
+/// How often the job runs.
+const INTERVAL: Duration = Duration::from_secs(3600);
+
+/// Anonymises the bookings that ended more than `days` days ago.
+pub async fn run_once(store: &dyn BookingStore, days: u32) -> Result<u64, Error> {
+    let now = Utc::now();
+    let anonymised = store.anonymise(now - TimeDelta::days(i64::from(days)), now).await?;
+    if anonymised > 0 {
+        tracing::info!(bookings = anonymised, days, "personal data removed");
+    }
+    Ok(anonymised)
+}
+
+/// Runs the job now and then every hour, for as long as the process runs.
+pub async fn run(store: Arc<dyn BookingStore>, days: u32) {
+    loop {
+        if let Err(error) = run_once(store.as_ref(), days).await {
+            tracing::warn!(error = %amtstermin_proto::telemetry::error_chain(&error), "retention job failed");
+        }
+        tokio::time::sleep(INTERVAL).await;
+    }
+}
