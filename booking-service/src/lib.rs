@@ -76,6 +76,14 @@ pub struct MailSettings {
     /// Hours before an appointment when the reminder goes out; 0 for none.
     #[arg(long = "reminder-hours", env = "AMTSTERMIN_REMINDER_HOURS", default_value_t = 24)]
     pub reminder_hours: u32,
+    /// Seconds before the first retry of a failed mail; each further retry
+    /// waits twice as long, at most an hour.
+    #[arg(
+        long = "mail-retry-seconds",
+        env = "AMTSTERMIN_MAIL_RETRY_SECONDS",
+        default_value_t = 10
+    )]
+    pub retry_seconds: u32,
 }
 
 impl Default for MailSettings {
@@ -85,6 +93,7 @@ impl Default for MailSettings {
             from: "Online-Terminvergabe <termine@localhost>".to_owned(),
             public_url: "http://127.0.0.1:8080".to_owned(),
             reminder_hours: 24,
+            retry_seconds: 10,
         }
     }
 }
@@ -145,6 +154,7 @@ pub async fn run(
                 .parse()
                 .with_context(|| format!("invalid sender address {:?}", settings.mail.from))?,
             public_url: settings.mail.public_url.clone(),
+            first_retry: chrono::TimeDelta::seconds(i64::from(settings.mail.retry_seconds.max(1))),
             wake: mail_queued.clone(),
         };
         background.push(tokio::spawn(when_ready(ready.clone(), mailer.run())));

@@ -77,6 +77,8 @@ pub struct Mailer {
     pub from: Mailbox,
     /// Base of the manage link, e.g. `https://termine.bergkamen.de`.
     pub public_url: String,
+    /// Delay before the first retry of a failed mail.
+    pub first_retry: TimeDelta,
     /// Wakes the worker when a change queued mails.
     pub wake: Arc<Notify>,
 }
@@ -126,7 +128,7 @@ impl Mailer {
                     tracing::error!(office = %mail.office_id, code = %mail.code, kind = mail.kind.as_str(), reason, "mail given up");
                 }
                 Err(Failure::Retry(reason)) => {
-                    let retry_at = at + notifications::retry_delay(mail.attempts);
+                    let retry_at = at + notifications::retry_delay(self.first_retry, mail.attempts);
                     self.store
                         .mail_failed(&mail.office_id, &mail.id, &reason, Some(retry_at), at)
                         .await?;

@@ -211,10 +211,11 @@ const MONTHS: [&str; 12] = [
     "Dezember",
 ];
 
-/// When to try a failed mail again: 10 s, 20 s, 40 s, … at most an hour.
-pub fn retry_delay(attempts: u32) -> TimeDelta {
-    let seconds = 10_i64.saturating_mul(1_i64 << attempts.saturating_sub(1).min(20));
-    TimeDelta::seconds(seconds.min(3600))
+/// When to try a failed mail again after `attempts` attempts: `first`,
+/// then twice as long each time, at most an hour.
+pub fn retry_delay(first: TimeDelta, attempts: u32) -> TimeDelta {
+    let factor = 1_i32 << attempts.saturating_sub(1).min(20);
+    (first * factor).min(TimeDelta::hours(1))
 }
 
 /// After this many attempts a mail is given up (and logged).
@@ -329,9 +330,10 @@ mod tests {
 
     #[test]
     fn retries_back_off_up_to_an_hour() {
-        assert_eq!(retry_delay(1), TimeDelta::seconds(10));
-        assert_eq!(retry_delay(2), TimeDelta::seconds(20));
-        assert_eq!(retry_delay(5), TimeDelta::seconds(160));
-        assert_eq!(retry_delay(30), TimeDelta::hours(1));
+        let first = TimeDelta::seconds(10);
+        assert_eq!(retry_delay(first, 1), TimeDelta::seconds(10));
+        assert_eq!(retry_delay(first, 2), TimeDelta::seconds(20));
+        assert_eq!(retry_delay(first, 5), TimeDelta::seconds(160));
+        assert_eq!(retry_delay(first, 30), TimeDelta::hours(1));
     }
 }

@@ -306,6 +306,7 @@ impl TestApp {
                 from: "Bürgerbüro Bergkamen <termine@bergkamen.example>".to_owned(),
                 public_url: "https://termine.bergkamen.example".to_owned(),
                 reminder_hours: 24,
+                retry_seconds: 1,
             },
             retention_days: 30,
         };

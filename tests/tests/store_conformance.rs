@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use amtstermin_tests::{Backend, TestDatabase, backend_tests};
 use booking_service::bookings::{Channel, Idempotency, NewBooking, Status};
+use booking_service::notifications::{MailKind, Notification};
 use booking_service::store::{
     self, BookingStore, ChangeKind, Move, MoveRequest, Reservation, StatusChange, StatusRequest,
 };
@@ -24,6 +25,8 @@ backend_tests!(
     the_life_cycle_allows_only_its_transitions_and_records_them,
     a_move_takes_the_new_time_and_frees_the_old_one_atomically,
     an_email_address_holds_at_most_the_limit_of_upcoming_bookings,
+    retention_removes_personal_data_of_past_appointments_only,
+    mails_are_claimed_once_and_retried_or_given_up,
 );
 
 async fn open(backend: Backend) -> Option<(TestDatabase, Arc<dyn BookingStore>)> {
@@ -761,5 +764,122 @@ async fn an_email_address_holds_at_most_the_limit_of_upcoming_bookings(backend: 
             .reserve(&late, &all, Some(2))
             .await
             .expect("10:00 is past at 11:00"),
+    );
+}
+
+async fn retention_removes_personal_data_of_past_appointments_only(backend: Backend) {
+    let Some((_db, store)) = open(backend).await else {
+        return;
+    };
+    let all = counters(&["p1", "p2"]);
+    let mut past = new_booking("amt", "AAAA-AAAA", at(9, 0), 20);
+    past.phone = "+49 2307 1234".to_owned();
+    past.notifications = vec![Notification::new(MailKind::Reminder, at(23, 0), None).expect("mail")];
+    created(store.reserve(&past, &all, None).await.expect("reserve"));
+    set_status(
+        &store,
+        "AAAA-AAAA",
+        Status::CheckedIn,
+        "staff:max",
+        Some("Kundin Erika M. war da"),
+    )
+    .await;
+    created(
+        store
+            .reserve(&new_booking("amt", "BBBB-BBBB", at(15, 0), 20), &all, None)
+            .await
+            .expect("reserve"),
+    );
+
+    assert_eq!(store.anonymise(at(12, 0), at(12, 0)).await.expect("anonymise"), 1);
+    let gone = store
+        .find("amt", "AAAA-AAAA")
+        .await
+        .expect("find")
+        .expect("the booking itself stays");
+    assert_eq!(
+        (gone.name.as_str(), gone.email.as_str(), gone.phone.as_str()),
+        ("", "", "")
+    );
+    assert_eq!(gone.status, Status::CheckedIn, "statistics keep their figures");
+    let history = store.history("amt", "AAAA-AAAA").await.expect("history");
+    assert!(history.iter().all(|entry| entry.detail.is_none()), "{history:?}");
+    assert_eq!(history.len(), 2, "the entries stay, without personal fields");
+    let due = store.claim_mails(at(23, 30), at(23, 35), 10).await.expect("claim");
+    assert!(due.is_empty(), "no mail goes to an anonymised booking: {due:?}");
+
+    let kept = store.find("amt", "BBBB-BBBB").await.expect("find").expect("found");
+    assert_eq!(kept.email, "erika@example.de", "later appointments keep their data");
+    assert_eq!(
+        store.anonymise(at(12, 0), at(12, 1)).await.expect("anonymise"),
+        0,
+        "once is enough"
+    );
+}
+
+async fn mails_are_claimed_once_and_retried_or_given_up(backend: Backend) {
+    let Some((_db, store)) = open(backend).await else {
+        return;
+    };
+    let mut booking = new_booking("amt", "AAAA-AAAA", at(9, 0), 20);
+    booking.notifications = vec![
+        Notification::new(MailKind::Confirmation, at(1, 0), Some("secret".to_owned())).expect("mail"),
+        Notification::new(MailKind::Reminder, at(8, 0), None).expect("mail"),
+    ];
+    created(
+        store
+            .reserve(&booking, &counters(&["p1"]), None)
+            .await
+            .expect("reserve"),
+    );
+
+    let claimed = store.claim_mails(at(2, 0), at(2, 5), 10).await.expect("claim");
+    assert_eq!(claimed.len(), 1, "the reminder is not due yet");
+    let mail = &claimed[0];
+    assert_eq!(
+        (mail.kind, mail.code.as_str(), mail.token.as_deref(), mail.attempts),
+        (MailKind::Confirmation, "AAAA-AAAA", Some("secret"), 1)
+    );
+    assert!(
+        store
+            .claim_mails(at(2, 1), at(2, 6), 10)
+            .await
+            .expect("claim")
+            .is_empty(),
+        "leased to one worker"
+    );
+
+    store
+        .mail_failed("amt", &mail.id, "451 try again", Some(at(2, 2)), at(2, 1))
+        .await
+        .expect("failed");
+    let again = store.claim_mails(at(2, 3), at(2, 8), 10).await.expect("claim");
+    assert_eq!(again.iter().map(|m| m.attempts).collect::<Vec<_>>(), [2]);
+    store.mail_sent("amt", &mail.id, at(2, 3)).await.expect("sent");
+    assert!(
+        store
+            .claim_mails(at(3, 0), at(3, 5), 10)
+            .await
+            .expect("claim")
+            .is_empty(),
+        "sent is sent"
+    );
+
+    let reminder = store.claim_mails(at(8, 0), at(8, 5), 10).await.expect("claim");
+    assert_eq!(
+        reminder.iter().map(|m| m.kind).collect::<Vec<_>>(),
+        [MailKind::Reminder]
+    );
+    store
+        .mail_failed("amt", &reminder[0].id, "550 no such user", None, at(8, 1))
+        .await
+        .expect("given up");
+    assert!(
+        store
+            .claim_mails(at(20, 0), at(20, 5), 10)
+            .await
+            .expect("claim")
+            .is_empty(),
+        "given up is final"
     );
 }

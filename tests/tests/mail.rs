@@ -1,0 +1,257 @@
+//! Notification mails end to end: a real SMTP listener receives what the
+//! booking service's outbox worker sends.
+
+use amtstermin_tests::smtp::{Received, SmtpServer};
+use amtstermin_tests::{Backend, TestApp, backend_tests, booking_request};
+use chrono::{DateTime, NaiveDate, Utc};
+use mail_parser::{MessageParser, MimeHeaders};
+use serde_json::json;
+use sqlx::Connection;
+
+backend_tests!(
+    confirmation_move_and_cancellation_mails_say_everything_in_german,
+    a_mail_server_that_is_down_delays_mails_but_never_fails_a_booking,
+    the_reminder_goes_out_when_it_is_due
+);
+
+/// A mail as read by a mail program.
+struct Mail {
+    to: String,
+    subject: String,
+    text: String,
+    attachment: Option<(String, String)>,
+}
+
+fn read(received: &Received) -> Mail {
+    let message = MessageParser::default()
+        .parse(received.data.as_bytes())
+        .expect("a parsable mail");
+    let attachment = message.attachments().next().map(|part| {
+        (
+            part.attachment_name().unwrap_or_default().to_owned(),
+            String::from_utf8_lossy(part.contents()).into_owned(),
+        )
+    });
+    Mail {
+        to: message
+            .to()
+            .and_then(|to| to.first())
+            .and_then(|address| address.address())
+            .unwrap_or_default()
+            .to_owned(),
+        subject: message.subject().unwrap_or_default().to_owned(),
+        text: message.body_text(0).map(|text| text.into_owned()).unwrap_or_default(),
+        attachment,
+    }
+}
+
+/// Slots two or more days ahead, so a 24-hour reminder is still to come.
+async fn later_starts(app: &TestApp, n: usize) -> Vec<String> {
+    let slots = app.slots("bergkamen", "personalausweis").await;
+    let today = Utc::now().date_naive();
+    slots["days"]
+        .as_array()
+        .expect("days")
+        .iter()
+        .filter(|day| {
+            NaiveDate::parse_from_str(day["date"].as_str().unwrap_or(""), "%Y-%m-%d")
+                .is_ok_and(|date| (date - today).num_days() >= 2)
+        })
+        .flat_map(|day| day["slots"].as_array().into_iter().flatten())
+        .take(n)
+        .map(|slot| slot["start"].as_str().expect("start").to_owned())
+        .collect()
+}
+
+/// Runs a statement on the booking database, returning its first column
+/// (for counts) or 0 when it returns nothing.
+async fn sql(app: &TestApp, statement: String) -> i64 {
+    if app.database.url.starts_with("sqlite:") {
+        let mut connection = sqlx::SqliteConnection::connect(&app.database.url)
+            .await
+            .expect("sqlite");
+        let value: Option<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(statement))
+            .fetch_optional(&mut connection)
+            .await
+            .expect("sql");
+        value.unwrap_or(0)
+    } else {
+        let mut connection = sqlx::PgConnection::connect(&app.database.url).await.expect("postgres");
+        let value: Option<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(statement))
+            .fetch_optional(&mut connection)
+            .await
+            .expect("sql");
+        value.unwrap_or(0)
+    }
+}
+
+/// Pending reminder mails of a booking, read straight from the outbox.
+async fn pending_reminders(app: &TestApp, code: &str) -> i64 {
+    sql(
+        app,
+        format!(
+            "SELECT COUNT(*) FROM mail_outbox WHERE code = '{code}' AND kind = 'reminder' \
+             AND sent_at IS NULL AND failed_at IS NULL"
+        ),
+    )
+    .await
+}
+
+async fn confirmation_move_and_cancellation_mails_say_everything_in_german(backend: Backend) {
+    let smtp = SmtpServer::start().await;
+    let Some(app) = TestApp::spawn_with_mail(backend, &smtp.url).await else {
+        return;
+    };
+    let starts = later_starts(&app, 3).await;
+    let (status, booking) = app
+        .book(&booking_request("bergkamen", &["personalausweis"], &starts[0]))
+        .await;
+    assert_eq!(status, 201, "{booking}");
+    let code = booking["code"].as_str().expect("code").to_owned();
+    let token = booking["token"].as_str().expect("token").to_owned();
+
+    let mails = smtp.wait_for(1).await;
+    assert_eq!(mails[0].to, ["<erika.mustermann@example.de>"]);
+    let mail = read(&mails[0]);
+    assert_eq!(mail.to, "erika.mustermann@example.de");
+    let start: DateTime<Utc> = DateTime::parse_from_rfc3339(&starts[0])
+        .expect("start")
+        .with_timezone(&Utc);
+    let local = start.with_timezone(&chrono_tz::Europe::Berlin);
+    assert_eq!(
+        mail.subject,
+        format!(
+            "Terminbestätigung Bürgerbüro Bergkamen – {}",
+            local.format("%d.%m.%Y, %H:%M Uhr")
+        )
+    );
+    for expected in [
+        "Guten Tag Erika Mustermann,".to_owned(),
+        "Ihr Termin ist verbindlich gebucht.".to_owned(),
+        format!("Buchungscode: {code}"),
+        format!("Uhrzeit: {} –", local.format("%H:%M")),
+        "Ort: Bürgerbüro Bergkamen, Rathausplatz 1, 59192 Bergkamen".to_owned(),
+        "Anliegen: Personalausweis beantragen".to_owned(),
+        "Bitte bringen Sie mit:".to_owned(),
+        "- Aktuelles biometrisches Passfoto".to_owned(),
+        "- Personalausweis beantragen: 37,00 €".to_owned(),
+        format!("https://termine.bergkamen.example/termin/{code}?token={token}"),
+    ] {
+        assert!(mail.text.contains(&expected), "{expected:?} missing in:\n{}", mail.text);
+    }
+    let (name, ics) = mail.attachment.expect("a calendar attachment");
+    assert_eq!(name, format!("termin-{code}.ics"));
+    assert!(ics.starts_with("BEGIN:VCALENDAR\r\n"), "{ics}");
+    assert!(ics.contains(&format!("DTSTART:{}\r\n", start.format("%Y%m%dT%H%M%SZ"))));
+    assert!(ics.contains("STATUS:CONFIRMED"));
+    assert_eq!(pending_reminders(&app, &code).await, 1, "a reminder is queued");
+
+    let response = app
+        .http
+        .post(app.url(&format!("/api/v1/bookings/{code}/reschedule")))
+        .bearer_auth(&token)
+        .json(&json!({ "start": starts[2] }))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status().as_u16(), 200);
+    let mails = smtp.wait_for(2).await;
+    let moved = read(&mails[1]);
+    assert!(
+        moved.subject.starts_with("Termin verschoben: Bürgerbüro Bergkamen"),
+        "{}",
+        moved.subject
+    );
+    assert!(moved.text.contains("Es gilt die neue Zeit"));
+    assert!(
+        moved.text.contains(&token),
+        "the citizen's own move carries the manage link"
+    );
+    assert_eq!(
+        pending_reminders(&app, &code).await,
+        1,
+        "one reminder, for the new time"
+    );
+
+    let response = app
+        .http
+        .delete(app.url(&format!("/api/v1/bookings/{code}")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status().as_u16(), 204);
+    let mails = smtp.wait_for(3).await;
+    let cancelled = read(&mails[2]);
+    assert!(
+        cancelled.subject.starts_with("Termin abgesagt"),
+        "{}",
+        cancelled.subject
+    );
+    assert!(
+        cancelled
+            .attachment
+            .is_some_and(|(_, ics)| ics.contains("STATUS:CANCELLED"))
+    );
+    assert_eq!(
+        pending_reminders(&app, &code).await,
+        0,
+        "no reminder for a cancelled appointment"
+    );
+}
+
+async fn a_mail_server_that_is_down_delays_mails_but_never_fails_a_booking(backend: Backend) {
+    let smtp = SmtpServer::start().await;
+    smtp.set_accepting(false);
+    let Some(app) = TestApp::spawn_with_mail(backend, &smtp.url).await else {
+        return;
+    };
+    let starts = later_starts(&app, 1).await;
+    let (status, booking) = app
+        .book(&booking_request("bergkamen", &["personalausweis"], &starts[0]))
+        .await;
+    assert_eq!(status, 201, "the booking does not wait for mail: {booking}");
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    assert!(smtp.received().is_empty());
+    smtp.set_accepting(true);
+    let mails = smtp.wait_for(1).await;
+    assert!(read(&mails[0]).text.contains(booking["code"].as_str().expect("code")));
+}
+
+async fn the_reminder_goes_out_when_it_is_due(backend: Backend) {
+    let smtp = SmtpServer::start().await;
+    let Some(app) = TestApp::spawn_with_mail(backend, &smtp.url).await else {
+        return;
+    };
+    let starts = later_starts(&app, 1).await;
+    let (_, booking) = app
+        .book(&booking_request("bergkamen", &["personalausweis"], &starts[0]))
+        .await;
+    let code = booking["code"].as_str().expect("code").to_owned();
+    smtp.wait_for(1).await;
+    // Bring the reminder's time forward, as if the day before had come.
+    let epoch = if app.database.url.starts_with("sqlite:") {
+        "0"
+    } else {
+        "'epoch'"
+    };
+    sql(
+        &app,
+        format!("UPDATE mail_outbox SET next_attempt_at = {epoch} WHERE code = '{code}' AND kind = 'reminder'"),
+    )
+    .await;
+    let mails = smtp.wait_for(2).await;
+    let reminder = read(&mails[1]);
+    assert!(
+        reminder.subject.starts_with("Erinnerung an Ihren Termin"),
+        "{}",
+        reminder.subject
+    );
+    assert!(reminder.text.contains(&format!("Buchungscode: {code}")));
+    let token = booking["token"].as_str().expect("token");
+    assert!(
+        !reminder.text.contains(token),
+        "only the confirmation carries the token"
+    );
+    assert_eq!(pending_reminders(&app, &code).await, 0);
+}
