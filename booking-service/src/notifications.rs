@@ -1,7 +1,7 @@
 //! The mails a booking change announces, queued in the transactional outbox
 //! (`mail_outbox`) together with the change itself, and their German text.
 
-use chrono::{DateTime, Datelike, TimeDelta, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use chrono_tz::Tz;
 
 use crate::bookings::Booking;
@@ -123,13 +123,7 @@ pub struct MailContext<'a> {
 pub fn render(kind: MailKind, booking: &Booking, context: &MailContext<'_>) -> (String, String) {
     let start = booking.start.with_timezone(&context.timezone);
     let end = booking.end.with_timezone(&context.timezone);
-    let date = format!(
-        "{}, {}. {} {}",
-        WEEKDAYS[start.weekday().num_days_from_monday() as usize],
-        start.day(),
-        MONTHS[start.month0() as usize],
-        start.year()
-    );
+    let date = amtstermin_proto::german::long_date(start.date_naive());
     let short_date = start.format("%d.%m.%Y, %H:%M Uhr");
     let (subject, lead) = match kind {
         MailKind::Confirmation => (
@@ -186,30 +180,6 @@ pub fn render(kind: MailKind, booking: &Booking, context: &MailContext<'_>) -> (
     text.push_str(&format!("\nMit freundlichen Grüßen\nIhr {}\n", context.office_name));
     (subject, text)
 }
-
-const WEEKDAYS: [&str; 7] = [
-    "Montag",
-    "Dienstag",
-    "Mittwoch",
-    "Donnerstag",
-    "Freitag",
-    "Samstag",
-    "Sonntag",
-];
-const MONTHS: [&str; 12] = [
-    "Januar",
-    "Februar",
-    "März",
-    "April",
-    "Mai",
-    "Juni",
-    "Juli",
-    "August",
-    "September",
-    "Oktober",
-    "November",
-    "Dezember",
-];
 
 /// When to try a failed mail again after `attempts` attempts: `first`,
 /// then twice as long each time, at most an hour.

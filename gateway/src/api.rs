@@ -386,7 +386,7 @@ impl Services {
     /// Lets the citizen read their own change: waits (briefly) until the
     /// availability service's slots reflect the booking change just made.
     /// Slots a moment behind are harmless, so failures are only logged.
-    async fn await_slots(&self, booking: &booking::Booking) {
+    pub(crate) async fn await_slots(&self, booking: &booking::Booking) {
         if booking.sequence == 0 {
             return;
         }

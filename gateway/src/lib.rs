@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod error;
+pub mod web;
 
 pub mod stack;
 
@@ -17,7 +18,7 @@ use anyhow::Context;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::http::{HeaderValue, header};
 use axum::middleware::{self, Next};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::get;
 use axum::{Json, Router};
 use tokio::net::TcpListener;
@@ -92,7 +93,7 @@ impl Services {
 pub fn app(services: Services) -> Router {
     Router::new()
         .merge(api::routes())
-        .route("/", get(index))
+        .merge(web::routes())
         .route(
             "/healthz",
             get(|| async { Json(serde_json::json!({ "status": "ok" })) }),
@@ -138,38 +139,12 @@ async fn security_headers(request: Request, next: Next) -> Response {
     headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
     headers.insert(
         header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static("default-src 'self'; frame-ancestors 'none'"),
+        HeaderValue::from_static(
+            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+             form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        ),
     );
     response
-}
-
-async fn index(axum::extract::State(services): axum::extract::State<Services>) -> Result<impl IntoResponse, ApiError> {
-    let offices = services.offices().await?;
-    let items: String = offices
-        .iter()
-        .map(|office| {
-            format!(
-                "<li><a href=\"/api/v1/offices/{id}/concerns\">{name}</a> – {address}</li>",
-                id = html_escape(&office.id),
-                name = html_escape(&office.name),
-                address = html_escape(&office.address)
-            )
-        })
-        .collect();
-    Ok(Html(format!(
-        "<!doctype html><html lang=\"de\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>Online-Terminvergabe</title></head><body><main>\
-         <h1>Online-Terminvergabe</h1><p>Ämter mit Online-Terminen:</p><ul>{items}</ul>\
-         <p>Schnittstelle: <a href=\"/api/v1/offices\">/api/v1/offices</a></p></main></body></html>"
-    )))
-}
-
-fn html_escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }
 
 /// Serves HTTP on `listener` until `shutdown` resolves.

@@ -18,6 +18,7 @@ pub mod calendar;
 pub mod client;
 #[cfg(feature = "database")]
 pub mod database;
+pub mod german;
 pub mod server;
 pub mod status;
 pub mod telemetry;

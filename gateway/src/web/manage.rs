@@ -1,0 +1,362 @@
+//! The private manage page behind the link with the booking's token: see the
+//! booking, move it, cancel it (each change behind a confirm step).
+
+use amtstermin_proto::booking::v1 as booking;
+use amtstermin_proto::{german, timestamp};
+use askama::Template;
+use axum::extract::{Form, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+
+use super::booking::{describe, parse_ids, timezone, when};
+use super::{Csrf, WebError, encode, render, see_other};
+use crate::Services;
+
+struct ConcernDocuments {
+    name: String,
+    documents: Vec<String>,
+    fee: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "booking.html")]
+struct BookingPage {
+    new: bool,
+    message: Option<&'static str>,
+    code: String,
+    status: &'static str,
+    active: bool,
+    date: String,
+    time: String,
+    office_name: String,
+    address: String,
+    concerns: Vec<ConcernDocuments>,
+    calendar_link: String,
+    manage_link: String,
+    move_link: String,
+    cancel_link: String,
+}
+
+#[derive(Deserialize)]
+pub struct TokenQuery {
+    #[serde(default)]
+    token: String,
+    #[serde(default)]
+    neu: Option<String>,
+    #[serde(default)]
+    abgesagt: Option<String>,
+    #[serde(default)]
+    verschoben: Option<String>,
+    #[serde(default)]
+    start: String,
+}
+
+const NOT_FOUND: &str = "Zu diesem Link gibt es keinen Termin. Bitte prüfen Sie, ob Sie den Link aus Ihrer Bestätigung vollständig übernommen haben.";
+
+async fn load(services: &Services, code: &str, token: &str) -> Result<booking::Booking, WebError> {
+    services
+        .bookings
+        .clone()
+        .get_booking(booking::GetBookingRequest {
+            code: code.to_owned(),
+            token: token.to_owned(),
+        })
+        .await
+        .map(tonic::Response::into_inner)
+        .map_err(|status| match status.code() {
+            tonic::Code::NotFound => WebError::NotFound(NOT_FOUND),
+            _ => status.into(),
+        })
+}
+
+fn status_text(status: booking::BookingStatus) -> &'static str {
+    match status {
+        booking::BookingStatus::CheckedIn => "angemeldet",
+        booking::BookingStatus::Completed => "erledigt",
+        booking::BookingStatus::NoShow => "nicht wahrgenommen",
+        booking::BookingStatus::Cancelled => "abgesagt",
+        booking::BookingStatus::Booked | booking::BookingStatus::Unspecified => "gebucht",
+    }
+}
+
+fn manage_url(code: &str, token: &str) -> String {
+    format!("/termin/{}?token={}", encode(code), encode(token))
+}
+
+pub async fn show(
+    State(services): State<Services>,
+    Path(code): Path<String>,
+    headers: HeaderMap,
+    Query(query): Query<TokenQuery>,
+) -> Result<Response, WebError> {
+    let booking = load(&services, &code, &query.token).await?;
+    let office = services.office(&booking.office_id).await?;
+    let catalogue = services.catalogue(&booking.office_id).await?;
+    let tz = timezone(&office);
+    let start = booking
+        .start
+        .as_ref()
+        .and_then(timestamp::from_proto)
+        .unwrap_or_default();
+    let end = booking.end.as_ref().and_then(timestamp::from_proto).unwrap_or_default();
+    let mut concerns: Vec<ConcernDocuments> = Vec::new();
+    for id in &booking.concern_ids {
+        let Some(concern) = catalogue.concerns.iter().find(|concern| &concern.id == id) else {
+            continue;
+        };
+        if concerns.iter().any(|known| known.name == concern.name) {
+            continue;
+        }
+        concerns.push(ConcernDocuments {
+            name: concern.name.clone(),
+            documents: concern.required_documents.clone(),
+            fee: (!concern.fee.is_empty()).then(|| concern.fee.clone()),
+        });
+    }
+    let message = if query.abgesagt.is_some() {
+        Some("Ihr Termin wurde abgesagt. Sie erhalten eine Bestätigung per E-Mail.")
+    } else if query.verschoben.is_some() {
+        Some("Ihr Termin wurde verschoben. Sie erhalten eine Bestätigung per E-Mail.")
+    } else {
+        None
+    };
+    let host = headers
+        .get(axum::http::header::HOST)
+        .and_then(|host| host.to_str().ok())
+        .unwrap_or("localhost");
+    let page = render(&BookingPage {
+        new: query.neu.is_some(),
+        message,
+        code: booking.code.clone(),
+        status: status_text(booking.status()),
+        active: booking.status() == booking::BookingStatus::Booked,
+        date: german::long_date(start.with_timezone(&tz).date_naive()),
+        time: format!(
+            "{} bis {} Uhr",
+            start.with_timezone(&tz).format("%H:%M"),
+            end.with_timezone(&tz).format("%H:%M")
+        ),
+        office_name: office.name.clone(),
+        address: office.address.clone(),
+        concerns,
+        calendar_link: format!(
+            "/api/v1/bookings/{}/calendar.ics?token={}",
+            encode(&booking.code),
+            encode(&query.token)
+        ),
+        manage_link: format!("http://{host}{}", manage_url(&booking.code, &query.token)),
+        move_link: format!(
+            "/amt/{}/kalender?anliegen={}&termin={}&token={}",
+            encode(&booking.office_id),
+            encode(&booking.concern_ids.join(",")),
+            encode(&booking.code),
+            encode(&query.token)
+        ),
+        cancel_link: format!(
+            "/termin/{}/absagen?token={}",
+            encode(&booking.code),
+            encode(&query.token)
+        ),
+    })?;
+    let _ = when;
+    Ok(page.into_response())
+}
+
+#[derive(Template)]
+#[template(path = "confirm.html")]
+struct Confirm {
+    heading: &'static str,
+    problem: Option<&'static str>,
+    summary: Vec<(&'static str, String)>,
+    action: String,
+    csrf: String,
+    token: String,
+    start: Option<String>,
+    confirm: &'static str,
+    danger: bool,
+    back_link: String,
+    back_label: &'static str,
+}
+
+async fn summary(services: &Services, booking: &booking::Booking) -> Result<Vec<(&'static str, String)>, WebError> {
+    let office = services.office(&booking.office_id).await?;
+    let catalogue = services.catalogue(&booking.office_id).await?;
+    let tz = timezone(&office);
+    let start = booking
+        .start
+        .as_ref()
+        .and_then(timestamp::from_proto)
+        .unwrap_or_default();
+    let end = booking.end.as_ref().and_then(timestamp::from_proto).unwrap_or_default();
+    Ok(vec![
+        ("Buchungscode", booking.code.clone()),
+        ("Termin", when(start, end, tz)),
+        ("Anliegen", describe(&catalogue, &booking.concern_ids)),
+        ("Ort", format!("{}, {}", office.name, office.address)),
+    ])
+}
+
+pub async fn confirm_cancel(
+    State(services): State<Services>,
+    Path(code): Path<String>,
+    headers: HeaderMap,
+    Query(query): Query<TokenQuery>,
+) -> Result<Response, WebError> {
+    let booking = load(&services, &code, &query.token).await?;
+    let csrf = Csrf::from_headers(&headers)?;
+    let page = render(&Confirm {
+        heading: "Termin absagen?",
+        problem: (booking.status() != booking::BookingStatus::Booked)
+            .then_some("Dieser Termin kann nicht mehr abgesagt werden."),
+        summary: summary(&services, &booking).await?,
+        action: format!("/termin/{}/absagen", encode(&booking.code)),
+        csrf: csrf.token.clone(),
+        token: query.token.clone(),
+        start: None,
+        confirm: "Ja, Termin absagen",
+        danger: true,
+        back_link: manage_url(&booking.code, &query.token),
+        back_label: "Nein, zurück zum Termin",
+    })?;
+    Ok(csrf.respond(page))
+}
+
+#[derive(Deserialize)]
+pub struct Posted {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    token: String,
+    #[serde(default)]
+    start: String,
+}
+
+pub async fn cancel(
+    State(services): State<Services>,
+    Path(code): Path<String>,
+    headers: HeaderMap,
+    Form(posted): Form<Posted>,
+) -> Result<Response, WebError> {
+    Csrf::verify(&headers, &posted.csrf)?;
+    let cancelled = services
+        .bookings
+        .clone()
+        .cancel_booking(booking::CancelBookingRequest {
+            code: code.clone(),
+            token: posted.token.clone(),
+        })
+        .await
+        .map_err(|status| match status.code() {
+            tonic::Code::NotFound => WebError::NotFound(NOT_FOUND),
+            tonic::Code::FailedPrecondition => WebError::BadRequest("Dieser Termin kann nicht mehr abgesagt werden."),
+            _ => status.into(),
+        })?
+        .into_inner();
+    services.await_slots(&cancelled).await;
+    Ok(see_other(&format!(
+        "{}&abgesagt=1",
+        manage_url(&cancelled.code, &posted.token)
+    )))
+}
+
+async fn move_page(
+    services: &Services,
+    booking: &booking::Booking,
+    token: &str,
+    start: &str,
+    csrf: Csrf,
+    problem: Option<&'static str>,
+) -> Result<Response, WebError> {
+    let new_start = chrono::DateTime::parse_from_rfc3339(start.trim())
+        .map_err(|_| WebError::BadRequest("Diese Terminzeit ist ungültig. Bitte wählen Sie sie im Kalender neu."))?;
+    let office = services.office(&booking.office_id).await?;
+    let mut items = summary(services, booking).await?;
+    let local = new_start.with_timezone(&timezone(&office));
+    items.insert(
+        2,
+        (
+            "Neue Zeit",
+            format!(
+                "{}, {} Uhr",
+                german::long_date(local.date_naive()),
+                local.format("%H:%M")
+            ),
+        ),
+    );
+    let calendar = format!(
+        "/amt/{}/kalender?anliegen={}&termin={}&token={}",
+        encode(&booking.office_id),
+        encode(&parse_ids(&booking.concern_ids.join(",")).join(",")),
+        encode(&booking.code),
+        encode(token)
+    );
+    let page = render(&Confirm {
+        heading: "Termin verschieben?",
+        problem,
+        summary: items,
+        action: format!("/termin/{}/verschieben", encode(&booking.code)),
+        csrf: csrf.token.clone(),
+        token: token.to_owned(),
+        start: Some(start.to_owned()),
+        confirm: "Ja, Termin verschieben",
+        danger: false,
+        back_link: calendar,
+        back_label: "Andere Zeit wählen",
+    })?;
+    let mut response = csrf.respond(page);
+    if problem.is_some() {
+        *response.status_mut() = StatusCode::CONFLICT;
+    }
+    Ok(response)
+}
+
+pub async fn confirm_move(
+    State(services): State<Services>,
+    Path(code): Path<String>,
+    headers: HeaderMap,
+    Query(query): Query<TokenQuery>,
+) -> Result<Response, WebError> {
+    let booking = load(&services, &code, &query.token).await?;
+    let csrf = Csrf::from_headers(&headers)?;
+    let problem = (booking.status() != booking::BookingStatus::Booked)
+        .then_some("Dieser Termin kann nicht mehr verschoben werden.");
+    move_page(&services, &booking, &query.token, &query.start, csrf, problem).await
+}
+
+pub async fn reschedule(
+    State(services): State<Services>,
+    Path(code): Path<String>,
+    headers: HeaderMap,
+    Form(posted): Form<Posted>,
+) -> Result<Response, WebError> {
+    Csrf::verify(&headers, &posted.csrf)?;
+    let booking = load(&services, &code, &posted.token).await?;
+    let start = chrono::DateTime::parse_from_rfc3339(posted.start.trim())
+        .map_err(|_| WebError::BadRequest("Diese Terminzeit ist ungültig. Bitte wählen Sie sie im Kalender neu."))?;
+    let moved = services
+        .bookings
+        .clone()
+        .reschedule_booking(booking::RescheduleBookingRequest {
+            code: code.clone(),
+            token: posted.token.clone(),
+            start: Some(timestamp::to_proto(start.with_timezone(&chrono::Utc))),
+        })
+        .await;
+    match moved {
+        Ok(moved) => {
+            let moved = moved.into_inner();
+            services.await_slots(&moved).await;
+            Ok(see_other(&format!(
+                "{}&verschoben=1",
+                manage_url(&moved.code, &posted.token)
+            )))
+        }
+        Err(status) if matches!(status.code(), tonic::Code::FailedPrecondition | tonic::Code::Aborted) => {
+            let csrf = Csrf::from_headers(&headers)?;
+            let problem = Some("Diese Zeit ist leider nicht mehr frei. Bitte wählen Sie eine andere Zeit.");
+            move_page(&services, &booking, &posted.token, &posted.start, csrf, problem).await
+        }
+        Err(status) => Err(status.into()),
+    }
+}

@@ -1,0 +1,236 @@
+//! The public website: the citizen's path from the concern to a binding
+//! booking, and the private manage page. Server-rendered German HTML that
+//! works without JavaScript, built on the same gRPC calls as the JSON API.
+
+mod booking;
+mod manage;
+mod pages;
+
+use askama::Template;
+use axum::Router;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+
+use crate::Services;
+use crate::error::ApiError;
+
+pub fn routes() -> Router<Services> {
+    Router::new()
+        .route("/", get(pages::offices))
+        .route("/amt/{office}", get(booking::start))
+        .route("/amt/{office}/auswahl", get(booking::choose))
+        .route("/amt/{office}/kalender", get(booking::calendar))
+        .route("/amt/{office}/buchen", get(booking::form).post(booking::submit))
+        .route("/termin/{code}", get(manage::show))
+        .route(
+            "/termin/{code}/absagen",
+            get(manage::confirm_cancel).post(manage::cancel),
+        )
+        .route(
+            "/termin/{code}/verschieben",
+            get(manage::confirm_move).post(manage::reschedule),
+        )
+        .route("/barrierefreiheit", get(pages::accessibility))
+        .route("/datenschutz", get(pages::privacy))
+        .route(
+            "/static/style.css",
+            get(|| async { asset("text/css; charset=utf-8", include_str!("../../static/style.css")) }),
+        )
+        .route(
+            "/static/app.js",
+            get(|| async { asset("text/javascript; charset=utf-8", include_str!("../../static/app.js")) }),
+        )
+}
+
+/// Assets are compiled into the binary: no CDN, no external fonts.
+fn asset(content_type: &'static str, body: &'static str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// Renders a page; a template error is an internal error.
+fn render(template: &impl Template) -> Result<Html<String>, WebError> {
+    template.render().map(Html).map_err(|error| {
+        tracing::error!(%error, "template failed");
+        WebError::Internal
+    })
+}
+
+/// What went wrong, as a page for people.
+#[derive(Debug)]
+pub enum WebError {
+    NotFound(&'static str),
+    BadRequest(&'static str),
+    Unavailable,
+    Internal,
+}
+
+impl From<ApiError> for WebError {
+    fn from(error: ApiError) -> Self {
+        match error.into_response().status() {
+            StatusCode::NOT_FOUND => WebError::NotFound("Die gesuchte Seite gibt es nicht."),
+            StatusCode::SERVICE_UNAVAILABLE => WebError::Unavailable,
+            status if status.is_client_error() => WebError::BadRequest("Diese Anfrage ist ungültig."),
+            _ => WebError::Internal,
+        }
+    }
+}
+
+impl From<tonic::Status> for WebError {
+    fn from(status: tonic::Status) -> Self {
+        ApiError::from(status).into()
+    }
+}
+
+#[derive(Template)]
+#[template(path = "message.html")]
+pub struct Message<'a> {
+    heading: &'a str,
+    text: &'a str,
+    link: &'a str,
+    link_label: &'a str,
+}
+
+impl IntoResponse for WebError {
+    fn into_response(self) -> Response {
+        let (status, heading, text) = match self {
+            WebError::NotFound(text) => (StatusCode::NOT_FOUND, "Nicht gefunden", text),
+            WebError::BadRequest(text) => (StatusCode::BAD_REQUEST, "Das hat nicht geklappt", text),
+            WebError::Unavailable => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Die Terminvergabe ist gerade nicht erreichbar",
+                "Bitte versuchen Sie es in einigen Minuten noch einmal. Ihre bereits gebuchten Termine bleiben bestehen.",
+            ),
+            WebError::Internal => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Ein Fehler ist aufgetreten",
+                "Bitte versuchen Sie es später noch einmal.",
+            ),
+        };
+        let page = Message {
+            heading,
+            text,
+            link: "/",
+            link_label: "Zur Startseite",
+        };
+        match page.render() {
+            Ok(body) => (status, Html(body)).into_response(),
+            Err(_) => status.into_response(),
+        }
+    }
+}
+
+/// The double-submit token against cross-site form posts: a random value in
+/// a SameSite=Strict cookie that every form repeats in a hidden field.
+pub struct Csrf {
+    pub token: String,
+    /// Set when the browser had no token yet.
+    set_cookie: Option<HeaderValue>,
+}
+
+const CSRF_COOKIE: &str = "amtstermin_csrf";
+
+impl Csrf {
+    pub fn from_headers(headers: &HeaderMap) -> Result<Self, WebError> {
+        if let Some(token) = cookie(headers, CSRF_COOKIE).filter(|token| token.len() == 32) {
+            return Ok(Self {
+                token,
+                set_cookie: None,
+            });
+        }
+        let token = random_hex(16)?;
+        let cookie = format!("{CSRF_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict");
+        Ok(Self {
+            set_cookie: HeaderValue::from_str(&cookie).ok(),
+            token,
+        })
+    }
+
+    /// Whether a posted form carries the browser's own token.
+    pub fn verify(headers: &HeaderMap, posted: &str) -> Result<(), WebError> {
+        match cookie(headers, CSRF_COOKIE) {
+            Some(token) if !posted.is_empty() && token == posted => Ok(()),
+            _ => Err(WebError::BadRequest(
+                "Das Formular ist abgelaufen. Bitte laden Sie die Seite neu und senden Sie es noch einmal.",
+            )),
+        }
+    }
+
+    /// The page, with the cookie if it is new.
+    pub fn respond(self, page: Html<String>) -> Response {
+        let mut response = page.into_response();
+        if let Some(cookie) = self.set_cookie {
+            response.headers_mut().insert(header::SET_COOKIE, cookie);
+        }
+        response
+    }
+}
+
+fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value.to_owned())
+}
+
+pub fn random_hex(bytes: usize) -> Result<String, WebError> {
+    let mut buffer = vec![0u8; bytes];
+    getrandom::fill(&mut buffer).map_err(|_| WebError::Internal)?;
+    Ok(buffer.iter().map(|byte| format!("{byte:02x}")).collect())
+}
+
+/// Percent-encodes a query value.
+pub fn encode(value: &str) -> String {
+    let mut encoded = String::with_capacity(value.len());
+    for byte in value.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-_.~".contains(&byte) {
+            encoded.push(char::from(byte));
+        } else {
+            encoded.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    encoded
+}
+
+/// A 303 to `location` (after a successful form post).
+pub fn see_other(location: &str) -> Response {
+    match HeaderValue::from_str(location) {
+        Ok(location) => (StatusCode::SEE_OTHER, [(header::LOCATION, location)]).into_response(),
+        Err(_) => WebError::Internal.into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_values_are_encoded() {
+        assert_eq!(encode("2026-12-01T08:00:00+01:00"), "2026-12-01T08%3A00%3A00%2B01%3A00");
+        assert_eq!(encode("a,b"), "a%2Cb");
+    }
+
+    #[test]
+    fn the_csrf_cookie_is_found_among_others() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::COOKIE,
+            HeaderValue::from_static("x=1; amtstermin_csrf=abc; y=2"),
+        );
+        assert_eq!(cookie(&headers, CSRF_COOKIE).as_deref(), Some("abc"));
+        assert!(Csrf::verify(&headers, "abc").is_ok());
+        assert!(Csrf::verify(&headers, "abd").is_err());
+        assert!(Csrf::verify(&HeaderMap::new(), "").is_err());
+    }
+}

@@ -1,0 +1,163 @@
+// The citizen's path in a real browser: start page → calendar → form →
+// confirmation → manage page, on a desktop and a phone, with and without
+// JavaScript, and when someone else takes the time meanwhile.
+import assert from "node:assert/strict";
+import { after, before, test } from "node:test";
+
+import { BASE, DESKTOP, PHONE, check, chooseFirstTime, email, fillForm, launch, open } from "./helpers.mjs";
+
+let browser;
+before(async () => {
+  browser = await launch();
+});
+after(async () => {
+  await browser?.close();
+});
+
+async function bookFirstTime(page, shot) {
+  await chooseFirstTime(page, { shot });
+  await fillForm(page);
+  await page.waitForURL("**/termin/**");
+  await page.getByRole("heading", { name: "Ihr Termin ist gebucht" }).waitFor();
+  if (shot) await check(page, `${shot}-06-bestaetigung`);
+  return page.locator("strong.code").innerText();
+}
+
+test("a citizen books on a desktop and sees code, documents, fees and the manage link", async () => {
+  const page = await open(browser, DESKTOP);
+  const code = await bookFirstTime(page, "desktop");
+  assert.match(code, /^[A-Z0-9]{4}-[A-Z0-9]{4}$/);
+  const text = await page.locator("main").innerText();
+  assert.match(text, /Bitte bringen Sie mit/);
+  assert.match(text, /biometrisches Passfoto/);
+  assert.match(text, /Gebühr: 37,00 €/);
+  assert.match(await page.getByLabel("Ihr persönlicher Link").inputValue(), /\/termin\/.+\?token=[0-9a-f]{64}/);
+  const calendar = await page.getByRole("link", { name: /Kalender übernehmen/ }).getAttribute("href");
+  const response = await page.request.get(`${BASE}${calendar}`);
+  assert.equal(response.status(), 200);
+  assert.match(await response.text(), /^BEGIN:VCALENDAR\r\n/);
+  await page.context().close();
+});
+
+test("a citizen books on a phone (390×844)", async () => {
+  const page = await open(browser, PHONE);
+  const started = Date.now();
+  const code = await bookFirstTime(page, "telefon");
+  assert.match(code, /^[A-Z0-9]{4}-[A-Z0-9]{4}$/);
+  // The whole path is a handful of page loads, far below a minute.
+  assert.ok(Date.now() - started < 60_000);
+  await page.context().close();
+});
+
+test("the manage page moves and cancels the booking behind a confirm step", async () => {
+  const page = await open(browser, DESKTOP);
+  await bookFirstTime(page);
+  const booked = await page.locator("dl.summary").innerText();
+
+  await page.getByRole("link", { name: "Termin verschieben" }).click();
+  await page.getByRole("heading", { name: "Neuen Termin wählen" }).waitFor();
+  await check(page, "verwalten-01-verschieben-kalender");
+  await page.locator("td.free a").nth(1).click();
+  await page.locator("#zeiten .time-list a").nth(2).click();
+  await page.getByRole("heading", { name: "Termin verschieben?" }).waitFor();
+  await check(page, "verwalten-02-verschieben-bestaetigen");
+  await page.getByRole("button", { name: "Ja, Termin verschieben" }).click();
+  await page.getByText("Ihr Termin wurde verschoben.").waitFor();
+  assert.notEqual(await page.locator("dl.summary").innerText(), booked);
+
+  await page.getByRole("link", { name: "Termin absagen" }).click();
+  await page.getByRole("heading", { name: "Termin absagen?" }).waitFor();
+  await check(page, "verwalten-03-absagen");
+  await page.getByRole("button", { name: "Ja, Termin absagen" }).click();
+  await page.getByText("Ihr Termin wurde abgesagt.").waitFor();
+  assert.match(await page.locator("dl.summary").innerText(), /abgesagt/);
+  await check(page, "verwalten-04-abgesagt");
+  await page.context().close();
+});
+
+test("if the time was taken meanwhile, the citizen is told so, gets the nearest times and keeps the input", async () => {
+  const page = await open(browser, DESKTOP);
+  await chooseFirstTime(page);
+  const url = new URL(page.url());
+  const start = url.searchParams.get("start");
+  // Someone else takes every counter at this time through the API.
+  for (let person = 0; person < 5; person += 1) {
+    await page.request.post(`${BASE}/api/v1/bookings`, {
+      data: { office: "bergkamen", concerns: ["personalausweis"], start, name: "Jemand", email: email("jemand") },
+    });
+  }
+  await fillForm(page, { name: "Erika Geduldig" });
+  await page.getByRole("heading", { name: "Diese Zeit ist gerade vergeben worden" }).waitFor();
+  assert.equal(await page.getByLabel("Vor- und Nachname").inputValue(), "Erika Geduldig");
+  const alternatives = page.getByRole("radio");
+  assert.ok((await alternatives.count()) >= 1, "nearest free times are offered");
+  await check(page, "vergeben-01-alternativen");
+  await page.getByLabel(/Datenschutzhinweise/).check();
+  await page.getByRole("button", { name: "Termin verbindlich buchen" }).click();
+  await page.getByRole("heading", { name: "Ihr Termin ist gebucht" }).waitFor();
+  await page.context().close();
+});
+
+test("every step works without JavaScript", async () => {
+  const page = await open(browser, { ...DESKTOP, javaScriptEnabled: false });
+  await page.goto(`${BASE}/amt/bergkamen?suche=ausweis`);
+  assert.equal(await page.getByLabel("Reisepass beantragen", { exact: true }).count(), 1, "the server filters too");
+  assert.equal(await page.getByLabel("Meldebescheinigung", { exact: true }).count(), 0);
+  const code = await bookFirstTime(page);
+  assert.match(code, /^[A-Z0-9]{4}-[A-Z0-9]{4}$/);
+  await page.context().close();
+});
+
+test("the form explains mistakes next to the fields and in a summary", async () => {
+  const page = await open(browser, DESKTOP);
+  await chooseFirstTime(page);
+  await fillForm(page, { name: "", address: "keine-adresse", consent: false });
+  await page.getByRole("heading", { name: "Bitte prüfen Sie Ihre Angaben" }).waitFor();
+  assert.match(await page.title(), /^Fehler:/);
+  const summary = await page.locator(".error-summary").innerText();
+  assert.match(summary, /Vor- und Nachnamen/);
+  assert.match(summary, /E-Mail-Adresse/);
+  assert.match(summary, /Datenschutzhinweise/);
+  assert.equal(await page.getByLabel("E-Mail-Adresse").inputValue(), "keine-adresse");
+  await check(page, "formular-fehler");
+  await page.context().close();
+});
+
+test("the keyboard reaches everything, starting with the skip link", async () => {
+  const page = await open(browser, DESKTOP);
+  await page.goto(`${BASE}/amt/bergkamen`);
+  await page.keyboard.press("Tab");
+  assert.equal(await page.evaluate(() => document.activeElement?.textContent), "Zum Inhalt springen");
+  await page.keyboard.press("Enter");
+  // From the main content, Tab walks through tiles, search and the concern fields.
+  let reachedCount = false;
+  for (let step = 0; step < 20 && !reachedCount; step += 1) {
+    await page.keyboard.press("Tab");
+    reachedCount = await page.evaluate(() => document.activeElement?.classList.contains("count"));
+  }
+  assert.ok(reachedCount, "the first concern field is reachable by keyboard");
+  await page.keyboard.type("1");
+  // Enter in a form field submits the form.
+  await page.keyboard.press("Enter");
+  await page.waitForURL("**/kalender**");
+  await page.locator("td.free a").first().focus();
+  await page.keyboard.press("Enter");
+  await page.waitForURL("**tag=**");
+  await page.locator("#zeiten .time-list a").first().focus();
+  await page.keyboard.press("Enter");
+  await page.waitForURL("**/buchen**");
+  await check(page, "tastatur-formular");
+  await page.context().close();
+});
+
+test("the legal pages are accessible too", async () => {
+  const page = await open(browser, DESKTOP);
+  for (const [path, name] of [
+    ["/barrierefreiheit", "barrierefreiheit"],
+    ["/datenschutz", "datenschutz"],
+  ]) {
+    await page.goto(`${BASE}${path}`);
+    await check(page, name);
+  }
+  await page.context().close();
+});

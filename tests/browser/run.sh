@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Browser tests of the public website: starts the all-in-one stack on spare
+# ports with fresh SQLite files, drives Debian's Chromium with playwright-core
+# and checks every page with axe-core. Screenshots land in
+# tests/browser/screenshots/. Installs Chromium (apt) and the npm packages
+# when they are missing.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+if ! [ -x /usr/bin/chromium ]; then
+  echo "installing Debian's chromium"
+  apt-get update -q >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null
+fi
+(cd tests/browser && npm ci --no-audit --no-fund --loglevel=error)
+
+cargo build --bin amtstermin
+data=$(mktemp -d)
+port=${AMTSTERMIN_BROWSER_PORT:-38080}
+base="http://127.0.0.1:${port}"
+AMTSTERMIN_DATABASE_URL="sqlite:${data}/bookings.db" \
+AMTSTERMIN_AVAILABILITY_DATABASE_URL="sqlite:${data}/availability.db" \
+AMTSTERMIN_MAIL_TRANSPORT="file:${data}/mails" \
+AMTSTERMIN_PUBLIC_URL="$base" \
+  ./target/debug/amtstermin \
+    --http-listen "127.0.0.1:${port}" \
+    --availability-listen "127.0.0.1:$((port - 3029))" \
+    --booking-listen "127.0.0.1:$((port - 3028))" \
+    >"${data}/stack.log" 2>&1 &
+stack=$!
+trap 'kill "$stack" 2>/dev/null || true; wait "$stack" 2>/dev/null || true; rm -rf "$data"' EXIT
+
+for _ in $(seq 1 100); do
+  if curl -sf "${base}/api/v1/offices/bergkamen/slots?concerns=personalausweis" >/dev/null; then
+    break
+  fi
+  sleep 0.2
+done
+curl -sf "${base}/api/v1/offices/bergkamen/slots?concerns=personalausweis" >/dev/null \
+  || { echo "the stack did not come up:"; cat "${data}/stack.log"; exit 1; }
+
+cd tests/browser
+AMTSTERMIN_BASE_URL="$base" node --test --test-concurrency=1
