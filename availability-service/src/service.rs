@@ -127,6 +127,15 @@ impl AvailabilityService for Availability {
                     max_persons: concern.max_persons,
                 })
                 .collect(),
+            counters: office
+                .counters
+                .iter()
+                .map(|counter| pb::Counter {
+                    id: counter.id.clone(),
+                    name: counter.name.clone(),
+                    concern_ids: counter.concern_ids.clone(),
+                })
+                .collect(),
         }))
     }
 

@@ -174,6 +174,20 @@ impl Citizen {
             phone: parse_phone(phone)?,
         })
     }
+
+    /// As `parse`, for walk-ins staff book at the desk: the email address
+    /// may be left out (no mails are sent then).
+    pub fn parse_walk_in(name: &str, email: &str, phone: &str) -> Result<Self, Error> {
+        if email.trim().is_empty() {
+            Ok(Self {
+                name: parse_name(name)?,
+                email: String::new(),
+                phone: parse_phone(phone)?,
+            })
+        } else {
+            Self::parse(name, email, phone)
+        }
+    }
 }
 
 fn invalid(code: &'static str, message: &str) -> Error {
@@ -422,6 +436,12 @@ mod tests {
         assert_eq!(citizen.name, "Erika Mustermann");
         assert_eq!(citizen.email, "erika@example.de");
         assert!(Citizen::parse("Erika", "erika@bürger.example.de", "+49 2307 965-0").is_ok());
+        assert!(
+            Citizen::parse("Erika", "", "").is_err(),
+            "online bookings need an address"
+        );
+        assert_eq!(Citizen::parse_walk_in("Erika", " ", "").expect("walk-in").email, "");
+        assert!(Citizen::parse_walk_in("Erika", "nonsense", "").is_err());
         let long_name = "x".repeat(201);
         let invalid = [
             ("", "a@b.de", ""),

@@ -103,7 +103,15 @@ impl Bookings {
                 code: "invalid_start",
                 message: "start must be a valid instant".to_owned(),
             })?;
-        let citizen = Citizen::parse(&request.name, &request.email, &request.phone)?;
+        let staff_booking = matches!(
+            ProtoChannel::try_from(request.channel),
+            Ok(ProtoChannel::Foyer | ProtoChannel::Phone)
+        );
+        let citizen = if staff_booking {
+            Citizen::parse_walk_in(&request.name, &request.email, &request.phone)?
+        } else {
+            Citizen::parse(&request.name, &request.email, &request.phone)?
+        };
         let key = IdempotencyKey::parse(&request.idempotency_key)?;
         let office_id = request.office_id;
         let request_hash = bookings::request_hash(&office_id, &request.concern_ids, start, &citizen);
@@ -163,7 +171,11 @@ impl Bookings {
                 }),
                 channel,
                 actor: actor.clone(),
-                notifications: self.mail.plan(MailKind::Confirmation, start, Some(token_text), now)?,
+                notifications: if citizen.email.is_empty() {
+                    Vec::new()
+                } else {
+                    self.mail.plan(MailKind::Confirmation, start, Some(token_text), now)?
+                },
                 created_at: now,
             };
             match self.store()?.reserve(&new, &check.counter_ids, limit).await? {
@@ -221,7 +233,9 @@ impl Bookings {
     ) -> Result<pb::Booking, Error> {
         let now = Utc::now();
         let notifications = match to {
-            BookingStatus::Cancelled => self.mail.plan(MailKind::Cancelled, booking.start, None, now)?,
+            BookingStatus::Cancelled if !booking.email.is_empty() => {
+                self.mail.plan(MailKind::Cancelled, booking.start, None, now)?
+            }
             _ => Vec::new(),
         };
         let request = StatusRequest {
@@ -283,7 +297,11 @@ impl Bookings {
             .and_then(timestamp::from_proto)
             .ok_or_else(|| Error::Internal("availability service sent no end".to_owned()))?;
         let now = Utc::now();
-        let notifications = self.mail.plan(MailKind::Rescheduled, start, token, now)?;
+        let notifications = if booking.email.is_empty() {
+            Vec::new()
+        } else {
+            self.mail.plan(MailKind::Rescheduled, start, token, now)?
+        };
         let request = MoveRequest {
             office_id: &booking.office_id,
             code: &booking.code,

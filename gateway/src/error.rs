@@ -22,6 +22,10 @@ pub enum ApiError {
     PayloadTooLarge { limit: usize },
     #[error("method not allowed")]
     MethodNotAllowed,
+    #[error("sign in at the desk or send the staff API token")]
+    Unauthorized,
+    #[error("this account does not work for this office")]
+    Forbidden,
     /// A service answered with an error status.
     #[error("{}", .0.message())]
     Service(#[from] tonic::Status),
@@ -56,6 +60,8 @@ impl ApiError {
                 "method_not_allowed".to_owned(),
                 self.to_string(),
             ),
+            ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized".to_owned(), self.to_string()),
+            ApiError::Forbidden => (StatusCode::FORBIDDEN, "forbidden".to_owned(), self.to_string()),
             ApiError::Service(status) => from_status(status),
         }
     }

@@ -4,6 +4,8 @@
 
 pub mod api;
 pub mod error;
+pub mod staff;
+pub mod staff_api;
 pub mod web;
 
 pub mod stack;
@@ -13,6 +15,7 @@ use std::time::Instant;
 
 use amtstermin_proto::availability::v1 as availability;
 use amtstermin_proto::availability::v1::availability_service_client::AvailabilityServiceClient;
+use amtstermin_proto::availability::v1::schedule_admin_service_client::ScheduleAdminServiceClient;
 use amtstermin_proto::booking::v1::booking_service_client::BookingServiceClient;
 use anyhow::Context;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
@@ -36,13 +39,17 @@ pub struct Settings {
     /// gRPC address of the booking service.
     #[arg(long, env = "AMTSTERMIN_BOOKING_URL", default_value = "http://127.0.0.1:50052")]
     pub booking_url: String,
+    #[command(flatten)]
+    pub staff: staff::StaffSettings,
 }
 
 /// The gRPC clients every handler uses; cheap to clone.
 #[derive(Clone)]
 pub struct Services {
     pub availability: AvailabilityServiceClient<Channel>,
+    pub schedule_admin: ScheduleAdminServiceClient<Channel>,
     pub bookings: BookingServiceClient<Channel>,
+    pub staff: staff::Staff,
 }
 
 impl Services {
@@ -50,9 +57,12 @@ impl Services {
         let channel = |url: &str| {
             amtstermin_proto::client::lazy_channel(url).with_context(|| format!("invalid service URL {url:?}"))
         };
+        let availability = channel(&settings.availability_url)?;
         Ok(Self {
-            availability: AvailabilityServiceClient::new(channel(&settings.availability_url)?),
+            availability: AvailabilityServiceClient::new(availability.clone()),
+            schedule_admin: ScheduleAdminServiceClient::new(availability),
             bookings: BookingServiceClient::new(channel(&settings.booking_url)?),
+            staff: staff::Staff::load(&settings.staff)?,
         })
     }
 
@@ -94,6 +104,7 @@ pub fn app(services: Services) -> Router {
     Router::new()
         .merge(api::routes())
         .merge(web::routes())
+        .merge(staff_api::routes())
         .route(
             "/healthz",
             get(|| async { Json(serde_json::json!({ "status": "ok" })) }),

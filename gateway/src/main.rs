@@ -10,6 +10,10 @@ struct Cli {
     listen: String,
     #[arg(long, env = "AMTSTERMIN_LOG_FORMAT", value_enum, default_value_t)]
     log_format: LogFormat,
+    /// Reads a password from standard input, prints its argon2 hash for the
+    /// staff file, and exits.
+    #[arg(long)]
+    hash_password: bool,
     #[command(flatten)]
     settings: gateway::Settings,
 }
@@ -17,6 +21,15 @@ struct Cli {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    if cli.hash_password {
+        let mut password = String::new();
+        std::io::stdin().read_line(&mut password)?;
+        println!(
+            "{}",
+            gateway::staff::hash_password(password.trim_end_matches(['\r', '\n']))?
+        );
+        return Ok(());
+    }
     telemetry::init(cli.log_format);
     let listener = tokio::net::TcpListener::bind(&cli.listen).await?;
     gateway::run(cli.settings, listener, telemetry::shutdown_signal()).await

@@ -21,6 +21,7 @@ pub struct Stack {
     pub availability_database_url: String,
     pub mail: booking_service::MailSettings,
     pub retention_days: u32,
+    pub staff: crate::staff::StaffSettings,
 }
 
 impl Stack {
@@ -65,6 +66,7 @@ impl Stack {
                 crate::Settings {
                     availability_url,
                     booking_url,
+                    staff: self.staff,
                 },
                 self.http,
                 signal(),

@@ -16,6 +16,12 @@ pub mod smtp;
 
 pub const POSTGRES_URL_VAR: &str = "AMTSTERMIN_TEST_POSTGRES_URL";
 
+/// The desk account every test stack has.
+pub const STAFF_LOGIN: &str = "eva";
+pub const STAFF_PASSWORD: &str = "schalter-test";
+/// The bearer token of the staff API in tests.
+pub const STAFF_API_TOKEN: &str = "test-staff-api-token";
+
 /// Path of the shipped demo configuration.
 pub fn demo_config() -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../config/offices.toml"))
@@ -245,6 +251,15 @@ impl TestApp {
             let settings = gateway::Settings {
                 availability_url: availability_url.clone(),
                 booking_url: booking_url.clone(),
+                staff: gateway::staff::StaffSettings {
+                    file: None,
+                    accounts: format!(
+                        "{STAFF_LOGIN}:{}",
+                        gateway::staff::hash_password(STAFF_PASSWORD).expect("hash")
+                    ),
+                    session_secret: "a test secret of at least thirty-two characters".to_owned(),
+                    api_token: STAFF_API_TOKEN.to_owned(),
+                },
             };
             spawn_service("gateway", gateway::run(settings, http_listener, signal), stop)
         };

@@ -39,6 +39,8 @@ struct Cli {
     availability_database_url: String,
     #[command(flatten)]
     mail: booking_service::MailSettings,
+    #[command(flatten)]
+    staff: gateway::staff::StaffSettings,
     /// Days after an appointment when its personal data is removed.
     #[arg(long, env = "AMTSTERMIN_RETENTION_DAYS", default_value_t = 30)]
     retention_days: u32,
@@ -54,8 +56,14 @@ async fn bind(address: &str, what: &str) -> anyhow::Result<TcpListener> {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+    let mut cli = Cli::parse();
     telemetry::init(cli.log_format);
+    // The demo desk account of config/staff.toml, unless staff are configured.
+    let demo_staff = std::path::Path::new("config/staff.toml");
+    if cli.staff.file.is_none() && cli.staff.accounts.is_empty() && demo_staff.exists() {
+        tracing::warn!("desk accounts from the demo file config/staff.toml: replace them before going live");
+        cli.staff.file = Some(demo_staff.to_path_buf());
+    }
     let stack = gateway::stack::Stack {
         http: bind(&cli.http_listen, "gateway").await?,
         availability: bind(&cli.availability_listen, "availability service").await?,
@@ -66,6 +74,7 @@ async fn main() -> anyhow::Result<()> {
         availability_database_url: cli.availability_database_url,
         mail: cli.mail,
         retention_days: cli.retention_days,
+        staff: cli.staff,
     };
     tracing::info!(url = %format!("http://{}", cli.http_listen), "amtstermin starting");
     stack.run(telemetry::shutdown_signal()).await

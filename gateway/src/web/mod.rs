@@ -3,6 +3,9 @@
 //! works without JavaScript, built on the same gRPC calls as the JSON API.
 
 mod booking;
+mod desk;
+
+pub(crate) use desk::book_walk_in;
 mod manage;
 mod pages;
 
@@ -30,6 +33,21 @@ pub fn routes() -> Router<Services> {
         .route(
             "/termin/{code}/verschieben",
             get(manage::confirm_move).post(manage::reschedule),
+        )
+        .route("/schalter", get(desk::offices))
+        .route("/schalter/anmelden", get(desk::login_form).post(desk::login))
+        .route("/schalter/abmelden", axum::routing::post(desk::logout))
+        .route("/schalter/{office}", get(desk::day))
+        .route("/schalter/{office}/laufkundschaft", axum::routing::post(desk::walk_in))
+        .route("/schalter/{office}/ticket/{code}", get(desk::ticket))
+        .route("/schalter/{office}/abwesenheit", axum::routing::post(desk::absence))
+        .route(
+            "/schalter/{office}/termine/{code}/status",
+            axum::routing::post(desk::change_status),
+        )
+        .route(
+            "/schalter/{office}/termine/{code}/verschieben",
+            get(desk::move_choices).post(desk::move_booking),
         )
         .route("/barrierefreiheit", get(pages::accessibility))
         .route("/datenschutz", get(pages::privacy))
@@ -66,6 +84,8 @@ fn render(template: &impl Template) -> Result<Html<String>, WebError> {
 /// What went wrong, as a page for people.
 #[derive(Debug)]
 pub enum WebError {
+    /// Staff pages without a desk session lead to the login.
+    SignIn,
     NotFound(&'static str),
     BadRequest(&'static str),
     Unavailable,
@@ -101,6 +121,7 @@ pub struct Message<'a> {
 impl IntoResponse for WebError {
     fn into_response(self) -> Response {
         let (status, heading, text) = match self {
+            WebError::SignIn => return see_other("/schalter/anmelden"),
             WebError::NotFound(text) => (StatusCode::NOT_FOUND, "Nicht gefunden", text),
             WebError::BadRequest(text) => (StatusCode::BAD_REQUEST, "Das hat nicht geklappt", text),
             WebError::Unavailable => (
@@ -173,7 +194,7 @@ impl Csrf {
     }
 }
 
-fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+pub(crate) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()

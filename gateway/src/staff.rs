@@ -1,0 +1,277 @@
+//! Staff accounts and their sessions for the foyer desk and the staff API.
+//!
+//! Accounts come from a TOML file and/or an environment variable, with
+//! passwords only as argon2 hashes. A session is a signed cookie (HMAC-SHA256
+//! over login and expiry), so any number of gateway replicas accept it
+//! without shared state; internal systems use a bearer token instead.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use argon2::password_hash::{PasswordHash, PasswordVerifier};
+use chrono::Utc;
+use hmac::{Hmac, Mac};
+use serde::Deserialize;
+use sha2::Sha256;
+
+/// How long a desk session lasts: a working day.
+const SESSION_SECONDS: i64 = 10 * 3600;
+pub const SESSION_COOKIE: &str = "amtstermin_staff";
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Account {
+    pub login: String,
+    /// Shown on the desk pages.
+    #[serde(default)]
+    pub name: String,
+    /// PHC string of an argon2 hash (`gateway hash-password` makes one).
+    pub password_hash: String,
+    /// Offices the account may work for; empty for all.
+    #[serde(default)]
+    pub offices: Vec<String>,
+}
+
+impl Account {
+    pub fn may_work_for(&self, office_id: &str) -> bool {
+        self.offices.is_empty() || self.offices.iter().any(|office| office == office_id)
+    }
+
+    pub fn display_name(&self) -> &str {
+        if self.name.is_empty() { &self.login } else { &self.name }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StaffFile {
+    #[serde(default)]
+    staff: Vec<Account>,
+}
+
+/// Staff settings (flags and `AMTSTERMIN_STAFF_…` variables).
+#[derive(Clone, Default, clap::Args)]
+pub struct StaffSettings {
+    /// TOML file with `[[staff]]` accounts (login, name, password_hash, offices).
+    #[arg(long = "staff-file", env = "AMTSTERMIN_STAFF_FILE")]
+    pub file: Option<std::path::PathBuf>,
+    /// More accounts as `login:argon2-hash` separated by spaces (all offices).
+    #[arg(long = "staff-accounts", env = "AMTSTERMIN_STAFF_ACCOUNTS", default_value = "")]
+    pub accounts: String,
+    /// Key that signs desk sessions (at least 32 characters); shared by all
+    /// gateway replicas. Without it, a random key per process is used and
+    /// sessions end with a restart.
+    #[arg(long = "session-secret", env = "AMTSTERMIN_SESSION_SECRET", default_value = "")]
+    pub session_secret: String,
+    /// Bearer token for internal systems calling the staff API; empty for none.
+    #[arg(long = "staff-api-token", env = "AMTSTERMIN_STAFF_API_TOKEN", default_value = "")]
+    pub api_token: String,
+}
+
+impl std::fmt::Debug for StaffSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StaffSettings")
+            .field("file", &self.file)
+            .field("accounts", &"[redacted]")
+            .field("session_secret", &"[redacted]")
+            .field("api_token", &"[redacted]")
+            .finish()
+    }
+}
+
+/// Who may use the desk, and the key of their sessions.
+#[derive(Clone)]
+pub struct Staff {
+    accounts: Arc<Vec<Account>>,
+    secret: Arc<Vec<u8>>,
+    api_token: Arc<String>,
+}
+
+impl Staff {
+    pub fn load(settings: &StaffSettings) -> anyhow::Result<Self> {
+        let mut accounts = match &settings.file {
+            Some(path) => read_file(path)?,
+            None => Vec::new(),
+        };
+        for entry in settings.accounts.split_whitespace() {
+            let (login, hash) = entry
+                .split_once(':')
+                .ok_or_else(|| anyhow::anyhow!("AMTSTERMIN_STAFF_ACCOUNTS entries are login:argon2-hash"))?;
+            accounts.push(Account {
+                login: login.to_owned(),
+                name: String::new(),
+                password_hash: hash.to_owned(),
+                offices: Vec::new(),
+            });
+        }
+        for account in &accounts {
+            PasswordHash::new(&account.password_hash).map_err(|error| {
+                anyhow::anyhow!("staff account {:?}: invalid password hash: {error}", account.login)
+            })?;
+        }
+        let secret = if settings.session_secret.len() >= 32 {
+            settings.session_secret.as_bytes().to_vec()
+        } else {
+            if !settings.session_secret.is_empty() {
+                anyhow::bail!("AMTSTERMIN_SESSION_SECRET must have at least 32 characters");
+            }
+            if !accounts.is_empty() {
+                tracing::warn!("no session secret configured: desk sessions end when this process restarts");
+            }
+            let mut secret = vec![0u8; 32];
+            getrandom::fill(&mut secret).map_err(|error| anyhow::anyhow!("no randomness: {error}"))?;
+            secret
+        };
+        Ok(Self {
+            accounts: Arc::new(accounts),
+            secret: Arc::new(secret),
+            api_token: Arc::new(settings.api_token.clone()),
+        })
+    }
+
+    /// The account, if `password` is its password.
+    pub fn authenticate(&self, login: &str, password: &str) -> Option<&Account> {
+        let account = self.accounts.iter().find(|account| account.login == login)?;
+        let hash = PasswordHash::new(&account.password_hash).ok()?;
+        argon2::Argon2::default()
+            .verify_password(password.as_bytes(), &hash)
+            .ok()
+            .map(|()| account)
+    }
+
+    fn signature(&self, payload: &str) -> Option<Vec<u8>> {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.secret).ok()?;
+        mac.update(payload.as_bytes());
+        Some(mac.finalize().into_bytes().to_vec())
+    }
+
+    /// The value of a new session cookie for `account`.
+    pub fn session(&self, account: &Account) -> Option<String> {
+        let payload = format!("{}.{}", account.login, Utc::now().timestamp() + SESSION_SECONDS);
+        let signature = self.signature(&payload)?;
+        Some(format!("{payload}.{}", hex(&signature)))
+    }
+
+    /// The account a session cookie belongs to, while it is valid.
+    pub fn from_session(&self, cookie: &str) -> Option<&Account> {
+        let (payload, signature) = cookie.rsplit_once('.')?;
+        let (login, expiry) = payload.rsplit_once('.')?;
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.secret).ok()?;
+        mac.update(payload.as_bytes());
+        mac.verify_slice(&unhex(signature)?).ok()?;
+        if expiry.parse::<i64>().ok()? < Utc::now().timestamp() {
+            return None;
+        }
+        self.accounts.iter().find(|account| account.login == login)
+    }
+
+    /// Whether `token` is the staff API token (compared in constant time).
+    pub fn api_token_matches(&self, token: &str) -> bool {
+        let expected = self.api_token.as_bytes();
+        !expected.is_empty()
+            && expected.len() == token.len()
+            && expected
+                .iter()
+                .zip(token.as_bytes())
+                .fold(0u8, |diff, (a, b)| diff | (a ^ b))
+                == 0
+    }
+}
+
+fn read_file(path: &Path) -> anyhow::Result<Vec<Account>> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|error| anyhow::anyhow!("cannot read staff file {}: {error}", path.display()))?;
+    let file: StaffFile =
+        toml::from_str(&text).map_err(|error| anyhow::anyhow!("invalid staff file {}: {error}", path.display()))?;
+    Ok(file.staff)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+fn unhex(text: &str) -> Option<Vec<u8>> {
+    if !text.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|index| u8::from_str_radix(text.get(index..index + 2)?, 16).ok())
+        .collect()
+}
+
+/// An argon2id hash of `password` in PHC form, for the staff file.
+pub fn hash_password(password: &str) -> anyhow::Result<String> {
+    use argon2::password_hash::{PasswordHasher, SaltString};
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).map_err(|error| anyhow::anyhow!("no randomness: {error}"))?;
+    let salt = SaltString::encode_b64(&bytes).map_err(|error| anyhow::anyhow!("cannot make a salt: {error}"))?;
+    argon2::Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|hash| hash.to_string())
+        .map_err(|error| anyhow::anyhow!("cannot hash: {error}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn staff() -> Staff {
+        let hash = hash_password("geheim").expect("hash");
+        Staff::load(&StaffSettings {
+            accounts: format!("eva:{hash}"),
+            session_secret: "x".repeat(32),
+            api_token: "internal-token".to_owned(),
+            ..StaffSettings::default()
+        })
+        .expect("staff")
+    }
+
+    #[test]
+    fn passwords_are_checked_against_their_hash() {
+        let staff = staff();
+        assert_eq!(
+            staff.authenticate("eva", "geheim").map(|a| a.login.as_str()),
+            Some("eva")
+        );
+        assert!(staff.authenticate("eva", "falsch").is_none());
+        assert!(staff.authenticate("max", "geheim").is_none());
+    }
+
+    #[test]
+    fn sessions_are_signed_and_cannot_be_forged() {
+        let staff = staff();
+        let account = staff.authenticate("eva", "geheim").expect("eva").clone();
+        let cookie = staff.session(&account).expect("session");
+        assert_eq!(staff.from_session(&cookie).map(|a| a.login.as_str()), Some("eva"));
+        let forged = cookie.replacen("eva", "max", 1);
+        assert!(staff.from_session(&forged).is_none());
+        let (payload, _) = cookie.rsplit_once('.').expect("signature");
+        assert!(staff.from_session(&format!("{payload}.{}", "0".repeat(64))).is_none());
+        let expired = format!("eva.{}", Utc::now().timestamp() - 1);
+        let signed = format!("{expired}.{}", hex(&staff.signature(&expired).expect("mac")));
+        assert!(staff.from_session(&signed).is_none(), "expired");
+    }
+
+    #[test]
+    fn the_api_token_must_match_exactly() {
+        let staff = staff();
+        assert!(staff.api_token_matches("internal-token"));
+        assert!(!staff.api_token_matches("internal-toke"));
+        assert!(!staff.api_token_matches(""));
+    }
+
+    #[test]
+    fn bad_configuration_is_refused() {
+        let bad = StaffSettings {
+            accounts: "eva:not-a-hash".to_owned(),
+            ..StaffSettings::default()
+        };
+        assert!(Staff::load(&bad).is_err());
+        let short = StaffSettings {
+            session_secret: "short".to_owned(),
+            ..StaffSettings::default()
+        };
+        assert!(Staff::load(&short).is_err());
+    }
+}

@@ -1,0 +1,744 @@
+//! The foyer desk: staff sign in, see the day's bookings per counter and the
+//! free times from now on, give walk-ins the next free slot (no email
+//! needed, a printable ticket), record arrivals, completions and no-shows,
+//! cancel or move on a citizen's behalf, and record counter absences. Every
+//! booking goes through the same atomic booking path (channel "foyer").
+
+use amtstermin_proto::availability::v1 as availability;
+use amtstermin_proto::booking::v1 as booking;
+use amtstermin_proto::{german, timestamp};
+use askama::Template;
+use axum::extract::{Form, Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, NaiveDate, NaiveTime, TimeDelta, TimeZone, Utc};
+use serde::Deserialize;
+
+use super::booking::{describe, timezone};
+use super::{Csrf, WebError, encode, render, see_other};
+use crate::Services;
+use crate::staff::{Account, SESSION_COOKIE};
+
+/// The signed-in member of staff (who works for `office_id`, if given).
+fn signed_in(services: &Services, headers: &HeaderMap, office_id: Option<&str>) -> Result<Account, WebError> {
+    let account = super::cookie(headers, SESSION_COOKIE)
+        .and_then(|cookie| services.staff.from_session(&cookie).cloned())
+        .ok_or(WebError::SignIn)?;
+    match office_id {
+        Some(office_id) if !account.may_work_for(office_id) => {
+            Err(WebError::NotFound("Für dieses Amt sind Sie nicht freigeschaltet."))
+        }
+        _ => Ok(account),
+    }
+}
+
+fn session_cookie(value: &str, max_age: i64) -> Option<HeaderValue> {
+    HeaderValue::from_str(&format!(
+        "{SESSION_COOKIE}={value}; Path=/; Max-Age={max_age}; HttpOnly; Secure; SameSite=Strict"
+    ))
+    .ok()
+}
+
+#[derive(Template)]
+#[template(path = "desk_login.html")]
+struct Login {
+    csrf: String,
+    login: String,
+    failed: bool,
+}
+
+pub async fn login_form(headers: HeaderMap) -> Result<Response, WebError> {
+    let csrf = Csrf::from_headers(&headers)?;
+    let page = render(&Login {
+        csrf: csrf.token.clone(),
+        login: String::new(),
+        failed: false,
+    })?;
+    Ok(csrf.respond(page))
+}
+
+#[derive(Deserialize)]
+pub struct Credentials {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    login: String,
+    #[serde(default)]
+    password: String,
+}
+
+pub async fn login(
+    State(services): State<Services>,
+    headers: HeaderMap,
+    Form(credentials): Form<Credentials>,
+) -> Result<Response, WebError> {
+    Csrf::verify(&headers, &credentials.csrf)?;
+    let account = services
+        .staff
+        .authenticate(credentials.login.trim(), &credentials.password)
+        .cloned();
+    match account.and_then(|account| services.staff.session(&account)) {
+        Some(session) => {
+            tracing::info!("staff signed in");
+            let mut response = see_other("/schalter");
+            if let Some(cookie) = session_cookie(&session, 10 * 3600) {
+                response.headers_mut().insert(header::SET_COOKIE, cookie);
+            }
+            Ok(response)
+        }
+        None => {
+            tracing::warn!("failed staff sign-in");
+            let csrf = Csrf::from_headers(&headers)?;
+            let page = render(&Login {
+                csrf: csrf.token.clone(),
+                login: credentials.login,
+                failed: true,
+            })?;
+            let mut response = csrf.respond(page);
+            *response.status_mut() = StatusCode::UNAUTHORIZED;
+            Ok(response)
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct CsrfOnly {
+    #[serde(default)]
+    csrf: String,
+}
+
+pub async fn logout(headers: HeaderMap, Form(form): Form<CsrfOnly>) -> Result<Response, WebError> {
+    Csrf::verify(&headers, &form.csrf)?;
+    let mut response = see_other("/schalter/anmelden");
+    if let Some(cookie) = session_cookie("", 0) {
+        response.headers_mut().insert(header::SET_COOKIE, cookie);
+    }
+    Ok(response)
+}
+
+#[derive(Template)]
+#[template(path = "desk_offices.html")]
+struct Offices {
+    name: String,
+    offices: Vec<availability::Office>,
+    csrf: String,
+}
+
+pub async fn offices(State(services): State<Services>, headers: HeaderMap) -> Result<Response, WebError> {
+    let account = signed_in(&services, &headers, None)?;
+    let csrf = Csrf::from_headers(&headers)?;
+    let offices = services
+        .offices()
+        .await?
+        .into_iter()
+        .filter(|office| account.may_work_for(&office.id))
+        .collect();
+    let page = render(&Offices {
+        name: account.display_name().to_owned(),
+        offices,
+        csrf: csrf.token.clone(),
+    })?;
+    Ok(csrf.respond(page))
+}
+
+struct BookingRow {
+    time: String,
+    code: String,
+    name: String,
+    concerns: String,
+    status: &'static str,
+    actions: Vec<(&'static str, &'static str)>,
+    movable: bool,
+}
+
+struct CounterColumn {
+    name: String,
+    bookings: Vec<BookingRow>,
+}
+
+#[derive(Template)]
+#[template(path = "desk_day.html")]
+struct Day {
+    office_id: String,
+    office_name: String,
+    staff_name: String,
+    day: String,
+    day_label: String,
+    message: Option<&'static str>,
+    csrf: String,
+    concerns: Vec<(String, String)>,
+    shown_concern: String,
+    free_times: Vec<String>,
+    counters: Vec<CounterColumn>,
+    all_counters: Vec<(String, String)>,
+}
+
+#[derive(Deserialize)]
+pub struct DayQuery {
+    #[serde(default)]
+    tag: String,
+    #[serde(default)]
+    anliegen: String,
+    #[serde(default)]
+    meldung: String,
+}
+
+fn status_label(status: booking::BookingStatus) -> &'static str {
+    match status {
+        booking::BookingStatus::CheckedIn => "angemeldet",
+        booking::BookingStatus::Completed => "erledigt",
+        booking::BookingStatus::NoShow => "nicht erschienen",
+        booking::BookingStatus::Cancelled => "abgesagt",
+        booking::BookingStatus::Booked | booking::BookingStatus::Unspecified => "gebucht",
+    }
+}
+
+fn message(code: &str) -> Option<&'static str> {
+    Some(match code {
+        "status" => "Der Status wurde gespeichert.",
+        "verschoben" => "Der Termin wurde verschoben.",
+        "abwesenheit" => "Die Abwesenheit wurde eingetragen.",
+        "kein-termin" => "Heute ist für dieses Anliegen kein Termin mehr frei.",
+        "name" => "Bitte geben Sie einen Namen an.",
+        "nicht-moeglich" => "Diese Änderung ist nicht möglich.",
+        _ => return None,
+    })
+}
+
+pub async fn day(
+    State(services): State<Services>,
+    Path(office_id): Path<String>,
+    headers: HeaderMap,
+    Query(query): Query<DayQuery>,
+) -> Result<Response, WebError> {
+    let account = signed_in(&services, &headers, Some(&office_id))?;
+    let csrf = Csrf::from_headers(&headers)?;
+    let office = services.office(&office_id).await?;
+    let catalogue = services.catalogue(&office_id).await?;
+    let tz = timezone(&office);
+    let today = Utc::now().with_timezone(&tz).date_naive();
+    let day = NaiveDate::parse_from_str(&query.tag, "%Y-%m-%d").unwrap_or(today);
+    let midnight = |date: NaiveDate| {
+        tz.from_local_datetime(&date.and_time(NaiveTime::MIN))
+            .earliest()
+            .map_or_else(Utc::now, |instant| instant.with_timezone(&Utc))
+    };
+    let listed = services
+        .bookings
+        .clone()
+        .list_bookings(booking::ListBookingsRequest {
+            office_id: office_id.clone(),
+            from: Some(timestamp::to_proto(midnight(day))),
+            to: Some(timestamp::to_proto(midnight(day + TimeDelta::days(1)))),
+        })
+        .await?
+        .into_inner()
+        .bookings;
+    let mut by_counter: Vec<CounterColumn> = Vec::new();
+    for entry in listed {
+        let start = entry.start.as_ref().and_then(timestamp::from_proto).unwrap_or_default();
+        let status = entry.status();
+        let actions: Vec<(&'static str, &'static str)> = match status {
+            booking::BookingStatus::Booked => vec![
+                ("checked_in", "Angekommen"),
+                ("no_show", "Nicht erschienen"),
+                ("cancelled", "Absagen"),
+            ],
+            booking::BookingStatus::CheckedIn => vec![("completed", "Erledigt")],
+            _ => Vec::new(),
+        };
+        let row = BookingRow {
+            time: start.with_timezone(&tz).format("%H:%M").to_string(),
+            code: entry.code.clone(),
+            name: entry.name.clone(),
+            concerns: describe(&catalogue, &entry.concern_ids),
+            status: status_label(status),
+            movable: status == booking::BookingStatus::Booked,
+            actions,
+        };
+        let counter_name = catalogue
+            .counters
+            .iter()
+            .find(|counter| counter.id == entry.counter_id)
+            .map_or_else(|| entry.counter_id.clone(), |counter| counter.name.clone());
+        match by_counter.iter_mut().find(|column| column.name == counter_name) {
+            Some(column) => column.bookings.push(row),
+            None => by_counter.push(CounterColumn {
+                name: counter_name,
+                bookings: vec![row],
+            }),
+        }
+    }
+    by_counter.sort_by(|a, b| a.name.cmp(&b.name));
+    let concerns: Vec<(String, String)> = catalogue
+        .concerns
+        .iter()
+        .map(|concern| (concern.id.clone(), concern.name.clone()))
+        .collect();
+    let shown_concern = if concerns.iter().any(|(id, _)| *id == query.anliegen) {
+        query.anliegen.clone()
+    } else {
+        concerns.first().map(|(id, _)| id.clone()).unwrap_or_default()
+    };
+    let free_times = foyer_slots(
+        &services,
+        &office_id,
+        std::slice::from_ref(&shown_concern),
+        today,
+        today,
+    )
+    .await
+    .unwrap_or_default()
+    .into_iter()
+    .map(|(start, free)| format!("{} Uhr ({free} frei)", start.with_timezone(&tz).format("%H:%M")))
+    .collect();
+    let all_counters: Vec<(String, String)> = catalogue
+        .counters
+        .iter()
+        .map(|counter| (counter.id.clone(), counter.name.clone()))
+        .collect();
+    let page = render(&Day {
+        office_id: office_id.clone(),
+        office_name: office.name.clone(),
+        staff_name: account.display_name().to_owned(),
+        day: day.to_string(),
+        day_label: german::long_date(day),
+        message: message(&query.meldung),
+        csrf: csrf.token.clone(),
+        concerns,
+        shown_concern,
+        free_times,
+        counters: by_counter,
+        all_counters,
+    })?;
+    Ok(csrf.respond(page))
+}
+
+/// Free starts for staff (foyer channel: from now, staff-only capacity included).
+async fn foyer_slots(
+    services: &Services,
+    office_id: &str,
+    concern_ids: &[String],
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<Vec<(DateTime<Utc>, u32)>, tonic::Status> {
+    let response = services
+        .availability
+        .clone()
+        .list_slots(availability::ListSlotsRequest {
+            office_id: office_id.to_owned(),
+            concern_ids: concern_ids.to_vec(),
+            from_date: from.to_string(),
+            to_date: to.to_string(),
+            channel: availability::Channel::Foyer.into(),
+        })
+        .await?
+        .into_inner();
+    Ok(response
+        .days
+        .iter()
+        .flat_map(|day| &day.slots)
+        .filter_map(|slot| Some((timestamp::from_proto(slot.start.as_ref()?)?, slot.free)))
+        .collect())
+}
+
+#[derive(Deserialize)]
+pub struct StatusForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    status: String,
+    /// The day the desk shows, to return to it.
+    #[serde(default)]
+    tag: String,
+}
+
+pub async fn change_status(
+    State(services): State<Services>,
+    Path((office_id, code)): Path<(String, String)>,
+    headers: HeaderMap,
+    Form(form): Form<StatusForm>,
+) -> Result<Response, WebError> {
+    let account = signed_in(&services, &headers, Some(&office_id))?;
+    Csrf::verify(&headers, &form.csrf)?;
+    let status = match form.status.as_str() {
+        "checked_in" => booking::BookingStatus::CheckedIn,
+        "completed" => booking::BookingStatus::Completed,
+        "no_show" => booking::BookingStatus::NoShow,
+        "cancelled" => booking::BookingStatus::Cancelled,
+        _ => return Err(WebError::BadRequest("Unbekannter Status.")),
+    };
+    let changed = services
+        .bookings
+        .clone()
+        .change_booking_status(booking::ChangeBookingStatusRequest {
+            office_id: office_id.clone(),
+            code,
+            status: status.into(),
+            actor: account.login.clone(),
+            note: String::new(),
+        })
+        .await;
+    let outcome = match changed {
+        Ok(changed) => {
+            services.await_slots(&changed.into_inner()).await;
+            "status"
+        }
+        Err(status) if status.code() == tonic::Code::FailedPrecondition => "nicht-moeglich",
+        Err(status) => return Err(status.into()),
+    };
+    Ok(see_other(&format!(
+        "/schalter/{}?meldung={outcome}&tag={}#termine",
+        encode(&office_id),
+        encode(&form.tag)
+    )))
+}
+
+#[derive(Deserialize)]
+pub struct WalkIn {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    anliegen: String,
+    #[serde(default)]
+    personen: String,
+    #[serde(default)]
+    name: String,
+}
+
+pub async fn walk_in(
+    State(services): State<Services>,
+    Path(office_id): Path<String>,
+    headers: HeaderMap,
+    Form(form): Form<WalkIn>,
+) -> Result<Response, WebError> {
+    let account = signed_in(&services, &headers, Some(&office_id))?;
+    Csrf::verify(&headers, &form.csrf)?;
+    if form.name.trim().is_empty() {
+        return Ok(see_other(&format!(
+            "/schalter/{}?meldung=name#laufkundschaft",
+            encode(&office_id)
+        )));
+    }
+    let persons = form.personen.trim().parse::<usize>().unwrap_or(1).clamp(1, 10);
+    let ids = vec![form.anliegen.clone(); persons];
+    if let Some(booking) = book_walk_in(&services, &office_id, &ids, &form.name, &account.login).await? {
+        return Ok(see_other(&format!(
+            "/schalter/{}/ticket/{}",
+            encode(&office_id),
+            encode(&booking.code)
+        )));
+    }
+    Ok(see_other(&format!(
+        "/schalter/{}?meldung=kein-termin#laufkundschaft",
+        encode(&office_id)
+    )))
+}
+
+/// Books the next free start from now for a walk-in (foyer channel, no
+/// email); `None` when nothing is free in the next two weeks.
+pub(crate) async fn book_walk_in(
+    services: &Services,
+    office_id: &str,
+    concern_ids: &[String],
+    name: &str,
+    actor: &str,
+) -> Result<Option<booking::Booking>, tonic::Status> {
+    let office = services
+        .office(office_id)
+        .await
+        .map_err(|_| tonic::Status::not_found("unknown office"))?;
+    let today = Utc::now().with_timezone(&timezone(&office)).date_naive();
+    let starts = foyer_slots(services, office_id, concern_ids, today, today + TimeDelta::days(14)).await?;
+    // If another desk takes a start first, the next one.
+    for (start, _) in starts.into_iter().take(5) {
+        let created = services
+            .bookings
+            .clone()
+            .create_booking(booking::CreateBookingRequest {
+                office_id: office_id.to_owned(),
+                concern_ids: concern_ids.to_vec(),
+                start: Some(timestamp::to_proto(start)),
+                name: name.to_owned(),
+                email: String::new(),
+                phone: String::new(),
+                idempotency_key: String::new(),
+                channel: availability::Channel::Foyer.into(),
+                actor: actor.to_owned(),
+            })
+            .await;
+        match created {
+            Ok(created) => {
+                let booking = created
+                    .into_inner()
+                    .booking
+                    .ok_or_else(|| tonic::Status::internal("no booking"))?;
+                services.await_slots(&booking).await;
+                return Ok(Some(booking));
+            }
+            Err(status) if matches!(status.code(), tonic::Code::Aborted | tonic::Code::FailedPrecondition) => {}
+            Err(status) => return Err(status),
+        }
+    }
+    Ok(None)
+}
+
+#[derive(Template)]
+#[template(path = "desk_ticket.html")]
+struct Ticket {
+    office_id: String,
+    /// The booking's day, for the way back to the desk.
+    day: String,
+    code: String,
+    time: String,
+    counter: String,
+    concerns: String,
+    documents: Vec<String>,
+}
+
+/// A booking of an office by code, for staff.
+async fn find(services: &Services, office_id: &str, code: &str) -> Result<booking::Booking, WebError> {
+    let now = Utc::now();
+    services
+        .bookings
+        .clone()
+        .list_bookings(booking::ListBookingsRequest {
+            office_id: office_id.to_owned(),
+            from: Some(timestamp::to_proto(now - TimeDelta::days(1))),
+            to: Some(timestamp::to_proto(now + TimeDelta::days(400))),
+        })
+        .await?
+        .into_inner()
+        .bookings
+        .into_iter()
+        .find(|booking| booking.code == code)
+        .ok_or(WebError::NotFound("Diesen Termin gibt es nicht."))
+}
+
+pub async fn ticket(
+    State(services): State<Services>,
+    Path((office_id, code)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, WebError> {
+    signed_in(&services, &headers, Some(&office_id))?;
+    let booking = find(&services, &office_id, &code).await?;
+    let office = services.office(&office_id).await?;
+    let catalogue = services.catalogue(&office_id).await?;
+    let tz = timezone(&office);
+    let start = booking
+        .start
+        .as_ref()
+        .and_then(timestamp::from_proto)
+        .unwrap_or_default();
+    let documents: Vec<String> = crate::api::required_documents(&catalogue, &booking.concern_ids)
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+    let page = render(&Ticket {
+        office_id,
+        day: start.with_timezone(&tz).date_naive().to_string(),
+        code: booking.code.clone(),
+        time: format!(
+            "{}, {} Uhr",
+            german::long_date(start.with_timezone(&tz).date_naive()),
+            start.with_timezone(&tz).format("%H:%M")
+        ),
+        counter: catalogue
+            .counters
+            .iter()
+            .find(|counter| counter.id == booking.counter_id)
+            .map_or_else(|| booking.counter_id.clone(), |counter| counter.name.clone()),
+        concerns: describe(&catalogue, &booking.concern_ids),
+        documents,
+    })?;
+    Ok(page.into_response())
+}
+
+#[derive(Template)]
+#[template(path = "desk_list.html")]
+struct Choices {
+    office_id: String,
+    heading: String,
+    text: String,
+    empty: &'static str,
+    action: String,
+    csrf: String,
+    items: Vec<(String, Option<String>)>,
+}
+
+pub async fn move_choices(
+    State(services): State<Services>,
+    Path((office_id, code)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, WebError> {
+    signed_in(&services, &headers, Some(&office_id))?;
+    let csrf = Csrf::from_headers(&headers)?;
+    let booking = find(&services, &office_id, &code).await?;
+    let office = services.office(&office_id).await?;
+    let tz = timezone(&office);
+    let today = Utc::now().with_timezone(&tz).date_naive();
+    let starts = foyer_slots(
+        &services,
+        &office_id,
+        &booking.concern_ids,
+        today,
+        today + TimeDelta::days(14),
+    )
+    .await?;
+    let items = starts
+        .into_iter()
+        .take(15)
+        .map(|(start, _)| {
+            let local = start.with_timezone(&tz);
+            (
+                format!(
+                    "{}, {} Uhr",
+                    german::long_date(local.date_naive()),
+                    local.format("%H:%M")
+                ),
+                Some(local.to_rfc3339()),
+            )
+        })
+        .collect();
+    let page = render(&Choices {
+        office_id: office_id.clone(),
+        heading: format!("Termin {code} verschieben"),
+        text: "Wählen Sie die neue Zeit; der bisherige Termin wird dabei freigegeben.".to_owned(),
+        empty: "In den nächsten zwei Wochen ist keine Zeit frei.",
+        action: format!("/schalter/{}/termine/{}/verschieben", encode(&office_id), encode(&code)),
+        csrf: csrf.token.clone(),
+        items,
+    })?;
+    Ok(csrf.respond(page))
+}
+
+#[derive(Deserialize)]
+pub struct MoveForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    start: String,
+}
+
+pub async fn move_booking(
+    State(services): State<Services>,
+    Path((office_id, code)): Path<(String, String)>,
+    headers: HeaderMap,
+    Form(form): Form<MoveForm>,
+) -> Result<Response, WebError> {
+    let account = signed_in(&services, &headers, Some(&office_id))?;
+    Csrf::verify(&headers, &form.csrf)?;
+    let start = DateTime::parse_from_rfc3339(form.start.trim())
+        .map_err(|_| WebError::BadRequest("Diese Zeit ist ungültig."))?
+        .with_timezone(&Utc);
+    let moved = services
+        .bookings
+        .clone()
+        .move_booking(booking::MoveBookingRequest {
+            office_id: office_id.clone(),
+            code,
+            start: Some(timestamp::to_proto(start)),
+            actor: account.login.clone(),
+        })
+        .await;
+    let outcome = match moved {
+        Ok(moved) => {
+            services.await_slots(&moved.into_inner()).await;
+            "verschoben"
+        }
+        Err(status) if matches!(status.code(), tonic::Code::FailedPrecondition | tonic::Code::Aborted) => {
+            "nicht-moeglich"
+        }
+        Err(status) => return Err(status.into()),
+    };
+    Ok(see_other(&format!(
+        "/schalter/{}?meldung={outcome}#termine",
+        encode(&office_id)
+    )))
+}
+
+#[derive(Deserialize)]
+pub struct AbsenceForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    platz: String,
+    #[serde(default)]
+    tag: String,
+    #[serde(default)]
+    von: String,
+    #[serde(default)]
+    bis: String,
+    #[serde(default)]
+    grund: String,
+}
+
+pub async fn absence(
+    State(services): State<Services>,
+    Path(office_id): Path<String>,
+    headers: HeaderMap,
+    Form(form): Form<AbsenceForm>,
+) -> Result<Response, WebError> {
+    signed_in(&services, &headers, Some(&office_id))?;
+    Csrf::verify(&headers, &form.csrf)?;
+    let csrf = Csrf::from_headers(&headers)?;
+    let office = services.office(&office_id).await?;
+    let tz = timezone(&office);
+    let invalid = || WebError::BadRequest("Bitte geben Sie Tag, Beginn und Ende der Abwesenheit an.");
+    let date = NaiveDate::parse_from_str(&form.tag, "%Y-%m-%d").map_err(|_| invalid())?;
+    let instant = |time: &str| {
+        let time = NaiveTime::parse_from_str(time, "%H:%M").map_err(|_| invalid())?;
+        tz.from_local_datetime(&date.and_time(time))
+            .earliest()
+            .map(|instant| instant.with_timezone(&Utc))
+            .ok_or_else(invalid)
+    };
+    let (start, end) = (instant(&form.von)?, instant(&form.bis)?);
+    let added = services
+        .schedule_admin
+        .clone()
+        .add_absence(availability::AddAbsenceRequest {
+            office_id: office_id.clone(),
+            counter_id: form.platz.clone(),
+            start: Some(timestamp::to_proto(start)),
+            end: Some(timestamp::to_proto(end)),
+            reason: form.grund.clone(),
+        })
+        .await
+        .map_err(|status| match status.code() {
+            tonic::Code::InvalidArgument => WebError::BadRequest("Das Ende muss nach dem Beginn liegen."),
+            _ => status.into(),
+        })?
+        .into_inner();
+    let items: Vec<(String, Option<String>)> = added
+        .affected_bookings
+        .iter()
+        .map(|affected| {
+            let start = affected
+                .start
+                .as_ref()
+                .and_then(timestamp::from_proto)
+                .unwrap_or_default();
+            (
+                format!("{} um {} Uhr", affected.code, start.with_timezone(&tz).format("%H:%M")),
+                None,
+            )
+        })
+        .collect();
+    let page = render(&Choices {
+        office_id: office_id.clone(),
+        heading: "Abwesenheit eingetragen".to_owned(),
+        text: format!(
+            "{} ist am {} von {} bis {} Uhr abwesend. Betroffene Termine bleiben bestehen; bitte verschieben oder sagen Sie sie ab:",
+            form.platz.as_str(),
+            german::long_date(date),
+            form.von,
+            form.bis
+        ),
+        empty: "Keine gebuchten Termine sind betroffen.",
+        action: String::new(),
+        csrf: csrf.token.clone(),
+        items,
+    })?;
+    Ok(csrf.respond(page))
+}

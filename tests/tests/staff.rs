@@ -1,0 +1,193 @@
+//! The staff HTTP API and the desk login: walk-ins, statuses, absences,
+//! behind a session or the internal bearer token.
+
+use amtstermin_tests::{Backend, STAFF_API_TOKEN, STAFF_LOGIN, STAFF_PASSWORD, TestApp, backend_tests};
+use chrono::{DateTime, TimeDelta, Utc};
+use serde_json::{Value, json};
+
+backend_tests!(
+    the_staff_api_books_walk_ins_changes_statuses_and_records_absences,
+    the_staff_api_needs_a_session_or_the_token
+);
+
+async fn call(
+    app: &TestApp,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+    auth: Option<&str>,
+) -> (u16, Value) {
+    let mut request = app.http.request(method, app.url(path));
+    if let Some(token) = auth {
+        request = request.bearer_auth(token);
+    }
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.expect("request");
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+async fn the_staff_api_books_walk_ins_changes_statuses_and_records_absences(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    let token = Some(STAFF_API_TOKEN);
+    let (status, walk_in) = call(
+        &app,
+        reqwest::Method::POST,
+        "/api/v1/staff/offices/bergkamen/walk-ins",
+        Some(json!({ "concerns": ["allgemeine-beratung"], "name": "Laufkunde" })),
+        token,
+    )
+    .await;
+    assert_eq!(status, 201, "{walk_in}");
+    assert_eq!(
+        (walk_in["channel"].as_str(), walk_in["email"].as_str()),
+        (Some("foyer"), Some(""))
+    );
+    let code = walk_in["code"].as_str().expect("code").to_owned();
+    let start: DateTime<Utc> = DateTime::parse_from_rfc3339(walk_in["start"].as_str().expect("start"))
+        .expect("time")
+        .with_timezone(&Utc);
+    let date = start.with_timezone(&chrono_tz::Europe::Berlin).date_naive();
+
+    let (status, listed) = call(
+        &app,
+        reqwest::Method::GET,
+        &format!("/api/v1/staff/offices/bergkamen/bookings?date={date}"),
+        None,
+        token,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(
+        listed
+            .as_array()
+            .is_some_and(|all| all.iter().any(|b| b["code"] == code.as_str())),
+        "{listed}"
+    );
+
+    let status_path = format!("/api/v1/staff/offices/bergkamen/bookings/{code}/status");
+    let (status, changed) = call(
+        &app,
+        reqwest::Method::POST,
+        &status_path,
+        Some(json!({ "status": "checked_in" })),
+        token,
+    )
+    .await;
+    assert_eq!((status, &changed["status"]), (200, &json!("checked_in")));
+    let (status, error) = call(
+        &app,
+        reqwest::Method::POST,
+        &status_path,
+        Some(json!({ "status": "cancelled" })),
+        token,
+    )
+    .await;
+    assert_eq!((status, &error["error"]["code"]), (409, &json!("invalid_transition")));
+    let (status, error) = call(
+        &app,
+        reqwest::Method::POST,
+        &status_path,
+        Some(json!({ "status": "lost" })),
+        token,
+    )
+    .await;
+    assert_eq!((status, &error["error"]["code"]), (400, &json!("invalid_status")));
+
+    let (status, absence) = call(
+        &app,
+        reqwest::Method::POST,
+        "/api/v1/staff/offices/bergkamen/absences",
+        Some(json!({
+            "counter": walk_in["counter"],
+            "start": (start - TimeDelta::minutes(30)).to_rfc3339(),
+            "end": (start + TimeDelta::hours(2)).to_rfc3339(),
+            "reason": "Krankheit",
+        })),
+        token,
+    )
+    .await;
+    assert_eq!(status, 201, "{absence}");
+    let affected: Vec<&str> = absence["affected_bookings"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter_map(|b| b["code"].as_str())
+        .collect();
+    assert!(affected.contains(&code.as_str()), "{absence}");
+}
+
+async fn the_staff_api_needs_a_session_or_the_token(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    let path = "/api/v1/staff/offices/bergkamen/bookings";
+    let (status, error) = call(&app, reqwest::Method::GET, path, None, None).await;
+    assert_eq!((status, &error["error"]["code"]), (401, &json!("unauthorized")));
+    let (status, _) = call(&app, reqwest::Method::GET, path, None, Some("wrong-token")).await;
+    assert_eq!(status, 401);
+
+    // Sign in at the desk like a browser: the login form's CSRF cookie and field.
+    let form = app.http.get(app.url("/schalter/anmelden")).send().await.expect("form");
+    let csrf_cookie = form
+        .headers()
+        .get("set-cookie")
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split(';').next())
+        .expect("csrf cookie")
+        .to_owned();
+    let csrf = csrf_cookie.split_once('=').expect("value").1.to_owned();
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let wrong = no_redirects
+        .post(app.url("/schalter/anmelden"))
+        .header("cookie", &csrf_cookie)
+        .form(&[("csrf", csrf.as_str()), ("login", STAFF_LOGIN), ("password", "falsch")])
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(wrong.status().as_u16(), 401);
+    let signed_in = no_redirects
+        .post(app.url("/schalter/anmelden"))
+        .header("cookie", &csrf_cookie)
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("login", STAFF_LOGIN),
+            ("password", STAFF_PASSWORD),
+        ])
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(signed_in.status().as_u16(), 303);
+    let session = signed_in
+        .headers()
+        .get("set-cookie")
+        .and_then(|value| value.to_str().ok())
+        .expect("session cookie")
+        .to_owned();
+    assert!(session.contains("HttpOnly") && session.contains("Secure") && session.contains("SameSite=Strict"));
+    let session = session.split(';').next().expect("pair").to_owned();
+    let listed = app
+        .http
+        .get(app.url(path))
+        .header("cookie", &session)
+        .send()
+        .await
+        .expect("list");
+    assert_eq!(listed.status().as_u16(), 200);
+    let desk = app
+        .http
+        .get(app.url("/schalter/bergkamen"))
+        .header("cookie", &session)
+        .send()
+        .await
+        .expect("desk");
+    assert_eq!(desk.status().as_u16(), 200);
+    assert!(desk.text().await.unwrap_or_default().contains("Laufkundschaft"));
+}
