@@ -44,8 +44,8 @@ test("a citizen books on a phone (390×844)", async () => {
   const started = Date.now();
   const code = await bookFirstTime(page, "telefon");
   assert.match(code, /^[A-Z0-9]{4}-[A-Z0-9]{4}$/);
-  // The whole path is a handful of page loads, far below a minute.
-  assert.ok(Date.now() - started < 60_000);
+  // Reported, not asserted: machine speed is no test result.
+  console.log(`phone path: start page to confirmation in ${Date.now() - started} ms (with axe checks)`);
   await page.context().close();
 });
 

@@ -74,6 +74,12 @@ async fn no_personal_data_or_token_reaches_the_logs() {
         .send()
         .await
         .expect("get");
+    // The manage page carries the token in its address.
+    app.http
+        .get(app.url(&format!("/termin/{code}?token={token}")))
+        .send()
+        .await
+        .expect("manage page");
     app.http
         .get(app.url(&format!("/api/v1/bookings/{code}/calendar.ics?token={token}")))
         .send()
