@@ -87,6 +87,27 @@ impl Services {
             })
     }
 
+    /// All bookings of an office on one local day, any status, by start.
+    pub async fn bookings_of_day(
+        &self,
+        office: &availability::Office,
+        day: chrono::NaiveDate,
+    ) -> Result<Vec<amtstermin_proto::booking::v1::Booking>, tonic::Status> {
+        use chrono::TimeZone;
+        let tz: chrono_tz::Tz = office.timezone.parse().unwrap_or(chrono_tz::Europe::Berlin);
+        let midnight = |date: chrono::NaiveDate| {
+            tz.from_local_datetime(&date.and_time(chrono::NaiveTime::MIN))
+                .earliest()
+                .map_or_else(chrono::Utc::now, |instant| instant.with_timezone(&chrono::Utc))
+        };
+        let request = amtstermin_proto::booking::v1::ListBookingsRequest {
+            office_id: office.id.clone(),
+            from: Some(amtstermin_proto::timestamp::to_proto(midnight(day))),
+            to: Some(amtstermin_proto::timestamp::to_proto(midnight(day + chrono::TimeDelta::days(1)))),
+        };
+        Ok(self.bookings.clone().list_bookings(request).await?.into_inner().bookings)
+    }
+
     pub async fn catalogue(&self, office_id: &str) -> Result<availability::GetCatalogueResponse, ApiError> {
         Ok(self
             .availability

@@ -13,7 +13,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use chrono::{DateTime, NaiveDate, NaiveTime, TimeDelta, TimeZone, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -108,22 +108,7 @@ async fn list(
         NaiveDate::parse_from_str(&query.date, "%Y-%m-%d")
             .map_err(|_| ApiError::bad_request("invalid_date", "date must be written YYYY-MM-DD"))?
     };
-    let midnight = |date: NaiveDate| {
-        tz.from_local_datetime(&date.and_time(NaiveTime::MIN))
-            .earliest()
-            .map_or_else(Utc::now, |instant| instant.with_timezone(&Utc))
-    };
-    let bookings = services
-        .bookings
-        .clone()
-        .list_bookings(booking::ListBookingsRequest {
-            office_id: office_id.clone(),
-            from: Some(timestamp::to_proto(midnight(day))),
-            to: Some(timestamp::to_proto(midnight(day + TimeDelta::days(1)))),
-        })
-        .await?
-        .into_inner()
-        .bookings;
+    let bookings = services.bookings_of_day(&office, day).await?;
     Ok(Json(Value::Array(bookings.iter().map(booking_json).collect())).into_response())
 }
 

@@ -218,22 +218,7 @@ pub async fn day(
     let tz = timezone(&office);
     let today = Utc::now().with_timezone(&tz).date_naive();
     let day = NaiveDate::parse_from_str(&query.tag, "%Y-%m-%d").unwrap_or(today);
-    let midnight = |date: NaiveDate| {
-        tz.from_local_datetime(&date.and_time(NaiveTime::MIN))
-            .earliest()
-            .map_or_else(Utc::now, |instant| instant.with_timezone(&Utc))
-    };
-    let listed = services
-        .bookings
-        .clone()
-        .list_bookings(booking::ListBookingsRequest {
-            office_id: office_id.clone(),
-            from: Some(timestamp::to_proto(midnight(day))),
-            to: Some(timestamp::to_proto(midnight(day + TimeDelta::days(1)))),
-        })
-        .await?
-        .into_inner()
-        .bookings;
+    let listed = services.bookings_of_day(&office, day).await?;
     let mut by_counter: Vec<CounterColumn> = Vec::new();
     for entry in listed {
         let start = entry.start.as_ref().and_then(timestamp::from_proto).unwrap_or_default();
