@@ -147,6 +147,20 @@ test("the keyboard reaches everything, starting with the skip link", async () =>
   await page.keyboard.press("Enter");
   await page.waitForURL("**/buchen**");
   await check(page, "tastatur-formular");
+  // The form, typed: name, Tab, email, Tab, (phone), Tab, Space on the consent, Enter.
+  await page.getByLabel("Vor- und Nachname").focus();
+  await page.keyboard.type("Tastatur Nutzerin");
+  await page.keyboard.press("Tab");
+  await page.keyboard.type(email("tastatur"));
+  await page.keyboard.press("Tab");
+  await page.keyboard.press("Tab");
+  await page.keyboard.press("Space");
+  assert.ok(await page.getByLabel(/Datenschutzhinweise/).isChecked(), "the consent box is reached and ticked by keyboard");
+  await page.keyboard.press("Tab");
+  await page.keyboard.press("Tab");
+  assert.equal(await page.evaluate(() => document.activeElement?.textContent), "Termin verbindlich buchen");
+  await page.keyboard.press("Enter");
+  await page.getByRole("heading", { name: "Ihr Termin ist gebucht" }).waitFor();
   await page.context().close();
 });
 
