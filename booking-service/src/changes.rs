@@ -69,7 +69,10 @@ impl ChangeFeed {
         let send = |change: pb::BookingChange| async move { sender.send(Ok(change)).await.is_ok() };
 
         let last = self.store.last_sequence(office_id).await?;
-        if after == 0 || after > last {
+        let first = self.store.first_sequence(office_id).await?;
+        // A snapshot for a fresh start, for a client ahead of the log (the
+        // database was replaced) and for one behind what the log still holds.
+        if after == 0 || after > last || after + 1 < first {
             // Bookings that ended before yesterday cannot matter to anyone.
             let snapshot = self.store.snapshot(office_id, Utc::now() - TimeDelta::days(1)).await?;
             after = snapshot.sequence;

@@ -1,6 +1,7 @@
 //! Data protection: personal data does not outlive its purpose. A job in
 //! every replica removes name, email, phone, history notes and unsent mails
-//! of bookings a configured number of days after the appointment.
+//! of bookings a configured number of days after the appointment; it also
+//! trims the change log behind `WatchBookings` to its last week.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,12 +14,21 @@ use crate::store::BookingStore;
 /// How often the job runs.
 const INTERVAL: Duration = Duration::from_secs(3600);
 
-/// Anonymises the bookings that ended more than `days` days ago.
+/// How long the change log keeps its entries: a projection away for longer
+/// resumes with a snapshot.
+const CHANGE_LOG_DAYS: i64 = 7;
+
+/// Anonymises the bookings that ended more than `days` days ago, and trims
+/// the change log.
 pub async fn run_once(store: &dyn BookingStore, days: u32) -> Result<u64, Error> {
     let now = Utc::now();
     let anonymised = store.anonymise(now - TimeDelta::days(i64::from(days)), now).await?;
     if anonymised > 0 {
         tracing::info!(bookings = anonymised, days, "personal data removed");
+    }
+    let pruned = store.prune_changes(now - TimeDelta::days(CHANGE_LOG_DAYS)).await?;
+    if pruned > 0 {
+        tracing::info!(changes = pruned, "change log trimmed");
     }
     Ok(anonymised)
 }

@@ -103,9 +103,17 @@ impl Services {
         let request = amtstermin_proto::booking::v1::ListBookingsRequest {
             office_id: office.id.clone(),
             from: Some(amtstermin_proto::timestamp::to_proto(midnight(day))),
-            to: Some(amtstermin_proto::timestamp::to_proto(midnight(day + chrono::TimeDelta::days(1)))),
+            to: Some(amtstermin_proto::timestamp::to_proto(midnight(
+                day + chrono::TimeDelta::days(1),
+            ))),
         };
-        Ok(self.bookings.clone().list_bookings(request).await?.into_inner().bookings)
+        Ok(self
+            .bookings
+            .clone()
+            .list_bookings(request)
+            .await?
+            .into_inner()
+            .bookings)
     }
 
     pub async fn catalogue(&self, office_id: &str) -> Result<availability::GetCatalogueResponse, ApiError> {

@@ -10,7 +10,10 @@ use booking_service::store::{self, Reservation};
 use chrono::{DateTime, Utc};
 use tonic_health::pb::health_check_response::ServingStatus;
 
-backend_tests!(the_projection_resumes_after_a_booking_service_restart);
+backend_tests!(
+    the_projection_resumes_after_a_booking_service_restart,
+    a_client_behind_the_trimmed_change_log_gets_a_snapshot
+);
 
 async fn eventually<F, Fut>(what: &str, mut check: F)
 where
@@ -84,4 +87,61 @@ async fn the_projection_resumes_after_a_booking_service_restart(backend: Backend
         free_at(&app.slots("bergkamen", "personalausweis").await, &start) == free - 2
     })
     .await;
+}
+
+async fn a_client_behind_the_trimmed_change_log_gets_a_snapshot(backend: Backend) {
+    use amtstermin_proto::booking::v1::booking_change::Change;
+    use amtstermin_proto::booking::v1::{WatchBookingsRequest, booking_service_client::BookingServiceClient};
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    let slots = app.slots("bergkamen", "allgemeine-beratung").await;
+    for (index, slot) in slots["days"][1]["slots"]
+        .as_array()
+        .expect("slots")
+        .iter()
+        .take(3)
+        .enumerate()
+    {
+        let mut request = booking_request(
+            "bergkamen",
+            &["allgemeine-beratung"],
+            slot["start"].as_str().expect("start"),
+        );
+        request["email"] = serde_json::json!(format!("person{index}@example.de"));
+        assert_eq!(app.book(&request).await.0, 201);
+    }
+    let store = store::open(&app.database.url, 1).expect("store");
+    store
+        .prune_changes(Utc::now() + chrono::TimeDelta::days(1))
+        .await
+        .expect("prune");
+
+    let first_message = |after: u64| {
+        let url = app.booking_url.clone();
+        async move {
+            let channel = amtstermin_proto::client::lazy_channel(&url).expect("channel");
+            let mut stream = BookingServiceClient::new(channel)
+                .watch_bookings(WatchBookingsRequest {
+                    office_id: "bergkamen".to_owned(),
+                    after_sequence: after,
+                })
+                .await
+                .expect("watch")
+                .into_inner();
+            stream
+                .message()
+                .await
+                .expect("message")
+                .and_then(|change| change.change)
+        }
+    };
+    match first_message(1).await {
+        Some(Change::Snapshot(snapshot)) => assert_eq!(snapshot.intervals.len(), 3, "all three bookings"),
+        other => panic!("a client behind the log needs a snapshot, got {other:?}"),
+    }
+    assert!(
+        matches!(first_message(3).await, Some(Change::CaughtUp(_))),
+        "a current client just goes on"
+    );
 }

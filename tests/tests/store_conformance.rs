@@ -27,6 +27,7 @@ backend_tests!(
     an_email_address_holds_at_most_the_limit_of_upcoming_bookings,
     retention_removes_personal_data_of_past_appointments_only,
     mails_are_claimed_once_and_retried_or_given_up,
+    the_change_log_is_trimmed_but_keeps_each_office_s_latest_entry,
 );
 
 async fn open(backend: Backend) -> Option<(TestDatabase, Arc<dyn BookingStore>)> {
@@ -881,5 +882,52 @@ async fn mails_are_claimed_once_and_retried_or_given_up(backend: Backend) {
             .expect("claim")
             .is_empty(),
         "given up is final"
+    );
+}
+
+async fn the_change_log_is_trimmed_but_keeps_each_office_s_latest_entry(backend: Backend) {
+    let Some((_db, store)) = open(backend).await else {
+        return;
+    };
+    let all = counters(&["p1", "p2"]);
+    for (code, hour) in [("AAAA-AAAA", 9), ("BBBB-BBBB", 10), ("CCCC-CCCC", 11)] {
+        created(
+            store
+                .reserve(&new_booking("amt", code, at(hour, 0), 20), &all, None)
+                .await
+                .expect("reserve"),
+        );
+    }
+    created(
+        store
+            .reserve(&new_booking("other", "DDDD-DDDD", at(9, 0), 20), &all, None)
+            .await
+            .expect("reserve"),
+    );
+    assert_eq!(store.first_sequence("amt").await.expect("first"), 1);
+
+    // Everything is older than "tomorrow"; each office keeps its latest entry.
+    assert_eq!(
+        store
+            .prune_changes(at(23, 59) + Duration::days(1))
+            .await
+            .expect("prune"),
+        2
+    );
+    assert_eq!(store.first_sequence("amt").await.expect("first"), 3);
+    assert_eq!(store.last_sequence("amt").await.expect("last"), 3);
+    assert_eq!(store.first_sequence("other").await.expect("first"), 1);
+    let Reservation::Created { sequence, .. } = store
+        .reserve(&new_booking("amt", "EEEE-EEEE", at(12, 0), 20), &all, None)
+        .await
+        .expect("reserve")
+    else {
+        panic!("booked")
+    };
+    assert_eq!(sequence, 4, "sequences go on after a trim");
+    assert_eq!(
+        store.prune_changes(at(0, 0)).await.expect("prune"),
+        0,
+        "nothing that old"
     );
 }

@@ -241,6 +241,13 @@ pub trait BookingStore: Send + Sync + 'static {
     /// The office's latest change sequence (0 before the first change).
     async fn last_sequence(&self, office_id: &str) -> Result<u64, Error>;
 
+    /// The office's oldest change still in the log (0 when it is empty).
+    async fn first_sequence(&self, office_id: &str) -> Result<u64, Error>;
+
+    /// Forgets changes logged before `before`, keeping each office's latest
+    /// one (which anchors its sequence). Returns how many it removed.
+    async fn prune_changes(&self, before: DateTime<Utc>) -> Result<u64, Error>;
+
     /// The office's changes after `after`, oldest first, at most `limit`.
     async fn changes(&self, office_id: &str, after: u64, limit: u32) -> Result<Vec<Change>, Error>;
 
@@ -310,6 +317,9 @@ const SELECT_INTERVALS: &str = "SELECT code, counter_id, start_at, end_at FROM b
 const SELECT_ACTIVE: &str = "SELECT code, counter_id, start_at, end_at FROM bookings \
      WHERE office_id = $1 AND status <> 'cancelled' AND end_at > $2 ORDER BY start_at";
 const LAST_SEQUENCE: &str = "SELECT COALESCE(MAX(sequence), 0) FROM booking_events WHERE office_id = $1";
+const FIRST_SEQUENCE: &str = "SELECT COALESCE(MIN(sequence), 0) FROM booking_events WHERE office_id = $1";
+const PRUNE_CHANGES: &str = "DELETE FROM booking_events WHERE created_at < $1 AND sequence < \
+     (SELECT MAX(latest.sequence) FROM booking_events latest WHERE latest.office_id = booking_events.office_id)";
 const SELECT_CHANGES: &str = "SELECT sequence, kind, code, counter_id, start_at, end_at FROM booking_events \
      WHERE office_id = $1 AND sequence > $2 ORDER BY sequence LIMIT $3";
 fn sequence(stored: i64) -> u64 {

@@ -22,6 +22,7 @@ use super::{
     SELECT_LIST, Snapshot, StatusChange, StatusRequest, UPDATE_STATUS, change, created, decide, history_entry,
     idempotency, move_detail, moved, sequence, split_concerns, stored_channel, stored_sequence, stored_status,
 };
+use super::{FIRST_SEQUENCE, PRUNE_CHANGES};
 use crate::bookings::{self, Booking, HistoryEntry, Idempotency, NewBooking, Status};
 use crate::error::Error;
 use crate::notifications::{Notification, PendingMail};
@@ -461,6 +462,23 @@ impl BookingStore for PgStore {
             .fetch_one(&self.pool)
             .await?;
         Ok(sequence(stored))
+    }
+
+    async fn first_sequence(&self, office_id: &str) -> Result<u64, Error> {
+        let stored: i64 = sqlx::query_scalar(FIRST_SEQUENCE)
+            .bind(office_id)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(sequence(stored))
+    }
+
+    async fn prune_changes(&self, before: DateTime<Utc>) -> Result<u64, Error> {
+        let removed = sqlx::query(PRUNE_CHANGES)
+            .bind(before)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(removed)
     }
 
     async fn changes(&self, office_id: &str, after: u64, limit: u32) -> Result<Vec<Change>, Error> {
