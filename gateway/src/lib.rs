@@ -39,6 +39,10 @@ pub struct Settings {
     /// gRPC address of the booking service.
     #[arg(long, env = "AMTSTERMIN_BOOKING_URL", default_value = "http://127.0.0.1:50052")]
     pub booking_url: String,
+    /// Public address of the website (e.g. `https://termine.bergkamen.de`),
+    /// for the manage link shown after booking.
+    #[arg(long = "public-url", env = "AMTSTERMIN_PUBLIC_URL")]
+    pub public_url: Option<String>,
     #[command(flatten)]
     pub staff: staff::StaffSettings,
 }
@@ -50,6 +54,7 @@ pub struct Services {
     pub schedule_admin: ScheduleAdminServiceClient<Channel>,
     pub bookings: BookingServiceClient<Channel>,
     pub staff: staff::Staff,
+    pub public_url: Option<String>,
 }
 
 impl Services {
@@ -63,6 +68,7 @@ impl Services {
             schedule_admin: ScheduleAdminServiceClient::new(availability),
             bookings: BookingServiceClient::new(channel(&settings.booking_url)?),
             staff: staff::Staff::load(&settings.staff)?,
+            public_url: settings.public_url.clone(),
         })
     }
 

@@ -29,6 +29,7 @@ impl Stack {
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let availability_url = format!("http://{}", self.availability.local_addr()?);
         let booking_url = format!("http://{}", self.booking.local_addr()?);
+        let public_url = self.mail.public_url.clone();
         let (stop, stopped) = watch::channel(false);
         let signal = move || {
             let mut stopped = stopped.clone();
@@ -66,6 +67,7 @@ impl Stack {
                 crate::Settings {
                     availability_url,
                     booking_url,
+                    public_url: Some(public_url),
                     staff: self.staff,
                 },
                 self.http,

@@ -251,6 +251,7 @@ impl TestApp {
             let settings = gateway::Settings {
                 availability_url: availability_url.clone(),
                 booking_url: booking_url.clone(),
+                public_url: None,
                 staff: gateway::staff::StaffSettings {
                     file: None,
                     accounts: format!(

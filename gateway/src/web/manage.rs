@@ -121,10 +121,14 @@ pub async fn show(
     } else {
         None
     };
-    let host = headers
-        .get(axum::http::header::HOST)
-        .and_then(|host| host.to_str().ok())
-        .unwrap_or("localhost");
+    // The configured public address; without one, the address this request came to.
+    let base = services.public_url.clone().unwrap_or_else(|| {
+        let host = headers
+            .get(axum::http::header::HOST)
+            .and_then(|host| host.to_str().ok())
+            .unwrap_or("localhost");
+        format!("http://{host}")
+    });
     let page = render(&BookingPage {
         new: query.neu.is_some(),
         message,
@@ -145,7 +149,11 @@ pub async fn show(
             encode(&booking.code),
             encode(&query.token)
         ),
-        manage_link: format!("http://{host}{}", manage_url(&booking.code, &query.token)),
+        manage_link: format!(
+            "{}{}",
+            base.trim_end_matches('/'),
+            manage_url(&booking.code, &query.token)
+        ),
         move_link: format!(
             "/amt/{}/kalender?anliegen={}&termin={}&token={}",
             encode(&booking.office_id),
@@ -159,7 +167,6 @@ pub async fn show(
             encode(&query.token)
         ),
     })?;
-    let _ = when;
     Ok(page.into_response())
 }
 
