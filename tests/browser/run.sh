@@ -16,7 +16,8 @@ fi
 
 cargo build --bin amtstermin
 data=$(mktemp -d)
-port=${AMTSTERMIN_BROWSER_PORT:-38080}
+# Below the ephemeral range (32768+), where test clients' sockets could sit.
+port=${AMTSTERMIN_BROWSER_PORT:-28080}
 base="http://127.0.0.1:${port}"
 AMTSTERMIN_DATABASE_URL="sqlite:${data}/bookings.db" \
 AMTSTERMIN_AVAILABILITY_DATABASE_URL="sqlite:${data}/availability.db" \
@@ -24,8 +25,8 @@ AMTSTERMIN_MAIL_TRANSPORT="file:${data}/mails" \
 AMTSTERMIN_PUBLIC_URL="$base" \
   ./target/debug/amtstermin \
     --http-listen "127.0.0.1:${port}" \
-    --availability-listen "127.0.0.1:$((port - 3029))" \
-    --booking-listen "127.0.0.1:$((port - 3028))" \
+    --availability-listen "127.0.0.1:$((port + 1))" \
+    --booking-listen "127.0.0.1:$((port + 2))" \
     >"${data}/stack.log" 2>&1 &
 stack=$!
 trap 'kill "$stack" 2>/dev/null || true; wait "$stack" 2>/dev/null || true; rm -rf "$data"' EXIT
