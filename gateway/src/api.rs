@@ -363,6 +363,26 @@ async fn calendar(
         .into_response())
 }
 
+/// A status as the APIs name it.
+pub(crate) fn status_name(status: booking::BookingStatus) -> &'static str {
+    match status {
+        booking::BookingStatus::CheckedIn => "checked_in",
+        booking::BookingStatus::Completed => "completed",
+        booking::BookingStatus::NoShow => "no_show",
+        booking::BookingStatus::Cancelled => "cancelled",
+        booking::BookingStatus::Booked | booking::BookingStatus::Unspecified => "booked",
+    }
+}
+
+/// A channel as the APIs name it.
+pub(crate) fn channel_name(channel: availability::Channel) -> &'static str {
+    match channel {
+        availability::Channel::Foyer => "foyer",
+        availability::Channel::Phone => "phone",
+        availability::Channel::Online | availability::Channel::Unspecified => "online",
+    }
+}
+
 /// Documents to bring for the given concerns, each once, in order.
 pub fn required_documents<'a>(
     catalogue: &'a availability::GetCatalogueResponse,
@@ -416,25 +436,14 @@ impl Services {
         let office = self.office(&booking.office_id).await?;
         let catalogue = self.catalogue(&booking.office_id).await?;
         let tz = timezone(&office.timezone);
-        let status = match booking.status() {
-            booking::BookingStatus::CheckedIn => "checked_in",
-            booking::BookingStatus::Completed => "completed",
-            booking::BookingStatus::NoShow => "no_show",
-            booking::BookingStatus::Cancelled => "cancelled",
-            booking::BookingStatus::Booked | booking::BookingStatus::Unspecified => "booked",
-        };
         Ok(json!({
             "code": booking.code,
             "office": booking.office_id,
             "concerns": booking.concern_ids,
             "start": local(booking.start.as_ref(), tz),
             "end": local(booking.end.as_ref(), tz),
-            "status": status,
-            "channel": match booking.channel() {
-                availability::Channel::Foyer => "foyer",
-                availability::Channel::Phone => "phone",
-                _ => "online",
-            },
+            "status": status_name(booking.status()),
+            "channel": channel_name(booking.channel()),
             "counter": booking.counter_id,
             "name": booking.name,
             "email": booking.email,

@@ -18,7 +18,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::Services;
-use crate::api::json_body;
+use crate::api::{channel_name, json_body, status_name};
 use crate::error::ApiError;
 use crate::staff::SESSION_COOKIE;
 
@@ -55,16 +55,6 @@ fn caller(services: &Services, headers: &HeaderMap, office_id: &str) -> Result<S
     Ok(account.login)
 }
 
-fn status_name(status: booking::BookingStatus) -> &'static str {
-    match status {
-        booking::BookingStatus::CheckedIn => "checked_in",
-        booking::BookingStatus::Completed => "completed",
-        booking::BookingStatus::NoShow => "no_show",
-        booking::BookingStatus::Cancelled => "cancelled",
-        booking::BookingStatus::Booked | booking::BookingStatus::Unspecified => "booked",
-    }
-}
-
 fn booking_json(booking: &booking::Booking) -> Value {
     let instant =
         |value: Option<&prost_types::Timestamp>| value.and_then(timestamp::from_proto).map(|t| t.to_rfc3339());
@@ -76,11 +66,7 @@ fn booking_json(booking: &booking::Booking) -> Value {
         "start": instant(booking.start.as_ref()),
         "end": instant(booking.end.as_ref()),
         "status": status_name(booking.status()),
-        "channel": match booking.channel() {
-            availability::Channel::Foyer => "foyer",
-            availability::Channel::Phone => "phone",
-            _ => "online",
-        },
+        "channel": channel_name(booking.channel()),
         "name": booking.name,
         "email": booking.email,
         "phone": booking.phone,

@@ -57,6 +57,23 @@ pub fn describe(catalogue: &availability::GetCatalogueResponse, ids: &[String]) 
         .join(", ")
 }
 
+/// A status as the pages name it.
+pub fn status_label(status: booking::BookingStatus) -> &'static str {
+    match status {
+        booking::BookingStatus::CheckedIn => "angemeldet",
+        booking::BookingStatus::Completed => "erledigt",
+        booking::BookingStatus::NoShow => "nicht erschienen",
+        booking::BookingStatus::Cancelled => "abgesagt",
+        booking::BookingStatus::Booked | booking::BookingStatus::Unspecified => "gebucht",
+    }
+}
+
+/// Start and end of a booking (the epoch if the service sent none).
+pub fn times(booking: &booking::Booking) -> (DateTime<Utc>, DateTime<Utc>) {
+    let instant = |value: Option<&prost_types::Timestamp>| value.and_then(timestamp::from_proto).unwrap_or_default();
+    (instant(booking.start.as_ref()), instant(booking.end.as_ref()))
+}
+
 pub fn timezone(office: &availability::Office) -> Tz {
     office.timezone.parse().unwrap_or(chrono_tz::Europe::Berlin)
 }

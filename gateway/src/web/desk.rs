@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, NaiveDate, NaiveTime, TimeDelta, TimeZone, Utc};
 use serde::Deserialize;
 
-use super::booking::{describe, timezone};
+use super::booking::{describe, status_label, times, timezone};
 use super::{Csrf, WebError, encode, render, see_other};
 use crate::Services;
 use crate::staff::{Account, SESSION_COOKIE};
@@ -181,16 +181,6 @@ pub struct DayQuery {
     anliegen: String,
     #[serde(default)]
     meldung: String,
-}
-
-fn status_label(status: booking::BookingStatus) -> &'static str {
-    match status {
-        booking::BookingStatus::CheckedIn => "angemeldet",
-        booking::BookingStatus::Completed => "erledigt",
-        booking::BookingStatus::NoShow => "nicht erschienen",
-        booking::BookingStatus::Cancelled => "abgesagt",
-        booking::BookingStatus::Booked | booking::BookingStatus::Unspecified => "gebucht",
-    }
 }
 
 fn message(code: &str) -> Option<&'static str> {
@@ -510,11 +500,7 @@ pub async fn ticket(
     let office = services.office(&office_id).await?;
     let catalogue = services.catalogue(&office_id).await?;
     let tz = timezone(&office);
-    let start = booking
-        .start
-        .as_ref()
-        .and_then(timestamp::from_proto)
-        .unwrap_or_default();
+    let (start, _) = times(&booking);
     let documents: Vec<String> = crate::api::required_documents(&catalogue, &booking.concern_ids)
         .into_iter()
         .map(str::to_owned)

@@ -9,7 +9,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
-use super::booking::{describe, parse_ids, timezone, when};
+use super::booking::{describe, parse_ids, status_label, times, timezone, when};
 use super::{Csrf, WebError, encode, render, see_other};
 use crate::Services;
 
@@ -70,16 +70,6 @@ async fn load(services: &Services, code: &str, token: &str) -> Result<booking::B
         })
 }
 
-fn status_text(status: booking::BookingStatus) -> &'static str {
-    match status {
-        booking::BookingStatus::CheckedIn => "angemeldet",
-        booking::BookingStatus::Completed => "erledigt",
-        booking::BookingStatus::NoShow => "nicht wahrgenommen",
-        booking::BookingStatus::Cancelled => "abgesagt",
-        booking::BookingStatus::Booked | booking::BookingStatus::Unspecified => "gebucht",
-    }
-}
-
 fn manage_url(code: &str, token: &str) -> String {
     format!("/termin/{}?token={}", encode(code), encode(token))
 }
@@ -94,12 +84,7 @@ pub async fn show(
     let office = services.office(&booking.office_id).await?;
     let catalogue = services.catalogue(&booking.office_id).await?;
     let tz = timezone(&office);
-    let start = booking
-        .start
-        .as_ref()
-        .and_then(timestamp::from_proto)
-        .unwrap_or_default();
-    let end = booking.end.as_ref().and_then(timestamp::from_proto).unwrap_or_default();
+    let (start, end) = times(&booking);
     let mut concerns: Vec<ConcernDocuments> = Vec::new();
     for id in &booking.concern_ids {
         let Some(concern) = catalogue.concerns.iter().find(|concern| &concern.id == id) else {
@@ -133,7 +118,7 @@ pub async fn show(
         new: query.neu.is_some(),
         message,
         code: booking.code.clone(),
-        status: status_text(booking.status()),
+        status: status_label(booking.status()),
         active: booking.status() == booking::BookingStatus::Booked,
         date: german::long_date(start.with_timezone(&tz).date_naive()),
         time: format!(
@@ -190,12 +175,7 @@ async fn summary(services: &Services, booking: &booking::Booking) -> Result<Vec<
     let office = services.office(&booking.office_id).await?;
     let catalogue = services.catalogue(&booking.office_id).await?;
     let tz = timezone(&office);
-    let start = booking
-        .start
-        .as_ref()
-        .and_then(timestamp::from_proto)
-        .unwrap_or_default();
-    let end = booking.end.as_ref().and_then(timestamp::from_proto).unwrap_or_default();
+    let (start, end) = times(booking);
     Ok(vec![
         ("Buchungscode", booking.code.clone()),
         ("Termin", when(start, end, tz)),
