@@ -21,11 +21,18 @@ pub const MAX_CONCERNS_PER_APPOINTMENT: usize = 10;
 #[derive(Clone, Debug)]
 pub struct Catalogue {
     offices: Vec<Office>,
+    version: String,
 }
 
 impl Catalogue {
-    pub(crate) fn new(offices: Vec<Office>) -> Self {
-        Self { offices }
+    pub(crate) fn new(offices: Vec<Office>, version: String) -> Self {
+        Self { offices, version }
+    }
+
+    /// Changes whenever the configuration does (a digest of it), so clients
+    /// can keep the catalogue cached and notice a change.
+    pub fn version(&self) -> &str {
+        &self.version
     }
 
     pub fn offices(&self) -> &[Office] {

@@ -220,7 +220,17 @@ pub fn parse(text: &str) -> Result<Catalogue, Error> {
             other => other,
         })?);
     }
-    Ok(Catalogue::new(offices))
+    Ok(Catalogue::new(offices, version(text)))
+}
+
+/// The catalogue's version: the first 64 bits of the configuration's SHA-256,
+/// the same in every replica that reads the same file.
+fn version(text: &str) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(text.as_bytes())[..8]
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
 }
 
 fn invalid<T>(message: impl Into<String>) -> Result<T, Error> {

@@ -1,7 +1,7 @@
 //! The one error type of the availability service, mapped once to gRPC.
 
-use amtstermin_proto::status::with_error_code;
-use tonic::{Code, Status};
+use amtstermin_platform::ErrorCode;
+use tonic::Status;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -36,7 +36,7 @@ pub enum Error {
     #[error("no absence {0:?} at this office")]
     UnknownAbsence(String),
     #[error(transparent)]
-    OpenDatabase(#[from] amtstermin_proto::database::OpenError),
+    OpenDatabase(#[from] amtstermin_platform::database::OpenError),
     #[error("database error")]
     Database(#[from] sqlx::Error),
     #[error("database migration failed")]
@@ -47,53 +47,36 @@ pub enum Error {
 
 impl Error {
     /// The stable code clients see (documented in the README).
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
             Error::ReadConfig { .. }
             | Error::InvalidConfig(_)
             | Error::OpenDatabase(_)
             | Error::Database(_)
             | Error::Migration(_)
-            | Error::Internal(_) => "internal",
-            Error::UnknownCounter(_) => "counter_not_found",
-            Error::UnknownAbsence(_) => "absence_not_found",
-            Error::UnknownOffice(_) => "office_not_found",
-            Error::UnknownConcern(_) => "concern_not_found",
-            Error::ConcernsRequired => "concerns_required",
-            Error::TooManyConcerns { .. } => "too_many_concerns",
-            Error::TooManyPersons { .. } => "too_many_persons",
-            Error::NotCombinable => "concerns_not_combinable",
-            Error::InvalidArgument(_) => "invalid_argument",
-            Error::SlotUnavailable => "slot_unavailable",
-            Error::ProjectionUnavailable => "service_unavailable",
+            | Error::Internal(_) => ErrorCode::Internal,
+            Error::UnknownCounter(_) => ErrorCode::CounterNotFound,
+            Error::UnknownAbsence(_) => ErrorCode::AbsenceNotFound,
+            Error::UnknownOffice(_) => ErrorCode::OfficeNotFound,
+            Error::UnknownConcern(_) => ErrorCode::ConcernNotFound,
+            Error::ConcernsRequired => ErrorCode::ConcernsRequired,
+            Error::TooManyConcerns { .. } => ErrorCode::TooManyConcerns,
+            Error::TooManyPersons { .. } => ErrorCode::TooManyPersons,
+            Error::NotCombinable => ErrorCode::ConcernsNotCombinable,
+            Error::InvalidArgument(_) => ErrorCode::InvalidArgument,
+            Error::SlotUnavailable => ErrorCode::SlotUnavailable,
+            Error::ProjectionUnavailable => ErrorCode::ServiceUnavailable,
         }
     }
 }
 
 impl From<Error> for Status {
     fn from(error: Error) -> Self {
-        let code = match &error {
-            Error::ReadConfig { .. }
-            | Error::InvalidConfig(_)
-            | Error::OpenDatabase(_)
-            | Error::Database(_)
-            | Error::Migration(_)
-            | Error::Internal(_) => {
-                tracing::error!(error = %amtstermin_proto::telemetry::error_chain(&error), "internal error");
-                return with_error_code(Code::Internal, "internal", "an internal error occurred");
-            }
-            Error::UnknownOffice(_)
-            | Error::UnknownConcern(_)
-            | Error::UnknownCounter(_)
-            | Error::UnknownAbsence(_) => Code::NotFound,
-            Error::ConcernsRequired
-            | Error::TooManyConcerns { .. }
-            | Error::TooManyPersons { .. }
-            | Error::NotCombinable
-            | Error::InvalidArgument(_) => Code::InvalidArgument,
-            Error::SlotUnavailable => Code::FailedPrecondition,
-            Error::ProjectionUnavailable => Code::Unavailable,
-        };
-        with_error_code(code, error.code(), error.to_string())
+        let code = error.code();
+        if code == ErrorCode::Internal {
+            tracing::error!(error = %amtstermin_platform::telemetry::error_chain(&error), "internal error");
+            return code.status("an internal error occurred");
+        }
+        code.status(error.to_string())
     }
 }

@@ -20,21 +20,18 @@ use amtstermin_proto::availability::v1::availability_service_server::Availabilit
 use amtstermin_proto::availability::v1::schedule_admin_service_server::ScheduleAdminServiceServer;
 use anyhow::Context;
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
 use tonic::service::RoutesBuilder;
 
 pub use catalogue::Catalogue;
 pub use error::Error;
 
-/// Settings of the availability service (flags and `AMTSTERMIN_…` variables).
+/// Settings of the availability service itself (flags and `AMTSTERMIN_…`
+/// variables).
 #[derive(Clone, clap::Args)]
 pub struct Settings {
     /// The office configuration file (TOML).
     #[arg(long = "config", env = "AMTSTERMIN_CONFIG", default_value = "config/offices.toml")]
     pub config_path: PathBuf,
-    /// gRPC address of the booking service, whose change stream it follows.
-    #[arg(long, env = "AMTSTERMIN_BOOKING_URL", default_value = "http://127.0.0.1:50052")]
-    pub booking_url: String,
     /// Where counter absences are stored: `sqlite:PATH` (created on first
     /// start) or `postgres://USER:PASSWORD@HOST/DB`; not the booking database.
     #[arg(
@@ -56,22 +53,30 @@ impl std::fmt::Debug for Settings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Settings")
             .field("config_path", &self.config_path)
-            .field("booking_url", &self.booking_url)
-            .field("database_url", &amtstermin_proto::database::redact(&self.database_url))
+            .field("database_url", &amtstermin_platform::database::redact(&self.database_url))
             .field("database_max_connections", &self.database_max_connections)
             .finish()
     }
 }
 
+/// Where the availability service finds its peers.
+#[derive(Clone, Debug, clap::Args)]
+pub struct Peers {
+    /// gRPC address of the booking service, whose change stream it follows.
+    #[arg(long, env = "AMTSTERMIN_BOOKING_URL", default_value = "http://127.0.0.1:50052")]
+    pub booking_url: String,
+}
+
 /// Serves the availability gRPC API on `listener` until `shutdown` resolves.
 pub async fn run(
     settings: Settings,
+    peers: Peers,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
     let catalogue = Arc::new(config::load(&settings.config_path)?);
-    let channel = amtstermin_proto::client::lazy_channel(&settings.booking_url)
-        .with_context(|| format!("invalid booking service URL {:?}", settings.booking_url))?;
+    let channel = amtstermin_platform::client::lazy_channel(&peers.booking_url)
+        .with_context(|| format!("invalid booking service URL {:?}", peers.booking_url))?;
     let projection = Arc::new(projection::Projection::new(&catalogue));
     let followers: Vec<_> = catalogue
         .offices()
@@ -99,7 +104,7 @@ pub async fn run(
     ));
 
     let mut routes = RoutesBuilder::default();
-    let health = amtstermin_proto::server::standard_services(
+    let health = amtstermin_platform::server::standard_services(
         &mut routes,
         &[
             amtstermin_proto::availability::v1::availability_service_server::SERVICE_NAME,
@@ -129,10 +134,7 @@ pub async fn run(
         offices = catalogue.offices().len(),
         "availability service listening"
     );
-    let served = tonic::transport::Server::builder()
-        .add_routes(routes.routes())
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
-        .await;
+    let served = amtstermin_platform::server::serve(routes.routes(), listener, shutdown).await;
     health_task.abort();
     absences_task.abort();
     prune_task.abort();

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use amtstermin_proto::booking::v1::booking_change::Change;
 use amtstermin_proto::booking::v1::booking_service_client::BookingServiceClient;
 use amtstermin_proto::booking::v1::{BookedInterval, BookingChange, WatchBookingsRequest};
-use amtstermin_proto::timestamp;
+use amtstermin_platform::timestamp;
 use tokio::sync::watch;
 use tonic::transport::Channel;
 

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use amtstermin_proto::availability::v1 as pb;
 use amtstermin_proto::availability::v1::availability_service_server::AvailabilityService;
-use amtstermin_proto::timestamp;
+use amtstermin_platform::timestamp;
 use chrono::{NaiveDate, TimeDelta, Utc};
 use tonic::{Request, Response, Status};
 
@@ -93,6 +93,7 @@ impl AvailabilityService for Availability {
     ) -> Result<Response<pb::ListOfficesResponse>, Status> {
         Ok(Response::new(pb::ListOfficesResponse {
             offices: self.catalogue.offices().iter().map(office_to_proto).collect(),
+            catalogue_version: self.catalogue.version().to_owned(),
         }))
     }
 
@@ -136,6 +137,7 @@ impl AvailabilityService for Availability {
                     concern_ids: counter.concern_ids.clone(),
                 })
                 .collect(),
+            catalogue_version: self.catalogue.version().to_owned(),
         }))
     }
 

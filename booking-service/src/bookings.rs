@@ -4,6 +4,8 @@
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
+use amtstermin_platform::ErrorCode;
+
 use crate::error::Error;
 
 /// Where a booking stands in its life cycle:
@@ -190,7 +192,7 @@ impl Citizen {
     }
 }
 
-fn invalid(code: &'static str, message: &str) -> Error {
+fn invalid(code: ErrorCode, message: &str) -> Error {
     Error::Invalid {
         code,
         message: message.to_owned(),
@@ -202,7 +204,7 @@ fn parse_name(name: &str) -> Result<String, Error> {
     let length = name.chars().count();
     if length == 0 || length > 200 || name.chars().any(char::is_control) {
         return Err(invalid(
-            "invalid_name",
+            ErrorCode::InvalidName,
             "name must be 1 to 200 characters without control characters",
         ));
     }
@@ -213,7 +215,7 @@ fn parse_name(name: &str) -> Result<String, Error> {
 /// with a dot and sane labels. The confirmation mail is the real test.
 fn parse_email(email: &str) -> Result<String, Error> {
     let email = email.trim();
-    let error = || invalid("invalid_email", "email must be an address like name@example.de");
+    let error = || invalid(ErrorCode::InvalidEmail, "email must be an address like name@example.de");
     if email.len() > 254 || email.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(error());
     }
@@ -239,7 +241,7 @@ fn parse_phone(phone: &str) -> Result<String, Error> {
     let digits = phone.chars().filter(char::is_ascii_digit).count();
     if phone.len() > 30 || !phone.chars().all(allowed) || digits < 3 {
         return Err(invalid(
-            "invalid_phone",
+            ErrorCode::InvalidPhone,
             "phone may hold digits, spaces and + - / ( ), at most 30 characters",
         ));
     }
@@ -316,7 +318,7 @@ impl IdempotencyKey {
         }
         if key.len() > 200 || !key.bytes().all(|b| b.is_ascii_graphic()) {
             return Err(invalid(
-                "invalid_idempotency_key",
+                ErrorCode::InvalidIdempotencyKey,
                 "Idempotency-Key must be 1 to 200 printable ASCII characters",
             ));
         }

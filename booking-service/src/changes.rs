@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use amtstermin_proto::booking::v1 as pb;
 use amtstermin_proto::booking::v1::booking_change::Change as PbChange;
-use amtstermin_proto::timestamp;
+use amtstermin_platform::timestamp;
 use chrono::{TimeDelta, Utc};
 use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
@@ -127,7 +127,7 @@ impl ChangeFeed {
     }
 }
 
-pub fn to_proto(interval: Interval) -> pb::BookedInterval {
+fn to_proto(interval: Interval) -> pb::BookedInterval {
     pb::BookedInterval {
         counter_id: interval.counter_id,
         start: Some(timestamp::to_proto(interval.start)),

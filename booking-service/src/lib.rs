@@ -16,18 +16,17 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use amtstermin_proto::booking::v1::booking_service_server::BookingServiceServer;
-use amtstermin_proto::server::Health;
-use amtstermin_proto::telemetry::error_chain;
+use amtstermin_platform::server::Health;
+use amtstermin_platform::telemetry::error_chain;
 use anyhow::Context;
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
 use tonic::service::RoutesBuilder;
 use tonic_health::ServingStatus;
 
 pub use error::Error;
 use store::BookingStore;
 
-/// Settings of the booking service (flags and `AMTSTERMIN_…` variables).
+/// Settings of the booking service itself (flags and `AMTSTERMIN_…` variables).
 #[derive(Clone, clap::Args)]
 pub struct Settings {
     /// Where bookings are stored: `sqlite:PATH` (created on first start) or
@@ -37,9 +36,6 @@ pub struct Settings {
     /// Size of the database connection pool.
     #[arg(long, env = "AMTSTERMIN_DATABASE_MAX_CONNECTIONS", default_value_t = 10)]
     pub database_max_connections: u32,
-    /// gRPC address of the availability service, asked before each reservation.
-    #[arg(long, env = "AMTSTERMIN_AVAILABILITY_URL", default_value = "http://127.0.0.1:50051")]
-    pub availability_url: String,
     #[command(flatten)]
     pub mail: MailSettings,
     /// Days after an appointment when its personal data is removed.
@@ -66,13 +62,6 @@ pub struct MailSettings {
         default_value = "Online-Terminvergabe <termine@localhost>"
     )]
     pub from: String,
-    /// Public address of the website, for the manage link in mails.
-    #[arg(
-        long = "public-url",
-        env = "AMTSTERMIN_PUBLIC_URL",
-        default_value = "http://127.0.0.1:8080"
-    )]
-    pub public_url: String,
     /// Hours before an appointment when the reminder goes out; 0 for none.
     #[arg(long = "reminder-hours", env = "AMTSTERMIN_REMINDER_HOURS", default_value_t = 24)]
     pub reminder_hours: u32,
@@ -86,30 +75,32 @@ pub struct MailSettings {
     pub retry_seconds: u32,
 }
 
-impl Default for MailSettings {
-    fn default() -> Self {
-        Self {
-            transport: "file:data/mails".to_owned(),
-            from: "Online-Terminvergabe <termine@localhost>".to_owned(),
-            public_url: "http://127.0.0.1:8080".to_owned(),
-            reminder_hours: 24,
-            retry_seconds: 10,
-        }
-    }
+/// Where the booking service finds its peers.
+#[derive(Clone, Debug, clap::Args)]
+pub struct Peers {
+    /// gRPC address of the availability service, asked before each reservation.
+    #[arg(long, env = "AMTSTERMIN_AVAILABILITY_URL", default_value = "http://127.0.0.1:50051")]
+    pub availability_url: String,
+    /// Public address of the website (the gateway as citizens reach it), for
+    /// the manage link in mails.
+    #[arg(
+        long = "public-url",
+        env = "AMTSTERMIN_PUBLIC_URL",
+        default_value = "http://127.0.0.1:8080"
+    )]
+    pub public_url: String,
 }
 
 impl fmt::Debug for Settings {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Settings")
-            .field("database_url", &amtstermin_proto::database::redact(&self.database_url))
+            .field("database_url", &amtstermin_platform::database::redact(&self.database_url))
             .field("database_max_connections", &self.database_max_connections)
-            .field("availability_url", &self.availability_url)
             .field(
                 "mail_transport",
-                &amtstermin_proto::database::redact(&self.mail.transport),
+                &amtstermin_platform::database::redact(&self.mail.transport),
             )
             .field("mail_from", &self.mail.from)
-            .field("public_url", &self.mail.public_url)
             .field("reminder_hours", &self.mail.reminder_hours)
             .field("retention_days", &self.retention_days)
             .finish()
@@ -123,12 +114,13 @@ const HEALTH_INTERVAL: Duration = Duration::from_secs(5);
 /// Health reports NOT_SERVING until the database is reachable and migrated.
 pub async fn run(
     settings: Settings,
+    peers: Peers,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
     let store = store::open(&settings.database_url, settings.database_max_connections)?;
-    let channel = amtstermin_proto::client::lazy_channel(&settings.availability_url)
-        .with_context(|| format!("invalid availability service URL {:?}", settings.availability_url))?;
+    let channel = amtstermin_platform::client::lazy_channel(&peers.availability_url)
+        .with_context(|| format!("invalid availability service URL {:?}", peers.availability_url))?;
     let ready = Arc::new(AtomicBool::new(false));
     let (stop, stopping) = tokio::sync::watch::channel(false);
     let feed = changes::ChangeFeed::new(store.clone(), stopping);
@@ -143,17 +135,14 @@ pub async fn run(
     if mail_enabled {
         let mailer = mailer::Mailer {
             store: store.clone(),
-            availability:
-                amtstermin_proto::availability::v1::availability_service_client::AvailabilityServiceClient::new(
-                    channel.clone(),
-                ),
+            catalogues: amtstermin_catalogue::Catalogues::new(channel.clone()),
             transport: mailer::Transport::parse(&settings.mail.transport)?,
             from: settings
                 .mail
                 .from
                 .parse()
                 .with_context(|| format!("invalid sender address {:?}", settings.mail.from))?,
-            public_url: settings.mail.public_url.clone(),
+            public_url: peers.public_url.clone(),
             first_retry: chrono::TimeDelta::seconds(i64::from(settings.mail.retry_seconds.max(1))),
             wake: mail_queued.clone(),
         };
@@ -173,7 +162,7 @@ pub async fn run(
     ));
 
     let mut routes = RoutesBuilder::default();
-    let health = amtstermin_proto::server::standard_services(
+    let health = amtstermin_platform::server::standard_services(
         &mut routes,
         &[amtstermin_proto::booking::v1::booking_service_server::SERVICE_NAME],
     )
@@ -183,18 +172,16 @@ pub async fn run(
         store,
         health,
         ready,
-        amtstermin_proto::database::redact(&settings.database_url),
+        amtstermin_platform::database::redact(&settings.database_url),
     ));
 
     tracing::info!(address = %listener.local_addr()?, "booking service listening");
-    let served = tonic::transport::Server::builder()
-        .add_routes(routes.routes())
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
-            shutdown.await;
-            // Change feeds never end by themselves; the server waits for them.
-            let _ = stop.send(true);
-        })
-        .await;
+    let served = amtstermin_platform::server::serve(routes.routes(), listener, async move {
+        shutdown.await;
+        // Change feeds never end by themselves; the server waits for them.
+        let _ = stop.send(true);
+    })
+    .await;
     watcher.abort();
     for task in background {
         task.abort();

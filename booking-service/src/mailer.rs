@@ -5,15 +5,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use amtstermin_proto::availability::v1::availability_service_client::AvailabilityServiceClient;
-use amtstermin_proto::availability::v1::{GetCatalogueRequest, ListOfficesRequest};
-use amtstermin_proto::calendar;
+use amtstermin_catalogue::{Appointment, Catalogues};
 use chrono::{TimeDelta, Utc};
 use lettre::message::header::ContentType;
 use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use tokio::sync::Notify;
-use tonic::transport::Channel;
 
 use crate::error::Error;
 use crate::notifications::{self, MailContext, MailKind, PendingMail};
@@ -52,7 +49,7 @@ impl Transport {
         }
         Err(Error::Internal(format!(
             "unknown mail transport {:?}: use file:DIR, log, smtp://… or smtps://…",
-            amtstermin_proto::database::redact(spec)
+            amtstermin_platform::database::redact(spec)
         )))
     }
 
@@ -72,7 +69,8 @@ impl Transport {
 
 pub struct Mailer {
     pub store: Arc<dyn BookingStore>,
-    pub availability: AvailabilityServiceClient<Channel>,
+    /// Offices and concerns, for what the mail says about them.
+    pub catalogues: Catalogues,
     pub transport: Transport,
     pub from: Mailbox,
     /// Base of the manage link, e.g. `https://termine.bergkamen.de`.
@@ -96,7 +94,7 @@ impl Mailer {
                 }
                 Ok(_) => {}
                 Err(error) => {
-                    tracing::warn!(error = %amtstermin_proto::telemetry::error_chain(&error), "mail outbox not readable");
+                    tracing::warn!(error = %amtstermin_platform::telemetry::error_chain(&error), "mail outbox not readable");
                     tokio::time::sleep(POLL_INTERVAL).await;
                 }
             }
@@ -150,46 +148,30 @@ impl Mailer {
             .email
             .parse()
             .map_err(|_| Failure::Final("no usable email address".to_owned()))?;
-        let mut availability = self.availability.clone();
-        let unavailable = |status: tonic::Status| Failure::Retry(format!("availability service: {}", status.message()));
-        let offices = availability
-            .list_offices(ListOfficesRequest {})
-            .await
-            .map_err(unavailable)?
-            .into_inner()
-            .offices;
-        let office = offices
-            .iter()
-            .find(|office| office.id == booking.office_id)
-            .ok_or_else(|| Failure::Final("the office is no longer configured".to_owned()))?;
-        let catalogue = availability
-            .get_catalogue(GetCatalogueRequest {
-                office_id: booking.office_id.clone(),
-            })
-            .await
-            .map_err(unavailable)?
-            .into_inner();
-        let concerns: Vec<_> = booking
-            .concern_ids
-            .iter()
-            .filter_map(|id| catalogue.concerns.iter().find(|concern| &concern.id == id))
-            .collect();
-        let mut documents: Vec<&str> = Vec::new();
-        for document in concerns.iter().flat_map(|concern| &concern.required_documents) {
-            if !documents.contains(&document.as_str()) {
-                documents.push(document);
+        let office = self.catalogues.office(&booking.office_id).await.map_err(|status| {
+            match amtstermin_platform::ErrorCode::of(&status) {
+                amtstermin_platform::ErrorCode::OfficeNotFound => {
+                    Failure::Final("the office is no longer configured".to_owned())
+                }
+                _ => Failure::Retry(format!("availability service: {}", status.message())),
             }
-        }
-        let names: Vec<&str> = concerns.iter().map(|concern| concern.name.as_str()).collect();
+        })?;
         let context = MailContext {
-            office_name: &office.name,
-            address: &office.address,
-            timezone: office.timezone.parse().unwrap_or(chrono_tz::Europe::Berlin),
-            concerns: names.iter().map(|name| (*name).to_owned()).collect(),
-            documents: documents.iter().map(|document| (*document).to_owned()).collect(),
-            fees: concerns
-                .iter()
-                .filter(|concern| !concern.fee.is_empty())
+            office_name: &office.office.name,
+            address: &office.office.address,
+            timezone: office.timezone(),
+            concerns: office
+                .concern_names(&booking.concern_ids)
+                .into_iter()
+                .map(str::to_owned)
+                .collect(),
+            documents: office
+                .documents(&booking.concern_ids)
+                .into_iter()
+                .map(str::to_owned)
+                .collect(),
+            fees: office
+                .fees(&booking.concern_ids)
                 .map(|concern| (concern.name.clone(), concern.fee.clone()))
                 .collect(),
             manage_link: mail.token.as_ref().map(|token| {
@@ -201,13 +183,9 @@ impl Mailer {
             }),
         };
         let (subject, text) = notifications::render(mail.kind, &booking, &context);
-        let ics = calendar::appointment(&calendar::Appointment {
+        let ics = office.calendar_file(&Appointment {
             code: &booking.code,
-            office_id: &booking.office_id,
-            office_name: &office.name,
-            address: &office.address,
-            concern_names: &names,
-            documents: &documents,
+            concern_ids: &booking.concern_ids,
             created: booking.created_at,
             start: booking.start,
             end: booking.end,

@@ -1,4 +1,4 @@
-use amtstermin_proto::telemetry::{self, LogFormat};
+use amtstermin_platform::telemetry::{self, LogSettings};
 use clap::Parser;
 
 /// Keeps the bookings and reserves counters atomically (gRPC).
@@ -8,16 +8,18 @@ struct Cli {
     /// Address the gRPC server listens on.
     #[arg(long, env = "AMTSTERMIN_BOOKING_LISTEN", default_value = "127.0.0.1:50052")]
     listen: String,
-    #[arg(long, env = "AMTSTERMIN_LOG_FORMAT", value_enum, default_value_t)]
-    log_format: LogFormat,
+    #[command(flatten)]
+    log: LogSettings,
     #[command(flatten)]
     settings: booking_service::Settings,
+    #[command(flatten)]
+    peers: booking_service::Peers,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    telemetry::init(cli.log_format);
+    telemetry::init(cli.log);
     let listener = tokio::net::TcpListener::bind(&cli.listen).await?;
-    booking_service::run(cli.settings, listener, telemetry::shutdown_signal()).await
+    booking_service::run(cli.settings, cli.peers, listener, telemetry::shutdown_signal()).await
 }

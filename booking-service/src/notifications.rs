@@ -123,7 +123,7 @@ pub struct MailContext<'a> {
 pub fn render(kind: MailKind, booking: &Booking, context: &MailContext<'_>) -> (String, String) {
     let start = booking.start.with_timezone(&context.timezone);
     let end = booking.end.with_timezone(&context.timezone);
-    let date = amtstermin_proto::german::long_date(start.date_naive());
+    let date = amtstermin_catalogue::german::long_date(start.date_naive());
     let short_date = start.format("%d.%m.%Y, %H:%M Uhr");
     let (subject, lead) = match kind {
         MailKind::Confirmation => (

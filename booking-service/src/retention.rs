@@ -37,7 +37,7 @@ pub async fn run_once(store: &dyn BookingStore, days: u32) -> Result<u64, Error>
 pub async fn run(store: Arc<dyn BookingStore>, days: u32) {
     loop {
         if let Err(error) = run_once(store.as_ref(), days).await {
-            tracing::warn!(error = %amtstermin_proto::telemetry::error_chain(&error), "retention job failed");
+            tracing::warn!(error = %amtstermin_platform::telemetry::error_chain(&error), "retention job failed");
         }
         tokio::time::sleep(INTERVAL).await;
     }

@@ -4,16 +4,18 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use amtstermin_proto::availability::v1::availability_service_client::AvailabilityServiceClient;
-use amtstermin_proto::availability::v1::{Channel as ProtoChannel, CheckStartRequest};
+use amtstermin_proto::availability::v1::{Channel as ProtoChannel, CheckStartRequest, ListSlotsRequest};
 use amtstermin_proto::booking::v1 as pb;
 use amtstermin_proto::booking::v1::booking_service_server::BookingService;
-use amtstermin_proto::timestamp;
+use amtstermin_platform::timestamp;
 use chrono::Utc;
 use tonic::transport::Channel;
 use tonic::{Request, Response, Status};
 
 use crate::bookings::{self, Booking, Citizen, Idempotency, IdempotencyKey, NewBooking, Status as BookingStatus};
-use crate::changes::{self, ChangeFeed, ChangeStream};
+use crate::changes::{ChangeFeed, ChangeStream};
+use amtstermin_platform::ErrorCode;
+
 use crate::error::Error;
 use crate::notifications::{MailKind, MailPolicy};
 use crate::store::{BookingStore, Move, MoveRequest, Reservation, StatusChange, StatusRequest};
@@ -21,6 +23,10 @@ use crate::store::{BookingStore, Move, MoveRequest, Reservation, StatusChange, S
 /// How often a reservation may draw a new code after a collision (40-bit
 /// codes collide about never; this only bounds the loop).
 const CODE_ATTEMPTS: usize = 5;
+/// How far ahead a walk-in is booked at most.
+const WALK_IN_DAYS: i64 = 14;
+/// How many free starts a walk-in tries when other desks take them first.
+const WALK_IN_ATTEMPTS: usize = 5;
 
 pub struct Bookings {
     store: Arc<dyn BookingStore>,
@@ -100,7 +106,7 @@ impl Bookings {
             .as_ref()
             .and_then(timestamp::from_proto)
             .ok_or_else(|| Error::Invalid {
-                code: "invalid_start",
+                code: ErrorCode::InvalidStart,
                 message: "start must be a valid instant".to_owned(),
             })?;
         let staff_booking = matches!(
@@ -210,6 +216,51 @@ impl Bookings {
         Err(Error::Internal("no free booking code found".to_owned()))
     }
 
+    /// Books a walk-in on the next free start from now: the starts the
+    /// availability service offers the staff channel, tried in order, so a
+    /// start another desk takes a moment earlier only costs a retry.
+    async fn next_free(&self, request: pb::BookNextFreeRequest) -> Result<pb::CreateBookingResponse, Error> {
+        let channel = match ProtoChannel::try_from(request.channel) {
+            Ok(ProtoChannel::Phone) => ProtoChannel::Phone,
+            _ => ProtoChannel::Foyer,
+        };
+        let last_day = (Utc::now() + chrono::TimeDelta::days(WALK_IN_DAYS)).date_naive();
+        let slots = self
+            .availability
+            .clone()
+            .list_slots(ListSlotsRequest {
+                office_id: request.office_id.clone(),
+                concern_ids: request.concern_ids.clone(),
+                from_date: String::new(),
+                to_date: last_day.to_string(),
+                channel: channel.into(),
+            })
+            .await
+            .map_err(Error::Availability)?
+            .into_inner();
+        let starts = slots.days.iter().flat_map(|day| &day.slots).filter_map(|slot| slot.start);
+        for start in starts.take(WALK_IN_ATTEMPTS) {
+            let attempt = self
+                .create(pb::CreateBookingRequest {
+                    office_id: request.office_id.clone(),
+                    concern_ids: request.concern_ids.clone(),
+                    start: Some(start),
+                    name: request.name.clone(),
+                    email: request.email.clone(),
+                    phone: request.phone.clone(),
+                    idempotency_key: String::new(),
+                    channel: channel.into(),
+                    actor: request.actor.clone(),
+                })
+                .await;
+            match attempt {
+                Err(error) if matches!(error.code(), ErrorCode::SlotTaken | ErrorCode::SlotUnavailable) => {}
+                outcome => return outcome,
+            }
+        }
+        Err(Error::NothingFree)
+    }
+
     /// The booking a code and token grant access to; NOT_FOUND alike for
     /// unknown codes, wrong tokens and malformed input.
     async fn by_token(&self, code: &str, token: &str) -> Result<Booking, Error> {
@@ -272,7 +323,7 @@ impl Bookings {
         token: Option<String>,
     ) -> Result<pb::Booking, Error> {
         let start = start.and_then(timestamp::from_proto).ok_or_else(|| Error::Invalid {
-            code: "invalid_start",
+            code: ErrorCode::InvalidStart,
             message: "start must be a valid instant".to_owned(),
         })?;
         if booking.status != BookingStatus::Booked {
@@ -333,7 +384,7 @@ fn staff_actor(id: &str) -> Result<String, Error> {
     }
     if id.len() > 64 || !id.chars().all(|c| c.is_ascii_alphanumeric() || "._-@".contains(c)) {
         return Err(Error::Invalid {
-            code: "invalid_actor",
+            code: ErrorCode::InvalidActor,
             message: "actor must be up to 64 characters of letters, digits and . _ - @".to_owned(),
         });
     }
@@ -363,7 +414,7 @@ fn status_from_proto(value: i32) -> Option<BookingStatus> {
 
 fn required_instant(field: &str, value: Option<&prost_types::Timestamp>) -> Result<chrono::DateTime<Utc>, Error> {
     value.and_then(timestamp::from_proto).ok_or_else(|| Error::Invalid {
-        code: "invalid_argument",
+        code: ErrorCode::InvalidArgument,
         message: format!("{field} must be a valid instant"),
     })
 }
@@ -467,14 +518,14 @@ impl BookingService for Bookings {
     ) -> Result<Response<pb::Booking>, Status> {
         let request = request.into_inner();
         let to = status_from_proto(request.status).ok_or_else(|| Error::Invalid {
-            code: "invalid_argument",
+            code: ErrorCode::InvalidArgument,
             message: "status must be one of booked, checked_in, completed, no_show, cancelled".to_owned(),
         })?;
         let actor = staff_actor(&request.actor)?;
         let note = request.note.trim();
         if note.chars().count() > 500 {
             return Err(Error::Invalid {
-                code: "invalid_argument",
+                code: ErrorCode::InvalidArgument,
                 message: "note must be at most 500 characters".to_owned(),
             }
             .into());
@@ -521,23 +572,11 @@ impl BookingService for Bookings {
     }
 
     #[tracing::instrument(skip_all, fields(office = %request.get_ref().office_id))]
-    async fn list_booked_intervals(
+    async fn book_next_free(
         &self,
-        request: Request<pb::ListBookedIntervalsRequest>,
-    ) -> Result<Response<pb::ListBookedIntervalsResponse>, Status> {
-        let request = request.into_inner();
-        let instant = |field: &str, value: Option<&prost_types::Timestamp>| {
-            value.and_then(timestamp::from_proto).ok_or_else(|| Error::Invalid {
-                code: "invalid_argument",
-                message: format!("{field} must be a valid instant"),
-            })
-        };
-        let from = instant("from", request.from.as_ref())?;
-        let to = instant("to", request.to.as_ref())?;
-        let intervals = self.store()?.booked_intervals(&request.office_id, from, to).await?;
-        Ok(Response::new(pb::ListBookedIntervalsResponse {
-            intervals: intervals.into_iter().map(changes::to_proto).collect(),
-        }))
+        request: Request<pb::BookNextFreeRequest>,
+    ) -> Result<Response<pb::CreateBookingResponse>, Status> {
+        Ok(Response::new(self.next_free(request.into_inner()).await?))
     }
 
     type WatchBookingsStream = ChangeStream;
@@ -551,7 +590,7 @@ impl BookingService for Bookings {
         let request = request.into_inner();
         if request.office_id.is_empty() {
             return Err(Error::Invalid {
-                code: "invalid_argument",
+                code: ErrorCode::InvalidArgument,
                 message: "office_id is required".to_owned(),
             }
             .into());

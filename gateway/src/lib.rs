@@ -2,18 +2,22 @@
 //! translates every request into gRPC calls to the availability and booking
 //! services; it keeps no state of its own, so any number can run.
 
-pub mod api;
 pub mod error;
+pub mod public_api;
 pub mod staff;
 pub mod staff_api;
+pub mod view;
 pub mod web;
 
-pub mod stack;
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Instant;
 
+use amtstermin_catalogue::{Catalogues, OfficeCatalogue};
+use amtstermin_platform::{ErrorCode, timestamp};
 use amtstermin_proto::availability::v1 as availability;
+use amtstermin_proto::booking::v1 as booking;
 use amtstermin_proto::availability::v1::availability_service_client::AvailabilityServiceClient;
 use amtstermin_proto::availability::v1::schedule_admin_service_client::ScheduleAdminServiceClient;
 use amtstermin_proto::booking::v1::booking_service_client::BookingServiceClient;
@@ -24,21 +28,16 @@ use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::get;
 use axum::{Json, Router};
+use chrono::{NaiveDate, NaiveTime, TimeDelta, TimeZone, Utc};
 use tokio::net::TcpListener;
 use tonic::transport::Channel;
 use tracing::Instrument;
 
 use crate::error::ApiError;
 
-/// Settings of the gateway (flags and `AMTSTERMIN_…` variables).
+/// Settings of the gateway itself (flags and `AMTSTERMIN_…` variables).
 #[derive(Clone, Debug, clap::Args)]
 pub struct Settings {
-    /// gRPC address of the availability service.
-    #[arg(long, env = "AMTSTERMIN_AVAILABILITY_URL", default_value = "http://127.0.0.1:50051")]
-    pub availability_url: String,
-    /// gRPC address of the booking service.
-    #[arg(long, env = "AMTSTERMIN_BOOKING_URL", default_value = "http://127.0.0.1:50052")]
-    pub booking_url: String,
     /// Public address of the website (e.g. `https://termine.bergkamen.de`),
     /// for the manage link shown after booking.
     #[arg(long = "public-url", env = "AMTSTERMIN_PUBLIC_URL")]
@@ -47,111 +46,130 @@ pub struct Settings {
     pub staff: staff::StaffSettings,
 }
 
-/// The gRPC clients every handler uses; cheap to clone.
+/// Where the gateway finds the services.
+#[derive(Clone, Debug, clap::Args)]
+pub struct Peers {
+    /// gRPC address of the availability service.
+    #[arg(long, env = "AMTSTERMIN_AVAILABILITY_URL", default_value = "http://127.0.0.1:50051")]
+    pub availability_url: String,
+    /// gRPC address of the booking service.
+    #[arg(long, env = "AMTSTERMIN_BOOKING_URL", default_value = "http://127.0.0.1:50052")]
+    pub booking_url: String,
+}
+
+/// The gRPC clients every handler uses, and the cached catalogues; cheap to clone.
 #[derive(Clone)]
 pub struct Services {
     pub availability: AvailabilityServiceClient<Channel>,
     pub schedule_admin: ScheduleAdminServiceClient<Channel>,
     pub bookings: BookingServiceClient<Channel>,
+    pub catalogues: Catalogues,
     pub staff: staff::Staff,
     pub public_url: Option<String>,
 }
 
 impl Services {
-    pub fn connect(settings: &Settings) -> anyhow::Result<Self> {
+    pub fn connect(settings: &Settings, peers: &Peers) -> anyhow::Result<Self> {
         let channel = |url: &str| {
-            amtstermin_proto::client::lazy_channel(url).with_context(|| format!("invalid service URL {url:?}"))
+            amtstermin_platform::client::lazy_channel(url).with_context(|| format!("invalid service URL {url:?}"))
         };
-        let availability = channel(&settings.availability_url)?;
+        let availability = channel(&peers.availability_url)?;
         Ok(Self {
             availability: AvailabilityServiceClient::new(availability.clone()),
-            schedule_admin: ScheduleAdminServiceClient::new(availability),
-            bookings: BookingServiceClient::new(channel(&settings.booking_url)?),
+            schedule_admin: ScheduleAdminServiceClient::new(availability.clone()),
+            bookings: BookingServiceClient::new(channel(&peers.booking_url)?),
+            catalogues: Catalogues::new(availability),
             staff: staff::Staff::load(&settings.staff)?,
             public_url: settings.public_url.clone(),
         })
     }
 
-    pub async fn offices(&self) -> Result<Vec<availability::Office>, ApiError> {
-        Ok(self
-            .availability
-            .clone()
-            .list_offices(availability::ListOfficesRequest {})
-            .await?
-            .into_inner()
-            .offices)
-    }
-
-    pub async fn office(&self, id: &str) -> Result<availability::Office, ApiError> {
-        self.offices()
-            .await?
-            .into_iter()
-            .find(|office| office.id == id)
-            .ok_or_else(|| ApiError::NotFound {
-                code: "office_not_found",
-                message: format!("unknown office {id:?}"),
-            })
+    /// An office with its catalogue (cached).
+    pub async fn office(&self, id: &str) -> Result<Arc<OfficeCatalogue>, ApiError> {
+        Ok(self.catalogues.office(id).await?)
     }
 
     /// All bookings of an office on one local day, any status, by start.
     pub async fn bookings_of_day(
         &self,
-        office: &availability::Office,
-        day: chrono::NaiveDate,
-    ) -> Result<Vec<amtstermin_proto::booking::v1::Booking>, tonic::Status> {
-        use chrono::TimeZone;
-        let tz: chrono_tz::Tz = office.timezone.parse().unwrap_or(chrono_tz::Europe::Berlin);
-        let midnight = |date: chrono::NaiveDate| {
-            tz.from_local_datetime(&date.and_time(chrono::NaiveTime::MIN))
+        office: &OfficeCatalogue,
+        day: NaiveDate,
+    ) -> Result<Vec<booking::Booking>, ApiError> {
+        let tz = office.timezone();
+        let midnight = |date: NaiveDate| {
+            tz.from_local_datetime(&date.and_time(NaiveTime::MIN))
                 .earliest()
-                .map_or_else(chrono::Utc::now, |instant| instant.with_timezone(&chrono::Utc))
+                .map_or_else(Utc::now, |instant| instant.with_timezone(&Utc))
         };
-        let request = amtstermin_proto::booking::v1::ListBookingsRequest {
-            office_id: office.id.clone(),
-            from: Some(amtstermin_proto::timestamp::to_proto(midnight(day))),
-            to: Some(amtstermin_proto::timestamp::to_proto(midnight(
-                day + chrono::TimeDelta::days(1),
-            ))),
+        let request = booking::ListBookingsRequest {
+            office_id: office.id().to_owned(),
+            from: Some(timestamp::to_proto(midnight(day))),
+            to: Some(timestamp::to_proto(midnight(day + TimeDelta::days(1)))),
         };
-        Ok(self
-            .bookings
-            .clone()
-            .list_bookings(request)
-            .await?
-            .into_inner()
-            .bookings)
+        Ok(self.bookings.clone().list_bookings(request).await?.into_inner().bookings)
     }
 
-    pub async fn catalogue(&self, office_id: &str) -> Result<availability::GetCatalogueResponse, ApiError> {
-        Ok(self
-            .availability
+    /// Lets a client read its own change: waits (briefly) until the
+    /// availability service's slots reflect the booking change just made.
+    /// Slots a moment behind are harmless, so failures are only logged.
+    pub async fn await_slots(&self, booking: &booking::Booking) {
+        if booking.sequence == 0 {
+            return;
+        }
+        let request = availability::AwaitBookingSequenceRequest {
+            office_id: booking.office_id.clone(),
+            sequence: booking.sequence,
+        };
+        match self.availability.clone().await_booking_sequence(request).await {
+            Ok(response) if response.get_ref().reached => {}
+            Ok(_) => tracing::warn!(office = %booking.office_id, "slots not yet updated after a booking change"),
+            Err(status) => tracing::warn!(code = ?status.code(), "cannot wait for the slots to update"),
+        }
+    }
+
+    /// Books a walk-in on the next free start (staff channel, no email).
+    pub async fn book_walk_in(
+        &self,
+        office_id: &str,
+        concern_ids: &[String],
+        name: &str,
+        actor: &str,
+    ) -> Result<booking::Booking, ApiError> {
+        let created = self
+            .bookings
             .clone()
-            .get_catalogue(availability::GetCatalogueRequest {
+            .book_next_free(booking::BookNextFreeRequest {
                 office_id: office_id.to_owned(),
+                concern_ids: concern_ids.to_vec(),
+                name: name.to_owned(),
+                email: String::new(),
+                phone: String::new(),
+                channel: availability::Channel::Foyer.into(),
+                actor: actor.to_owned(),
             })
             .await?
-            .into_inner())
+            .into_inner();
+        let booking = created
+            .booking
+            .ok_or_else(|| ApiError::new(ErrorCode::Internal, "the booking service answered without a booking"))?;
+        self.await_slots(&booking).await;
+        Ok(booking)
     }
 }
 
 /// The whole HTTP application.
 pub fn app(services: Services) -> Router {
     Router::new()
-        .merge(api::routes())
+        .merge(public_api::routes())
         .merge(web::routes())
         .merge(staff_api::routes())
         .route(
             "/healthz",
             get(|| async { Json(serde_json::json!({ "status": "ok" })) }),
         )
-        .fallback(|| async {
-            ApiError::NotFound {
-                code: "not_found",
-                message: "no such resource".to_owned(),
-            }
-        })
-        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
-        .layer(DefaultBodyLimit::max(api::BODY_LIMIT))
+        .fallback(|| async { ApiError::new(ErrorCode::NotFound, "no such resource") })
+        .method_not_allowed_fallback(|| async { ApiError::new(ErrorCode::MethodNotAllowed, "method not allowed") })
+        .layer(DefaultBodyLimit::max(public_api::BODY_LIMIT))
         .layer(middleware::from_fn(trace_requests))
         .layer(middleware::from_fn(security_headers))
         .with_state(services)
@@ -196,10 +214,11 @@ async fn security_headers(request: Request, next: Next) -> Response {
 /// Serves HTTP on `listener` until `shutdown` resolves.
 pub async fn run(
     settings: Settings,
+    peers: Peers,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let services = Services::connect(&settings)?;
+    let services = Services::connect(&settings, &peers)?;
     tracing::info!(address = %listener.local_addr()?, "gateway listening");
     axum::serve(listener, app(services))
         .with_graceful_shutdown(shutdown)

@@ -1,21 +1,23 @@
-use amtstermin_proto::telemetry::{self, LogFormat};
+use amtstermin_platform::telemetry::{self, LogSettings};
 use clap::Parser;
 
-/// The public HTTP API of amtstermin, calling the services over gRPC.
+/// The public HTTP API and website of amtstermin, calling the services over gRPC.
 #[derive(Parser)]
 #[command(name = "gateway", version)]
 struct Cli {
     /// Address the HTTP server listens on.
     #[arg(long, env = "AMTSTERMIN_HTTP_LISTEN", default_value = "127.0.0.1:8080")]
     listen: String,
-    #[arg(long, env = "AMTSTERMIN_LOG_FORMAT", value_enum, default_value_t)]
-    log_format: LogFormat,
+    #[command(flatten)]
+    log: LogSettings,
     /// Reads a password from standard input, prints its argon2 hash for the
     /// staff file, and exits.
     #[arg(long)]
     hash_password: bool,
     #[command(flatten)]
     settings: gateway::Settings,
+    #[command(flatten)]
+    peers: gateway::Peers,
 }
 
 #[tokio::main]
@@ -30,7 +32,7 @@ async fn main() -> anyhow::Result<()> {
         );
         return Ok(());
     }
-    telemetry::init(cli.log_format);
+    telemetry::init(cli.log);
     let listener = tokio::net::TcpListener::bind(&cli.listen).await?;
-    gateway::run(cli.settings, listener, telemetry::shutdown_signal()).await
+    gateway::run(cli.settings, cli.peers, listener, telemetry::shutdown_signal()).await
 }

@@ -2,9 +2,10 @@
 //! signed in through the desk (session cookie) or with the bearer token
 //! `AMTSTERMIN_STAFF_API_TOKEN`. Listed in the README.
 
+use amtstermin_catalogue::OfficeCatalogue;
+use amtstermin_platform::{ErrorCode, timestamp};
 use amtstermin_proto::availability::v1 as availability;
 use amtstermin_proto::booking::v1 as booking;
-use amtstermin_proto::timestamp;
 use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
@@ -14,13 +15,13 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use chrono::{DateTime, NaiveDate, Utc};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 
 use crate::Services;
-use crate::api::{channel_name, json_body, status_name};
 use crate::error::ApiError;
+use crate::public_api::json_body;
 use crate::staff::SESSION_COOKIE;
+use crate::view::{self, local};
 
 pub fn routes() -> Router<Services> {
     Router::new()
@@ -33,6 +34,10 @@ pub fn routes() -> Router<Services> {
         .route("/api/v1/staff/offices/{office}/absences", post(absence))
 }
 
+fn unauthorized() -> ApiError {
+    ApiError::new(ErrorCode::Unauthorized, "sign in at the desk or send the staff API token")
+}
+
 /// Who calls: a signed-in member of staff (login) or an internal system.
 fn caller(services: &Services, headers: &HeaderMap, office_id: &str) -> Result<String, ApiError> {
     if let Some(token) = headers
@@ -43,34 +48,16 @@ fn caller(services: &Services, headers: &HeaderMap, office_id: &str) -> Result<S
         return if services.staff.api_token_matches(token.trim()) {
             Ok("system".to_owned())
         } else {
-            Err(ApiError::Unauthorized)
+            Err(unauthorized())
         };
     }
     let account = crate::web::cookie(headers, SESSION_COOKIE)
         .and_then(|cookie| services.staff.from_session(&cookie).cloned())
-        .ok_or(ApiError::Unauthorized)?;
+        .ok_or_else(unauthorized)?;
     if !account.may_work_for(office_id) {
-        return Err(ApiError::Forbidden);
+        return Err(ApiError::new(ErrorCode::Forbidden, "this account does not work for this office"));
     }
     Ok(account.login)
-}
-
-fn booking_json(booking: &booking::Booking) -> Value {
-    let instant =
-        |value: Option<&prost_types::Timestamp>| value.and_then(timestamp::from_proto).map(|t| t.to_rfc3339());
-    json!({
-        "code": booking.code,
-        "office": booking.office_id,
-        "counter": booking.counter_id,
-        "concerns": booking.concern_ids,
-        "start": instant(booking.start.as_ref()),
-        "end": instant(booking.end.as_ref()),
-        "status": status_name(booking.status()),
-        "channel": channel_name(booking.channel()),
-        "name": booking.name,
-        "email": booking.email,
-        "phone": booking.phone,
-    })
 }
 
 #[derive(Deserialize)]
@@ -87,15 +74,15 @@ async fn list(
 ) -> Result<Response, ApiError> {
     caller(&services, &headers, &office_id)?;
     let office = services.office(&office_id).await?;
-    let tz: chrono_tz::Tz = office.timezone.parse().unwrap_or(chrono_tz::Europe::Berlin);
     let day = if query.date.is_empty() {
-        Utc::now().with_timezone(&tz).date_naive()
+        Utc::now().with_timezone(&office.timezone()).date_naive()
     } else {
         NaiveDate::parse_from_str(&query.date, "%Y-%m-%d")
-            .map_err(|_| ApiError::bad_request("invalid_date", "date must be written YYYY-MM-DD"))?
+            .map_err(|_| ApiError::new(ErrorCode::InvalidDate, "date must be written YYYY-MM-DD"))?
     };
     let bookings = services.bookings_of_day(&office, day).await?;
-    Ok(Json(Value::Array(bookings.iter().map(booking_json).collect())).into_response())
+    let views: Vec<StaffBooking> = bookings.iter().map(|booking| StaffBooking::new(booking, &office)).collect();
+    Ok(Json(views).into_response())
 }
 
 #[derive(Deserialize)]
@@ -113,19 +100,12 @@ async fn change_status(
 ) -> Result<Response, ApiError> {
     let actor = caller(&services, &headers, &office_id)?;
     let request: StatusChange = json_body(body)?;
-    let status = match request.status.as_str() {
-        "checked_in" => booking::BookingStatus::CheckedIn,
-        "completed" => booking::BookingStatus::Completed,
-        "no_show" => booking::BookingStatus::NoShow,
-        "cancelled" => booking::BookingStatus::Cancelled,
-        "booked" => booking::BookingStatus::Booked,
-        _ => {
-            return Err(ApiError::bad_request(
-                "invalid_status",
-                "status must be checked_in, completed, no_show or cancelled",
-            ));
-        }
-    };
+    let status = view::parse_status(&request.status).ok_or_else(|| {
+        ApiError::new(
+            ErrorCode::UnknownStatus,
+            "status must be checked_in, completed, no_show or cancelled",
+        )
+    })?;
     let changed = services
         .bookings
         .clone()
@@ -139,7 +119,8 @@ async fn change_status(
         .await?
         .into_inner();
     services.await_slots(&changed).await;
-    Ok(Json(booking_json(&changed)).into_response())
+    let office = services.office(&changed.office_id).await?;
+    Ok(Json(StaffBooking::new(&changed, &office)).into_response())
 }
 
 #[derive(Deserialize)]
@@ -156,15 +137,11 @@ async fn walk_in(
 ) -> Result<Response, ApiError> {
     let actor = caller(&services, &headers, &office_id)?;
     let request: WalkIn = json_body(body)?;
-    let booked = crate::web::book_walk_in(&services, &office_id, &request.concerns, &request.name, &actor).await?;
-    match booked {
-        Some(booking) => Ok((StatusCode::CREATED, Json(booking_json(&booking))).into_response()),
-        None => Err(ApiError::Service(amtstermin_proto::status::with_error_code(
-            tonic::Code::FailedPrecondition,
-            "slot_unavailable",
-            "nothing is free in the next two weeks",
-        ))),
-    }
+    let booking = services
+        .book_walk_in(&office_id, &request.concerns, &request.name, &actor)
+        .await?;
+    let office = services.office(&office_id).await?;
+    Ok((StatusCode::CREATED, Json(StaffBooking::new(&booking, &office))).into_response())
 }
 
 #[derive(Deserialize)]
@@ -187,8 +164,10 @@ async fn absence(
     let instant = |field: &str, value: &str| {
         DateTime::parse_from_rfc3339(value.trim())
             .map(|instant| instant.with_timezone(&Utc))
-            .map_err(|_| ApiError::bad_request("invalid_argument", format!("{field} must be an RFC 3339 time")))
+            .map_err(|_| ApiError::new(ErrorCode::InvalidArgument, format!("{field} must be an RFC 3339 time")))
     };
+    let office = services.office(&office_id).await?;
+    let tz = office.timezone();
     let added = services
         .schedule_admin
         .clone()
@@ -201,25 +180,88 @@ async fn absence(
         })
         .await?
         .into_inner();
-    let instant =
-        |value: Option<&prost_types::Timestamp>| value.and_then(timestamp::from_proto).map(|t| t.to_rfc3339());
     let absence = added.absence.unwrap_or_default();
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({
-            "absence": {
-                "id": absence.id,
-                "counter": absence.counter_id,
-                "start": instant(absence.start.as_ref()),
-                "end": instant(absence.end.as_ref()),
-                "reason": absence.reason,
-            },
-            "affected_bookings": added.affected_bookings.iter().map(|affected| json!({
-                "code": affected.code,
-                "start": instant(affected.start.as_ref()),
-                "end": instant(affected.end.as_ref()),
-            })).collect::<Vec<_>>(),
-        })),
-    )
-        .into_response())
+    let at = |value: Option<&prost_types::Timestamp>| local(view::instant(value), tz);
+    let body = AddedAbsence {
+        absence: AbsenceView {
+            id: absence.id.clone(),
+            counter: absence.counter_id.clone(),
+            start: at(absence.start.as_ref()),
+            end: at(absence.end.as_ref()),
+            reason: non_empty(&absence.reason),
+        },
+        affected_bookings: added
+            .affected_bookings
+            .iter()
+            .map(|affected| AffectedView {
+                code: affected.code.clone(),
+                start: at(affected.start.as_ref()),
+                end: at(affected.end.as_ref()),
+            })
+            .collect(),
+    };
+    Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+fn non_empty(text: &str) -> Option<String> {
+    (!text.is_empty()).then(|| text.to_owned())
+}
+
+/// A booking as staff see it: times with the office's local offset (like
+/// the public API), fields a booking does not have (a walk-in's email) as
+/// `null`.
+#[derive(Serialize)]
+struct StaffBooking {
+    code: String,
+    office: String,
+    counter: String,
+    concerns: Vec<String>,
+    start: String,
+    end: String,
+    status: &'static str,
+    channel: &'static str,
+    name: Option<String>,
+    email: Option<String>,
+    phone: Option<String>,
+}
+
+impl StaffBooking {
+    fn new(booking: &booking::Booking, office: &OfficeCatalogue) -> Self {
+        let (start, end) = view::times(booking);
+        Self {
+            code: booking.code.clone(),
+            office: booking.office_id.clone(),
+            counter: booking.counter_id.clone(),
+            concerns: booking.concern_ids.clone(),
+            start: local(start, office.timezone()),
+            end: local(end, office.timezone()),
+            status: view::status_name(booking.status()),
+            channel: view::channel_name(booking.channel()),
+            name: non_empty(&booking.name),
+            email: non_empty(&booking.email),
+            phone: non_empty(&booking.phone),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct AddedAbsence {
+    absence: AbsenceView,
+    affected_bookings: Vec<AffectedView>,
+}
+
+#[derive(Serialize)]
+struct AbsenceView {
+    id: String,
+    counter: String,
+    start: String,
+    end: String,
+    reason: Option<String>,
+}
+
+#[derive(Serialize)]
+struct AffectedView {
+    code: String,
+    start: String,
+    end: String,
 }

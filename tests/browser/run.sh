@@ -4,6 +4,9 @@
 # and checks every page with axe-core. Screenshots land in
 # tests/browser/screenshots/. Installs Chromium (apt) and the npm packages
 # when they are missing.
+#
+# AMTSTERMIN_BROWSER_PORT (default 28080) moves the stack: HTTP on it, gRPC
+# on the next two ports. CARGO_TARGET_DIR is honoured.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -15,6 +18,7 @@ fi
 (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error)
 
 cargo build --bin amtstermin
+binary="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/debug/amtstermin"
 data=$(mktemp -d)
 # Below the ephemeral range (32768+), where test clients' sockets could sit.
 port=${AMTSTERMIN_BROWSER_PORT:-28080}
@@ -23,7 +27,7 @@ AMTSTERMIN_DATABASE_URL="sqlite:${data}/bookings.db" \
 AMTSTERMIN_AVAILABILITY_DATABASE_URL="sqlite:${data}/availability.db" \
 AMTSTERMIN_MAIL_TRANSPORT="file:${data}/mails" \
 AMTSTERMIN_PUBLIC_URL="$base" \
-  ./target/debug/amtstermin \
+  "$binary" \
     --http-listen "127.0.0.1:${port}" \
     --availability-listen "127.0.0.1:$((port + 1))" \
     --booking-listen "127.0.0.1:$((port + 2))" \

@@ -169,25 +169,28 @@ struct Running {
     task: Option<JoinHandle<()>>,
 }
 
-/// Runs a service; a failure is printed, and shows in the test as a service
-/// that never reports SERVING.
-fn spawn_service<E: std::fmt::Display>(
-    name: &'static str,
-    service: impl Future<Output = Result<(), E>> + Send + 'static,
-    stop: oneshot::Sender<()>,
-) -> Running {
-    let task = tokio::spawn(async move {
-        if let Err(error) = service.await {
-            eprintln!("{name} failed: {error:#}");
-        }
-    });
-    Running {
-        stop: Some(stop),
-        task: Some(task),
-    }
-}
-
 impl Running {
+    /// Runs a service of the stack; a failure is printed, and shows in the
+    /// test as a service that never reports SERVING.
+    fn spawn<F>(name: &'static str, service: impl FnOnce(StopSignal) -> F) -> Self
+    where
+        F: Future<Output = anyhow::Result<()>> + Send + 'static,
+    {
+        let (stop, stopped) = oneshot::channel::<()>();
+        let service = service(Box::pin(async move {
+            let _ = stopped.await;
+        }));
+        let task = tokio::spawn(async move {
+            if let Err(error) = service.await {
+                eprintln!("{name} failed: {error:#}");
+            }
+        });
+        Self {
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
     async fn stop(&mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
@@ -198,18 +201,13 @@ impl Running {
     }
 }
 
+type StopSignal = std::pin::Pin<Box<dyn Future<Output = ()> + Send>>;
+
 async fn listener() -> TcpListener {
     TcpListener::bind("127.0.0.1:0").await.expect("bind a random port")
 }
 
-fn stop_signal() -> (oneshot::Sender<()>, impl Future<Output = ()> + Send + 'static) {
-    let (stop, stopped) = oneshot::channel::<()>();
-    (stop, async move {
-        let _ = stopped.await;
-    })
-}
-
-/// The three services on random ports against a fresh database.
+/// The launcher's stack on random ports against fresh databases.
 pub struct TestApp {
     pub base_url: String,
     pub availability_url: String,
@@ -219,8 +217,7 @@ pub struct TestApp {
     pub database: TestDatabase,
     /// The availability service's database.
     pub availability_database: TestDatabase,
-    /// The booking service's mail transport ("off" unless a test asks).
-    mail_transport: String,
+    stack: launcher::Stack,
     availability: Running,
     booking: Running,
     gateway: Running,
@@ -238,20 +235,31 @@ impl TestApp {
         init_tracing();
         let database = TestDatabase::create(backend).await?;
         let availability_database = TestDatabase::create(backend).await?;
-        let (availability_listener, booking_listener, http_listener) =
-            (listener().await, listener().await, listener().await);
-        let availability_url = format!("http://{}", availability_listener.local_addr().expect("address"));
-        let booking_url = format!("http://{}", booking_listener.local_addr().expect("address"));
-        let base_url = format!("http://{}", http_listener.local_addr().expect("address"));
-
-        let availability = Self::start_availability(&availability_database.url, &booking_url, availability_listener);
-        let booking = Self::start_booking(&database.url, &availability_url, mail_transport, booking_listener);
-        let gateway = {
-            let (stop, signal) = stop_signal();
-            let settings = gateway::Settings {
-                availability_url: availability_url.clone(),
-                booking_url: booking_url.clone(),
-                public_url: None,
+        let listeners = launcher::Listeners {
+            http: listener().await,
+            availability: listener().await,
+            booking: listener().await,
+        };
+        let settings = launcher::Settings {
+            availability: availability_service::Settings {
+                config_path: demo_config(),
+                database_url: availability_database.url.clone(),
+                database_max_connections: 2,
+            },
+            booking: booking_service::Settings {
+                database_url: database.url.clone(),
+                // Small pools: many tests share one PostgreSQL server.
+                database_max_connections: 4,
+                mail: booking_service::MailSettings {
+                    transport: mail_transport.to_owned(),
+                    from: "Bürgerbüro Bergkamen <termine@bergkamen.example>".to_owned(),
+                    reminder_hours: 24,
+                    retry_seconds: 1,
+                },
+                retention_days: 30,
+            },
+            gateway: gateway::Settings {
+                public_url: Some("https://termine.bergkamen.example".to_owned()),
                 staff: gateway::staff::StaffSettings {
                     file: None,
                     accounts: format!(
@@ -261,17 +269,23 @@ impl TestApp {
                     session_secret: "a test secret of at least thirty-two characters".to_owned(),
                     api_token: STAFF_API_TOKEN.to_owned(),
                 },
-            };
-            spawn_service("gateway", gateway::run(settings, http_listener, signal), stop)
+            },
         };
+        let addresses = listeners.addresses().expect("addresses");
+        let stack = launcher::Stack::new(settings, addresses);
+        let availability = Running::spawn("availability service", |stop| {
+            stack.availability(listeners.availability, stop)
+        });
+        let booking = Running::spawn("booking service", |stop| stack.booking(listeners.booking, stop));
+        let gateway = Running::spawn("gateway", |stop| stack.gateway(listeners.http, stop));
         let app = Self {
-            base_url,
-            availability_url,
-            booking_url,
+            base_url: format!("http://{}", addresses.http),
+            availability_url: format!("http://{}", addresses.availability),
+            booking_url: format!("http://{}", addresses.booking),
             http: reqwest::Client::new(),
             database,
             availability_database,
-            mail_transport: mail_transport.to_owned(),
+            stack,
             availability,
             booking,
             gateway,
@@ -281,63 +295,22 @@ impl TestApp {
         Some(app)
     }
 
-    fn start_availability(database_url: &str, booking_url: &str, listener: TcpListener) -> Running {
-        let (stop, signal) = stop_signal();
-        let settings = availability_service::Settings {
-            config_path: demo_config(),
-            booking_url: booking_url.to_owned(),
-            database_url: database_url.to_owned(),
-            database_max_connections: 2,
-        };
-        spawn_service(
-            "availability service",
-            availability_service::run(settings, listener, signal),
-            stop,
-        )
-    }
-
     /// Starts the availability service again on its old address and database.
     pub async fn restart_availability_service(&mut self) {
         self.availability.stop().await;
-        let address = self.availability_url.trim_start_matches("http://").to_owned();
-        let listener = TcpListener::bind(&address).await.expect("bind the old address again");
-        self.availability = Self::start_availability(&self.availability_database.url, &self.booking_url, listener);
+        let listener = TcpListener::bind(self.stack.addresses().availability)
+            .await
+            .expect("bind the old address again");
+        let stack = &self.stack;
+        self.availability = Running::spawn("availability service", |stop| stack.availability(listener, stop));
         self.wait_until_serving(&self.availability_url).await;
-    }
-
-    fn start_booking(
-        database_url: &str,
-        availability_url: &str,
-        mail_transport: &str,
-        listener: TcpListener,
-    ) -> Running {
-        let (stop, signal) = stop_signal();
-        let settings = booking_service::Settings {
-            database_url: database_url.to_owned(),
-            // Small pools: many tests share one PostgreSQL server.
-            database_max_connections: 4,
-            availability_url: availability_url.to_owned(),
-            mail: booking_service::MailSettings {
-                transport: mail_transport.to_owned(),
-                from: "Bürgerbüro Bergkamen <termine@bergkamen.example>".to_owned(),
-                public_url: "https://termine.bergkamen.example".to_owned(),
-                reminder_hours: 24,
-                retry_seconds: 1,
-            },
-            retention_days: 30,
-        };
-        spawn_service(
-            "booking service",
-            booking_service::run(settings, listener, signal),
-            stop,
-        )
     }
 
     /// Polls the standard gRPC health service until it reports SERVING.
     pub async fn wait_until_serving(&self, url: &str) {
         use tonic_health::pb::health_check_response::ServingStatus;
         use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
-        let channel = amtstermin_proto::client::lazy_channel(url).expect("channel");
+        let channel = amtstermin_platform::client::lazy_channel(url).expect("channel");
         let mut client = HealthClient::new(channel);
         for _ in 0..200 {
             let status = client
@@ -360,21 +333,18 @@ impl TestApp {
     /// Starts the booking service again on its old address and database.
     pub async fn restart_booking_service(&mut self) {
         self.booking.stop().await;
-        let address = self.booking_url.trim_start_matches("http://").to_owned();
-        let listener = TcpListener::bind(&address).await.expect("bind the old address again");
-        self.booking = Self::start_booking(
-            &self.database.url,
-            &self.availability_url,
-            &self.mail_transport,
-            listener,
-        );
+        let listener = TcpListener::bind(self.stack.addresses().booking)
+            .await
+            .expect("bind the old address again");
+        let stack = &self.stack;
+        self.booking = Running::spawn("booking service", |stop| stack.booking(listener, stop));
         self.wait_until_serving(&self.booking_url).await;
     }
 
     /// The standard health status of the service at `url`.
     pub async fn health(&self, url: &str) -> Option<tonic_health::pb::health_check_response::ServingStatus> {
         use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
-        let channel = amtstermin_proto::client::lazy_channel(url).ok()?;
+        let channel = amtstermin_platform::client::lazy_channel(url).ok()?;
         let response = HealthClient::new(channel)
             .check(HealthCheckRequest { service: String::new() })
             .await

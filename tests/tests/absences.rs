@@ -3,7 +3,7 @@
 
 use amtstermin_proto::availability::v1::schedule_admin_service_client::ScheduleAdminServiceClient;
 use amtstermin_proto::availability::v1::{AddAbsenceRequest, ListAbsencesRequest, RemoveAbsenceRequest};
-use amtstermin_proto::timestamp;
+use amtstermin_platform::timestamp;
 use amtstermin_tests::{Backend, TestApp, TestDatabase, backend_tests, booking_request, free_at};
 use availability_service::absences::{self, Absence};
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
@@ -67,7 +67,7 @@ async fn the_absence_store_keeps_adds_and_removals(backend: Backend) {
 }
 
 fn admin(app: &TestApp) -> ScheduleAdminServiceClient<Channel> {
-    ScheduleAdminServiceClient::new(amtstermin_proto::client::lazy_channel(&app.availability_url).expect("channel"))
+    ScheduleAdminServiceClient::new(amtstermin_platform::client::lazy_channel(&app.availability_url).expect("channel"))
 }
 
 async fn an_absence_hides_its_counter_reports_affected_bookings_and_survives_a_restart(backend: Backend) {

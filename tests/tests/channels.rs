@@ -14,7 +14,7 @@ backend_tests!(
 );
 
 async fn slot_starts(app: &TestApp, channel: Channel) -> Vec<(prost_types::Timestamp, u32)> {
-    let channel_to_service = amtstermin_proto::client::lazy_channel(&app.availability_url).expect("channel");
+    let channel_to_service = amtstermin_platform::client::lazy_channel(&app.availability_url).expect("channel");
     let response = AvailabilityServiceClient::new(channel_to_service)
         .list_slots(ListSlotsRequest {
             office_id: "bergkamen".to_owned(),
@@ -45,9 +45,16 @@ async fn staff_only_capacity_is_bookable_by_the_foyer_but_not_online(backend: Ba
         foyer.len(),
         online.len()
     );
-    // On Saturday mornings only the quick counter opens, and it is staff-only.
+    // On Saturday mornings only the quick counter opens, and it is staff-only
+    // (the first days of the window are staff-only on every counter).
+    let saturday = |start: &prost_types::Timestamp| {
+        use chrono::Datelike;
+        chrono::DateTime::from_timestamp(start.seconds, 0)
+            .is_some_and(|t| t.with_timezone(&chrono_tz::Europe::Berlin).weekday() == chrono::Weekday::Sat)
+    };
     let (start, _) = *foyer
         .iter()
+        .filter(|(start, _)| saturday(start))
         .find(|(start, _)| !online.iter().any(|(other, _)| other == start))
         .expect("a staff-only slot");
     let start_text = chrono::DateTime::from_timestamp(start.seconds, 0)
@@ -63,7 +70,7 @@ async fn staff_only_capacity_is_bookable_by_the_foyer_but_not_online(backend: Ba
         "{error}"
     );
 
-    let channel = amtstermin_proto::client::lazy_channel(&app.booking_url).expect("channel");
+    let channel = amtstermin_platform::client::lazy_channel(&app.booking_url).expect("channel");
     let created = BookingServiceClient::new(channel)
         .create_booking(CreateBookingRequest {
             office_id: "bergkamen".to_owned(),

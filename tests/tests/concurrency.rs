@@ -2,9 +2,9 @@
 
 use std::collections::HashMap;
 
-use amtstermin_proto::booking::v1::ListBookedIntervalsRequest;
+use amtstermin_proto::booking::v1::{BookingStatus, ListBookingsRequest};
 use amtstermin_proto::booking::v1::booking_service_client::BookingServiceClient;
-use amtstermin_proto::timestamp;
+use amtstermin_platform::timestamp;
 use amtstermin_tests::{Backend, TestApp, backend_tests, booking_request};
 use chrono::{Duration, Utc};
 use serde_json::Value;
@@ -55,17 +55,20 @@ async fn fifty_concurrent_bookings_of_one_start_get_exactly_the_free_counters(ba
     assert_eq!(conflicts, RACERS - free, "everyone else gets 409");
 
     // Ask the booking service itself: no counter holds two overlapping bookings.
-    let channel = amtstermin_proto::client::lazy_channel(&app.booking_url).expect("channel");
-    let intervals = BookingServiceClient::new(channel)
-        .list_booked_intervals(ListBookedIntervalsRequest {
+    let channel = amtstermin_platform::client::lazy_channel(&app.booking_url).expect("channel");
+    let intervals: Vec<_> = BookingServiceClient::new(channel)
+        .list_bookings(ListBookingsRequest {
             office_id: "bergkamen".to_owned(),
             from: Some(timestamp::to_proto(Utc::now() - Duration::days(1))),
             to: Some(timestamp::to_proto(Utc::now() + Duration::days(70))),
         })
         .await
-        .expect("intervals")
+        .expect("bookings")
         .into_inner()
-        .intervals;
+        .bookings
+        .into_iter()
+        .filter(|booking| booking.status() != BookingStatus::Cancelled)
+        .collect();
     assert_eq!(intervals.len(), free);
     let mut by_counter: HashMap<String, Vec<(i64, i64)>> = HashMap::new();
     for interval in &intervals {

@@ -5,7 +5,7 @@ use amtstermin_proto::booking::v1::booking_service_client::BookingServiceClient;
 use amtstermin_proto::booking::v1::{
     BookingStatus, ChangeBookingStatusRequest, GetBookingHistoryRequest, ListBookingsRequest, MoveBookingRequest,
 };
-use amtstermin_proto::timestamp;
+use amtstermin_platform::timestamp;
 use amtstermin_tests::{Backend, TestApp, backend_tests, booking_request, free_at};
 use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::{Value, json};
@@ -19,7 +19,7 @@ backend_tests!(
 );
 
 fn bookings(app: &TestApp) -> BookingServiceClient<Channel> {
-    BookingServiceClient::new(amtstermin_proto::client::lazy_channel(&app.booking_url).expect("channel"))
+    BookingServiceClient::new(amtstermin_platform::client::lazy_channel(&app.booking_url).expect("channel"))
 }
 
 /// The first `n` slot starts of the first day with at least `n` slots.

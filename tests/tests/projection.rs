@@ -120,7 +120,7 @@ async fn a_client_behind_the_trimmed_change_log_gets_a_snapshot(backend: Backend
     let first_message = |after: u64| {
         let url = app.booking_url.clone();
         async move {
-            let channel = amtstermin_proto::client::lazy_channel(&url).expect("channel");
+            let channel = amtstermin_platform::client::lazy_channel(&url).expect("channel");
             let mut stream = BookingServiceClient::new(channel)
                 .watch_bookings(WatchBookingsRequest {
                     office_id: "bergkamen".to_owned(),

@@ -14,7 +14,7 @@ macro_rules! reflected_services {
         use tonic_reflection::pb::$version::server_reflection_client::ServerReflectionClient;
         use tonic_reflection::pb::$version::server_reflection_request::MessageRequest;
         use tonic_reflection::pb::$version::server_reflection_response::MessageResponse;
-        let channel = amtstermin_proto::client::lazy_channel($url).expect("channel");
+        let channel = amtstermin_platform::client::lazy_channel($url).expect("channel");
         let request = ServerReflectionRequest {
             host: String::new(),
             message_request: Some(MessageRequest::ListServices(String::new())),
@@ -68,7 +68,7 @@ async fn health_reports_each_service_by_name() {
         (&app.availability_url, "amtstermin.availability.v1.AvailabilityService"),
         (&app.booking_url, "amtstermin.booking.v1.BookingService"),
     ] {
-        let channel = amtstermin_proto::client::lazy_channel(url).expect("channel");
+        let channel = amtstermin_platform::client::lazy_channel(url).expect("channel");
         let status = HealthClient::new(channel)
             .check(HealthCheckRequest {
                 service: service.to_owned(),
@@ -90,19 +90,24 @@ async fn a_booking_service_without_its_database_is_not_serving_and_says_unavaila
         // Nothing listens on port 1.
         database_url: "postgres://nobody:secret@127.0.0.1:1/none".to_owned(),
         database_max_connections: 1,
-        availability_url: "http://127.0.0.1:1".to_owned(),
         mail: booking_service::MailSettings {
             transport: "off".to_owned(),
-            ..Default::default()
+            from: "termine@localhost".to_owned(),
+            reminder_hours: 24,
+            retry_seconds: 10,
         },
         retention_days: 30,
     };
+    let peers = booking_service::Peers {
+        availability_url: "http://127.0.0.1:1".to_owned(),
+        public_url: "http://127.0.0.1:8080".to_owned(),
+    };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(booking_service::run(settings, listener, async move {
+    let server = tokio::spawn(booking_service::run(settings, peers, listener, async move {
         let _ = stopped.await;
     }));
 
-    let channel = amtstermin_proto::client::lazy_channel(&url).expect("channel");
+    let channel = amtstermin_platform::client::lazy_channel(&url).expect("channel");
     let mut health = HealthClient::new(channel.clone());
     let mut status = Err(tonic::Status::unknown("not asked yet"));
     for _ in 0..100 {

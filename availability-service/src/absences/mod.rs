@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use amtstermin_proto::database;
+use amtstermin_platform::database;
 use chrono::{DateTime, TimeDelta, Utc};
 
 use self::postgres::PgAbsences;

@@ -7,7 +7,7 @@ mod sqlite;
 
 use std::sync::Arc;
 
-use amtstermin_proto::database;
+use amtstermin_platform::database;
 use chrono::{DateTime, Utc};
 
 pub use self::postgres::PgStore;

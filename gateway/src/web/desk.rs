@@ -4,9 +4,10 @@
 //! cancel or move on a citizen's behalf, and record counter absences. Every
 //! booking goes through the same atomic booking path (channel "foyer").
 
+use amtstermin_catalogue::german;
+use amtstermin_platform::{ErrorCode, timestamp};
 use amtstermin_proto::availability::v1 as availability;
 use amtstermin_proto::booking::v1 as booking;
-use amtstermin_proto::{german, timestamp};
 use askama::Template;
 use axum::extract::{Form, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -14,9 +15,9 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, NaiveDate, NaiveTime, TimeDelta, TimeZone, Utc};
 use serde::Deserialize;
 
-use super::booking::{describe, status_label, times, timezone};
 use super::{Csrf, WebError, encode, render, see_other};
 use crate::Services;
+use crate::view::{self, describe, status_label, times};
 use crate::staff::{Account, SESSION_COOKIE};
 
 /// The signed-in member of staff (who works for `office_id`, if given).
@@ -128,10 +129,12 @@ pub async fn offices(State(services): State<Services>, headers: HeaderMap) -> Re
     let account = signed_in(&services, &headers, None)?;
     let csrf = Csrf::from_headers(&headers)?;
     let offices = services
+        .catalogues
         .offices()
         .await?
-        .into_iter()
+        .iter()
         .filter(|office| account.may_work_for(&office.id))
+        .cloned()
         .collect();
     let page = render(&Offices {
         name: account.display_name().to_owned(),
@@ -204,8 +207,8 @@ pub async fn day(
     let account = signed_in(&services, &headers, Some(&office_id))?;
     let csrf = Csrf::from_headers(&headers)?;
     let office = services.office(&office_id).await?;
-    let catalogue = services.catalogue(&office_id).await?;
-    let tz = timezone(&office);
+    let catalogue = &office.catalogue;
+    let tz = office.timezone();
     let today = Utc::now().with_timezone(&tz).date_naive();
     let day = NaiveDate::parse_from_str(&query.tag, "%Y-%m-%d").unwrap_or(today);
     let listed = services.bookings_of_day(&office, day).await?;
@@ -226,16 +229,12 @@ pub async fn day(
             time: start.with_timezone(&tz).format("%H:%M").to_string(),
             code: entry.code.clone(),
             name: entry.name.clone(),
-            concerns: describe(&catalogue, &entry.concern_ids),
+            concerns: describe(&office, &entry.concern_ids),
             status: status_label(status),
             movable: status == booking::BookingStatus::Booked,
             actions,
         };
-        let counter_name = catalogue
-            .counters
-            .iter()
-            .find(|counter| counter.id == entry.counter_id)
-            .map_or_else(|| entry.counter_id.clone(), |counter| counter.name.clone());
+        let counter_name = office.counter_name(&entry.counter_id).to_owned();
         match by_counter.iter_mut().find(|column| column.name == counter_name) {
             Some(column) => column.bookings.push(row),
             None => by_counter.push(CounterColumn {
@@ -274,7 +273,7 @@ pub async fn day(
         .collect();
     let page = render(&Day {
         office_id: office_id.clone(),
-        office_name: office.name.clone(),
+        office_name: office.office.name.clone(),
         staff_name: account.display_name().to_owned(),
         day: day.to_string(),
         day_label: german::long_date(day),
@@ -359,7 +358,7 @@ pub async fn change_status(
             services.await_slots(&changed.into_inner()).await;
             "status"
         }
-        Err(status) if status.code() == tonic::Code::FailedPrecondition => "nicht-moeglich",
+        Err(status) if ErrorCode::of(&status) == ErrorCode::InvalidTransition => "nicht-moeglich",
         Err(status) => return Err(status.into()),
     };
     Ok(see_other(&format!(
@@ -397,65 +396,18 @@ pub async fn walk_in(
     }
     let persons = form.personen.trim().parse::<usize>().unwrap_or(1).clamp(1, 10);
     let ids = vec![form.anliegen.clone(); persons];
-    if let Some(booking) = book_walk_in(&services, &office_id, &ids, &form.name, &account.login).await? {
-        return Ok(see_other(&format!(
+    match services.book_walk_in(&office_id, &ids, &form.name, &account.login).await {
+        Ok(booking) => Ok(see_other(&format!(
             "/schalter/{}/ticket/{}",
             encode(&office_id),
             encode(&booking.code)
-        )));
+        ))),
+        Err(error) if error.code == ErrorCode::SlotUnavailable => Ok(see_other(&format!(
+            "/schalter/{}?meldung=kein-termin#laufkundschaft",
+            encode(&office_id)
+        ))),
+        Err(error) => Err(error.into()),
     }
-    Ok(see_other(&format!(
-        "/schalter/{}?meldung=kein-termin#laufkundschaft",
-        encode(&office_id)
-    )))
-}
-
-/// Books the next free start from now for a walk-in (foyer channel, no
-/// email); `None` when nothing is free in the next two weeks.
-pub(crate) async fn book_walk_in(
-    services: &Services,
-    office_id: &str,
-    concern_ids: &[String],
-    name: &str,
-    actor: &str,
-) -> Result<Option<booking::Booking>, tonic::Status> {
-    let office = services
-        .office(office_id)
-        .await
-        .map_err(|_| tonic::Status::not_found("unknown office"))?;
-    let today = Utc::now().with_timezone(&timezone(&office)).date_naive();
-    let starts = foyer_slots(services, office_id, concern_ids, today, today + TimeDelta::days(14)).await?;
-    // If another desk takes a start first, the next one.
-    for (start, _) in starts.into_iter().take(5) {
-        let created = services
-            .bookings
-            .clone()
-            .create_booking(booking::CreateBookingRequest {
-                office_id: office_id.to_owned(),
-                concern_ids: concern_ids.to_vec(),
-                start: Some(timestamp::to_proto(start)),
-                name: name.to_owned(),
-                email: String::new(),
-                phone: String::new(),
-                idempotency_key: String::new(),
-                channel: availability::Channel::Foyer.into(),
-                actor: actor.to_owned(),
-            })
-            .await;
-        match created {
-            Ok(created) => {
-                let booking = created
-                    .into_inner()
-                    .booking
-                    .ok_or_else(|| tonic::Status::internal("no booking"))?;
-                services.await_slots(&booking).await;
-                return Ok(Some(booking));
-            }
-            Err(status) if matches!(status.code(), tonic::Code::Aborted | tonic::Code::FailedPrecondition) => {}
-            Err(status) => return Err(status),
-        }
-    }
-    Ok(None)
 }
 
 #[derive(Template)]
@@ -498,10 +450,10 @@ pub async fn ticket(
     signed_in(&services, &headers, Some(&office_id))?;
     let booking = find(&services, &office_id, &code).await?;
     let office = services.office(&office_id).await?;
-    let catalogue = services.catalogue(&office_id).await?;
-    let tz = timezone(&office);
+    let tz = office.timezone();
     let (start, _) = times(&booking);
-    let documents: Vec<String> = crate::api::required_documents(&catalogue, &booking.concern_ids)
+    let documents: Vec<String> = office
+        .documents(&booking.concern_ids)
         .into_iter()
         .map(str::to_owned)
         .collect();
@@ -509,17 +461,9 @@ pub async fn ticket(
         office_id,
         day: start.with_timezone(&tz).date_naive().to_string(),
         code: booking.code.clone(),
-        time: format!(
-            "{}, {} Uhr",
-            german::long_date(start.with_timezone(&tz).date_naive()),
-            start.with_timezone(&tz).format("%H:%M")
-        ),
-        counter: catalogue
-            .counters
-            .iter()
-            .find(|counter| counter.id == booking.counter_id)
-            .map_or_else(|| booking.counter_id.clone(), |counter| counter.name.clone()),
-        concerns: describe(&catalogue, &booking.concern_ids),
+        time: view::at(start, tz),
+        counter: office.counter_name(&booking.counter_id).to_owned(),
+        concerns: describe(&office, &booking.concern_ids),
         documents,
     })?;
     Ok(page.into_response())
@@ -546,7 +490,7 @@ pub async fn move_choices(
     let csrf = Csrf::from_headers(&headers)?;
     let booking = find(&services, &office_id, &code).await?;
     let office = services.office(&office_id).await?;
-    let tz = timezone(&office);
+    let tz = office.timezone();
     let today = Utc::now().with_timezone(&tz).date_naive();
     let starts = foyer_slots(
         &services,
@@ -559,17 +503,7 @@ pub async fn move_choices(
     let items = starts
         .into_iter()
         .take(15)
-        .map(|(start, _)| {
-            let local = start.with_timezone(&tz);
-            (
-                format!(
-                    "{}, {} Uhr",
-                    german::long_date(local.date_naive()),
-                    local.format("%H:%M")
-                ),
-                Some(local.to_rfc3339()),
-            )
-        })
+        .map(|(start, _)| (view::at(start, tz), Some(start.with_timezone(&tz).to_rfc3339())))
         .collect();
     let page = render(&Choices {
         office_id: office_id.clone(),
@@ -617,7 +551,7 @@ pub async fn move_booking(
             services.await_slots(&moved.into_inner()).await;
             "verschoben"
         }
-        Err(status) if matches!(status.code(), tonic::Code::FailedPrecondition | tonic::Code::Aborted) => {
+        Err(status) if matches!(ErrorCode::of(&status).grpc(), tonic::Code::FailedPrecondition | tonic::Code::Aborted) => {
             "nicht-moeglich"
         }
         Err(status) => return Err(status.into()),
@@ -654,7 +588,7 @@ pub async fn absence(
     Csrf::verify(&headers, &form.csrf)?;
     let csrf = Csrf::from_headers(&headers)?;
     let office = services.office(&office_id).await?;
-    let tz = timezone(&office);
+    let tz = office.timezone();
     let invalid = || WebError::BadRequest("Bitte geben Sie Tag, Beginn und Ende der Abwesenheit an.");
     let date = NaiveDate::parse_from_str(&form.tag, "%Y-%m-%d").map_err(|_| invalid())?;
     let instant = |time: &str| {
@@ -676,8 +610,8 @@ pub async fn absence(
             reason: form.grund.clone(),
         })
         .await
-        .map_err(|status| match status.code() {
-            tonic::Code::InvalidArgument => WebError::BadRequest("Das Ende muss nach dem Beginn liegen."),
+        .map_err(|status| match ErrorCode::of(&status) {
+            ErrorCode::InvalidArgument => WebError::BadRequest("Das Ende muss nach dem Beginn liegen."),
             _ => status.into(),
         })?
         .into_inner();

@@ -1,17 +1,19 @@
 //! The private manage page behind the link with the booking's token: see the
 //! booking, move it, cancel it (each change behind a confirm step).
 
+use amtstermin_catalogue::german;
+use amtstermin_platform::{ErrorCode, timestamp};
 use amtstermin_proto::booking::v1 as booking;
-use amtstermin_proto::{german, timestamp};
 use askama::Template;
 use axum::extract::{Form, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
-use super::booking::{describe, parse_ids, status_label, times, timezone, when};
-use super::{Csrf, WebError, encode, render, see_other};
+use super::citizen::parse_ids;
+use super::{Csrf, WebError, encode, messages, render, see_other};
 use crate::Services;
+use crate::view::{self, describe, status_label, times, when};
 
 struct ConcernDocuments {
     name: String,
@@ -52,8 +54,6 @@ pub struct TokenQuery {
     start: String,
 }
 
-const NOT_FOUND: &str = "Zu diesem Link gibt es keinen Termin. Bitte prüfen Sie, ob Sie den Link aus Ihrer Bestätigung vollständig übernommen haben.";
-
 async fn load(services: &Services, code: &str, token: &str) -> Result<booking::Booking, WebError> {
     services
         .bookings
@@ -64,10 +64,15 @@ async fn load(services: &Services, code: &str, token: &str) -> Result<booking::B
         })
         .await
         .map(tonic::Response::into_inner)
-        .map_err(|status| match status.code() {
-            tonic::Code::NotFound => WebError::NotFound(NOT_FOUND),
-            _ => status.into(),
-        })
+        .map_err(not_found_or)
+}
+
+/// Any unknown code or token reads "no such booking".
+fn not_found_or(status: tonic::Status) -> WebError {
+    match ErrorCode::of(&status).http_status() {
+        404 => WebError::NotFound(messages::german(ErrorCode::BookingNotFound)),
+        _ => status.into(),
+    }
 }
 
 fn manage_url(code: &str, token: &str) -> String {
@@ -82,14 +87,10 @@ pub async fn show(
 ) -> Result<Response, WebError> {
     let booking = load(&services, &code, &query.token).await?;
     let office = services.office(&booking.office_id).await?;
-    let catalogue = services.catalogue(&booking.office_id).await?;
-    let tz = timezone(&office);
+    let tz = office.timezone();
     let (start, end) = times(&booking);
     let mut concerns: Vec<ConcernDocuments> = Vec::new();
-    for id in &booking.concern_ids {
-        let Some(concern) = catalogue.concerns.iter().find(|concern| &concern.id == id) else {
-            continue;
-        };
+    for concern in office.concerns(&booking.concern_ids) {
         if concerns.iter().any(|known| known.name == concern.name) {
             continue;
         }
@@ -126,8 +127,8 @@ pub async fn show(
             start.with_timezone(&tz).format("%H:%M"),
             end.with_timezone(&tz).format("%H:%M")
         ),
-        office_name: office.name.clone(),
-        address: office.address.clone(),
+        office_name: office.office.name.clone(),
+        address: office.office.address.clone(),
         concerns,
         calendar_link: format!(
             "/api/v1/bookings/{}/calendar.ics?token={}",
@@ -173,14 +174,12 @@ struct Confirm {
 
 async fn summary(services: &Services, booking: &booking::Booking) -> Result<Vec<(&'static str, String)>, WebError> {
     let office = services.office(&booking.office_id).await?;
-    let catalogue = services.catalogue(&booking.office_id).await?;
-    let tz = timezone(&office);
     let (start, end) = times(booking);
     Ok(vec![
         ("Buchungscode", booking.code.clone()),
-        ("Termin", when(start, end, tz)),
-        ("Anliegen", describe(&catalogue, &booking.concern_ids)),
-        ("Ort", format!("{}, {}", office.name, office.address)),
+        ("Termin", when(start, end, office.timezone())),
+        ("Anliegen", describe(&office, &booking.concern_ids)),
+        ("Ort", format!("{}, {}", office.office.name, office.office.address)),
     ])
 }
 
@@ -234,10 +233,9 @@ pub async fn cancel(
             token: posted.token.clone(),
         })
         .await
-        .map_err(|status| match status.code() {
-            tonic::Code::NotFound => WebError::NotFound(NOT_FOUND),
-            tonic::Code::FailedPrecondition => WebError::BadRequest("Dieser Termin kann nicht mehr abgesagt werden."),
-            _ => status.into(),
+        .map_err(|status| match ErrorCode::of(&status) {
+            ErrorCode::InvalidTransition => WebError::BadRequest("Dieser Termin kann nicht mehr abgesagt werden."),
+            _ => not_found_or(status),
         })?
         .into_inner();
     services.await_slots(&cancelled).await;
@@ -259,18 +257,7 @@ async fn move_page(
         .map_err(|_| WebError::BadRequest("Diese Terminzeit ist ungültig. Bitte wählen Sie sie im Kalender neu."))?;
     let office = services.office(&booking.office_id).await?;
     let mut items = summary(services, booking).await?;
-    let local = new_start.with_timezone(&timezone(&office));
-    items.insert(
-        2,
-        (
-            "Neue Zeit",
-            format!(
-                "{}, {} Uhr",
-                german::long_date(local.date_naive()),
-                local.format("%H:%M")
-            ),
-        ),
-    );
+    items.insert(2, ("Neue Zeit", view::at(new_start.with_timezone(&chrono::Utc), office.timezone())));
     let calendar = format!(
         "/amt/{}/kalender?anliegen={}&termin={}&token={}",
         encode(&booking.office_id),
@@ -339,9 +326,9 @@ pub async fn reschedule(
                 manage_url(&moved.code, &posted.token)
             )))
         }
-        Err(status) if matches!(status.code(), tonic::Code::FailedPrecondition | tonic::Code::Aborted) => {
+        Err(status) if matches!(ErrorCode::of(&status).grpc(), tonic::Code::FailedPrecondition | tonic::Code::Aborted) => {
             let csrf = Csrf::from_headers(&headers)?;
-            let problem = Some("Diese Zeit ist leider nicht mehr frei. Bitte wählen Sie eine andere Zeit.");
+            let problem = Some(messages::german(ErrorCode::SlotTaken));
             move_page(&services, &booking, &posted.token, &posted.start, csrf, problem).await
         }
         Err(status) => Err(status.into()),

@@ -2,11 +2,10 @@
 //! booking, and the private manage page. Server-rendered German HTML that
 //! works without JavaScript, built on the same gRPC calls as the JSON API.
 
-mod booking;
+mod citizen;
 mod desk;
-
-pub(crate) use desk::book_walk_in;
 mod manage;
+mod messages;
 mod pages;
 
 use askama::Template;
@@ -21,10 +20,10 @@ use crate::error::ApiError;
 pub fn routes() -> Router<Services> {
     Router::new()
         .route("/", get(pages::offices))
-        .route("/amt/{office}", get(booking::start))
-        .route("/amt/{office}/auswahl", get(booking::choose))
-        .route("/amt/{office}/kalender", get(booking::calendar))
-        .route("/amt/{office}/buchen", get(booking::form).post(booking::submit))
+        .route("/amt/{office}", get(citizen::start))
+        .route("/amt/{office}/auswahl", get(citizen::choose))
+        .route("/amt/{office}/kalender", get(citizen::calendar))
+        .route("/amt/{office}/buchen", get(citizen::form).post(citizen::submit))
         .route("/termin/{code}", get(manage::show))
         .route(
             "/termin/{code}/absagen",
@@ -94,10 +93,10 @@ pub enum WebError {
 
 impl From<ApiError> for WebError {
     fn from(error: ApiError) -> Self {
-        match error.into_response().status() {
-            StatusCode::NOT_FOUND => WebError::NotFound("Die gesuchte Seite gibt es nicht."),
+        match error.status() {
+            StatusCode::NOT_FOUND => WebError::NotFound(messages::german(error.code)),
             StatusCode::SERVICE_UNAVAILABLE => WebError::Unavailable,
-            status if status.is_client_error() => WebError::BadRequest("Diese Anfrage ist ungültig."),
+            status if status.is_client_error() => WebError::BadRequest(messages::german(error.code)),
             _ => WebError::Internal,
         }
     }

@@ -2,20 +2,21 @@
 
 use std::collections::HashMap;
 
+use amtstermin_catalogue::{OfficeCatalogue, german};
+use amtstermin_platform::{ErrorCode, timestamp};
 use amtstermin_proto::availability::v1 as availability;
 use amtstermin_proto::booking::v1 as booking;
-use amtstermin_proto::{german, timestamp};
 use askama::Template;
 use axum::extract::{Form, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Datelike, NaiveDate, TimeDelta, Utc};
-use chrono_tz::Tz;
 use serde::Deserialize;
 
-use super::{Csrf, WebError, encode, random_hex, render, see_other};
+use super::{Csrf, WebError, encode, messages, random_hex, render, see_other};
 use crate::Services;
 use crate::error::ApiError;
+use crate::view::{self, describe, when};
 
 /// Concern ids as the pages carry them: "personalausweis,personalausweis,meldebescheinigung".
 pub fn parse_ids(text: &str) -> Vec<String> {
@@ -28,65 +29,6 @@ pub fn parse_ids(text: &str) -> Vec<String> {
         })
         .map(str::to_owned)
         .collect()
-}
-
-/// "Personalausweis beantragen (2 Personen), Meldebescheinigung".
-pub fn describe(catalogue: &availability::GetCatalogueResponse, ids: &[String]) -> String {
-    let mut counted: Vec<(&str, usize)> = Vec::new();
-    for id in ids {
-        match counted.iter_mut().find(|(known, _)| known == id) {
-            Some((_, count)) => *count += 1,
-            None => counted.push((id, 1)),
-        }
-    }
-    counted
-        .iter()
-        .map(|(id, count)| {
-            let name = catalogue
-                .concerns
-                .iter()
-                .find(|concern| concern.id == *id)
-                .map_or(*id, |concern| concern.name.as_str());
-            if *count > 1 {
-                format!("{name} ({count} Personen)")
-            } else {
-                name.to_owned()
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-/// A status as the pages name it.
-pub fn status_label(status: booking::BookingStatus) -> &'static str {
-    match status {
-        booking::BookingStatus::CheckedIn => "angemeldet",
-        booking::BookingStatus::Completed => "erledigt",
-        booking::BookingStatus::NoShow => "nicht erschienen",
-        booking::BookingStatus::Cancelled => "abgesagt",
-        booking::BookingStatus::Booked | booking::BookingStatus::Unspecified => "gebucht",
-    }
-}
-
-/// Start and end of a booking (the epoch if the service sent none).
-pub fn times(booking: &booking::Booking) -> (DateTime<Utc>, DateTime<Utc>) {
-    let instant = |value: Option<&prost_types::Timestamp>| value.and_then(timestamp::from_proto).unwrap_or_default();
-    (instant(booking.start.as_ref()), instant(booking.end.as_ref()))
-}
-
-pub fn timezone(office: &availability::Office) -> Tz {
-    office.timezone.parse().unwrap_or(chrono_tz::Europe::Berlin)
-}
-
-/// "Donnerstag, 3. Dezember 2026, 08:20 bis 08:40 Uhr".
-pub fn when(start: DateTime<Utc>, end: DateTime<Utc>, tz: Tz) -> String {
-    let (start, end) = (start.with_timezone(&tz), end.with_timezone(&tz));
-    format!(
-        "{}, {} bis {} Uhr",
-        german::long_date(start.date_naive()),
-        start.format("%H:%M"),
-        end.format("%H:%M")
-    )
 }
 
 /// The open slots of an appointment, online, over the whole window or the given days.
@@ -111,20 +53,10 @@ pub async fn slots(
         .into_inner())
 }
 
-/// What the pages say when the chosen concerns cannot be booked together.
+/// What the start page says when the chosen concerns cannot make one appointment.
 fn selection_problem(status: &tonic::Status) -> Option<&'static str> {
-    match amtstermin_proto::status::error_code(status)? {
-        "concerns_required" => Some("Bitte wählen Sie mindestens ein Anliegen aus."),
-        "too_many_concerns" => Some("Für einen Termin können Sie höchstens 10 Anliegen oder Personen wählen."),
-        "too_many_persons" => {
-            Some("Für eines der Anliegen haben Sie mehr Personen gewählt, als für einen Termin möglich sind.")
-        }
-        "concerns_not_combinable" => {
-            Some("Diese Anliegen werden nicht am selben Schalter bearbeitet. Bitte buchen Sie dafür getrennte Termine.")
-        }
-        "concern_not_found" => Some("Eines der gewählten Anliegen gibt es nicht mehr."),
-        _ => None,
-    }
+    let code = ErrorCode::of(status);
+    messages::is_selection_problem(code).then(|| messages::german(code))
 }
 
 struct Tile {
@@ -173,7 +105,7 @@ async fn start_page(
     error: Option<&'static str>,
 ) -> Result<Response, WebError> {
     let office = services.office(office_id).await?;
-    let catalogue = services.catalogue(office_id).await?;
+    let catalogue = &office.catalogue;
     let words: Vec<String> = search.split_whitespace().map(str::to_lowercase).collect();
     let groups = catalogue
         .categories
@@ -208,7 +140,7 @@ async fn start_page(
         })
         .collect();
     let page = render(&Start {
-        office,
+        office: office.office.clone(),
         tiles,
         groups,
         search: search.to_owned(),
@@ -327,7 +259,6 @@ pub async fn calendar(
 ) -> Result<Response, WebError> {
     let ids = parse_ids(&query.anliegen);
     let office = services.office(&office_id).await?;
-    let catalogue = services.catalogue(&office_id).await?;
     let response = match slots(&services, &office_id, &ids, None).await {
         Ok(response) => response,
         Err(status) => {
@@ -337,7 +268,7 @@ pub async fn calendar(
             };
         }
     };
-    let tz = timezone(&office);
+    let tz = office.timezone();
     let moving = (!query.termin.is_empty()).then(|| query.termin.clone());
     let base = format!(
         "/amt/{}/kalender?anliegen={}",
@@ -353,7 +284,7 @@ pub async fn calendar(
     let selected_date = by_date.get(query.tag.as_str()).map(|day| day.date.clone());
 
     let today = Utc::now().with_timezone(&tz).date_naive();
-    let last = today + TimeDelta::days(i64::from(office.booking_window_days));
+    let last = today + TimeDelta::days(i64::from(office.office.booking_window_days));
     let mut months = Vec::new();
     let mut first_of_month = today.with_day(1).unwrap_or(today);
     while first_of_month <= last {
@@ -433,9 +364,9 @@ pub async fn calendar(
         None => format!("/amt/{}?anliegen={}", encode(&office_id), encode(&ids.join(","))),
     };
     let page = render(&Calendar {
-        office_name: office.name.clone(),
-        address: office.address.clone(),
-        concerns: describe(&catalogue, &ids),
+        office_name: office.office.name.clone(),
+        address: office.office.address.clone(),
+        concerns: describe(&office, &ids),
         duration: response.duration_minutes,
         back_link,
         moving,
@@ -532,13 +463,8 @@ async fn form_page(
     let ids = parse_ids(&submitted.anliegen);
     let start = parse_start(&submitted.start)?;
     let office = services.office(office_id).await?;
-    let catalogue = services.catalogue(office_id).await?;
-    let tz = timezone(&office);
-    let duration: u32 = ids
-        .iter()
-        .filter_map(|id| catalogue.concerns.iter().find(|concern| &concern.id == id))
-        .map(|concern| concern.duration_minutes)
-        .sum();
+    let tz = office.timezone();
+    let duration: u32 = office.concerns(&ids).map(|concern| concern.duration_minutes).sum();
     let status = if errors.is_empty() && alternatives.is_none() {
         StatusCode::OK
     } else if alternatives.is_some() {
@@ -554,9 +480,9 @@ async fn form_page(
     let day = start.with_timezone(&tz).date_naive();
     let page = render(&BookingForm {
         office_id: office_id.to_owned(),
-        office_name: office.name.clone(),
-        address: office.address.clone(),
-        concerns: describe(&catalogue, &ids),
+        office_name: office.office.name.clone(),
+        address: office.office.address.clone(),
+        concerns: describe(&office, &ids),
         concern_ids: ids.join(","),
         duration,
         start: start.with_timezone(&tz).to_rfc3339(),
@@ -599,13 +525,13 @@ pub async fn form(
 /// The five free times nearest to the one just taken.
 async fn nearest(
     services: &Services,
-    office: &availability::Office,
+    office: &OfficeCatalogue,
     ids: &[String],
     wanted: DateTime<Utc>,
 ) -> Vec<Alternative> {
-    let tz = timezone(office);
+    let tz = office.timezone();
     let day = wanted.with_timezone(&tz).date_naive();
-    let Ok(response) = slots(services, &office.id, ids, Some((day, day + TimeDelta::days(7)))).await else {
+    let Ok(response) = slots(services, office.id(), ids, Some((day, day + TimeDelta::days(7)))).await else {
         return Vec::new();
     };
     let mut starts: Vec<DateTime<Utc>> = response
@@ -619,16 +545,9 @@ async fn nearest(
     starts.sort();
     starts
         .into_iter()
-        .map(|start| {
-            let local = start.with_timezone(&tz);
-            Alternative {
-                value: local.to_rfc3339(),
-                label: format!(
-                    "{}, {} Uhr",
-                    german::long_date(local.date_naive()),
-                    local.format("%H:%M")
-                ),
-            }
+        .map(|start| Alternative {
+            value: start.with_timezone(&tz).to_rfc3339(),
+            label: view::at(start, tz),
         })
         .collect()
 }
@@ -696,38 +615,22 @@ pub async fn submit(
             )))
         }
         Err(status) => {
-            let code = amtstermin_proto::status::error_code(&status).unwrap_or_default();
-            let field_error = |field, message: &str| {
-                vec![FieldError {
-                    field,
-                    message: message.to_owned(),
-                }]
+            let code = ErrorCode::of(&status);
+            let field = match code {
+                ErrorCode::InvalidName => Some("name"),
+                ErrorCode::InvalidEmail | ErrorCode::LimitReached => Some("email"),
+                ErrorCode::InvalidPhone => Some("phone"),
+                _ => None,
             };
+            if let Some(field) = field {
+                let errors = vec![FieldError {
+                    field,
+                    message: messages::german(code).to_owned(),
+                }];
+                return form_page(&services, &office_id, submitted, csrf, errors, None).await;
+            }
             match code {
-                "invalid_name" => {
-                    let errors = field_error("name", "Bitte geben Sie einen Namen mit höchstens 200 Zeichen an.");
-                    form_page(&services, &office_id, submitted, csrf, errors, None).await
-                }
-                "invalid_email" => {
-                    let errors = field_error("email", "Bitte geben Sie eine E-Mail-Adresse wie name@beispiel.de an.");
-                    form_page(&services, &office_id, submitted, csrf, errors, None).await
-                }
-                "invalid_phone" => {
-                    let errors = field_error(
-                        "phone",
-                        "Die Telefonnummer darf nur Ziffern, Leerzeichen und + - / ( ) enthalten.",
-                    );
-                    form_page(&services, &office_id, submitted, csrf, errors, None).await
-                }
-                "limit_reached" => {
-                    let errors = field_error(
-                        "email",
-                        "Mit dieser E-Mail-Adresse sind schon so viele Termine gebucht, wie möglich sind. \
-                         Bitte sagen Sie zuerst einen anderen Termin ab.",
-                    );
-                    form_page(&services, &office_id, submitted, csrf, errors, None).await
-                }
-                "slot_unavailable" | "slot_taken" => {
+                ErrorCode::SlotUnavailable | ErrorCode::SlotTaken => {
                     let office = services.office(&office_id).await?;
                     let alternatives = nearest(&services, &office, &ids, start).await;
                     // The same form id would replay nothing; a new choice is a new request.

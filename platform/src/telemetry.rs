@@ -10,9 +10,18 @@ pub enum LogFormat {
     Json,
 }
 
+/// The logging flags every binary has.
+#[derive(Clone, Copy, Debug, clap::Args)]
+pub struct LogSettings {
+    /// `text` for people, `json` (one object per line) for log shippers.
+    #[arg(long = "log-format", env = "AMTSTERMIN_LOG_FORMAT", value_enum, default_value_t)]
+    pub format: LogFormat,
+}
+
 /// Installs the global subscriber; a second call (tests, the all-in-one
 /// launcher) leaves the first one in place.
-pub fn init(format: LogFormat) {
+pub fn init(settings: LogSettings) {
+    let format = settings.format;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
     let _already_set = match format {

@@ -1,8 +1,13 @@
 //! What every amtstermin gRPC server exposes besides its own service: the
 //! standard health service and reflection in both protocol versions (grpcurl
-//! speaks v1, many grpcio clients still speak v1alpha).
+//! speaks v1, many grpcio clients still speak v1alpha); and how every server
+//! serves its listener.
 
-use tonic::service::RoutesBuilder;
+use std::future::Future;
+
+use tokio::net::TcpListener;
+use tonic::service::{Routes, RoutesBuilder};
+use tonic::transport::server::TcpIncoming;
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
 
@@ -34,7 +39,7 @@ pub async fn standard_services(
     health.set(ServingStatus::NotServing).await;
     let reflection = || {
         tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(crate::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(amtstermin_proto::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
     };
     routes
@@ -42,4 +47,19 @@ pub async fn standard_services(
         .add_service(reflection().build_v1()?)
         .add_service(reflection().build_v1alpha()?);
     Ok(health)
+}
+
+/// Serves `routes` on `listener` until `shutdown` resolves. Accepted sockets
+/// get TCP_NODELAY: without it, Nagle's algorithm holds back the last
+/// segment of a response until the client's delayed ACK, about 40 ms on
+/// every call.
+pub async fn serve(
+    routes: Routes,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), tonic::transport::Error> {
+    tonic::transport::Server::builder()
+        .add_routes(routes)
+        .serve_with_incoming_shutdown(TcpIncoming::from(listener).with_nodelay(Some(true)), shutdown)
+        .await
 }

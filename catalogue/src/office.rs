@@ -1,0 +1,154 @@
+//! One office with its catalogue, and what clients derive from it.
+
+use amtstermin_proto::availability::v1 as pb;
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+
+use crate::calendar;
+
+/// An office and its catalogue as the availability service serves them.
+#[derive(Clone, Debug)]
+pub struct OfficeCatalogue {
+    pub office: pb::Office,
+    pub catalogue: pb::GetCatalogueResponse,
+    timezone: Tz,
+}
+
+impl OfficeCatalogue {
+    pub fn new(office: pb::Office, catalogue: pb::GetCatalogueResponse) -> Self {
+        // The availability service refuses a configuration with an unknown
+        // zone, so the fallback only guards against a peer of another make.
+        let timezone = office.timezone.parse().unwrap_or(chrono_tz::Europe::Berlin);
+        Self {
+            office,
+            catalogue,
+            timezone,
+        }
+    }
+
+    pub fn id(&self) -> &str {
+        &self.office.id
+    }
+
+    /// The zone the office's hours are written in; render every time in it.
+    pub fn timezone(&self) -> Tz {
+        self.timezone
+    }
+
+    pub fn concern(&self, id: &str) -> Option<&pb::Concern> {
+        self.catalogue.concerns.iter().find(|concern| concern.id == id)
+    }
+
+    /// The concerns of an appointment, one per entry (a concern for two
+    /// persons appears twice); unknown ids are skipped.
+    pub fn concerns<'s, 'i>(&'s self, ids: &'i [String]) -> impl Iterator<Item = &'s pb::Concern> + use<'s, 'i> {
+        ids.iter().filter_map(|id| self.concern(id))
+    }
+
+    /// Names of the appointment's concerns, one per entry.
+    pub fn concern_names(&self, ids: &[String]) -> Vec<&str> {
+        self.concerns(ids).map(|concern| concern.name.as_str()).collect()
+    }
+
+    /// Documents to bring for the appointment, each once, in order.
+    pub fn documents(&self, ids: &[String]) -> Vec<&str> {
+        let mut documents: Vec<&str> = Vec::new();
+        for document in self.concerns(ids).flat_map(|concern| &concern.required_documents) {
+            if !documents.contains(&document.as_str()) {
+                documents.push(document);
+            }
+        }
+        documents
+    }
+
+    /// The concerns of the appointment that cost a fee, one per entry.
+    pub fn fees<'s, 'i>(&'s self, ids: &'i [String]) -> impl Iterator<Item = &'s pb::Concern> + use<'s, 'i> {
+        self.concerns(ids).filter(|concern| !concern.fee.is_empty())
+    }
+
+    /// The counter's display name (its id if the configuration lost it).
+    pub fn counter_name<'a>(&'a self, id: &'a str) -> &'a str {
+        self.catalogue
+            .counters
+            .iter()
+            .find(|counter| counter.id == id)
+            .map_or(id, |counter| counter.name.as_str())
+    }
+
+    /// The appointment's calendar file (download and mail attachment alike).
+    pub fn calendar_file(&self, appointment: &Appointment<'_>) -> String {
+        let names = self.concern_names(appointment.concern_ids);
+        let documents = self.documents(appointment.concern_ids);
+        calendar::appointment(&calendar::Appointment {
+            code: appointment.code,
+            office_id: &self.office.id,
+            office_name: &self.office.name,
+            address: &self.office.address,
+            concern_names: &names,
+            documents: &documents,
+            created: appointment.created,
+            start: appointment.start,
+            end: appointment.end,
+            cancelled: appointment.cancelled,
+        })
+    }
+}
+
+/// What a calendar file needs to know of a booking.
+pub struct Appointment<'a> {
+    pub code: &'a str,
+    pub concern_ids: &'a [String],
+    pub created: DateTime<Utc>,
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    pub cancelled: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn concern(id: &str, documents: &[&str], fee: &str) -> pb::Concern {
+        pb::Concern {
+            id: id.to_owned(),
+            name: format!("Name {id}"),
+            required_documents: documents.iter().map(|d| (*d).to_owned()).collect(),
+            fee: fee.to_owned(),
+            ..pb::Concern::default()
+        }
+    }
+
+    fn office() -> OfficeCatalogue {
+        OfficeCatalogue::new(
+            pb::Office {
+                id: "amt".to_owned(),
+                timezone: "Europe/Berlin".to_owned(),
+                ..pb::Office::default()
+            },
+            pb::GetCatalogueResponse {
+                concerns: vec![
+                    concern("pass", &["Foto", "Ausweis"], "37,00 €"),
+                    concern("melde", &["Ausweis", "Wohnungsgeberbestätigung"], ""),
+                ],
+                counters: vec![pb::Counter {
+                    id: "platz-1".to_owned(),
+                    name: "Arbeitsplatz 1".to_owned(),
+                    concern_ids: Vec::new(),
+                }],
+                ..pb::GetCatalogueResponse::default()
+            },
+        )
+    }
+
+    #[test]
+    fn documents_appear_once_in_order_and_fees_per_person() {
+        let office = office();
+        let ids: Vec<String> = ["pass", "pass", "melde", "unknown"].map(str::to_owned).into();
+        assert_eq!(office.documents(&ids), ["Foto", "Ausweis", "Wohnungsgeberbestätigung"]);
+        assert_eq!(office.concern_names(&ids), ["Name pass", "Name pass", "Name melde"]);
+        assert_eq!(office.fees(&ids).count(), 2);
+        assert_eq!(office.counter_name("platz-1"), "Arbeitsplatz 1");
+        assert_eq!(office.counter_name("platz-9"), "platz-9");
+        assert_eq!(office.timezone(), chrono_tz::Europe::Berlin);
+    }
+}

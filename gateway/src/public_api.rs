@@ -1,0 +1,517 @@
+//! The public HTTP API v1 (JSON). A contract: extend it, don't break it.
+//! Every handler is a thin translation to the services' gRPC calls; the
+//! answers are the typed views at the end of this module.
+
+use amtstermin_catalogue::{Appointment, OfficeCatalogue};
+use amtstermin_platform::{ErrorCode, timestamp};
+use amtstermin_proto::availability::v1 as availability;
+use amtstermin_proto::booking::v1 as booking;
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::Services;
+use crate::error::ApiError;
+use crate::view::{self, channel_name, local, status_name};
+
+/// Largest request body accepted; a booking request is a few hundred bytes.
+pub const BODY_LIMIT: usize = 16 * 1024;
+
+pub fn routes() -> Router<Services> {
+    Router::new()
+        .route("/api/v1/offices", get(list_offices))
+        .route("/api/v1/offices/{office}/concerns", get(concerns))
+        .route("/api/v1/offices/{office}/slots", get(slots))
+        .route("/api/v1/bookings", post(create_booking))
+        .route("/api/v1/bookings/{code}", get(get_booking).delete(cancel_booking))
+        .route("/api/v1/bookings/{code}/reschedule", post(reschedule_booking))
+        .route("/api/v1/bookings/{code}/calendar.ics", get(calendar))
+}
+
+pub(crate) fn path_value(path: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
+    path.map(|Path(value)| value)
+        .map_err(|rejection| ApiError::new(ErrorCode::InvalidPath, rejection.body_text()))
+}
+
+async fn list_offices(State(services): State<Services>) -> Result<Json<Vec<OfficeView>>, ApiError> {
+    let offices = services.catalogues.offices().await?;
+    Ok(Json(offices.iter().map(OfficeView::from).collect()))
+}
+
+async fn concerns(
+    State(services): State<Services>,
+    office: Result<Path<String>, PathRejection>,
+) -> Result<Json<CatalogueView>, ApiError> {
+    let office = services.office(&path_value(office)?).await?;
+    Ok(Json(CatalogueView::from(office.as_ref())))
+}
+
+async fn slots(
+    State(services): State<Services>,
+    office: Result<Path<String>, PathRejection>,
+    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
+) -> Result<Json<SlotsView>, ApiError> {
+    let office_id = path_value(office)?;
+    let Query(params) = query.map_err(|rejection| ApiError::new(ErrorCode::InvalidQuery, rejection.body_text()))?;
+    let param = |name: &str| {
+        params
+            .iter()
+            .filter(|(key, _)| key == name)
+            .map(|(_, value)| value.trim().to_owned())
+            .next_back()
+            .unwrap_or_default()
+    };
+    // `concerns=a,b` and `concerns=a&concerns=b` both work; a repeated id is another person.
+    let concern_ids: Vec<String> = params
+        .iter()
+        .filter(|(key, _)| key == "concerns")
+        .flat_map(|(_, value)| value.split(','))
+        .map(str::trim)
+        .filter(|id| !id.is_empty())
+        .map(str::to_owned)
+        .collect();
+    let response = services
+        .availability
+        .clone()
+        .list_slots(availability::ListSlotsRequest {
+            office_id,
+            concern_ids,
+            from_date: param("from"),
+            to_date: param("to"),
+            // The public API is the online channel; staff use theirs.
+            channel: availability::Channel::Online.into(),
+        })
+        .await?
+        .into_inner();
+    Ok(Json(SlotsView::from(response)))
+}
+
+#[derive(Deserialize)]
+struct CreateBooking {
+    office: String,
+    concerns: Vec<String>,
+    start: String,
+    name: String,
+    email: String,
+    #[serde(default)]
+    phone: Option<String>,
+}
+
+/// Reads a JSON body, mapping every way it can be wrong to a clear 4xx.
+pub(crate) fn json_body<T: serde::de::DeserializeOwned>(body: Result<Bytes, BytesRejection>) -> Result<T, ApiError> {
+    let body = body.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(
+                ErrorCode::PayloadTooLarge,
+                format!("the request body is larger than {BODY_LIMIT} bytes"),
+            )
+        } else {
+            ApiError::new(ErrorCode::InvalidBody, rejection.body_text())
+        }
+    })?;
+    serde_json::from_slice(&body).map_err(|error| {
+        let code = if error.is_data() {
+            ErrorCode::InvalidRequest
+        } else {
+            ErrorCode::MalformedJson
+        };
+        ApiError::new(code, format!("request body: {error}"))
+    })
+}
+
+/// An RFC 3339 instant with offset.
+fn parse_start(start: &str) -> Result<DateTime<Utc>, ApiError> {
+    DateTime::parse_from_rfc3339(start.trim())
+        .map(|start| start.with_timezone(&Utc))
+        .map_err(|_| {
+            ApiError::new(
+                ErrorCode::InvalidStart,
+                "start must be an RFC 3339 time with offset, e.g. 2026-11-25T08:00:00+01:00",
+            )
+        })
+}
+
+#[derive(Deserialize)]
+struct Reschedule {
+    start: String,
+}
+
+async fn reschedule_booking(
+    State(services): State<Services>,
+    code: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<BookingView>, ApiError> {
+    let code = path_value(code)?;
+    let token = bearer(&headers)?;
+    let request: Reschedule = json_body(body)?;
+    let start = parse_start(&request.start)?;
+    let moved = services
+        .bookings
+        .clone()
+        .reschedule_booking(booking::RescheduleBookingRequest {
+            code,
+            token,
+            start: Some(timestamp::to_proto(start)),
+        })
+        .await?
+        .into_inner();
+    services.await_slots(&moved).await;
+    let office = services.office(&moved.office_id).await?;
+    Ok(Json(BookingView::new(&moved, &office, None)))
+}
+
+async fn create_booking(
+    State(services): State<Services>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let request: CreateBooking = json_body(body)?;
+    let start = parse_start(&request.start)?;
+    let idempotency_key = match headers.get("idempotency-key") {
+        Some(value) => value
+            .to_str()
+            .map_err(|_| {
+                ApiError::new(
+                    ErrorCode::InvalidIdempotencyKey,
+                    "Idempotency-Key must be printable ASCII",
+                )
+            })?
+            .to_owned(),
+        None => String::new(),
+    };
+    let created = services
+        .bookings
+        .clone()
+        .create_booking(booking::CreateBookingRequest {
+            office_id: request.office,
+            concern_ids: request.concerns,
+            start: Some(timestamp::to_proto(start)),
+            name: request.name,
+            email: request.email,
+            phone: request.phone.unwrap_or_default(),
+            idempotency_key,
+            channel: availability::Channel::Online.into(),
+            actor: String::new(),
+        })
+        .await?
+        .into_inner();
+    let booking = created
+        .booking
+        .ok_or_else(|| ApiError::new(ErrorCode::Internal, "the booking service answered without a booking"))?;
+    services.await_slots(&booking).await;
+    let office = services.office(&booking.office_id).await?;
+    let body = BookingView::new(&booking, &office, Some(created.token));
+    let mut response = (StatusCode::CREATED, Json(body)).into_response();
+    if let Ok(location) = HeaderValue::from_str(&format!("/api/v1/bookings/{}", booking.code)) {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    if created.replayed {
+        response
+            .headers_mut()
+            .insert("idempotent-replayed", HeaderValue::from_static("true"));
+    }
+    Ok(response)
+}
+
+/// The token of `Authorization: Bearer <token>`; a missing or malformed
+/// header is treated like a wrong token (404), revealing nothing.
+fn bearer(headers: &HeaderMap) -> Result<String, ApiError> {
+    let value = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .ok_or_else(ApiError::booking_not_found)?;
+    let (scheme, token) = value.trim().split_once(' ').ok_or_else(ApiError::booking_not_found)?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(ApiError::booking_not_found());
+    }
+    Ok(token.trim().to_owned())
+}
+
+async fn booking_by_token(services: &Services, code: String, token: String) -> Result<booking::Booking, ApiError> {
+    Ok(services
+        .bookings
+        .clone()
+        .get_booking(booking::GetBookingRequest { code, token })
+        .await?
+        .into_inner())
+}
+
+async fn get_booking(
+    State(services): State<Services>,
+    code: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+) -> Result<Json<BookingView>, ApiError> {
+    let booking = booking_by_token(&services, path_value(code)?, bearer(&headers)?).await?;
+    let office = services.office(&booking.office_id).await?;
+    Ok(Json(BookingView::new(&booking, &office, None)))
+}
+
+async fn cancel_booking(
+    State(services): State<Services>,
+    code: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+) -> Result<StatusCode, ApiError> {
+    let cancelled = services
+        .bookings
+        .clone()
+        .cancel_booking(booking::CancelBookingRequest {
+            code: path_value(code)?,
+            token: bearer(&headers)?,
+        })
+        .await?
+        .into_inner();
+    services.await_slots(&cancelled).await;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+struct TokenQuery {
+    #[serde(default)]
+    token: String,
+}
+
+async fn calendar(
+    State(services): State<Services>,
+    code: Result<Path<String>, PathRejection>,
+    query: Result<Query<TokenQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let token = query.map(|Query(query)| query.token).unwrap_or_default();
+    let booking = booking_by_token(&services, path_value(code)?, token).await?;
+    let office = services.office(&booking.office_id).await?;
+    let (start, end) = view::times(&booking);
+    let body = office.calendar_file(&Appointment {
+        code: &booking.code,
+        concern_ids: &booking.concern_ids,
+        created: view::instant(booking.created_at.as_ref()),
+        start,
+        end,
+        cancelled: booking.status() == booking::BookingStatus::Cancelled,
+    });
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/calendar; charset=utf-8".to_owned()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"termin-{}.ics\"", booking.code),
+            ),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+fn non_empty(text: &str) -> Option<String> {
+    (!text.is_empty()).then(|| text.to_owned())
+}
+
+/// An office in `GET /api/v1/offices`.
+#[derive(Serialize)]
+struct OfficeView {
+    id: String,
+    name: String,
+    address: String,
+    timezone: String,
+    booking_window_days: u32,
+    min_lead_minutes: u32,
+    slot_minutes: u32,
+    state: String,
+    release_time: String,
+    staff_only_days: u32,
+}
+
+impl From<&availability::Office> for OfficeView {
+    fn from(office: &availability::Office) -> Self {
+        Self {
+            id: office.id.clone(),
+            name: office.name.clone(),
+            address: office.address.clone(),
+            timezone: office.timezone.clone(),
+            booking_window_days: office.booking_window_days,
+            min_lead_minutes: office.min_lead_minutes,
+            slot_minutes: office.slot_minutes,
+            state: office.state.clone(),
+            release_time: office.release_time.clone(),
+            staff_only_days: office.staff_only_days,
+        }
+    }
+}
+
+/// `GET /api/v1/offices/{office}/concerns`.
+#[derive(Serialize)]
+struct CatalogueView {
+    categories: Vec<CategoryView>,
+    concerns: Vec<ConcernView>,
+}
+
+#[derive(Serialize)]
+struct CategoryView {
+    id: String,
+    name: String,
+    featured: bool,
+    concerns: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct ConcernView {
+    id: String,
+    name: String,
+    category: String,
+    duration_minutes: u32,
+    required_documents: Vec<String>,
+    fee: Option<String>,
+    leika_key: Option<String>,
+    max_persons: u32,
+}
+
+impl From<&OfficeCatalogue> for CatalogueView {
+    fn from(office: &OfficeCatalogue) -> Self {
+        let catalogue = &office.catalogue;
+        Self {
+            categories: catalogue
+                .categories
+                .iter()
+                .map(|category| CategoryView {
+                    id: category.id.clone(),
+                    name: category.name.clone(),
+                    featured: category.featured,
+                    concerns: category.concern_ids.clone(),
+                })
+                .collect(),
+            concerns: catalogue
+                .concerns
+                .iter()
+                .map(|concern| ConcernView {
+                    id: concern.id.clone(),
+                    name: concern.name.clone(),
+                    category: concern.category_id.clone(),
+                    duration_minutes: concern.duration_minutes,
+                    required_documents: concern.required_documents.clone(),
+                    fee: non_empty(&concern.fee),
+                    leika_key: non_empty(&concern.leika_key),
+                    max_persons: concern.max_persons,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// `GET /api/v1/offices/{office}/slots`.
+#[derive(Serialize)]
+struct SlotsView {
+    office: String,
+    timezone: String,
+    duration_minutes: u32,
+    days: Vec<DayView>,
+}
+
+#[derive(Serialize)]
+struct DayView {
+    date: String,
+    slots: Vec<SlotView>,
+}
+
+#[derive(Serialize)]
+struct SlotView {
+    start: String,
+    end: String,
+    free: u32,
+}
+
+impl From<availability::ListSlotsResponse> for SlotsView {
+    fn from(response: availability::ListSlotsResponse) -> Self {
+        let tz = response.timezone.parse().unwrap_or(chrono_tz::Europe::Berlin);
+        Self {
+            days: response
+                .days
+                .into_iter()
+                .map(|day| DayView {
+                    date: day.date,
+                    slots: day
+                        .slots
+                        .iter()
+                        .map(|slot| SlotView {
+                            start: local(view::instant(slot.start.as_ref()), tz),
+                            end: local(view::instant(slot.end.as_ref()), tz),
+                            free: slot.free,
+                        })
+                        .collect(),
+                })
+                .collect(),
+            office: response.office_id,
+            timezone: response.timezone,
+            duration_minutes: response.duration_minutes,
+        }
+    }
+}
+
+/// A booking as the citizen sees it: times in the office's zone, the
+/// documents to bring and the fees.
+#[derive(Serialize)]
+struct BookingView {
+    code: String,
+    /// Only in the answer to the request that made the booking.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    token: Option<String>,
+    office: String,
+    concerns: Vec<String>,
+    start: String,
+    end: String,
+    status: &'static str,
+    channel: &'static str,
+    counter: String,
+    name: String,
+    email: String,
+    phone: Option<String>,
+    required_documents: Vec<String>,
+    fees: Vec<FeeView>,
+    office_name: String,
+    address: String,
+}
+
+#[derive(Serialize)]
+struct FeeView {
+    concern: String,
+    fee: String,
+}
+
+impl BookingView {
+    fn new(booking: &booking::Booking, office: &OfficeCatalogue, token: Option<String>) -> Self {
+        let tz = office.timezone();
+        let (start, end) = view::times(booking);
+        Self {
+            code: booking.code.clone(),
+            token,
+            office: booking.office_id.clone(),
+            concerns: booking.concern_ids.clone(),
+            start: local(start, tz),
+            end: local(end, tz),
+            status: status_name(booking.status()),
+            channel: channel_name(booking.channel()),
+            counter: booking.counter_id.clone(),
+            name: booking.name.clone(),
+            email: booking.email.clone(),
+            phone: non_empty(&booking.phone),
+            required_documents: office
+                .documents(&booking.concern_ids)
+                .into_iter()
+                .map(str::to_owned)
+                .collect(),
+            fees: office
+                .fees(&booking.concern_ids)
+                .map(|concern| FeeView {
+                    concern: concern.id.clone(),
+                    fee: concern.fee.clone(),
+                })
+                .collect(),
+            office_name: office.office.name.clone(),
+            address: office.office.address.clone(),
+        }
+    }
+}

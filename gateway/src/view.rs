@@ -1,0 +1,123 @@
+//! How bookings are shown, the same in every part of the gateway: names of
+//! statuses and channels in the APIs, German labels and dates on the pages,
+//! times in the office's zone.
+
+use amtstermin_catalogue::OfficeCatalogue;
+use amtstermin_catalogue::german;
+use amtstermin_platform::timestamp;
+use amtstermin_proto::availability::v1 as availability;
+use amtstermin_proto::booking::v1 as booking;
+use chrono::{DateTime, SecondsFormat, Utc};
+use chrono_tz::Tz;
+
+/// A status as the APIs name it.
+pub fn status_name(status: booking::BookingStatus) -> &'static str {
+    match status {
+        booking::BookingStatus::CheckedIn => "checked_in",
+        booking::BookingStatus::Completed => "completed",
+        booking::BookingStatus::NoShow => "no_show",
+        booking::BookingStatus::Cancelled => "cancelled",
+        booking::BookingStatus::Booked | booking::BookingStatus::Unspecified => "booked",
+    }
+}
+
+/// The status an API name stands for.
+pub fn parse_status(name: &str) -> Option<booking::BookingStatus> {
+    [
+        booking::BookingStatus::Booked,
+        booking::BookingStatus::CheckedIn,
+        booking::BookingStatus::Completed,
+        booking::BookingStatus::NoShow,
+        booking::BookingStatus::Cancelled,
+    ]
+    .into_iter()
+    .find(|status| status_name(*status) == name)
+}
+
+/// A status as the pages name it.
+pub fn status_label(status: booking::BookingStatus) -> &'static str {
+    match status {
+        booking::BookingStatus::CheckedIn => "angemeldet",
+        booking::BookingStatus::Completed => "erledigt",
+        booking::BookingStatus::NoShow => "nicht erschienen",
+        booking::BookingStatus::Cancelled => "abgesagt",
+        booking::BookingStatus::Booked | booking::BookingStatus::Unspecified => "gebucht",
+    }
+}
+
+/// A channel as the APIs name it.
+pub fn channel_name(channel: availability::Channel) -> &'static str {
+    match channel {
+        availability::Channel::Foyer => "foyer",
+        availability::Channel::Phone => "phone",
+        availability::Channel::Online | availability::Channel::Unspecified => "online",
+    }
+}
+
+/// An instant of a service's answer (the epoch if it sent none).
+pub fn instant(value: Option<&prost_types::Timestamp>) -> DateTime<Utc> {
+    value.and_then(timestamp::from_proto).unwrap_or_default()
+}
+
+/// Start and end of a booking.
+pub fn times(booking: &booking::Booking) -> (DateTime<Utc>, DateTime<Utc>) {
+    (instant(booking.start.as_ref()), instant(booking.end.as_ref()))
+}
+
+/// RFC 3339 with the office's local offset, e.g. `2026-11-25T08:00:00+01:00`.
+pub fn local(instant: DateTime<Utc>, tz: Tz) -> String {
+    instant.with_timezone(&tz).to_rfc3339_opts(SecondsFormat::Secs, false)
+}
+
+/// "Donnerstag, 3. Dezember 2026, 08:20 bis 08:40 Uhr".
+pub fn when(start: DateTime<Utc>, end: DateTime<Utc>, tz: Tz) -> String {
+    let (start, end) = (start.with_timezone(&tz), end.with_timezone(&tz));
+    format!(
+        "{}, {} bis {} Uhr",
+        german::long_date(start.date_naive()),
+        start.format("%H:%M"),
+        end.format("%H:%M")
+    )
+}
+
+/// "Donnerstag, 3. Dezember 2026, 08:20 Uhr".
+pub fn at(start: DateTime<Utc>, tz: Tz) -> String {
+    let start = start.with_timezone(&tz);
+    format!("{}, {} Uhr", german::long_date(start.date_naive()), start.format("%H:%M"))
+}
+
+/// "Personalausweis beantragen (2 Personen), Meldebescheinigung".
+pub fn describe(office: &OfficeCatalogue, ids: &[String]) -> String {
+    let mut counted: Vec<(&str, usize)> = Vec::new();
+    for id in ids {
+        match counted.iter_mut().find(|(known, _)| known == id) {
+            Some((_, count)) => *count += 1,
+            None => counted.push((id, 1)),
+        }
+    }
+    counted
+        .iter()
+        .map(|(id, count)| {
+            let name = office.concern(id).map_or(*id, |concern| concern.name.as_str());
+            if *count > 1 {
+                format!("{name} ({count} Personen)")
+            } else {
+                name.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_status_name_reads_back() {
+        for name in ["booked", "checked_in", "completed", "no_show", "cancelled"] {
+            assert_eq!(parse_status(name).map(status_name), Some(name));
+        }
+        assert_eq!(parse_status("gone"), None);
+    }
+}

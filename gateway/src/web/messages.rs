@@ -1,0 +1,54 @@
+//! What the pages tell people about an error, in German: one table for
+//! every code a page can meet.
+
+use amtstermin_platform::ErrorCode;
+
+/// The sentence a page shows for `code`.
+pub fn german(code: ErrorCode) -> &'static str {
+    match code {
+        ErrorCode::ConcernsRequired => "Bitte wählen Sie mindestens ein Anliegen aus.",
+        ErrorCode::TooManyConcerns => "Für einen Termin können Sie höchstens 10 Anliegen oder Personen wählen.",
+        ErrorCode::TooManyPersons => {
+            "Für eines der Anliegen haben Sie mehr Personen gewählt, als für einen Termin möglich sind."
+        }
+        ErrorCode::ConcernsNotCombinable => {
+            "Diese Anliegen werden nicht am selben Schalter bearbeitet. Bitte buchen Sie dafür getrennte Termine."
+        }
+        ErrorCode::ConcernNotFound => "Eines der gewählten Anliegen gibt es nicht mehr.",
+        ErrorCode::InvalidName => "Bitte geben Sie einen Namen mit höchstens 200 Zeichen an.",
+        ErrorCode::InvalidEmail => "Bitte geben Sie eine E-Mail-Adresse wie name@beispiel.de an.",
+        ErrorCode::InvalidPhone => "Die Telefonnummer darf nur Ziffern, Leerzeichen und + - / ( ) enthalten.",
+        ErrorCode::LimitReached => {
+            "Mit dieser E-Mail-Adresse sind schon so viele Termine gebucht, wie möglich sind. \
+             Bitte sagen Sie zuerst einen anderen Termin ab."
+        }
+        ErrorCode::SlotUnavailable | ErrorCode::SlotTaken => {
+            "Diese Zeit ist leider nicht mehr frei. Bitte wählen Sie eine andere Zeit."
+        }
+        ErrorCode::InvalidTransition | ErrorCode::InvalidStatus => "Diese Änderung ist nicht möglich.",
+        ErrorCode::BookingNotFound => {
+            "Zu diesem Link gibt es keinen Termin. Bitte prüfen Sie, ob Sie den Link aus Ihrer Bestätigung \
+             vollständig übernommen haben."
+        }
+        ErrorCode::OfficeNotFound => "Dieses Amt gibt es hier nicht.",
+        ErrorCode::ServiceUnavailable => {
+            "Die Terminvergabe ist gerade nicht erreichbar. Bitte versuchen Sie es in einigen Minuten noch einmal."
+        }
+        ErrorCode::Internal => "Ein Fehler ist aufgetreten. Bitte versuchen Sie es später noch einmal.",
+        code if code.http_status() == 404 => "Die gesuchte Seite gibt es nicht.",
+        _ => "Diese Anfrage ist ungültig.",
+    }
+}
+
+/// Whether the code says the chosen concerns cannot make one appointment
+/// (the start page then shows the problem next to the choice).
+pub fn is_selection_problem(code: ErrorCode) -> bool {
+    matches!(
+        code,
+        ErrorCode::ConcernsRequired
+            | ErrorCode::TooManyConcerns
+            | ErrorCode::TooManyPersons
+            | ErrorCode::ConcernsNotCombinable
+            | ErrorCode::ConcernNotFound
+    )
+}

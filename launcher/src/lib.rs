@@ -1,0 +1,158 @@
+//! The composition root: the gateway, the availability service and the
+//! booking service in one process, talking gRPC over loopback exactly as
+//! when they run apart. The `amtstermin` binary runs it on the configured
+//! addresses; the end-to-end tests run the same [`Stack`] on port-0
+//! listeners, and may stop and restart one service of it.
+//!
+//! Each service's settings are its own; where its peers are follows from the
+//! listeners, so no address is configured twice.
+
+use std::future::Future;
+use std::net::SocketAddr;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+/// The settings of all three services (flags and `AMTSTERMIN_…` variables),
+/// each declared once, by its service.
+#[derive(Clone, Debug, clap::Args)]
+pub struct Settings {
+    #[command(flatten)]
+    pub availability: availability_service::Settings,
+    #[command(flatten)]
+    pub booking: booking_service::Settings,
+    #[command(flatten)]
+    pub gateway: gateway::Settings,
+}
+
+/// The bound listeners of the stack.
+pub struct Listeners {
+    pub http: TcpListener,
+    pub availability: TcpListener,
+    pub booking: TcpListener,
+}
+
+impl Listeners {
+    /// Binds the three addresses, naming the one that fails.
+    pub async fn bind(http: &str, availability: &str, booking: &str) -> anyhow::Result<Self> {
+        Ok(Self {
+            http: bind(http, "gateway").await?,
+            availability: bind(availability, "availability service").await?,
+            booking: bind(booking, "booking service").await?,
+        })
+    }
+
+    pub fn addresses(&self) -> std::io::Result<Addresses> {
+        Ok(Addresses {
+            http: self.http.local_addr()?,
+            availability: self.availability.local_addr()?,
+            booking: self.booking.local_addr()?,
+        })
+    }
+}
+
+async fn bind(address: &str, what: &str) -> anyhow::Result<TcpListener> {
+    use anyhow::Context;
+    TcpListener::bind(address)
+        .await
+        .with_context(|| format!("cannot listen on {address} for the {what}"))
+}
+
+/// Where the services of the stack listen.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Addresses {
+    pub http: SocketAddr,
+    pub availability: SocketAddr,
+    pub booking: SocketAddr,
+}
+
+/// The stack: its settings and where each service listens, from which every
+/// service's peers follow.
+#[derive(Clone, Debug)]
+pub struct Stack {
+    settings: Settings,
+    addresses: Addresses,
+}
+
+impl Stack {
+    /// Without a configured public URL, the manage links in mails and on
+    /// pages point to the gateway's own address.
+    pub fn new(mut settings: Settings, addresses: Addresses) -> Self {
+        settings
+            .gateway
+            .public_url
+            .get_or_insert_with(|| format!("http://{}", addresses.http));
+        Self { settings, addresses }
+    }
+
+    pub fn addresses(&self) -> Addresses {
+        self.addresses
+    }
+
+    fn availability_url(&self) -> String {
+        format!("http://{}", self.addresses.availability)
+    }
+
+    fn booking_url(&self) -> String {
+        format!("http://{}", self.addresses.booking)
+    }
+
+    /// The availability service, serving `listener` until `shutdown`.
+    pub fn availability(
+        &self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> impl Future<Output = anyhow::Result<()>> + Send + 'static {
+        let peers = availability_service::Peers {
+            booking_url: self.booking_url(),
+        };
+        availability_service::run(self.settings.availability.clone(), peers, listener, shutdown)
+    }
+
+    /// The booking service, serving `listener` until `shutdown`.
+    pub fn booking(
+        &self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> impl Future<Output = anyhow::Result<()>> + Send + 'static {
+        let peers = booking_service::Peers {
+            availability_url: self.availability_url(),
+            public_url: self.settings.gateway.public_url.clone().unwrap_or_default(),
+        };
+        booking_service::run(self.settings.booking.clone(), peers, listener, shutdown)
+    }
+
+    /// The gateway, serving `listener` until `shutdown`.
+    pub fn gateway(
+        &self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> impl Future<Output = anyhow::Result<()>> + Send + 'static {
+        let peers = gateway::Peers {
+            availability_url: self.availability_url(),
+            booking_url: self.booking_url(),
+        };
+        gateway::run(self.settings.gateway.clone(), peers, listener, shutdown)
+    }
+
+    /// Runs all three until `shutdown` resolves or one of them fails.
+    pub async fn run(self, listeners: Listeners, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let (stop, stopped) = watch::channel(false);
+        let signal = move || {
+            let mut stopped = stopped.clone();
+            async move {
+                let _ = stopped.wait_for(|stop| *stop).await;
+            }
+        };
+        tokio::spawn(async move {
+            shutdown.await;
+            let _ = stop.send(true);
+        });
+        tokio::try_join!(
+            self.availability(listeners.availability, signal()),
+            self.booking(listeners.booking, signal()),
+            self.gateway(listeners.http, signal()),
+        )?;
+        Ok(())
+    }
+}

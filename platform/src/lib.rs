@@ -1,0 +1,16 @@
+//! amtstermin's platform: the glue every process needs around the gRPC
+//! contracts of `amtstermin-proto`, written once. Servers (health,
+//! reflection, TCP_NODELAY), client channels, the stable error codes with
+//! their gRPC and HTTP statuses, timestamps, logging and shutdown, and (with
+//! the `database` feature) the database pools of the services that own
+//! tables.
+
+pub mod client;
+#[cfg(feature = "database")]
+pub mod database;
+pub mod error_code;
+pub mod server;
+pub mod telemetry;
+pub mod timestamp;
+
+pub use error_code::ErrorCode;
