@@ -28,6 +28,7 @@ pub use error::Error;
 /// Settings of the availability service itself (flags and `AMTSTERMIN_…`
 /// variables).
 #[derive(Clone, clap::Args)]
+#[group(id = "availability_settings")]
 pub struct Settings {
     /// The office configuration file (TOML).
     #[arg(long = "config", env = "AMTSTERMIN_CONFIG", default_value = "config/offices.toml")]
@@ -35,6 +36,7 @@ pub struct Settings {
     /// Where counter absences are stored: `sqlite:PATH` (created on first
     /// start) or `postgres://USER:PASSWORD@HOST/DB`; not the booking database.
     #[arg(
+        id = "availability_database_url",
         long = "availability-database-url",
         env = "AMTSTERMIN_AVAILABILITY_DATABASE_URL",
         default_value = "sqlite:data/availability.db"
@@ -42,6 +44,7 @@ pub struct Settings {
     pub database_url: String,
     /// Size of the database connection pool.
     #[arg(
+        id = "availability_database_max_connections",
         long = "availability-database-max-connections",
         env = "AMTSTERMIN_AVAILABILITY_DATABASE_MAX_CONNECTIONS",
         default_value_t = 4

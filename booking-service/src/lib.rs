@@ -28,6 +28,7 @@ use store::BookingStore;
 
 /// Settings of the booking service itself (flags and `AMTSTERMIN_…` variables).
 #[derive(Clone, clap::Args)]
+#[group(id = "booking_settings")]
 pub struct Settings {
     /// Where bookings are stored: `sqlite:PATH` (created on first start) or
     /// `postgres://USER:PASSWORD@HOST/DB`.

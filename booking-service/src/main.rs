@@ -23,3 +23,12 @@ async fn main() -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(&cli.listen).await?;
     booking_service::run(cli.settings, cli.peers, listener, telemetry::shutdown_signal()).await
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_flag_is_declared_once() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
+    }
+}

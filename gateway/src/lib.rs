@@ -37,6 +37,7 @@ use crate::error::ApiError;
 
 /// Settings of the gateway itself (flags and `AMTSTERMIN_…` variables).
 #[derive(Clone, Debug, clap::Args)]
+#[group(id = "gateway_settings")]
 pub struct Settings {
     /// Public address of the website (e.g. `https://termine.bergkamen.de`),
     /// for the manage link shown after booking.

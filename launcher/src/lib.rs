@@ -16,6 +16,7 @@ use tokio::sync::watch;
 /// The settings of all three services (flags and `AMTSTERMIN_…` variables),
 /// each declared once, by its service.
 #[derive(Clone, Debug, clap::Args)]
+#[group(id = "stack_settings")]
 pub struct Settings {
     #[command(flatten)]
     pub availability: availability_service::Settings,

@@ -41,3 +41,23 @@ async fn main() -> anyhow::Result<()> {
     tracing::info!(url = %format!("http://{}", stack.addresses().http), "amtstermin starting");
     stack.run(listeners, telemetry::shutdown_signal()).await
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn every_flag_is_declared_once() {
+        super::Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn the_defaults_start_the_demo() {
+        use clap::Parser;
+        let cli = super::Cli::try_parse_from(["amtstermin"]).expect("defaults");
+        assert_eq!(cli.settings.booking.database_url, "sqlite:data/bookings.db");
+        assert_eq!(cli.settings.availability.database_url, "sqlite:data/availability.db");
+        assert_eq!(cli.settings.availability.database_max_connections, 4);
+        assert_eq!(cli.settings.gateway.public_url, None);
+    }
+}
