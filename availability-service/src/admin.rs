@@ -2,9 +2,9 @@
 
 use std::sync::Arc;
 
+use amtstermin_platform::timestamp;
 use amtstermin_proto::availability::v1 as pb;
 use amtstermin_proto::availability::v1::schedule_admin_service_server::ScheduleAdminService;
-use amtstermin_platform::timestamp;
 use chrono::{DateTime, TimeDelta, Utc};
 use tonic::{Request, Response, Status};
 

@@ -56,7 +56,10 @@ impl std::fmt::Debug for Settings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Settings")
             .field("config_path", &self.config_path)
-            .field("database_url", &amtstermin_platform::database::redact(&self.database_url))
+            .field(
+                "database_url",
+                &amtstermin_platform::database::redact(&self.database_url),
+            )
             .field("database_max_connections", &self.database_max_connections)
             .finish()
     }

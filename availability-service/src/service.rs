@@ -2,9 +2,9 @@
 
 use std::sync::Arc;
 
+use amtstermin_platform::timestamp;
 use amtstermin_proto::availability::v1 as pb;
 use amtstermin_proto::availability::v1::availability_service_server::AvailabilityService;
-use amtstermin_platform::timestamp;
 use chrono::{NaiveDate, TimeDelta, Utc};
 use tonic::{Request, Response, Status};
 

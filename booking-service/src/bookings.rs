@@ -119,10 +119,19 @@ pub struct Booking {
     pub created_at: DateTime<Utc>,
 }
 
+/// A booking's interval on its counter, without personal data.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Interval {
+    pub code: String,
+    pub counter_id: String,
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+}
+
 impl Booking {
     /// The booking's interval on its counter.
-    pub fn interval(&self) -> crate::store::Interval {
-        crate::store::Interval {
+    pub fn interval(&self) -> Interval {
+        Interval {
             code: self.code.clone(),
             counter_id: self.counter_id.clone(),
             start: self.start,

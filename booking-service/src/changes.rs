@@ -5,21 +5,60 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use amtstermin_platform::timestamp;
 use amtstermin_proto::booking::v1 as pb;
 use amtstermin_proto::booking::v1::booking_change::Change as PbChange;
-use amtstermin_platform::timestamp;
 use chrono::{TimeDelta, Utc};
 use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::Status;
 
+use crate::bookings::Interval;
 use crate::error::Error;
-use crate::store::{BookingStore, ChangeKind, Interval};
+use crate::store::BookingStore;
 
 /// How often a feed looks for changes made by other replicas.
 const POLL_INTERVAL: Duration = Duration::from_millis(250);
 /// Changes read from the log at once.
 const BATCH: u32 = 500;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChangeKind {
+    Booked,
+    Released,
+}
+
+impl ChangeKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChangeKind::Booked => "booked",
+            ChangeKind::Released => "released",
+        }
+    }
+
+    pub fn parse(stored: &str) -> Result<Self, Error> {
+        match stored {
+            "booked" => Ok(ChangeKind::Booked),
+            "released" => Ok(ChangeKind::Released),
+            other => Err(Error::Internal(format!("unknown stored change {other:?}"))),
+        }
+    }
+}
+
+/// One entry of an office's change log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Change {
+    pub sequence: u64,
+    pub kind: ChangeKind,
+    pub interval: Interval,
+}
+
+/// The active bookings of an office as of a sequence.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Snapshot {
+    pub sequence: u64,
+    pub intervals: Vec<Interval>,
+}
 
 pub type ChangeStream = ReceiverStream<Result<pb::BookingChange, Status>>;
 

@@ -83,7 +83,12 @@ impl From<Error> for Status {
 /// they are; its failures become UNAVAILABLE.
 fn forward(status: &Status) -> Status {
     match ErrorCode::of(status) {
-        code if !code.is_failure() && matches!(code.grpc(), Code::InvalidArgument | Code::NotFound | Code::FailedPrecondition) => {
+        code if !code.is_failure()
+            && matches!(
+                code.grpc(),
+                Code::InvalidArgument | Code::NotFound | Code::FailedPrecondition
+            ) =>
+        {
             code.status(status.message())
         }
         _ => {

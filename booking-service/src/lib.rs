@@ -15,9 +15,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use amtstermin_proto::booking::v1::booking_service_server::BookingServiceServer;
 use amtstermin_platform::server::Health;
 use amtstermin_platform::telemetry::error_chain;
+use amtstermin_proto::booking::v1::booking_service_server::BookingServiceServer;
 use anyhow::Context;
 use tokio::net::TcpListener;
 use tonic::service::RoutesBuilder;
@@ -95,7 +95,10 @@ pub struct Peers {
 impl fmt::Debug for Settings {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Settings")
-            .field("database_url", &amtstermin_platform::database::redact(&self.database_url))
+            .field(
+                "database_url",
+                &amtstermin_platform::database::redact(&self.database_url),
+            )
             .field("database_max_connections", &self.database_max_connections)
             .field(
                 "mail_transport",

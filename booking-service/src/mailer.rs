@@ -148,14 +148,15 @@ impl Mailer {
             .email
             .parse()
             .map_err(|_| Failure::Final("no usable email address".to_owned()))?;
-        let office = self.catalogues.office(&booking.office_id).await.map_err(|status| {
-            match amtstermin_platform::ErrorCode::of(&status) {
-                amtstermin_platform::ErrorCode::OfficeNotFound => {
-                    Failure::Final("the office is no longer configured".to_owned())
-                }
-                _ => Failure::Retry(format!("availability service: {}", status.message())),
-            }
-        })?;
+        let office =
+            self.catalogues.office(&booking.office_id).await.map_err(
+                |status| match amtstermin_platform::ErrorCode::of(&status) {
+                    amtstermin_platform::ErrorCode::OfficeNotFound => {
+                        Failure::Final("the office is no longer configured".to_owned())
+                    }
+                    _ => Failure::Retry(format!("availability service: {}", status.message())),
+                },
+            )?;
         let context = MailContext {
             office_name: &office.office.name,
             address: &office.office.address,

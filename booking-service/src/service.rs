@@ -3,11 +3,11 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use amtstermin_platform::timestamp;
 use amtstermin_proto::availability::v1::availability_service_client::AvailabilityServiceClient;
 use amtstermin_proto::availability::v1::{Channel as ProtoChannel, CheckStartRequest, ListSlotsRequest};
 use amtstermin_proto::booking::v1 as pb;
 use amtstermin_proto::booking::v1::booking_service_server::BookingService;
-use amtstermin_platform::timestamp;
 use chrono::Utc;
 use tonic::transport::Channel;
 use tonic::{Request, Response, Status};
@@ -238,7 +238,11 @@ impl Bookings {
             .await
             .map_err(Error::Availability)?
             .into_inner();
-        let starts = slots.days.iter().flat_map(|day| &day.slots).filter_map(|slot| slot.start);
+        let starts = slots
+            .days
+            .iter()
+            .flat_map(|day| &day.slots)
+            .filter_map(|slot| slot.start);
         for start in starts.take(WALK_IN_ATTEMPTS) {
             let attempt = self
                 .create(pb::CreateBookingRequest {

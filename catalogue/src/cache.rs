@@ -66,7 +66,9 @@ impl Catalogues {
         let catalogue = self
             .client
             .clone()
-            .get_catalogue(pb::GetCatalogueRequest { office_id: id.to_owned() })
+            .get_catalogue(pb::GetCatalogueRequest {
+                office_id: id.to_owned(),
+            })
             .await?
             .into_inner();
         let version = catalogue.catalogue_version.clone();

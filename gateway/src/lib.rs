@@ -9,7 +9,6 @@ pub mod staff_api;
 pub mod view;
 pub mod web;
 
-
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Instant;
@@ -17,9 +16,9 @@ use std::time::Instant;
 use amtstermin_catalogue::{Catalogues, OfficeCatalogue};
 use amtstermin_platform::{ErrorCode, timestamp};
 use amtstermin_proto::availability::v1 as availability;
-use amtstermin_proto::booking::v1 as booking;
 use amtstermin_proto::availability::v1::availability_service_client::AvailabilityServiceClient;
 use amtstermin_proto::availability::v1::schedule_admin_service_client::ScheduleAdminServiceClient;
+use amtstermin_proto::booking::v1 as booking;
 use amtstermin_proto::booking::v1::booking_service_client::BookingServiceClient;
 use anyhow::Context;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
@@ -107,7 +106,13 @@ impl Services {
             from: Some(timestamp::to_proto(midnight(day))),
             to: Some(timestamp::to_proto(midnight(day + TimeDelta::days(1)))),
         };
-        Ok(self.bookings.clone().list_bookings(request).await?.into_inner().bookings)
+        Ok(self
+            .bookings
+            .clone()
+            .list_bookings(request)
+            .await?
+            .into_inner()
+            .bookings)
     }
 
     /// Lets a client read its own change: waits (briefly) until the

@@ -35,7 +35,10 @@ pub fn routes() -> Router<Services> {
 }
 
 fn unauthorized() -> ApiError {
-    ApiError::new(ErrorCode::Unauthorized, "sign in at the desk or send the staff API token")
+    ApiError::new(
+        ErrorCode::Unauthorized,
+        "sign in at the desk or send the staff API token",
+    )
 }
 
 /// Who calls: a signed-in member of staff (login) or an internal system.
@@ -55,7 +58,10 @@ fn caller(services: &Services, headers: &HeaderMap, office_id: &str) -> Result<S
         .and_then(|cookie| services.staff.from_session(&cookie).cloned())
         .ok_or_else(unauthorized)?;
     if !account.may_work_for(office_id) {
-        return Err(ApiError::new(ErrorCode::Forbidden, "this account does not work for this office"));
+        return Err(ApiError::new(
+            ErrorCode::Forbidden,
+            "this account does not work for this office",
+        ));
     }
     Ok(account.login)
 }
@@ -81,7 +87,10 @@ async fn list(
             .map_err(|_| ApiError::new(ErrorCode::InvalidDate, "date must be written YYYY-MM-DD"))?
     };
     let bookings = services.bookings_of_day(&office, day).await?;
-    let views: Vec<StaffBooking> = bookings.iter().map(|booking| StaffBooking::new(booking, &office)).collect();
+    let views: Vec<StaffBooking> = bookings
+        .iter()
+        .map(|booking| StaffBooking::new(booking, &office))
+        .collect();
     Ok(Json(views).into_response())
 }
 

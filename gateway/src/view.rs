@@ -83,7 +83,11 @@ pub fn when(start: DateTime<Utc>, end: DateTime<Utc>, tz: Tz) -> String {
 /// "Donnerstag, 3. Dezember 2026, 08:20 Uhr".
 pub fn at(start: DateTime<Utc>, tz: Tz) -> String {
     let start = start.with_timezone(&tz);
-    format!("{}, {} Uhr", german::long_date(start.date_naive()), start.format("%H:%M"))
+    format!(
+        "{}, {} Uhr",
+        german::long_date(start.date_naive()),
+        start.format("%H:%M")
+    )
 }
 
 /// "Personalausweis beantragen (2 Personen), Meldebescheinigung".

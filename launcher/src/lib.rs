@@ -137,7 +137,11 @@ impl Stack {
     }
 
     /// Runs all three until `shutdown` resolves or one of them fails.
-    pub async fn run(self, listeners: Listeners, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    pub async fn run(
+        self,
+        listeners: Listeners,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
         let (stop, stopped) = watch::channel(false);
         let signal = move || {
             let mut stopped = stopped.clone();

@@ -6,6 +6,8 @@
 use std::str::FromStr;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
+
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, SqlitePool};
@@ -77,6 +79,80 @@ pub fn open(url: &str, max_connections: u32, application: &str) -> Result<Pool, 
             ))
         }
         _ => Err(OpenError::UnsupportedScheme(redact(url))),
+    }
+}
+
+/// What differs between the backends in the SQL a store writes once: how an
+/// instant is stored and how transactions begin. Statements use `$n`
+/// placeholders, which both backends understand.
+pub trait Dialect: Send + Sync + 'static {
+    type Db: sqlx::Database<Connection: sqlx::migrate::Migrate>;
+    /// An instant as the backend stores it; converted only by `stored` and
+    /// `instant`, so every comparison in SQL compares like with like.
+    type Instant: for<'q> sqlx::Encode<'q, Self::Db>
+        + for<'r> sqlx::Decode<'r, Self::Db>
+        + sqlx::Type<Self::Db>
+        + Send
+        + Sync
+        + 'static;
+    /// Begins a transaction that will write: on SQLite it takes the write lock
+    /// at once, so a check and the write that depends on it cannot interleave
+    /// with another writer's (a deferred transaction would fail with "database
+    /// is locked" when upgrading from read to write).
+    const BEGIN_WRITE: &'static str;
+    /// Begins a read-only transaction whose statements all see one state.
+    const BEGIN_SNAPSHOT: &'static str;
+
+    fn stored(at: DateTime<Utc>) -> Self::Instant;
+    fn instant(stored: Self::Instant) -> Result<DateTime<Utc>, sqlx::Error>;
+    /// How many rows a statement changed (sqlx has no generic accessor).
+    fn rows_affected(result: &<Self::Db as sqlx::Database>::QueryResult) -> u64;
+}
+
+/// SQLite: instants as UTC seconds (INTEGER).
+pub struct SqliteDialect;
+
+impl Dialect for SqliteDialect {
+    type Db = sqlx::Sqlite;
+    type Instant = i64;
+    const BEGIN_WRITE: &'static str = "BEGIN IMMEDIATE";
+    // In WAL mode a read transaction sees one consistent state.
+    const BEGIN_SNAPSHOT: &'static str = "BEGIN";
+
+    fn stored(at: DateTime<Utc>) -> i64 {
+        at.timestamp()
+    }
+
+    fn instant(seconds: i64) -> Result<DateTime<Utc>, sqlx::Error> {
+        DateTime::from_timestamp(seconds, 0)
+            .ok_or_else(|| sqlx::Error::Decode(format!("stored instant {seconds} out of range").into()))
+    }
+
+    fn rows_affected(result: &sqlx::sqlite::SqliteQueryResult) -> u64 {
+        result.rows_affected()
+    }
+}
+
+/// PostgreSQL: instants as TIMESTAMPTZ.
+pub struct PostgresDialect;
+
+impl Dialect for PostgresDialect {
+    type Db = sqlx::Postgres;
+    type Instant = DateTime<Utc>;
+    // Read committed; the stores take row locks or rely on constraints.
+    const BEGIN_WRITE: &'static str = "BEGIN";
+    const BEGIN_SNAPSHOT: &'static str = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
+
+    fn stored(at: DateTime<Utc>) -> DateTime<Utc> {
+        at
+    }
+
+    fn instant(stored: DateTime<Utc>) -> Result<DateTime<Utc>, sqlx::Error> {
+        Ok(stored)
+    }
+
+    fn rows_affected(result: &sqlx::postgres::PgQueryResult) -> u64 {
+        result.rows_affected()
     }
 }
 

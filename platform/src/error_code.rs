@@ -161,7 +161,10 @@ mod tests {
         assert_eq!(status.code(), Code::Aborted);
         assert_eq!(ErrorCode::of(&status), ErrorCode::SlotTaken);
         assert_eq!(ErrorCode::of(&Status::internal("x")), ErrorCode::Internal);
-        assert_eq!(ErrorCode::of(&Status::unavailable("down")), ErrorCode::ServiceUnavailable);
+        assert_eq!(
+            ErrorCode::of(&Status::unavailable("down")),
+            ErrorCode::ServiceUnavailable
+        );
         assert_eq!(ErrorCode::of(&Status::not_found("x")), ErrorCode::NotFound);
     }
 

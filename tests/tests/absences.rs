@@ -1,9 +1,9 @@
 //! Counter absences recorded by staff at runtime: persisted, applied to the
 //! slots at once, reported with the bookings they affect, and lifted again.
 
+use amtstermin_platform::timestamp;
 use amtstermin_proto::availability::v1::schedule_admin_service_client::ScheduleAdminServiceClient;
 use amtstermin_proto::availability::v1::{AddAbsenceRequest, ListAbsencesRequest, RemoveAbsenceRequest};
-use amtstermin_platform::timestamp;
 use amtstermin_tests::{Backend, TestApp, TestDatabase, backend_tests, booking_request, free_at};
 use availability_service::absences::{self, Absence};
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};

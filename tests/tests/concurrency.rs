@@ -2,9 +2,9 @@
 
 use std::collections::HashMap;
 
-use amtstermin_proto::booking::v1::{BookingStatus, ListBookingsRequest};
-use amtstermin_proto::booking::v1::booking_service_client::BookingServiceClient;
 use amtstermin_platform::timestamp;
+use amtstermin_proto::booking::v1::booking_service_client::BookingServiceClient;
+use amtstermin_proto::booking::v1::{BookingStatus, ListBookingsRequest};
 use amtstermin_tests::{Backend, TestApp, backend_tests, booking_request};
 use chrono::{Duration, Utc};
 use serde_json::Value;

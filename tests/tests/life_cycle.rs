@@ -1,11 +1,11 @@
 //! The life cycle of a booking through the public API and the staff gRPC:
 //! moving it, the per-address limit, statuses and their history.
 
+use amtstermin_platform::timestamp;
 use amtstermin_proto::booking::v1::booking_service_client::BookingServiceClient;
 use amtstermin_proto::booking::v1::{
     BookingStatus, ChangeBookingStatusRequest, GetBookingHistoryRequest, ListBookingsRequest, MoveBookingRequest,
 };
-use amtstermin_platform::timestamp;
 use amtstermin_tests::{Backend, TestApp, backend_tests, booking_request, free_at};
 use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::{Value, json};

@@ -49,7 +49,9 @@ async fn the_staff_api_books_walk_ins_changes_statuses_and_records_absences(back
         "a walk-in has no email or phone: null, as in the public API"
     );
     assert!(
-        walk_in["start"].as_str().is_some_and(|start| start.ends_with("+01:00") || start.ends_with("+02:00")),
+        walk_in["start"]
+            .as_str()
+            .is_some_and(|start| start.ends_with("+01:00") || start.ends_with("+02:00")),
         "times with the office's local offset: {walk_in}"
     );
     let code = walk_in["code"].as_str().expect("code").to_owned();

@@ -5,10 +5,9 @@ use std::sync::Arc;
 
 use amtstermin_tests::{Backend, TestDatabase, backend_tests};
 use booking_service::bookings::{Channel, Idempotency, NewBooking, Status};
+use booking_service::changes::ChangeKind;
 use booking_service::notifications::{MailKind, Notification};
-use booking_service::store::{
-    self, BookingStore, ChangeKind, Move, MoveRequest, Reservation, StatusChange, StatusRequest,
-};
+use booking_service::store::{self, BookingStore, Move, MoveRequest, Reservation, StatusChange, StatusRequest};
 use chrono::{DateTime, Duration, TimeZone, Utc};
 
 backend_tests!(
@@ -17,7 +16,7 @@ backend_tests!(
     cancelling_frees_the_interval_and_keeps_the_booking,
     bookings_are_found_only_with_their_token,
     codes_and_idempotency_keys_are_unique_per_office,
-    intervals_are_filtered_by_office_time_and_status,
+    bookings_are_listed_by_office_and_time,
     concurrent_reservations_of_one_counter_yield_one_booking,
     every_change_is_logged_per_office_without_gaps,
     a_snapshot_matches_the_log_it_reflects,
@@ -271,7 +270,7 @@ async fn codes_and_idempotency_keys_are_unique_per_office(backend: Backend) {
     );
 }
 
-async fn intervals_are_filtered_by_office_time_and_status(backend: Backend) {
+async fn bookings_are_listed_by_office_and_time(backend: Backend) {
     let Some((_db, store)) = open(backend).await else {
         return;
     };
@@ -298,26 +297,24 @@ async fn intervals_are_filtered_by_office_time_and_status(backend: Backend) {
             .expect("reserve"),
     );
 
-    let morning = store
-        .booked_intervals("amt", at(9, 20), at(12, 0))
-        .await
-        .expect("intervals");
-    assert_eq!(morning.len(), 1, "{morning:?}");
+    let active = |bookings: Vec<booking_service::bookings::Booking>| -> Vec<_> {
+        bookings
+            .into_iter()
+            .filter(|booking| booking.status != Status::Cancelled)
+            .map(|booking| (booking.counter_id, booking.start, booking.end))
+            .collect()
+    };
+    let morning = store.list("amt", at(9, 20), at(12, 0)).await.expect("list");
+    assert_eq!(morning.len(), 2, "the cancelled booking is listed too: {morning:?}");
+    assert_eq!(morning[1].status, Status::Cancelled);
+    assert_eq!(active(morning), [("p1".to_owned(), at(9, 0), at(9, 30))]);
+    let day = store.list("amt", at(0, 0), at(23, 0)).await.expect("list");
     assert_eq!(
-        (morning[0].counter_id.as_str(), morning[0].start, morning[0].end),
-        ("p1", at(9, 0), at(9, 30))
+        active(day).iter().map(|(_, start, _)| *start).collect::<Vec<_>>(),
+        [at(9, 0), at(14, 0)]
     );
-    let day = store
-        .booked_intervals("amt", at(0, 0), at(23, 0))
-        .await
-        .expect("intervals");
-    assert_eq!(day.iter().map(|i| i.start).collect::<Vec<_>>(), [at(9, 0), at(14, 0)]);
     assert!(
-        store
-            .booked_intervals("amt", at(9, 30), at(14, 0))
-            .await
-            .expect("intervals")
-            .is_empty(),
+        active(store.list("amt", at(9, 30), at(14, 0)).await.expect("list")).is_empty(),
         "half-open"
     );
 }

@@ -4,18 +4,16 @@
 //! absent counter. Every replica reloads them every few seconds, so an
 //! absence recorded on one reaches all.
 
-mod postgres;
-mod sqlite;
+mod store;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use amtstermin_platform::database;
+use amtstermin_platform::database::{self, PostgresDialect, SqliteDialect};
 use chrono::{DateTime, TimeDelta, Utc};
 
-use self::postgres::PgAbsences;
-use self::sqlite::SqliteAbsences;
+use self::store::SqlAbsences;
 use crate::catalogue::Catalogue;
 use crate::error::Error;
 use crate::projection::Projection;
@@ -49,18 +47,17 @@ pub trait AbsenceStore: Send + Sync + 'static {
 pub fn open(url: &str, max_connections: u32) -> Result<Arc<dyn AbsenceStore>, Error> {
     Ok(
         match database::open(url, max_connections, "amtstermin-availability-service")? {
-            database::Pool::Sqlite(pool) => Arc::new(SqliteAbsences::new(pool)),
-            database::Pool::Postgres(pool) => Arc::new(PgAbsences::new(pool)),
+            database::Pool::Sqlite(pool) => Arc::new(SqlAbsences::<SqliteDialect>::new(
+                pool,
+                sqlx::migrate!("./migrations/sqlite"),
+            )),
+            database::Pool::Postgres(pool) => Arc::new(SqlAbsences::<PostgresDialect>::new(
+                pool,
+                sqlx::migrate!("./migrations/postgres"),
+            )),
         },
     )
 }
-
-const INSERT: &str = "INSERT INTO absences (office_id, id, counter_id, start_at, end_at, reason, created_at) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7)";
-const DELETE: &str = "DELETE FROM absences WHERE office_id = $1 AND id = $2 \
-     RETURNING office_id, id, counter_id, start_at, end_at, reason, created_at";
-const SELECT_CURRENT: &str = "SELECT office_id, id, counter_id, start_at, end_at, reason, created_at \
-     FROM absences WHERE end_at > $1 ORDER BY start_at, office_id, id";
 
 /// The absences applied to the projection, kept in step with the database.
 pub struct Absences {

@@ -17,8 +17,8 @@ use serde::Deserialize;
 
 use super::{Csrf, WebError, encode, render, see_other};
 use crate::Services;
-use crate::view::{self, describe, status_label, times};
 use crate::staff::{Account, SESSION_COOKIE};
+use crate::view::{self, describe, status_label, times};
 
 /// The signed-in member of staff (who works for `office_id`, if given).
 fn signed_in(services: &Services, headers: &HeaderMap, office_id: Option<&str>) -> Result<Account, WebError> {
@@ -396,7 +396,10 @@ pub async fn walk_in(
     }
     let persons = form.personen.trim().parse::<usize>().unwrap_or(1).clamp(1, 10);
     let ids = vec![form.anliegen.clone(); persons];
-    match services.book_walk_in(&office_id, &ids, &form.name, &account.login).await {
+    match services
+        .book_walk_in(&office_id, &ids, &form.name, &account.login)
+        .await
+    {
         Ok(booking) => Ok(see_other(&format!(
             "/schalter/{}/ticket/{}",
             encode(&office_id),
@@ -551,7 +554,12 @@ pub async fn move_booking(
             services.await_slots(&moved.into_inner()).await;
             "verschoben"
         }
-        Err(status) if matches!(ErrorCode::of(&status).grpc(), tonic::Code::FailedPrecondition | tonic::Code::Aborted) => {
+        Err(status)
+            if matches!(
+                ErrorCode::of(&status).grpc(),
+                tonic::Code::FailedPrecondition | tonic::Code::Aborted
+            ) =>
+        {
             "nicht-moeglich"
         }
         Err(status) => return Err(status.into()),

@@ -257,7 +257,13 @@ async fn move_page(
         .map_err(|_| WebError::BadRequest("Diese Terminzeit ist ungültig. Bitte wählen Sie sie im Kalender neu."))?;
     let office = services.office(&booking.office_id).await?;
     let mut items = summary(services, booking).await?;
-    items.insert(2, ("Neue Zeit", view::at(new_start.with_timezone(&chrono::Utc), office.timezone())));
+    items.insert(
+        2,
+        (
+            "Neue Zeit",
+            view::at(new_start.with_timezone(&chrono::Utc), office.timezone()),
+        ),
+    );
     let calendar = format!(
         "/amt/{}/kalender?anliegen={}&termin={}&token={}",
         encode(&booking.office_id),
@@ -326,7 +332,12 @@ pub async fn reschedule(
                 manage_url(&moved.code, &posted.token)
             )))
         }
-        Err(status) if matches!(ErrorCode::of(&status).grpc(), tonic::Code::FailedPrecondition | tonic::Code::Aborted) => {
+        Err(status)
+            if matches!(
+                ErrorCode::of(&status).grpc(),
+                tonic::Code::FailedPrecondition | tonic::Code::Aborted
+            ) =>
+        {
             let csrf = Csrf::from_headers(&headers)?;
             let problem = Some(messages::german(ErrorCode::SlotTaken));
             move_page(&services, &booking, &posted.token, &posted.start, csrf, problem).await

@@ -15,7 +15,12 @@ struct Offices {
 
 pub async fn offices(State(services): State<Services>) -> Result<Html<String>, WebError> {
     render(&Offices {
-        offices: services.catalogues.offices().await.map_err(crate::error::ApiError::from)?.to_vec(),
+        offices: services
+            .catalogues
+            .offices()
+            .await
+            .map_err(crate::error::ApiError::from)?
+            .to_vec(),
     })
 }
 

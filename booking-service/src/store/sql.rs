@@ -1,0 +1,748 @@
+//! The booking store, written once for both backends over a `Dialect`.
+//!
+//! Every write runs in a `BEGIN_WRITE` transaction that first takes the next
+//! value of its office's row in `office_sequences`. That row lock orders an
+//! office's changes, so the change log is gap-free and in commit order, and
+//! every lock is taken in the same order (no deadlocks). The office id leads
+//! every key, so under Citus each booking stays a single-shard transaction.
+//!
+//! The database is the arbiter of overlaps: on SQLite the write lock of
+//! `BEGIN IMMEDIATE` makes the overlap check and the insert one step; on
+//! PostgreSQL the exclusion constraint `bookings_no_double_booking` refuses an
+//! overlapping booking whatever the check saw, across any number of replicas.
+
+use std::marker::PhantomData;
+
+use amtstermin_platform::database::Dialect;
+use chrono::{DateTime, Utc};
+use sqlx::error::ErrorKind;
+use sqlx::migrate::Migrator;
+use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, Row, Transaction, Type};
+
+use super::{
+    BookingDialect, BookingStore, Decision, Move, MoveRequest, Reservation, StatusChange, StatusRequest, decide,
+};
+use crate::bookings::{self, Booking, Channel, HistoryEntry, Idempotency, Interval, NewBooking, Status};
+use crate::changes::{Change, ChangeKind, Snapshot};
+use crate::error::Error;
+use crate::notifications::{MailKind, Notification, PendingMail};
+
+const INSERT_BOOKING: &str = "INSERT INTO bookings (office_id, code, counter_id, concern_ids, start_at, end_at, \
+     status, name, email, phone, token_hash, idempotency_key_hash, request_hash, token_sealed, channel, created_at, \
+     updated_at, email_normalized) \
+     VALUES ($1, $2, $3, $4, $5, $6, 'booked', $7, $8, $9, $10, $11, $12, $13, $14, $15, $15, $16)";
+const SELECT_BY_IDEMPOTENCY_KEY: &str = "SELECT office_id, code, counter_id, concern_ids, start_at, end_at, status, \
+     name, email, phone, channel, created_at, idempotency_key_hash, request_hash, token_sealed FROM bookings \
+     WHERE office_id = $1 AND idempotency_key_hash = $2";
+const SELECT_BY_CODE_AND_TOKEN: &str = "SELECT office_id, code, counter_id, concern_ids, start_at, end_at, status, \
+     name, email, phone, channel, created_at FROM bookings WHERE code = $1 AND token_hash = $2";
+const SELECT_BY_OFFICE_AND_CODE: &str = "SELECT office_id, code, counter_id, concern_ids, start_at, end_at, status, \
+     name, email, phone, channel, created_at FROM bookings WHERE office_id = $1 AND code = $2";
+const SELECT_LIST: &str = "SELECT office_id, code, counter_id, concern_ids, start_at, end_at, status, \
+     name, email, phone, channel, created_at FROM bookings \
+     WHERE office_id = $1 AND start_at < $3 AND end_at > $2 ORDER BY start_at, code";
+const UPDATE_STATUS: &str = "UPDATE bookings SET status = $4, updated_at = $5 \
+     WHERE office_id = $1 AND code = $2 AND status = $3";
+const MOVE: &str = "UPDATE bookings SET counter_id = $3, start_at = $4, end_at = $5, updated_at = $6 \
+     WHERE office_id = $1 AND code = $2 AND status = 'booked'";
+const INSERT_HISTORY: &str = "INSERT INTO booking_history \
+     (office_id, code, entry, at, actor, from_status, to_status, detail) \
+     SELECT $1, $2, COALESCE(MAX(entry), 0) + 1, $3, $4, $5, $6, $7 FROM booking_history \
+     WHERE office_id = $1 AND code = $2";
+const SELECT_HISTORY: &str = "SELECT at, actor, from_status, to_status, detail FROM booking_history \
+     WHERE office_id = $1 AND code = $2 ORDER BY entry";
+const DROP_PENDING_REMINDERS: &str = "DELETE FROM mail_outbox WHERE office_id = $1 AND code = $2 \
+     AND kind = 'reminder' AND sent_at IS NULL AND failed_at IS NULL";
+const INSERT_MAIL: &str = "INSERT INTO mail_outbox (office_id, id, code, kind, token, due_at, next_attempt_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $6)";
+const MAIL_SENT: &str = "UPDATE mail_outbox SET sent_at = $3, token = NULL WHERE office_id = $1 AND id = $2";
+const MAIL_RETRY: &str =
+    "UPDATE mail_outbox SET next_attempt_at = $3, last_error = $4 WHERE office_id = $1 AND id = $2";
+const MAIL_GIVEN_UP: &str =
+    "UPDATE mail_outbox SET failed_at = $3, last_error = $4, token = NULL WHERE office_id = $1 AND id = $2";
+const ANONYMISE_BOOKINGS: &str = "UPDATE bookings SET name = '', email = '', phone = '', email_normalized = '', \
+     request_hash = NULL, token_sealed = NULL, anonymised_at = $2 WHERE end_at < $1 AND anonymised_at IS NULL";
+const ANONYMISE_HISTORY: &str = "UPDATE booking_history SET detail = NULL WHERE detail IS NOT NULL AND EXISTS \
+     (SELECT 1 FROM bookings b WHERE b.office_id = booking_history.office_id AND b.code = booking_history.code \
+     AND b.anonymised_at IS NOT NULL)";
+const DROP_MAILS_OF_ANONYMISED: &str = "DELETE FROM mail_outbox WHERE sent_at IS NULL AND failed_at IS NULL AND EXISTS \
+     (SELECT 1 FROM bookings b WHERE b.office_id = mail_outbox.office_id AND b.code = mail_outbox.code \
+     AND b.anonymised_at IS NOT NULL)";
+const COUNT_ACTIVE_FOR_EMAIL: &str = "SELECT COUNT(*) AS active FROM bookings \
+     WHERE office_id = $1 AND email_normalized = $2 AND status = 'booked' AND start_at > $3";
+const SELECT_ACTIVE: &str = "SELECT code, counter_id, start_at, end_at FROM bookings \
+     WHERE office_id = $1 AND status <> 'cancelled' AND end_at > $2 ORDER BY start_at";
+const LAST_SEQUENCE: &str = "SELECT COALESCE(MAX(sequence), 0) AS sequence FROM booking_events WHERE office_id = $1";
+const FIRST_SEQUENCE: &str = "SELECT COALESCE(MIN(sequence), 0) AS sequence FROM booking_events WHERE office_id = $1";
+const PRUNE_CHANGES: &str = "DELETE FROM booking_events WHERE created_at < $1 AND sequence < \
+     (SELECT MAX(latest.sequence) FROM booking_events latest WHERE latest.office_id = booking_events.office_id)";
+const SELECT_CHANGES: &str = "SELECT sequence, kind, code, counter_id, start_at, end_at FROM booking_events \
+     WHERE office_id = $1 AND sequence > $2 ORDER BY sequence LIMIT $3";
+const KEY_TAKEN: &str = "SELECT 1 AS taken FROM bookings WHERE office_id = $1 AND idempotency_key_hash = $2";
+/// Whether another active booking overlaps [$4, $3) on the counter.
+const COUNTER_TAKEN: &str = "SELECT 1 AS taken FROM bookings WHERE office_id = $1 AND counter_id = $2 \
+     AND status <> 'cancelled' AND start_at < $3 AND end_at > $4 AND code <> $5 LIMIT 1";
+/// Takes the office's next change sequence, locking its row until commit.
+const NEXT_SEQUENCE: &str = "INSERT INTO office_sequences (office_id, last_sequence) VALUES ($1, 1) \
+     ON CONFLICT (office_id) DO UPDATE SET last_sequence = office_sequences.last_sequence + 1 \
+     RETURNING last_sequence";
+const INSERT_CHANGE: &str = "INSERT INTO booking_events \
+     (office_id, sequence, kind, code, counter_id, start_at, end_at, created_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+
+/// The unique key that makes a retried request find its first booking.
+const IDEMPOTENCY_KEY: &str = "bookings_idempotency_key";
+
+type RowOf<D> = <<D as Dialect>::Db as Database>::Row;
+type Tx<D> = Transaction<'static, <D as Dialect>::Db>;
+type Conn<D> = <<D as Dialect>::Db as Database>::Connection;
+
+/// Why the database refused a write.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Conflict {
+    /// Another active booking overlaps on the counter (exclusion constraint).
+    Overlap,
+    /// A booking with this idempotency key exists.
+    IdempotencyKey,
+    /// Another unique key, i.e. the booking code.
+    Code,
+}
+
+fn conflict(error: &sqlx::Error) -> Option<Conflict> {
+    let sqlx::Error::Database(error) = error else {
+        return None;
+    };
+    match error.kind() {
+        ErrorKind::ExclusionViolation => Some(Conflict::Overlap),
+        ErrorKind::UniqueViolation if error.constraint() == Some(IDEMPOTENCY_KEY) => Some(Conflict::IdempotencyKey),
+        ErrorKind::UniqueViolation => Some(Conflict::Code),
+        _ => None,
+    }
+}
+
+pub struct SqlStore<D: Dialect> {
+    pool: Pool<D::Db>,
+    migrator: Migrator,
+    dialect: PhantomData<D>,
+}
+
+impl<D: BookingDialect> SqlStore<D> {
+    /// The store on `pool`, with the embedded migrations of its backend.
+    pub fn new(pool: Pool<D::Db>, migrator: Migrator) -> Self {
+        Self {
+            pool,
+            migrator,
+            dialect: PhantomData,
+        }
+    }
+}
+
+// The bounds say which Rust types the backend binds and reads; they hold for
+// both backends and are repeated on the trait impl below.
+impl<D: BookingDialect> SqlStore<D>
+where
+    for<'c> &'c mut <D::Db as Database>::Connection: Executor<'c, Database = D::Db>,
+    <D::Db as Database>::Arguments: IntoArguments<D::Db>,
+    for<'a> &'a str: ColumnIndex<RowOf<D>> + Encode<'a, D::Db> + Type<D::Db>,
+    for<'a> &'a [u8]: Encode<'a, D::Db> + Type<D::Db>,
+    for<'a> Option<&'a str>: Encode<'a, D::Db>,
+    for<'a> Option<&'a [u8]>: Encode<'a, D::Db>,
+    for<'a> i64: Encode<'a, D::Db> + Decode<'a, D::Db> + Type<D::Db>,
+    for<'a> i32: Decode<'a, D::Db> + Type<D::Db>,
+    for<'a> String: Decode<'a, D::Db> + Type<D::Db>,
+    for<'a> Vec<u8>: Decode<'a, D::Db> + Type<D::Db>,
+{
+    fn instant(row: &RowOf<D>, column: &str) -> Result<DateTime<Utc>, Error> {
+        Ok(D::instant(row.try_get(column)?)?)
+    }
+
+    fn booking(row: &RowOf<D>) -> Result<Booking, Error> {
+        let concerns: String = row.try_get("concern_ids")?;
+        let status: String = row.try_get("status")?;
+        let channel: String = row.try_get("channel")?;
+        Ok(Booking {
+            office_id: row.try_get("office_id")?,
+            code: row.try_get("code")?,
+            counter_id: row.try_get("counter_id")?,
+            concern_ids: concerns
+                .split(',')
+                .filter(|id| !id.is_empty())
+                .map(str::to_owned)
+                .collect(),
+            start: Self::instant(row, "start_at")?,
+            end: Self::instant(row, "end_at")?,
+            status: stored_status(&status)?,
+            name: row.try_get("name")?,
+            email: row.try_get("email")?,
+            phone: row.try_get("phone")?,
+            channel: Channel::parse(&channel)
+                .ok_or_else(|| Error::Internal(format!("unknown stored channel {channel:?}")))?,
+            created_at: Self::instant(row, "created_at")?,
+        })
+    }
+
+    fn interval(row: &RowOf<D>) -> Result<Interval, Error> {
+        Ok(Interval {
+            code: row.try_get("code")?,
+            counter_id: row.try_get("counter_id")?,
+            start: Self::instant(row, "start_at")?,
+            end: Self::instant(row, "end_at")?,
+        })
+    }
+
+    fn sequence(row: &RowOf<D>, column: &str) -> Result<u64, Error> {
+        let stored: i64 = row.try_get(column)?;
+        Ok(u64::try_from(stored).unwrap_or(0))
+    }
+
+    /// A sequence read by a statement that yields one row.
+    async fn read_sequence(&self, sql: &'static str, office_id: &str) -> Result<u64, Error> {
+        let row = sqlx::query(sql).bind(office_id).fetch_one(&self.pool).await?;
+        Self::sequence(&row, "sequence")
+    }
+
+    fn history_entry(row: &RowOf<D>) -> Result<HistoryEntry, Error> {
+        let from: Option<String> = row.try_get("from_status")?;
+        let to: String = row.try_get("to_status")?;
+        Ok(HistoryEntry {
+            at: Self::instant(row, "at")?,
+            actor: row.try_get("actor")?,
+            from: from.as_deref().map(stored_status).transpose()?,
+            to: stored_status(&to)?,
+            detail: row.try_get("detail")?,
+        })
+    }
+
+    fn pending_mail(row: &RowOf<D>) -> Result<PendingMail, Error> {
+        let kind: String = row.try_get("kind")?;
+        let attempts: i32 = row.try_get("attempts")?;
+        Ok(PendingMail {
+            office_id: row.try_get("office_id")?,
+            id: row.try_get("id")?,
+            code: row.try_get("code")?,
+            kind: MailKind::parse(&kind).ok_or_else(|| Error::Internal(format!("unknown mail kind {kind:?}")))?,
+            token: row.try_get("token")?,
+            attempts: u32::try_from(attempts).unwrap_or(0),
+        })
+    }
+
+    /// Begins a write and takes the office's next change sequence, which
+    /// holds the office's lock until commit. Dropping the transaction rolls
+    /// it back and leaves no gap.
+    async fn begin_change(&self, office_id: &str) -> Result<(Tx<D>, u64), Error> {
+        let mut tx = self.pool.begin_with(D::BEGIN_WRITE).await?;
+        let sequence = Self::next_sequence(&mut tx, office_id).await?;
+        Ok((tx, sequence))
+    }
+
+    async fn next_sequence(conn: &mut Conn<D>, office_id: &str) -> Result<u64, Error> {
+        let row = sqlx::query(NEXT_SEQUENCE).bind(office_id).fetch_one(&mut *conn).await?;
+        Self::sequence(&row, "last_sequence")
+    }
+
+    /// Appends change `sequence` of `booking`'s interval to its office's log.
+    async fn log_change(
+        conn: &mut Conn<D>,
+        (sequence, kind): (u64, ChangeKind),
+        booking: &Booking,
+        at: DateTime<Utc>,
+    ) -> Result<(), Error> {
+        sqlx::query(INSERT_CHANGE)
+            .bind(booking.office_id.as_str())
+            .bind(i64::try_from(sequence).unwrap_or(i64::MAX))
+            .bind(kind.as_str())
+            .bind(booking.code.as_str())
+            .bind(booking.counter_id.as_str())
+            .bind(D::stored(booking.start))
+            .bind(D::stored(booking.end))
+            .bind(D::stored(at))
+            .execute(&mut *conn)
+            .await?;
+        Ok(())
+    }
+
+    /// Adds to the booking's history who changed what, when.
+    async fn record(
+        conn: &mut Conn<D>,
+        (office_id, code): (&str, &str),
+        at: DateTime<Utc>,
+        actor: &str,
+        (from, to): (Option<Status>, Status),
+        detail: Option<&str>,
+    ) -> Result<(), Error> {
+        sqlx::query(INSERT_HISTORY)
+            .bind(office_id)
+            .bind(code)
+            .bind(D::stored(at))
+            .bind(actor)
+            .bind(from.map(Status::as_str))
+            .bind(to.as_str())
+            .bind(detail)
+            .execute(&mut *conn)
+            .await?;
+        Ok(())
+    }
+
+    /// Queues `mails` for booking `code`; a change of the appointment also
+    /// drops the reminders still pending for its old state.
+    async fn queue(
+        conn: &mut Conn<D>,
+        office_id: &str,
+        code: &str,
+        mails: &[Notification],
+        drop_reminders: bool,
+    ) -> Result<(), Error> {
+        if drop_reminders {
+            sqlx::query(DROP_PENDING_REMINDERS)
+                .bind(office_id)
+                .bind(code)
+                .execute(&mut *conn)
+                .await?;
+        }
+        for mail in mails {
+            sqlx::query(INSERT_MAIL)
+                .bind(office_id)
+                .bind(mail.id.as_str())
+                .bind(code)
+                .bind(mail.kind.as_str())
+                .bind(mail.token.as_deref())
+                .bind(D::stored(mail.due_at))
+                .execute(&mut *conn)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Whether the counter is free for [start, end), not counting booking `code`.
+    async fn counter_free(
+        conn: &mut Conn<D>,
+        office_id: &str,
+        counter_id: &str,
+        (start, end): (DateTime<Utc>, DateTime<Utc>),
+        code: &str,
+    ) -> Result<bool, Error> {
+        let taken = sqlx::query(COUNTER_TAKEN)
+            .bind(office_id)
+            .bind(counter_id)
+            .bind(D::stored(end))
+            .bind(D::stored(start))
+            .bind(code)
+            .fetch_optional(&mut *conn)
+            .await?;
+        Ok(taken.is_none())
+    }
+
+    async fn find_in(conn: &mut Conn<D>, office_id: &str, code: &str) -> Result<Option<Booking>, Error> {
+        let row = sqlx::query(SELECT_BY_OFFICE_AND_CODE)
+            .bind(office_id)
+            .bind(code)
+            .fetch_optional(&mut *conn)
+            .await?;
+        row.as_ref().map(Self::booking).transpose()
+    }
+
+    /// Whether booking `new` may still be made: its idempotency key unused and
+    /// the email address under its limit of upcoming bookings.
+    async fn admissible(
+        conn: &mut Conn<D>,
+        new: &NewBooking,
+        email: &str,
+        limit: Option<u32>,
+    ) -> Result<Option<Reservation>, Error> {
+        if let Some(idempotency) = &new.idempotency {
+            let taken = sqlx::query(KEY_TAKEN)
+                .bind(new.office_id.as_str())
+                .bind(idempotency.key_hash.as_slice())
+                .fetch_optional(&mut *conn)
+                .await?;
+            if taken.is_some() {
+                return Ok(Some(Reservation::KeyTaken));
+            }
+        }
+        if let Some(limit) = limit {
+            let row = sqlx::query(COUNT_ACTIVE_FOR_EMAIL)
+                .bind(new.office_id.as_str())
+                .bind(email)
+                .bind(D::stored(new.created_at))
+                .fetch_one(&mut *conn)
+                .await?;
+            let active: i64 = row.try_get("active")?;
+            if active >= i64::from(limit) {
+                return Ok(Some(Reservation::LimitReached));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Inserts `new` on `counter_id`; `Err` with a conflict when the database refuses.
+    async fn insert(
+        conn: &mut Conn<D>,
+        new: &NewBooking,
+        counter_id: &str,
+        email: &str,
+    ) -> Result<Result<(), Conflict>, Error> {
+        let concerns = new.concern_ids.join(",");
+        let idempotency = new.idempotency.as_ref();
+        let inserted = sqlx::query(INSERT_BOOKING)
+            .bind(new.office_id.as_str())
+            .bind(new.code.as_str())
+            .bind(counter_id)
+            .bind(concerns.as_str())
+            .bind(D::stored(new.start))
+            .bind(D::stored(new.end))
+            .bind(new.name.as_str())
+            .bind(new.email.as_str())
+            .bind(new.phone.as_str())
+            .bind(new.token_hash.as_slice())
+            .bind(idempotency.map(|i| i.key_hash.as_slice()))
+            .bind(idempotency.map(|i| i.request_hash.as_slice()))
+            .bind(idempotency.map(|i| i.token_sealed.as_slice()))
+            .bind(new.channel.as_str())
+            .bind(D::stored(new.created_at))
+            .bind(email)
+            .execute(&mut *conn)
+            .await;
+        match inserted {
+            Ok(_) => Ok(Ok(())),
+            Err(error) => conflict(&error).map(Err).ok_or_else(|| error.into()),
+        }
+    }
+}
+
+#[tonic::async_trait]
+impl<D: BookingDialect> BookingStore for SqlStore<D>
+where
+    for<'c> &'c mut <D::Db as Database>::Connection: Executor<'c, Database = D::Db>,
+    <D::Db as Database>::Arguments: IntoArguments<D::Db>,
+    for<'a> &'a str: ColumnIndex<RowOf<D>> + Encode<'a, D::Db> + Type<D::Db>,
+    for<'a> &'a [u8]: Encode<'a, D::Db> + Type<D::Db>,
+    for<'a> Option<&'a str>: Encode<'a, D::Db>,
+    for<'a> Option<&'a [u8]>: Encode<'a, D::Db>,
+    for<'a> i64: Encode<'a, D::Db> + Decode<'a, D::Db> + Type<D::Db>,
+    for<'a> i32: Decode<'a, D::Db> + Type<D::Db>,
+    for<'a> String: Decode<'a, D::Db> + Type<D::Db>,
+    for<'a> Vec<u8>: Decode<'a, D::Db> + Type<D::Db>,
+{
+    async fn migrate(&self) -> Result<(), Error> {
+        self.migrator.run(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn ping(&self) -> Result<(), Error> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    #[tracing::instrument(skip_all, fields(office = %new.office_id))]
+    async fn reserve(&self, new: &NewBooking, counters: &[String], limit: Option<u32>) -> Result<Reservation, Error> {
+        let email = bookings::normalise_email(&new.email);
+        // One transaction per counter: on PostgreSQL a refused INSERT ends its
+        // transaction. Checked under the office's lock, so two requests
+        // cannot both see room under the limit.
+        for counter_id in counters {
+            let (mut tx, sequence) = self.begin_change(&new.office_id).await?;
+            if let Some(refused) = Self::admissible(&mut tx, new, &email, limit).await? {
+                return Ok(refused);
+            }
+            let span = (new.start, new.end);
+            if !Self::counter_free(&mut tx, &new.office_id, counter_id, span, &new.code).await? {
+                continue;
+            }
+            match Self::insert(&mut tx, new, counter_id, &email).await? {
+                Ok(()) => {}
+                Err(Conflict::Overlap) => continue,
+                Err(Conflict::IdempotencyKey) => return Ok(Reservation::KeyTaken),
+                Err(Conflict::Code) => return Ok(Reservation::CodeTaken),
+            }
+            let booking = created(new, counter_id);
+            let key = (new.office_id.as_str(), new.code.as_str());
+            Self::record(&mut tx, key, new.created_at, &new.actor, (None, Status::Booked), None).await?;
+            Self::queue(&mut tx, &new.office_id, &new.code, &new.notifications, false).await?;
+            Self::log_change(&mut tx, (sequence, ChangeKind::Booked), &booking, new.created_at).await?;
+            tx.commit().await?;
+            return Ok(Reservation::Created { booking, sequence });
+        }
+        Ok(Reservation::AllTaken)
+    }
+
+    async fn by_idempotency_key(
+        &self,
+        office_id: &str,
+        key_hash: &[u8],
+    ) -> Result<Option<(Booking, Idempotency)>, Error> {
+        let row = sqlx::query(SELECT_BY_IDEMPOTENCY_KEY)
+            .bind(office_id)
+            .bind(key_hash)
+            .fetch_optional(&self.pool)
+            .await?;
+        let Some(row) = row else { return Ok(None) };
+        let idempotency = Idempotency {
+            key_hash: row.try_get("idempotency_key_hash")?,
+            request_hash: row.try_get("request_hash")?,
+            token_sealed: row.try_get("token_sealed")?,
+        };
+        Ok(Some((Self::booking(&row)?, idempotency)))
+    }
+
+    async fn get(&self, code: &str, token_hash: &[u8]) -> Result<Option<Booking>, Error> {
+        let row = sqlx::query(SELECT_BY_CODE_AND_TOKEN)
+            .bind(code)
+            .bind(token_hash)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(Self::booking).transpose()
+    }
+
+    async fn find(&self, office_id: &str, code: &str) -> Result<Option<Booking>, Error> {
+        Self::find_in(&mut *self.pool.acquire().await?, office_id, code).await
+    }
+
+    #[tracing::instrument(skip_all, fields(office = %request.office_id, to = request.to.as_str()))]
+    async fn change_status(&self, request: StatusRequest<'_>) -> Result<StatusChange, Error> {
+        // Only a cancellation releases the counter and is logged, so only it
+        // takes the office's lock; other changes are optimistic: the UPDATE
+        // applies while the status is still the one decided on, and a
+        // concurrent change makes it decide again.
+        loop {
+            let (mut tx, sequence) = if request.to == Status::Cancelled {
+                let (tx, sequence) = self.begin_change(request.office_id).await?;
+                (tx, Some(sequence))
+            } else {
+                (self.pool.begin_with(D::BEGIN_WRITE).await?, None)
+            };
+            let Some(found) = Self::find_in(&mut tx, request.office_id, request.code).await? else {
+                return Ok(StatusChange::NotFound);
+            };
+            let mut booking = match decide(found, request.to) {
+                Decision::Proceed(booking) => booking,
+                Decision::Done(outcome) => return Ok(outcome),
+            };
+            let updated = sqlx::query(UPDATE_STATUS)
+                .bind(request.office_id)
+                .bind(request.code)
+                .bind(booking.status.as_str())
+                .bind(request.to.as_str())
+                .bind(D::stored(request.at))
+                .execute(&mut *tx)
+                .await?;
+            if D::rows_affected(&updated) == 0 {
+                continue;
+            }
+            let (key, transition) = ((request.office_id, request.code), (Some(booking.status), request.to));
+            Self::record(&mut tx, key, request.at, request.actor, transition, request.detail).await?;
+            Self::queue(&mut tx, request.office_id, request.code, request.notifications, true).await?;
+            if let Some(sequence) = sequence {
+                Self::log_change(&mut tx, (sequence, ChangeKind::Released), &booking, request.at).await?;
+            }
+            tx.commit().await?;
+            booking.status = request.to;
+            return Ok(StatusChange::Changed { booking, sequence });
+        }
+    }
+
+    #[tracing::instrument(skip_all, fields(office = %request.office_id))]
+    async fn reschedule(&self, request: MoveRequest<'_>) -> Result<Move, Error> {
+        for counter_id in request.counters {
+            // Read under the office's lock: the interval released is the current one.
+            let (mut tx, released) = self.begin_change(request.office_id).await?;
+            let Some(booking) = Self::find_in(&mut tx, request.office_id, request.code).await? else {
+                return Ok(Move::NotFound);
+            };
+            if booking.status != Status::Booked {
+                return Ok(Move::Refused(booking));
+            }
+            let span = (request.start, request.end);
+            if !Self::counter_free(&mut tx, request.office_id, counter_id, span, request.code).await? {
+                continue;
+            }
+            // One UPDATE takes the new interval and gives up the old one.
+            let moved_to = sqlx::query(MOVE)
+                .bind(request.office_id)
+                .bind(request.code)
+                .bind(counter_id.as_str())
+                .bind(D::stored(request.start))
+                .bind(D::stored(request.end))
+                .bind(D::stored(request.at))
+                .execute(&mut *tx)
+                .await;
+            match moved_to {
+                Ok(_) => {}
+                Err(error) if conflict(&error) == Some(Conflict::Overlap) => continue,
+                Err(error) => return Err(error.into()),
+            }
+            let detail = format!(
+                "moved from {} to {}",
+                booking.start.to_rfc3339(),
+                request.start.to_rfc3339()
+            );
+            let key = (request.office_id, request.code);
+            let transition = (Some(Status::Booked), Status::Booked);
+            Self::record(&mut tx, key, request.at, request.actor, transition, Some(&detail)).await?;
+            Self::queue(&mut tx, request.office_id, request.code, request.notifications, true).await?;
+            let old = booking.clone();
+            let mut booking = booking;
+            (booking.counter_id, booking.start, booking.end) = (counter_id.clone(), request.start, request.end);
+            let booked = Self::next_sequence(&mut tx, request.office_id).await?;
+            Self::log_change(&mut tx, (released, ChangeKind::Released), &old, request.at).await?;
+            Self::log_change(&mut tx, (booked, ChangeKind::Booked), &booking, request.at).await?;
+            tx.commit().await?;
+            return Ok(Move::Moved {
+                booking,
+                sequence: booked,
+            });
+        }
+        Ok(Move::AllTaken)
+    }
+
+    async fn list(&self, office_id: &str, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<Booking>, Error> {
+        let rows = sqlx::query(SELECT_LIST)
+            .bind(office_id)
+            .bind(D::stored(from))
+            .bind(D::stored(to))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(Self::booking).collect()
+    }
+
+    async fn history(&self, office_id: &str, code: &str) -> Result<Vec<HistoryEntry>, Error> {
+        let rows = sqlx::query(SELECT_HISTORY)
+            .bind(office_id)
+            .bind(code)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(Self::history_entry).collect()
+    }
+
+    async fn last_sequence(&self, office_id: &str) -> Result<u64, Error> {
+        self.read_sequence(LAST_SEQUENCE, office_id).await
+    }
+
+    async fn first_sequence(&self, office_id: &str) -> Result<u64, Error> {
+        self.read_sequence(FIRST_SEQUENCE, office_id).await
+    }
+
+    async fn prune_changes(&self, before: DateTime<Utc>) -> Result<u64, Error> {
+        let removed = sqlx::query(PRUNE_CHANGES)
+            .bind(D::stored(before))
+            .execute(&self.pool)
+            .await?;
+        Ok(D::rows_affected(&removed))
+    }
+
+    async fn changes(&self, office_id: &str, after: u64, limit: u32) -> Result<Vec<Change>, Error> {
+        let rows = sqlx::query(SELECT_CHANGES)
+            .bind(office_id)
+            .bind(i64::try_from(after).unwrap_or(i64::MAX))
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let kind: String = row.try_get("kind")?;
+                Ok(Change {
+                    sequence: Self::sequence(row, "sequence")?,
+                    kind: ChangeKind::parse(&kind)?,
+                    interval: Self::interval(row)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn snapshot(&self, office_id: &str, ends_after: DateTime<Utc>) -> Result<Snapshot, Error> {
+        // Both reads see one state of the database.
+        let mut tx = self.pool.begin_with(D::BEGIN_SNAPSHOT).await?;
+        let last = sqlx::query(LAST_SEQUENCE).bind(office_id).fetch_one(&mut *tx).await?;
+        let rows = sqlx::query(SELECT_ACTIVE)
+            .bind(office_id)
+            .bind(D::stored(ends_after))
+            .fetch_all(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(Snapshot {
+            sequence: Self::sequence(&last, "sequence")?,
+            intervals: rows.iter().map(Self::interval).collect::<Result<_, _>>()?,
+        })
+    }
+
+    async fn claim_mails(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<PendingMail>, Error> {
+        let rows = sqlx::query(D::CLAIM_MAILS)
+            .bind(D::stored(now))
+            .bind(D::stored(lease_until))
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(Self::pending_mail).collect()
+    }
+
+    async fn mail_sent(&self, office_id: &str, id: &str, at: DateTime<Utc>) -> Result<(), Error> {
+        sqlx::query(MAIL_SENT)
+            .bind(office_id)
+            .bind(id)
+            .bind(D::stored(at))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn mail_failed(
+        &self,
+        office_id: &str,
+        id: &str,
+        error: &str,
+        retry_at: Option<DateTime<Utc>>,
+        at: DateTime<Utc>,
+    ) -> Result<(), Error> {
+        let (query, when) = match retry_at {
+            Some(retry_at) => (MAIL_RETRY, retry_at),
+            None => (MAIL_GIVEN_UP, at),
+        };
+        sqlx::query(query)
+            .bind(office_id)
+            .bind(id)
+            .bind(D::stored(when))
+            .bind(error)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn anonymise(&self, ended_before: DateTime<Utc>, at: DateTime<Utc>) -> Result<u64, Error> {
+        let mut tx = self.pool.begin_with(D::BEGIN_WRITE).await?;
+        let anonymised = sqlx::query(ANONYMISE_BOOKINGS)
+            .bind(D::stored(ended_before))
+            .bind(D::stored(at))
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(ANONYMISE_HISTORY).execute(&mut *tx).await?;
+        sqlx::query(DROP_MAILS_OF_ANONYMISED).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(D::rows_affected(&anonymised))
+    }
+}
+
+fn stored_status(stored: &str) -> Result<Status, Error> {
+    Status::parse(stored).ok_or_else(|| Error::Internal(format!("unknown stored status {stored:?}")))
+}
+
+/// The booking `reserve` created from `new` on `counter_id`.
+fn created(new: &NewBooking, counter_id: &str) -> Booking {
+    Booking {
+        office_id: new.office_id.clone(),
+        code: new.code.clone(),
+        counter_id: counter_id.to_owned(),
+        concern_ids: new.concern_ids.clone(),
+        start: new.start,
+        end: new.end,
+        status: Status::Booked,
+        name: new.name.clone(),
+        email: new.email.clone(),
+        phone: new.phone.clone(),
+        channel: new.channel,
+        created_at: new.created_at,
+    }
+}
