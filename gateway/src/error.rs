@@ -6,7 +6,7 @@
 use amtstermin_platform::ErrorCode;
 use amtstermin_platform::telemetry::error_chain;
 use axum::Json;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
@@ -74,6 +74,14 @@ impl IntoResponse for ApiError {
                 message: &self.message,
             },
         };
-        (self.status(), Json(body)).into_response()
+        let mut response = (self.status(), Json(body)).into_response();
+        if self.code == ErrorCode::PayloadTooLarge {
+            // The rest of the body stays unread, so the connection cannot
+            // carry another request: say so, or a client reusing it fails.
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
+        response
     }
 }

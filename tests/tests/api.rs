@@ -592,6 +592,21 @@ async fn malformed_and_invalid_requests_get_clear_4xx_errors(backend: Backend) {
     assert_eq!((status, &error["error"]["code"]), (400, &json!("malformed_json")));
     let (status, error) = raw(format!("{{\"name\": \"{}\"}}", "x".repeat(100_000))).await;
     assert_eq!((status, &error["error"]["code"]), (413, &json!("payload_too_large")));
+    // The unread rest of the body ends the connection; the answer says so, so
+    // a client does not send its next request on it.
+    let response = app
+        .http
+        .post(app.url("/api/v1/bookings"))
+        .header("content-type", "application/json")
+        .body("x".repeat(100_000))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status().as_u16(), 413);
+    assert_eq!(
+        response.headers().get("connection").and_then(|v| v.to_str().ok()),
+        Some("close")
+    );
 
     let (status, error) = app.get_json("/api/v1/nothing-here").await;
     assert_eq!((status, &error["error"]["code"]), (404, &json!("not_found")));
