@@ -45,6 +45,7 @@ fn office() -> Office {
         staff_only_counters: 0,
         staff_only_days: 0,
         max_active_bookings_per_email: 0,
+        limits: Default::default(),
         categories: Vec::new(),
         concerns: Vec::new(),
         counters: (0..COUNTERS)

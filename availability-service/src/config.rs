@@ -50,6 +50,9 @@ struct OfficeEntry {
     staff_only_days: u32,
     #[serde(default = "default_max_active_bookings_per_email")]
     max_active_bookings_per_email: u32,
+    /// Per client address rate limits overriding the gateway's.
+    #[serde(default)]
+    limits: LimitsEntry,
     /// Default weekly hours of the office's counters.
     #[serde(default)]
     hours: HoursEntry,
@@ -80,6 +83,17 @@ fn default_slot_minutes() -> u32 {
 }
 fn default_max_active_bookings_per_email() -> u32 {
     2
+}
+
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsEntry {
+    #[serde(default)]
+    pub slot_reads_per_minute: u32,
+    #[serde(default)]
+    pub bookings_per_hour: u32,
+    #[serde(default)]
+    pub lookups_per_minute: u32,
 }
 
 #[derive(Clone, Default, Deserialize)]
@@ -341,6 +355,7 @@ fn office(entry: OfficeEntry) -> Result<Office, Error> {
         staff_only_counters,
         staff_only_days: entry.staff_only_days,
         max_active_bookings_per_email: entry.max_active_bookings_per_email,
+        limits: entry.limits,
         categories,
         concerns,
         counters,

@@ -81,6 +81,11 @@ fn office_to_proto(office: &Office) -> pb::Office {
         release_time: format!("{:02}:{:02}", office.release_minute / 60, office.release_minute % 60),
         staff_only_days: office.staff_only_days,
         max_active_bookings_per_email: office.max_active_bookings_per_email,
+        limits: Some(pb::RateLimits {
+            slot_reads_per_minute: office.limits.slot_reads_per_minute,
+            bookings_per_hour: office.limits.bookings_per_hour,
+            lookups_per_minute: office.limits.lookups_per_minute,
+        }),
     }
 }
 

@@ -15,14 +15,26 @@ use serde::Serialize;
 pub struct ApiError {
     pub code: ErrorCode,
     pub message: String,
+    /// Seconds after which trying again makes sense (`Retry-After`).
+    pub retry_after: Option<u64>,
 }
+
+/// What an outage tells clients to wait before trying again.
+const OUTAGE_RETRY_SECONDS: u64 = 5;
 
 impl ApiError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        let retry_after = (code == ErrorCode::ServiceUnavailable).then_some(OUTAGE_RETRY_SECONDS);
         Self {
             code,
             message: message.into(),
+            retry_after,
         }
+    }
+
+    pub fn retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after = Some(seconds);
+        self
     }
 
     pub fn booking_not_found() -> Self {
@@ -75,6 +87,11 @@ impl IntoResponse for ApiError {
             },
         };
         let mut response = (self.status(), Json(body)).into_response();
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
         if self.code == ErrorCode::PayloadTooLarge {
             // The rest of the body stays unread, so the connection cannot
             // carry another request: say so, or a client reusing it fails.

@@ -2,7 +2,9 @@
 //! translates every request into gRPC calls to the availability and booking
 //! services; it keeps no state of its own, so any number can run.
 
+pub mod client;
 pub mod error;
+pub mod protection;
 pub mod public_api;
 pub mod staff;
 pub mod staff_api;
@@ -44,6 +46,8 @@ pub struct Settings {
     pub public_url: Option<String>,
     #[command(flatten)]
     pub staff: staff::StaffSettings,
+    #[command(flatten)]
+    pub protection: protection::ProtectionSettings,
 }
 
 /// Where the gateway finds the services.
@@ -66,6 +70,7 @@ pub struct Services {
     pub catalogues: Catalogues,
     pub staff: staff::Staff,
     pub public_url: Option<String>,
+    pub protection: Arc<protection::Protection>,
 }
 
 impl Services {
@@ -81,12 +86,29 @@ impl Services {
             catalogues: Catalogues::new(availability),
             staff: staff::Staff::load(&settings.staff)?,
             public_url: settings.public_url.clone(),
+            protection: Arc::new(protection::Protection::new(settings.protection.clone())),
         })
     }
 
     /// An office with its catalogue (cached).
     pub async fn office(&self, id: &str) -> Result<Arc<OfficeCatalogue>, ApiError> {
         Ok(self.catalogues.office(id).await?)
+    }
+
+    /// Counts a request of `client` against the limits of its class, the
+    /// office's where it sets its own.
+    pub async fn limit(
+        &self,
+        class: protection::Class,
+        office_id: Option<&str>,
+        client: client::Client,
+    ) -> Result<(), ApiError> {
+        let office = match office_id {
+            // An unknown office (or an outage) counts against the global limits.
+            Some(id) => self.catalogues.office(id).await.ok(),
+            None => None,
+        };
+        self.protection.check(class, office.as_deref(), client)
     }
 
     /// All bookings of an office on one local day, any status, by start.
@@ -226,8 +248,11 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let services = Services::connect(&settings, &peers)?;
     tracing::info!(address = %listener.local_addr()?, "gateway listening");
-    axum::serve(listener, app(services))
-        .with_graceful_shutdown(shutdown)
-        .await
-        .context("HTTP server failed")
+    axum::serve(
+        listener,
+        app(services).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+    .context("HTTP server failed")
 }

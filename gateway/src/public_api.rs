@@ -17,7 +17,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::Services;
+use crate::client::Client;
 use crate::error::ApiError;
+use crate::protection::Class;
 use crate::view::{self, channel_name, local, status_name};
 
 /// Largest request body accepted; a booking request is a few hundred bytes.
@@ -54,10 +56,12 @@ async fn concerns(
 
 async fn slots(
     State(services): State<Services>,
+    client: Client,
     office: Result<Path<String>, PathRejection>,
     query: Result<Query<Vec<(String, String)>>, QueryRejection>,
 ) -> Result<Json<SlotsView>, ApiError> {
     let office_id = path_value(office)?;
+    services.limit(Class::SlotReads, Some(&office_id), client).await?;
     let Query(params) = query.map_err(|rejection| ApiError::new(ErrorCode::InvalidQuery, rejection.body_text()))?;
     let param = |name: &str| {
         params
@@ -144,10 +148,12 @@ struct Reschedule {
 
 async fn reschedule_booking(
     State(services): State<Services>,
+    client: Client,
     code: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<BookingView>, ApiError> {
+    services.limit(Class::Bookings, None, client).await?;
     let code = path_value(code)?;
     let token = bearer(&headers)?;
     let request: Reschedule = json_body(body)?;
@@ -169,10 +175,12 @@ async fn reschedule_booking(
 
 async fn create_booking(
     State(services): State<Services>,
+    client: Client,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let request: CreateBooking = json_body(body)?;
+    services.limit(Class::Bookings, Some(&request.office), client).await?;
     let start = parse_start(&request.start)?;
     let idempotency_key = match headers.get("idempotency-key") {
         Some(value) => value
@@ -245,9 +253,11 @@ async fn booking_by_token(services: &Services, code: String, token: String) -> R
 
 async fn get_booking(
     State(services): State<Services>,
+    client: Client,
     code: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
 ) -> Result<Json<BookingView>, ApiError> {
+    services.limit(Class::Lookups, None, client).await?;
     let booking = booking_by_token(&services, path_value(code)?, bearer(&headers)?).await?;
     let office = services.office(&booking.office_id).await?;
     Ok(Json(BookingView::new(&booking, &office, None)))
@@ -255,9 +265,11 @@ async fn get_booking(
 
 async fn cancel_booking(
     State(services): State<Services>,
+    client: Client,
     code: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
+    services.limit(Class::Bookings, None, client).await?;
     let cancelled = services
         .bookings
         .clone()
@@ -279,9 +291,11 @@ struct TokenQuery {
 
 async fn calendar(
     State(services): State<Services>,
+    client: Client,
     code: Result<Path<String>, PathRejection>,
     query: Result<Query<TokenQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
+    services.limit(Class::Lookups, None, client).await?;
     let token = query.map(|Query(query)| query.token).unwrap_or_default();
     let booking = booking_by_token(&services, path_value(code)?, token).await?;
     let office = services.office(&booking.office_id).await?;

@@ -89,7 +89,11 @@ error_codes! {
     InvalidTransition => "invalid_transition", FailedPrecondition, 409;
     InvalidStatus => "invalid_status", FailedPrecondition, 409;
     PayloadTooLarge => "payload_too_large", InvalidArgument, 413;
+    UriTooLong => "uri_too_long", InvalidArgument, 414;
+    HeadersTooLarge => "headers_too_large", InvalidArgument, 431;
     IdempotencyKeyReused => "idempotency_key_reused", InvalidArgument, 422;
+    // 429: this client asked too often; `Retry-After` says when to try again.
+    RateLimited => "rate_limited", ResourceExhausted, 429;
     Internal => "internal", Internal, 500;
     ServiceUnavailable => "service_unavailable", Unavailable, 503;
 }

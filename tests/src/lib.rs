@@ -201,6 +201,16 @@ impl Running {
     }
 }
 
+/// The gateway's protection settings as the flags' defaults give them.
+pub fn default_protection() -> gateway::protection::ProtectionSettings {
+    #[derive(clap::Parser)]
+    struct Flags {
+        #[command(flatten)]
+        protection: gateway::protection::ProtectionSettings,
+    }
+    <Flags as clap::Parser>::parse_from(["amtstermin"]).protection
+}
+
 type StopSignal = std::pin::Pin<Box<dyn Future<Output = ()> + Send>>;
 
 async fn listener() -> TcpListener {
@@ -227,11 +237,26 @@ impl TestApp {
     /// `None` when the backend is not available here (see `TestDatabase`).
     /// Mails are off.
     pub async fn spawn(backend: Backend) -> Option<Self> {
-        Self::spawn_with_mail(backend, "off").await
+        Self::spawn_with(backend, |_| {}).await
     }
 
     /// As `spawn`, with mails sent through `mail_transport` (e.g. an SMTP URL).
     pub async fn spawn_with_mail(backend: Backend, mail_transport: &str) -> Option<Self> {
+        Self::spawn_with(backend, |settings| {
+            mail_transport.clone_into(&mut settings.booking.mail.transport)
+        })
+        .await
+    }
+
+    /// As `spawn`, with the gateway's protection as shipped (rate limits on).
+    pub async fn spawn_protected(backend: Backend) -> Option<Self> {
+        Self::spawn_with(backend, |settings| settings.gateway.protection = default_protection()).await
+    }
+
+    /// The stack with the test settings changed by `adjust`. The tests act
+    /// as many citizens from one address, so rate limits are off unless a
+    /// test sets them.
+    pub async fn spawn_with(backend: Backend, adjust: impl FnOnce(&mut launcher::Settings)) -> Option<Self> {
         init_tracing();
         let database = TestDatabase::create(backend).await?;
         let availability_database = TestDatabase::create(backend).await?;
@@ -240,7 +265,7 @@ impl TestApp {
             availability: listener().await,
             booking: listener().await,
         };
-        let settings = launcher::Settings {
+        let mut settings = launcher::Settings {
             availability: availability_service::Settings {
                 config_path: demo_config(),
                 database_url: availability_database.url.clone(),
@@ -251,7 +276,7 @@ impl TestApp {
                 // Small pools: many tests share one PostgreSQL server.
                 database_max_connections: 4,
                 mail: booking_service::MailSettings {
-                    transport: mail_transport.to_owned(),
+                    transport: "off".to_owned(),
                     from: "Bürgerbüro Bergkamen <termine@bergkamen.example>".to_owned(),
                     reminder_hours: 24,
                     retry_seconds: 1,
@@ -269,8 +294,15 @@ impl TestApp {
                     session_secret: "a test secret of at least thirty-two characters".to_owned(),
                     api_token: STAFF_API_TOKEN.to_owned(),
                 },
+                protection: gateway::protection::ProtectionSettings {
+                    slot_reads_per_minute: 0,
+                    bookings_per_hour: 0,
+                    lookups_per_minute: 0,
+                    ..default_protection()
+                },
             },
         };
+        adjust(&mut settings);
         let addresses = listeners.addresses().expect("addresses");
         let stack = launcher::Stack::new(settings, addresses);
         let availability = Running::spawn("availability service", |stop| {

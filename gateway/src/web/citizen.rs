@@ -15,7 +15,9 @@ use serde::Deserialize;
 
 use super::{Csrf, WebError, encode, messages, random_hex, render, see_other};
 use crate::Services;
+use crate::client::Client;
 use crate::error::ApiError;
+use crate::protection::Class;
 use crate::view::{self, describe, when};
 
 /// Concern ids as the pages carry them: "personalausweis,personalausweis,meldebescheinigung".
@@ -254,9 +256,11 @@ pub struct CalendarQuery {
 
 pub async fn calendar(
     State(services): State<Services>,
+    client: Client,
     Path(office_id): Path<String>,
     Query(query): Query<CalendarQuery>,
 ) -> Result<Response, WebError> {
+    services.limit(Class::SlotReads, Some(&office_id), client).await?;
     let ids = parse_ids(&query.anliegen);
     let office = services.office(&office_id).await?;
     let response = match slots(&services, &office_id, &ids, None).await {
@@ -554,10 +558,12 @@ async fn nearest(
 
 pub async fn submit(
     State(services): State<Services>,
+    client: Client,
     Path(office_id): Path<String>,
     headers: HeaderMap,
     Form(submitted): Form<Submitted>,
 ) -> Result<Response, WebError> {
+    services.limit(Class::Bookings, Some(&office_id), client).await?;
     Csrf::verify(&headers, &submitted.csrf)?;
     let csrf = Csrf::from_headers(&headers)?;
     let start = parse_start(&submitted.start)?;

@@ -13,6 +13,8 @@ use serde::Deserialize;
 use super::citizen::parse_ids;
 use super::{Csrf, WebError, encode, messages, render, see_other};
 use crate::Services;
+use crate::client::Client;
+use crate::protection::Class;
 use crate::view::{self, describe, status_label, times, when};
 
 struct ConcernDocuments {
@@ -81,10 +83,12 @@ fn manage_url(code: &str, token: &str) -> String {
 
 pub async fn show(
     State(services): State<Services>,
+    client: Client,
     Path(code): Path<String>,
     headers: HeaderMap,
     Query(query): Query<TokenQuery>,
 ) -> Result<Response, WebError> {
+    services.limit(Class::Lookups, None, client).await?;
     let booking = load(&services, &code, &query.token).await?;
     let office = services.office(&booking.office_id).await?;
     let tz = office.timezone();
@@ -185,10 +189,12 @@ async fn summary(services: &Services, booking: &booking::Booking) -> Result<Vec<
 
 pub async fn confirm_cancel(
     State(services): State<Services>,
+    client: Client,
     Path(code): Path<String>,
     headers: HeaderMap,
     Query(query): Query<TokenQuery>,
 ) -> Result<Response, WebError> {
+    services.limit(Class::Lookups, None, client).await?;
     let booking = load(&services, &code, &query.token).await?;
     let csrf = Csrf::from_headers(&headers)?;
     let page = render(&Confirm {
@@ -220,10 +226,12 @@ pub struct Posted {
 
 pub async fn cancel(
     State(services): State<Services>,
+    client: Client,
     Path(code): Path<String>,
     headers: HeaderMap,
     Form(posted): Form<Posted>,
 ) -> Result<Response, WebError> {
+    services.limit(Class::Bookings, None, client).await?;
     Csrf::verify(&headers, &posted.csrf)?;
     let cancelled = services
         .bookings
@@ -293,10 +301,12 @@ async fn move_page(
 
 pub async fn confirm_move(
     State(services): State<Services>,
+    client: Client,
     Path(code): Path<String>,
     headers: HeaderMap,
     Query(query): Query<TokenQuery>,
 ) -> Result<Response, WebError> {
+    services.limit(Class::Lookups, None, client).await?;
     let booking = load(&services, &code, &query.token).await?;
     let csrf = Csrf::from_headers(&headers)?;
     let problem = (booking.status() != booking::BookingStatus::Booked)
@@ -306,10 +316,12 @@ pub async fn confirm_move(
 
 pub async fn reschedule(
     State(services): State<Services>,
+    client: Client,
     Path(code): Path<String>,
     headers: HeaderMap,
     Form(posted): Form<Posted>,
 ) -> Result<Response, WebError> {
+    services.limit(Class::Bookings, None, client).await?;
     Csrf::verify(&headers, &posted.csrf)?;
     let booking = load(&services, &code, &posted.token).await?;
     let start = chrono::DateTime::parse_from_rfc3339(posted.start.trim())

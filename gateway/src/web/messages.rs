@@ -34,6 +34,7 @@ pub fn german(code: ErrorCode) -> &'static str {
         ErrorCode::ServiceUnavailable => {
             "Die Terminvergabe ist gerade nicht erreichbar. Bitte versuchen Sie es in einigen Minuten noch einmal."
         }
+        ErrorCode::RateLimited => "Von Ihrem Anschluss kamen zu viele Anfragen. Bitte warten Sie etwas.",
         ErrorCode::Internal => "Ein Fehler ist aufgetreten. Bitte versuchen Sie es später noch einmal.",
         code if code.http_status() == 404 => "Die gesuchte Seite gibt es nicht.",
         _ => "Diese Anfrage ist ungültig.",
@@ -50,5 +51,18 @@ pub fn is_selection_problem(code: ErrorCode) -> bool {
             | ErrorCode::TooManyPersons
             | ErrorCode::ConcernsNotCombinable
             | ErrorCode::ConcernNotFound
+    )
+}
+
+/// Asks a person to wait before trying again (after a rate limit).
+pub fn wait_a_while(seconds: u64) -> String {
+    let minutes = seconds.div_ceil(60);
+    let wait = match minutes {
+        0 | 1 => "eine Minute".to_owned(),
+        minutes => format!("{minutes} Minuten"),
+    };
+    format!(
+        "Von Ihrem Anschluss kamen in kurzer Zeit sehr viele Anfragen. Bitte warten Sie {wait} und \
+         versuchen Sie es dann noch einmal. Ihre bereits gebuchten Termine bleiben bestehen."
     )
 }

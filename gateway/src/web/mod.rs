@@ -15,6 +15,8 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 
 use crate::Services;
+use amtstermin_platform::ErrorCode;
+
 use crate::error::ApiError;
 
 pub fn routes() -> Router<Services> {
@@ -88,11 +90,16 @@ pub enum WebError {
     NotFound(&'static str),
     BadRequest(&'static str),
     Unavailable,
+    /// Too many requests from this address; try again after the seconds.
+    RateLimited(u64),
     Internal,
 }
 
 impl From<ApiError> for WebError {
     fn from(error: ApiError) -> Self {
+        if let (ErrorCode::RateLimited, Some(seconds)) = (error.code, error.retry_after) {
+            return WebError::RateLimited(seconds);
+        }
         match error.status() {
             StatusCode::NOT_FOUND => WebError::NotFound(messages::german(error.code)),
             StatusCode::SERVICE_UNAVAILABLE => WebError::Unavailable,
@@ -119,8 +126,17 @@ pub struct Message<'a> {
 
 impl IntoResponse for WebError {
     fn into_response(self) -> Response {
+        let retry_after = match self {
+            WebError::RateLimited(seconds) => Some(seconds),
+            _ => None,
+        };
+        let wait;
         let (status, heading, text) = match self {
             WebError::SignIn => return see_other("/schalter/anmelden"),
+            WebError::RateLimited(seconds) => {
+                wait = messages::wait_a_while(seconds);
+                (StatusCode::TOO_MANY_REQUESTS, "Zu viele Anfragen", wait.as_str())
+            }
             WebError::NotFound(text) => (StatusCode::NOT_FOUND, "Nicht gefunden", text),
             WebError::BadRequest(text) => (StatusCode::BAD_REQUEST, "Das hat nicht geklappt", text),
             WebError::Unavailable => (
@@ -140,10 +156,16 @@ impl IntoResponse for WebError {
             link: "/",
             link_label: "Zur Startseite",
         };
-        match page.render() {
+        let mut response = match page.render() {
             Ok(body) => (status, Html(body)).into_response(),
             Err(_) => status.into_response(),
+        };
+        if let Some(seconds) = retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
+        response
     }
 }
 

@@ -1,0 +1,139 @@
+//! Protection against scripts, end to end: rate limits per client address
+//! (as the trusted proxy forwards it), as JSON for the API and as a German
+//! page for the website.
+
+use amtstermin_tests::{Backend, TestApp, backend_tests, booking_request};
+use serde_json::Value;
+
+backend_tests!(a_script_on_one_address_is_stopped_after_a_handful_while_others_book,);
+
+/// Starts of the window's first slots for a 10-minute concern.
+async fn starts(app: &TestApp, count: usize) -> Vec<String> {
+    let slots = app.slots("bergkamen", "meldebescheinigung").await;
+    slots["days"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|day| day["slots"].as_array().into_iter().flatten())
+        .filter_map(|slot| slot["start"].as_str().map(str::to_owned))
+        .take(count)
+        .collect()
+}
+
+/// Books `start` as the client at `address` with its own email address.
+async fn book_as(app: &TestApp, address: &str, start: &str, n: usize) -> (u16, Option<String>, Value) {
+    let mut body = booking_request("bergkamen", &["meldebescheinigung"], start);
+    body["email"] = format!("person{n}@catch-all.example").into();
+    let response = app
+        .http
+        .post(app.url("/api/v1/bookings"))
+        .header("x-forwarded-for", address)
+        .json(&body)
+        .send()
+        .await
+        .expect("request");
+    let status = response.status().as_u16();
+    let retry_after = response
+        .headers()
+        .get("retry-after")
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_owned);
+    (status, retry_after, response.json().await.unwrap_or(Value::Null))
+}
+
+async fn a_script_on_one_address_is_stopped_after_a_handful_while_others_book(backend: Backend) {
+    let Some(app) = TestApp::spawn_protected(backend).await else {
+        return;
+    };
+    let allowed = amtstermin_tests::default_protection().bookings_per_hour as usize;
+    let starts = starts(&app, allowed + 8).await;
+    let mut booked = 0;
+    let mut limited = 0;
+    for (n, start) in starts.iter().take(allowed + 4).enumerate() {
+        let (status, retry_after, body) = book_as(&app, "198.51.100.7", start, n).await;
+        match status {
+            201 => booked += 1,
+            429 => {
+                limited += 1;
+                assert_eq!(body["error"]["code"], "rate_limited", "{body}");
+                let seconds: u64 = retry_after.expect("Retry-After").parse().expect("seconds");
+                assert!(seconds > 0 && seconds <= 3_600, "{seconds}");
+            }
+            other => panic!("unexpected {other}: {body}"),
+        }
+    }
+    assert_eq!((booked, limited), (allowed, 4));
+    // Citizens on other addresses are not affected.
+    for (n, start) in starts.iter().skip(allowed + 4).enumerate() {
+        let (status, _, body) = book_as(&app, &format!("203.0.113.{}", n + 1), start, 100 + n).await;
+        assert_eq!(status, 201, "{body}");
+    }
+}
+
+#[tokio::test]
+async fn slot_reads_are_limited_per_address_and_the_website_says_when_to_return() {
+    let Some(app) = TestApp::spawn_with(Backend::Sqlite, |settings| {
+        settings.gateway.protection.slot_reads_per_minute = 3;
+    })
+    .await
+    else {
+        return;
+    };
+    let read = |address: &'static str, path: &'static str| {
+        let app = &app;
+        async move {
+            app.http
+                .get(app.url(path))
+                .header("x-forwarded-for", address)
+                .send()
+                .await
+                .expect("request")
+        }
+    };
+    let api = "/api/v1/offices/bergkamen/slots?concerns=meldebescheinigung";
+    for _ in 0..3 {
+        assert_eq!(read("198.51.100.8", api).await.status().as_u16(), 200);
+    }
+    let refused = read("198.51.100.8", api).await;
+    assert_eq!(refused.status().as_u16(), 429);
+    assert!(refused.headers().contains_key("retry-after"));
+    let body: Value = refused.json().await.expect("JSON error");
+    assert_eq!(body["error"]["code"], "rate_limited");
+
+    // The same address on the website: a German page, not JSON.
+    let page = read("198.51.100.8", "/amt/bergkamen/kalender?anliegen=meldebescheinigung").await;
+    assert_eq!(page.status().as_u16(), 429);
+    assert!(page.headers().contains_key("retry-after"));
+    let html = page.text().await.expect("page");
+    assert!(html.contains("Zu viele Anfragen"), "{html}");
+    assert!(html.contains("Minute"), "{html}");
+
+    // Another citizen reads on.
+    assert_eq!(read("198.51.100.9", api).await.status().as_u16(), 200);
+}
+
+#[tokio::test]
+async fn forwarded_addresses_count_only_from_a_trusted_proxy() {
+    let Some(app) = TestApp::spawn_with(Backend::Sqlite, |settings| {
+        settings.gateway.protection.slot_reads_per_minute = 2;
+        settings.gateway.protection.trusted_proxies = "none".parse().expect("no proxy");
+    })
+    .await
+    else {
+        return;
+    };
+    let api = app.url("/api/v1/offices/bergkamen/slots?concerns=meldebescheinigung");
+    let mut statuses = Vec::new();
+    for n in 0..3 {
+        // Made-up addresses do not make a script many citizens.
+        let response = app
+            .http
+            .get(&api)
+            .header("x-forwarded-for", format!("198.51.100.{n}"))
+            .send()
+            .await
+            .expect("request");
+        statuses.push(response.status().as_u16());
+    }
+    assert_eq!(statuses, [200, 200, 429]);
+}
