@@ -12,6 +12,7 @@ pub mod schedule;
 pub mod service;
 pub mod slots;
 
+use amtstermin_platform::auth::Auth;
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -77,11 +78,12 @@ pub struct Peers {
 pub async fn run(
     settings: Settings,
     peers: Peers,
+    auth: Auth,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
     let catalogue = Arc::new(config::load(&settings.config_path)?);
-    let channel = amtstermin_platform::client::lazy_channel(&peers.booking_url)
+    let channel = amtstermin_platform::client::channel(&peers.booking_url, &auth.credentials)
         .with_context(|| format!("invalid booking service URL {:?}", peers.booking_url))?;
     let projection = Arc::new(projection::Projection::new(&catalogue));
     let followers: Vec<_> = catalogue
@@ -140,7 +142,7 @@ pub async fn run(
         offices = catalogue.offices().len(),
         "availability service listening"
     );
-    let served = amtstermin_platform::server::serve(routes.routes(), listener, shutdown).await;
+    let served = amtstermin_platform::server::serve(routes.routes(), listener, auth.access, shutdown).await;
     health_task.abort();
     absences_task.abort();
     prune_task.abort();

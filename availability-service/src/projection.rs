@@ -9,12 +9,12 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
+use amtstermin_platform::client::Channel;
 use amtstermin_platform::timestamp;
 use amtstermin_proto::booking::v1::booking_change::Change;
 use amtstermin_proto::booking::v1::booking_service_client::BookingServiceClient;
 use amtstermin_proto::booking::v1::{BookedInterval, BookingChange, WatchBookingsRequest};
 use tokio::sync::watch;
-use tonic::transport::Channel;
 
 use crate::catalogue::{Catalogue, Office};
 use crate::error::Error;

@@ -1,5 +1,6 @@
 //! The gRPC face of the availability service.
 
+use amtstermin_platform::auth::{Scope, Scopes};
 use std::sync::Arc;
 
 use amtstermin_platform::timestamp;
@@ -151,6 +152,13 @@ impl AvailabilityService for Availability {
         &self,
         request: Request<pb::ListSlotsRequest>,
     ) -> Result<Response<pb::ListSlotsResponse>, Status> {
+        // Staff-only time is for staff, and for the booking service giving it out.
+        if channel(request.get_ref().channel) != Channel::Online {
+            let scopes = Scopes::of_request(&request);
+            if !scopes.has(Scope::Service) {
+                scopes.require(Scope::Staff)?;
+            }
+        }
         let request = request.into_inner();
         let office = self.catalogue.office(&request.office_id)?;
         let appointment = office.appointment(&request.concern_ids)?;

@@ -9,6 +9,7 @@ pub mod retention;
 pub mod service;
 pub mod store;
 
+use amtstermin_platform::auth::Auth;
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
@@ -119,11 +120,12 @@ const HEALTH_INTERVAL: Duration = Duration::from_secs(5);
 pub async fn run(
     settings: Settings,
     peers: Peers,
+    auth: Auth,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
     let store = store::open(&settings.database_url, settings.database_max_connections)?;
-    let channel = amtstermin_platform::client::lazy_channel(&peers.availability_url)
+    let channel = amtstermin_platform::client::channel(&peers.availability_url, &auth.credentials)
         .with_context(|| format!("invalid availability service URL {:?}", peers.availability_url))?;
     let ready = Arc::new(AtomicBool::new(false));
     let (stop, stopping) = tokio::sync::watch::channel(false);
@@ -180,7 +182,7 @@ pub async fn run(
     ));
 
     tracing::info!(address = %listener.local_addr()?, "booking service listening");
-    let served = amtstermin_platform::server::serve(routes.routes(), listener, async move {
+    let served = amtstermin_platform::server::serve(routes.routes(), listener, auth.access, async move {
         shutdown.await;
         // Change feeds never end by themselves; the server waits for them.
         let _ = stop.send(true);

@@ -1,3 +1,4 @@
+use amtstermin_platform::auth::{Auth, AuthSettings};
 use amtstermin_platform::telemetry::{self, LogSettings};
 use clap::Parser;
 
@@ -14,14 +15,17 @@ struct Cli {
     settings: booking_service::Settings,
     #[command(flatten)]
     peers: booking_service::Peers,
+    #[command(flatten)]
+    auth: AuthSettings,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     telemetry::init(cli.log);
+    let auth = Auth::of_service(&cli.auth).map_err(anyhow::Error::msg)?;
     let listener = tokio::net::TcpListener::bind(&cli.listen).await?;
-    booking_service::run(cli.settings, cli.peers, listener, telemetry::shutdown_signal()).await
+    booking_service::run(cli.settings, cli.peers, auth, listener, telemetry::shutdown_signal()).await
 }
 
 #[cfg(test)]

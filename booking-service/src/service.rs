@@ -1,15 +1,16 @@
 //! The gRPC face of the booking service.
 
+use amtstermin_platform::auth::{Scope, Scopes};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use amtstermin_platform::client::Channel;
 use amtstermin_platform::timestamp;
 use amtstermin_proto::availability::v1::availability_service_client::AvailabilityServiceClient;
 use amtstermin_proto::availability::v1::{Channel as ProtoChannel, CheckStartRequest, ListSlotsRequest};
 use amtstermin_proto::booking::v1 as pb;
 use amtstermin_proto::booking::v1::booking_service_server::BookingService;
 use chrono::Utc;
-use tonic::transport::Channel;
 use tonic::{Request, Response, Status};
 
 use crate::bookings::{self, Booking, Citizen, Idempotency, IdempotencyKey, NewBooking, Status as BookingStatus};
@@ -461,6 +462,10 @@ impl BookingService for Bookings {
         &self,
         request: Request<pb::CreateBookingRequest>,
     ) -> Result<Response<pb::CreateBookingResponse>, Status> {
+        // The staff channels skip the online rules (limits, lead time).
+        if channel(request.get_ref().channel) != bookings::Channel::Online {
+            Scopes::of_request(&request).require(Scope::Staff)?;
+        }
         Ok(Response::new(self.create(request.into_inner()).await?))
     }
 

@@ -9,10 +9,10 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use amtstermin_platform::ErrorCode;
+use amtstermin_platform::client::Channel;
 use amtstermin_proto::availability::v1 as pb;
 use amtstermin_proto::availability::v1::availability_service_client::AvailabilityServiceClient;
 use tonic::Status;
-use tonic::transport::Channel;
 
 use crate::OfficeCatalogue;
 

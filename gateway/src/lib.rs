@@ -16,6 +16,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use amtstermin_catalogue::{Catalogues, OfficeCatalogue};
+use amtstermin_platform::auth::Credentials;
+use amtstermin_platform::client::Channel;
 use amtstermin_platform::{ErrorCode, timestamp};
 use amtstermin_proto::availability::v1 as availability;
 use amtstermin_proto::availability::v1::availability_service_client::AvailabilityServiceClient;
@@ -31,7 +33,6 @@ use axum::routing::get;
 use axum::{Json, Router};
 use chrono::{NaiveDate, NaiveTime, TimeDelta, TimeZone, Utc};
 use tokio::net::TcpListener;
-use tonic::transport::Channel;
 use tracing::Instrument;
 
 use crate::error::ApiError;
@@ -74,9 +75,10 @@ pub struct Services {
 }
 
 impl Services {
-    pub fn connect(settings: &Settings, peers: &Peers) -> anyhow::Result<Self> {
+    pub fn connect(settings: &Settings, peers: &Peers, credentials: &Credentials) -> anyhow::Result<Self> {
         let channel = |url: &str| {
-            amtstermin_platform::client::lazy_channel(url).with_context(|| format!("invalid service URL {url:?}"))
+            amtstermin_platform::client::channel(url, credentials)
+                .with_context(|| format!("invalid service URL {url:?}"))
         };
         let availability = channel(&peers.availability_url)?;
         Ok(Self {
@@ -243,10 +245,11 @@ async fn security_headers(request: Request, next: Next) -> Response {
 pub async fn run(
     settings: Settings,
     peers: Peers,
+    credentials: Credentials,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let services = Services::connect(&settings, &peers)?;
+    let services = Services::connect(&settings, &peers, &credentials)?;
     tracing::info!(address = %listener.local_addr()?, "gateway listening");
     axum::serve(
         listener,

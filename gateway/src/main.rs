@@ -1,3 +1,4 @@
+use amtstermin_platform::auth::{AuthSettings, Credentials};
 use amtstermin_platform::telemetry::{self, LogSettings};
 use clap::Parser;
 
@@ -18,6 +19,8 @@ struct Cli {
     settings: gateway::Settings,
     #[command(flatten)]
     peers: gateway::Peers,
+    #[command(flatten)]
+    auth: AuthSettings,
 }
 
 #[tokio::main]
@@ -33,8 +36,16 @@ async fn main() -> anyhow::Result<()> {
         return Ok(());
     }
     telemetry::init(cli.log);
+    let credentials = Credentials::of_settings(&cli.auth).map_err(anyhow::Error::msg)?;
     let listener = tokio::net::TcpListener::bind(&cli.listen).await?;
-    gateway::run(cli.settings, cli.peers, listener, telemetry::shutdown_signal()).await
+    gateway::run(
+        cli.settings,
+        cli.peers,
+        credentials,
+        listener,
+        telemetry::shutdown_signal(),
+    )
+    .await
 }
 
 #[cfg(test)]

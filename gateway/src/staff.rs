@@ -66,6 +66,43 @@ pub struct StaffSettings {
     /// Bearer token for internal systems calling the staff API; empty for none.
     #[arg(long = "staff-api-token", env = "AMTSTERMIN_STAFF_API_TOKEN", default_value = "")]
     pub api_token: String,
+    /// Set by the all-in-one demo: the published demo accounts and secrets
+    /// are accepted (with a warning) instead of refused.
+    #[arg(skip)]
+    pub demo: bool,
+}
+
+/// Password hashes published with the demo (`config/staff.toml`).
+const DEMO_PASSWORD_HASHES: &[&str] =
+    &["$argon2id$v=19$m=19456,t=2,p=1$+FO1D4qcKSf5Npgpb9NzEw$Sg3Hafgo6+j9FSknyKzIFWrMxMPWczpjr/++3udCFFo"];
+
+/// Session secrets that were ever published (in examples or compose files):
+/// with one of them anyone can mint a desk session.
+const PUBLISHED_SECRETS: &[&str] = &["change-me-to-a-long-random-secret-of-32-chars"];
+
+/// Refuses what was published with the demo, unless this is the demo.
+fn refuse_published(settings: &StaffSettings, accounts: &[Account]) -> anyhow::Result<()> {
+    let demo_account = accounts
+        .iter()
+        .find(|account| DEMO_PASSWORD_HASHES.contains(&account.password_hash.as_str()));
+    let published_secret = PUBLISHED_SECRETS.contains(&settings.session_secret.as_str());
+    if settings.demo {
+        if demo_account.is_some() || published_secret {
+            tracing::warn!("demo desk accounts or secret in use: replace them before going live");
+        }
+        return Ok(());
+    }
+    if let Some(account) = demo_account {
+        anyhow::bail!(
+            "staff account {:?} has the published demo password: give it its own (gateway --hash-password)",
+            account.login
+        );
+    }
+    anyhow::ensure!(
+        !published_secret,
+        "AMTSTERMIN_SESSION_SECRET is a published example: anyone could sign desk sessions with it"
+    );
+    Ok(())
 }
 
 impl std::fmt::Debug for StaffSettings {
@@ -75,6 +112,7 @@ impl std::fmt::Debug for StaffSettings {
             .field("accounts", &"[redacted]")
             .field("session_secret", &"[redacted]")
             .field("api_token", &"[redacted]")
+            .field("demo", &self.demo)
             .finish()
     }
 }
@@ -109,6 +147,7 @@ impl Staff {
                 anyhow::anyhow!("staff account {:?}: invalid password hash: {error}", account.login)
             })?;
         }
+        refuse_published(settings, &accounts)?;
         let secret = if settings.session_secret.len() >= 32 {
             settings.session_secret.as_bytes().to_vec()
         } else {
@@ -273,5 +312,25 @@ mod tests {
             ..StaffSettings::default()
         };
         assert!(Staff::load(&short).is_err());
+    }
+
+    #[test]
+    fn published_demo_credentials_are_refused_outside_the_demo() {
+        let demo_file = StaffSettings {
+            file: Some(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/staff.toml")),
+            ..StaffSettings::default()
+        };
+        let error = Staff::load(&demo_file).err().map(|error| error.to_string());
+        assert!(error.is_some_and(|error| error.contains("demo password")));
+        let published_secret = StaffSettings {
+            session_secret: PUBLISHED_SECRETS[0].to_owned(),
+            ..StaffSettings::default()
+        };
+        assert!(Staff::load(&published_secret).is_err());
+        // The all-in-one demo takes them.
+        for settings in [demo_file, published_secret] {
+            let demo = StaffSettings { demo: true, ..settings };
+            assert!(Staff::load(&demo).is_ok());
+        }
     }
 }

@@ -9,6 +9,9 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
+
+use amtstermin_platform::auth::{Access, Auth, AuthSettings, Credentials, Scope, Token};
 
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -24,6 +27,8 @@ pub struct Settings {
     pub booking: booking_service::Settings,
     #[command(flatten)]
     pub gateway: gateway::Settings,
+    #[command(flatten)]
+    pub auth: AuthSettings,
 }
 
 /// The bound listeners of the stack.
@@ -73,17 +78,88 @@ pub struct Addresses {
 pub struct Stack {
     settings: Settings,
     addresses: Addresses,
+    auth: StackAuth,
+}
+
+/// The tokens of the stack: what the two services accept, and what the
+/// services and the gateway present.
+#[derive(Clone, Debug)]
+struct StackAuth {
+    access: Arc<Access>,
+    services: Credentials,
+    gateway: Credentials,
+    /// The gateway's token (all scopes but `service`), for tools and tests.
+    gateway_token: Option<Token>,
+    /// The services' token.
+    service_token: Option<Token>,
+}
+
+impl StackAuth {
+    /// Configured tokens serve everyone; without any, the stack makes its
+    /// own at start: one for the gateway (public, staff, admin) and one the
+    /// services share (public, service). They live as long as the process.
+    fn new(settings: &AuthSettings) -> anyhow::Result<Self> {
+        if !settings.grpc_tokens.is_empty() || settings.grpc_token.is_some() {
+            let credentials = Credentials::of_settings(settings).map_err(anyhow::Error::msg)?;
+            anyhow::ensure!(
+                !settings.grpc_tokens.is_empty(),
+                "--grpc-token is set but --grpc-tokens is not: the services would refuse every call"
+            );
+            return Ok(Self {
+                access: Arc::new(settings.grpc_tokens.clone()),
+                services: credentials.clone(),
+                gateway: credentials,
+                gateway_token: settings.grpc_token.clone(),
+                service_token: settings.grpc_token.clone(),
+            });
+        }
+        let random = || Token::generate().map_err(|error| anyhow::anyhow!("no randomness: {error}"));
+        let (gateway, services) = (random()?, random()?);
+        let mut access = Access::default();
+        access.allow(&gateway, [Scope::Public, Scope::Staff, Scope::Admin]);
+        access.allow(&services, [Scope::Public, Scope::Service]);
+        Ok(Self {
+            access: Arc::new(access),
+            services: Credentials::new(&services),
+            gateway: Credentials::new(&gateway),
+            gateway_token: Some(gateway),
+            service_token: Some(services),
+        })
+    }
+
+    fn service(&self) -> Auth {
+        Auth {
+            access: Arc::clone(&self.access),
+            credentials: self.services.clone(),
+        }
+    }
 }
 
 impl Stack {
     /// Without a configured public URL, the manage links in mails and on
     /// pages point to the gateway's own address.
-    pub fn new(mut settings: Settings, addresses: Addresses) -> Self {
+    pub fn new(mut settings: Settings, addresses: Addresses) -> anyhow::Result<Self> {
         settings
             .gateway
             .public_url
             .get_or_insert_with(|| format!("http://{}", addresses.http));
-        Self { settings, addresses }
+        let auth = StackAuth::new(&settings.auth)?;
+        Ok(Self {
+            settings,
+            addresses,
+            auth,
+        })
+    }
+
+    /// The token the gateway calls the services with (public, staff and
+    /// admin scopes): the configured one, or the one made at start.
+    pub fn gateway_token(&self) -> Option<&Token> {
+        self.auth.gateway_token.as_ref()
+    }
+
+    /// The token the services call each other with (public and service).
+    pub fn service_token(&self) -> Option<&Token> {
+        self.auth.service_token.as_ref()
     }
 
     pub fn addresses(&self) -> Addresses {
@@ -107,7 +183,13 @@ impl Stack {
         let peers = availability_service::Peers {
             booking_url: self.booking_url(),
         };
-        availability_service::run(self.settings.availability.clone(), peers, listener, shutdown)
+        availability_service::run(
+            self.settings.availability.clone(),
+            peers,
+            self.auth.service(),
+            listener,
+            shutdown,
+        )
     }
 
     /// The booking service, serving `listener` until `shutdown`.
@@ -120,7 +202,13 @@ impl Stack {
             availability_url: self.availability_url(),
             public_url: self.settings.gateway.public_url.clone().unwrap_or_default(),
         };
-        booking_service::run(self.settings.booking.clone(), peers, listener, shutdown)
+        booking_service::run(
+            self.settings.booking.clone(),
+            peers,
+            self.auth.service(),
+            listener,
+            shutdown,
+        )
     }
 
     /// The gateway, serving `listener` until `shutdown`.
@@ -133,7 +221,13 @@ impl Stack {
             availability_url: self.availability_url(),
             booking_url: self.booking_url(),
         };
-        gateway::run(self.settings.gateway.clone(), peers, listener, shutdown)
+        gateway::run(
+            self.settings.gateway.clone(),
+            peers,
+            self.auth.gateway.clone(),
+            listener,
+            shutdown,
+        )
     }
 
     /// Runs all three until `shutdown` resolves or one of them fails.

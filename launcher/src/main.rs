@@ -26,18 +26,48 @@ struct Cli {
 /// The demo's desk accounts (login `demo`, password `demo`).
 const DEMO_STAFF_FILE: &str = "config/staff.toml";
 
+/// Where the all-in-one leaves the token it made for local tools (grpcurl).
+const GENERATED_TOKEN_FILE: &str = "data/grpc-token";
+
+/// Writes the token readable by this user only.
+fn write_token_file(token: &amtstermin_platform::auth::Token) -> anyhow::Result<()> {
+    use anyhow::Context;
+    use std::io::Write;
+    let path = std::path::Path::new(GENERATED_TOKEN_FILE);
+    if let Some(folder) = path.parent() {
+        std::fs::create_dir_all(folder).with_context(|| format!("cannot create {}", folder.display()))?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    writeln!(file, "{}", token.as_str())?;
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let mut cli = Cli::parse();
     telemetry::init(cli.log);
     let staff = &mut cli.settings.gateway.staff;
+    // The all-in-one is the demo: its published accounts and secrets are
+    // taken with a warning; the gateway on its own refuses them.
+    staff.demo = true;
     let demo_staff = std::path::Path::new(DEMO_STAFF_FILE);
     if staff.file.is_none() && staff.accounts.is_empty() && demo_staff.exists() {
         tracing::warn!("desk accounts from the demo file {DEMO_STAFF_FILE}: replace them before going live");
         staff.file = Some(demo_staff.to_path_buf());
     }
+    let generated = cli.settings.auth.grpc_tokens.is_empty() && cli.settings.auth.grpc_token.is_none();
     let listeners = launcher::Listeners::bind(&cli.http_listen, &cli.availability_listen, &cli.booking_listen).await?;
-    let stack = launcher::Stack::new(cli.settings, listeners.addresses()?);
+    let stack = launcher::Stack::new(cli.settings, listeners.addresses()?)?;
+    if generated && let Some(token) = stack.gateway_token() {
+        write_token_file(token)?;
+        tracing::info!("gRPC token of this run (public, staff, admin) written to {GENERATED_TOKEN_FILE}");
+    }
     tracing::info!(url = %format!("http://{}", stack.addresses().http), "amtstermin starting");
     stack.run(listeners, telemetry::shutdown_signal()).await
 }

@@ -5,6 +5,7 @@
 //! the `database` feature) the database pools of the services that own
 //! tables.
 
+pub mod auth;
 pub mod client;
 #[cfg(feature = "database")]
 pub mod database;

@@ -4,12 +4,15 @@
 //! serves its listener.
 
 use std::future::Future;
+use std::sync::Arc;
 
 use tokio::net::TcpListener;
 use tonic::service::{Routes, RoutesBuilder};
 use tonic::transport::server::TcpIncoming;
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
+
+use crate::auth::{Access, AccessLayer};
 
 /// The health of one server: the overall status ("") and that of its services
 /// always move together.
@@ -37,10 +40,15 @@ pub async fn standard_services(
     let (reporter, health_service) = tonic_health::server::health_reporter();
     let health = Health { reporter, services };
     health.set(ServingStatus::NotServing).await;
+    // Reflection lists what this port serves, not every contract there is.
     let reflection = || {
-        tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(amtstermin_proto::FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        services.iter().fold(
+            tonic_reflection::server::Builder::configure()
+                .register_encoded_file_descriptor_set(amtstermin_proto::FILE_DESCRIPTOR_SET)
+                .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+                .with_service_name("grpc.health.v1.Health"),
+            |builder, service| builder.with_service_name(*service),
+        )
     };
     routes
         .add_service(health_service)
@@ -53,12 +61,17 @@ pub async fn standard_services(
 /// get TCP_NODELAY: without it, Nagle's algorithm holds back the last
 /// segment of a response until the client's delayed ACK, about 40 ms on
 /// every call.
+///
+/// Every call except health and reflection must carry a token of `access`
+/// with the method's scope (see `auth`).
 pub async fn serve(
     routes: Routes,
     listener: TcpListener,
+    access: Arc<Access>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), tonic::transport::Error> {
     tonic::transport::Server::builder()
+        .layer(AccessLayer(access))
         .add_routes(routes)
         .serve_with_incoming_shutdown(TcpIncoming::from(listener).with_nodelay(Some(true)), shutdown)
         .await

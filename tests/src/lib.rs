@@ -301,10 +301,15 @@ impl TestApp {
                     ..default_protection()
                 },
             },
+            // None configured: the stack makes its own, as the demo does.
+            auth: amtstermin_platform::auth::AuthSettings {
+                grpc_tokens: Default::default(),
+                grpc_token: None,
+            },
         };
         adjust(&mut settings);
         let addresses = listeners.addresses().expect("addresses");
-        let stack = launcher::Stack::new(settings, addresses);
+        let stack = launcher::Stack::new(settings, addresses).expect("stack");
         let availability = Running::spawn("availability service", |stop| {
             stack.availability(listeners.availability, stop)
         });
@@ -382,6 +387,25 @@ impl TestApp {
             .await
             .ok()?;
         Some(response.into_inner().status())
+    }
+
+    /// The gateway's token (public, staff and admin scopes).
+    pub fn grpc_token(&self) -> amtstermin_platform::auth::Token {
+        self.stack.gateway_token().expect("the stack's gateway token").clone()
+    }
+
+    /// A channel to the service at `url` that calls with the gateway's token.
+    pub fn channel(&self, url: &str) -> amtstermin_platform::client::Channel {
+        let credentials = amtstermin_platform::auth::Credentials::new(&self.grpc_token());
+        amtstermin_platform::client::channel(url, &credentials).expect("channel")
+    }
+
+    /// A channel to the service at `url` with the services' own token
+    /// (public and service scopes, e.g. for the change feed).
+    pub fn service_channel(&self, url: &str) -> amtstermin_platform::client::Channel {
+        let token = self.stack.service_token().expect("the stack's service token");
+        let credentials = amtstermin_platform::auth::Credentials::new(token);
+        amtstermin_platform::client::channel(url, &credentials).expect("channel")
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -1,6 +1,7 @@
 //! Counter absences recorded by staff at runtime: persisted, applied to the
 //! slots at once, reported with the bookings they affect, and lifted again.
 
+use amtstermin_platform::client::Channel;
 use amtstermin_platform::timestamp;
 use amtstermin_proto::availability::v1::schedule_admin_service_client::ScheduleAdminServiceClient;
 use amtstermin_proto::availability::v1::{AddAbsenceRequest, ListAbsencesRequest, RemoveAbsenceRequest};
@@ -9,7 +10,6 @@ use availability_service::absences::{self, Absence};
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use serde_json::Value;
 use tonic::Code;
-use tonic::transport::Channel;
 
 backend_tests!(
     the_absence_store_keeps_adds_and_removals,
@@ -67,7 +67,7 @@ async fn the_absence_store_keeps_adds_and_removals(backend: Backend) {
 }
 
 fn admin(app: &TestApp) -> ScheduleAdminServiceClient<Channel> {
-    ScheduleAdminServiceClient::new(amtstermin_platform::client::lazy_channel(&app.availability_url).expect("channel"))
+    ScheduleAdminServiceClient::new(app.channel(&app.availability_url))
 }
 
 async fn an_absence_hides_its_counter_reports_affected_bookings_and_survives_a_restart(backend: Backend) {

@@ -14,7 +14,7 @@ backend_tests!(
 );
 
 async fn slot_starts(app: &TestApp, channel: Channel) -> Vec<(prost_types::Timestamp, u32)> {
-    let channel_to_service = amtstermin_platform::client::lazy_channel(&app.availability_url).expect("channel");
+    let channel_to_service = app.channel(&app.availability_url);
     let response = AvailabilityServiceClient::new(channel_to_service)
         .list_slots(ListSlotsRequest {
             office_id: "bergkamen".to_owned(),
@@ -70,7 +70,7 @@ async fn staff_only_capacity_is_bookable_by_the_foyer_but_not_online(backend: Ba
         "{error}"
     );
 
-    let channel = amtstermin_platform::client::lazy_channel(&app.booking_url).expect("channel");
+    let channel = app.channel(&app.booking_url);
     let created = BookingServiceClient::new(channel)
         .create_booking(CreateBookingRequest {
             office_id: "bergkamen".to_owned(),

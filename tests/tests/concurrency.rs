@@ -55,7 +55,7 @@ async fn fifty_concurrent_bookings_of_one_start_get_exactly_the_free_counters(ba
     assert_eq!(conflicts, RACERS - free, "everyone else gets 409");
 
     // Ask the booking service itself: no counter holds two overlapping bookings.
-    let channel = amtstermin_platform::client::lazy_channel(&app.booking_url).expect("channel");
+    let channel = app.channel(&app.booking_url);
     let intervals: Vec<_> = BookingServiceClient::new(channel)
         .list_bookings(ListBookingsRequest {
             office_id: "bergkamen".to_owned(),

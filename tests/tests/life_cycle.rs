@@ -1,6 +1,7 @@
 //! The life cycle of a booking through the public API and the staff gRPC:
 //! moving it, the per-address limit, statuses and their history.
 
+use amtstermin_platform::client::Channel;
 use amtstermin_platform::timestamp;
 use amtstermin_proto::booking::v1::booking_service_client::BookingServiceClient;
 use amtstermin_proto::booking::v1::{
@@ -10,7 +11,6 @@ use amtstermin_tests::{Backend, TestApp, backend_tests, booking_request, free_at
 use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::{Value, json};
 use tonic::Code;
-use tonic::transport::Channel;
 
 backend_tests!(
     a_booking_moves_to_another_free_time_keeping_code_and_token,
@@ -19,7 +19,7 @@ backend_tests!(
 );
 
 fn bookings(app: &TestApp) -> BookingServiceClient<Channel> {
-    BookingServiceClient::new(amtstermin_platform::client::lazy_channel(&app.booking_url).expect("channel"))
+    BookingServiceClient::new(app.channel(&app.booking_url))
 }
 
 /// The first `n` slot starts of the first day with at least `n` slots.

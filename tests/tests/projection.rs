@@ -118,9 +118,8 @@ async fn a_client_behind_the_trimmed_change_log_gets_a_snapshot(backend: Backend
         .expect("prune");
 
     let first_message = |after: u64| {
-        let url = app.booking_url.clone();
+        let channel = app.service_channel(&app.booking_url);
         async move {
-            let channel = amtstermin_platform::client::lazy_channel(&url).expect("channel");
             let mut stream = BookingServiceClient::new(channel)
                 .watch_bookings(WatchBookingsRequest {
                     office_id: "bergkamen".to_owned(),

@@ -1,6 +1,7 @@
 //! The services as gRPC peers: reflection for grpcurl and friends, health,
 //! and how failures of one service reach the public API.
 
+use amtstermin_platform::auth::{Access, Auth, Credentials, Scope, Token};
 use amtstermin_proto::booking::v1::CreateBookingRequest;
 use amtstermin_proto::booking::v1::booking_service_client::BookingServiceClient;
 use amtstermin_tests::{Backend, TestApp, booking_request};
@@ -43,9 +44,17 @@ async fn both_services_are_listed_by_reflection_v1_and_v1alpha() {
     let Some(app) = TestApp::spawn(Backend::Sqlite).await else {
         return;
     };
-    for (url, service) in [
-        (&app.availability_url, "amtstermin.availability.v1.AvailabilityService"),
-        (&app.booking_url, "amtstermin.booking.v1.BookingService"),
+    for (url, service, elsewhere) in [
+        (
+            &app.availability_url,
+            "amtstermin.availability.v1.AvailabilityService",
+            "amtstermin.booking.v1.BookingService",
+        ),
+        (
+            &app.booking_url,
+            "amtstermin.booking.v1.BookingService",
+            "amtstermin.availability.v1.AvailabilityService",
+        ),
     ] {
         let v1 = reflected_services!(v1, url);
         let v1alpha = reflected_services!(v1alpha, url);
@@ -55,6 +64,8 @@ async fn both_services_are_listed_by_reflection_v1_and_v1alpha() {
                 "{service} missing in {services:?}"
             );
             assert!(services.iter().any(|s| s == "grpc.health.v1.Health"));
+            // A port lists only what it serves.
+            assert!(!services.iter().any(|s| s == elsewhere), "{elsewhere} in {services:?}");
         }
     }
 }
@@ -102,12 +113,19 @@ async fn a_booking_service_without_its_database_is_not_serving_and_says_unavaila
         availability_url: "http://127.0.0.1:1".to_owned(),
         public_url: "http://127.0.0.1:8080".to_owned(),
     };
+    let token = Token::generate().expect("token");
+    let mut access = Access::default();
+    access.allow(&token, [Scope::Public]);
+    let auth = Auth {
+        access: std::sync::Arc::new(access),
+        credentials: Credentials::new(&token),
+    };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(booking_service::run(settings, peers, listener, async move {
+    let server = tokio::spawn(booking_service::run(settings, peers, auth, listener, async move {
         let _ = stopped.await;
     }));
 
-    let channel = amtstermin_platform::client::lazy_channel(&url).expect("channel");
+    let channel = amtstermin_platform::client::channel(&url, &Credentials::new(&token)).expect("channel");
     let mut health = HealthClient::new(channel.clone());
     let mut status = Err(tonic::Status::unknown("not asked yet"));
     for _ in 0..100 {
