@@ -293,6 +293,7 @@ impl TestApp {
                     ),
                     session_secret: "a test secret of at least thirty-two characters".to_owned(),
                     api_token: STAFF_API_TOKEN.to_owned(),
+                    demo: false,
                 },
                 protection: gateway::protection::ProtectionSettings {
                     slot_reads_per_minute: 0,
