@@ -137,3 +137,30 @@ async fn forwarded_addresses_count_only_from_a_trusted_proxy() {
     }
     assert_eq!(statuses, [200, 200, 429]);
 }
+
+#[tokio::test]
+async fn a_session_signed_with_the_published_example_secret_is_refused() {
+    use amtstermin_tests::{STAFF_LOGIN, STAFF_PASSWORD};
+    use gateway::staff::{SESSION_COOKIE, Staff, StaffSettings};
+    let Some(app) = TestApp::spawn(Backend::Sqlite).await else {
+        return;
+    };
+    // What anyone could mint from the old docker-compose.yml.
+    let forger = Staff::load(&StaffSettings {
+        accounts: format!("{STAFF_LOGIN}:{}", gateway::staff::hash_password(STAFF_PASSWORD).expect("hash")),
+        session_secret: "change-me-to-a-long-random-secret-of-32-chars".to_owned(),
+        demo: true,
+        ..StaffSettings::default()
+    })
+    .expect("forger");
+    let account = forger.authenticate(STAFF_LOGIN, STAFF_PASSWORD).expect("account");
+    let cookie = forger.session(account).expect("cookie");
+    let response = app
+        .http
+        .get(app.url("/api/v1/staff/offices/bergkamen/bookings"))
+        .header("cookie", format!("{SESSION_COOKIE}={cookie}"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status().as_u16(), 401);
+}
