@@ -6,6 +6,7 @@ pub mod client;
 pub mod error;
 pub mod protection;
 pub mod public_api;
+pub mod sign_in;
 pub mod staff;
 pub mod staff_api;
 pub mod view;
@@ -72,6 +73,7 @@ pub struct Services {
     pub staff: staff::Staff,
     pub public_url: Option<String>,
     pub protection: Arc<protection::Protection>,
+    pub sign_in: Arc<sign_in::SignIn>,
 }
 
 impl Services {
@@ -89,6 +91,7 @@ impl Services {
             staff: staff::Staff::load(&settings.staff)?,
             public_url: settings.public_url.clone(),
             protection: Arc::new(protection::Protection::new(settings.protection.clone())),
+            sign_in: Arc::new(sign_in::SignIn::new()?),
         })
     }
 

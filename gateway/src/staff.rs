@@ -168,6 +168,11 @@ impl Staff {
         })
     }
 
+    /// The account with this login.
+    pub fn account(&self, login: &str) -> Option<&Account> {
+        self.accounts.iter().find(|account| account.login == login)
+    }
+
     /// The account, if `password` is its password.
     pub fn authenticate(&self, login: &str, password: &str) -> Option<&Account> {
         let account = self.accounts.iter().find(|account| account.login == login)?;

@@ -147,7 +147,10 @@ async fn a_session_signed_with_the_published_example_secret_is_refused() {
     };
     // What anyone could mint from the old docker-compose.yml.
     let forger = Staff::load(&StaffSettings {
-        accounts: format!("{STAFF_LOGIN}:{}", gateway::staff::hash_password(STAFF_PASSWORD).expect("hash")),
+        accounts: format!(
+            "{STAFF_LOGIN}:{}",
+            gateway::staff::hash_password(STAFF_PASSWORD).expect("hash")
+        ),
         session_secret: "change-me-to-a-long-random-secret-of-32-chars".to_owned(),
         demo: true,
         ..StaffSettings::default()
@@ -163,4 +166,51 @@ async fn a_session_signed_with_the_published_example_secret_is_refused() {
         .await
         .expect("request");
     assert_eq!(response.status().as_u16(), 401);
+}
+
+#[tokio::test]
+async fn wrong_passwords_lock_the_login_and_the_address_out_for_a_while() {
+    use amtstermin_tests::{STAFF_LOGIN, STAFF_PASSWORD};
+    let Some(app) = TestApp::spawn(Backend::Sqlite).await else {
+        return;
+    };
+    let form = app.http.get(app.url("/schalter/anmelden")).send().await.expect("form");
+    let csrf_cookie = form
+        .headers()
+        .get("set-cookie")
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split(';').next())
+        .expect("csrf cookie")
+        .to_owned();
+    let csrf = csrf_cookie.split_once('=').expect("value").1.to_owned();
+    let sign_in = |address: &'static str, login: &'static str, password: &'static str| {
+        let (app, csrf_cookie, csrf) = (&app, &csrf_cookie, &csrf);
+        async move {
+            let response = app
+                .http
+                .post(app.url("/schalter/anmelden"))
+                .header("cookie", csrf_cookie)
+                .header("x-forwarded-for", address)
+                .form(&[("csrf", csrf.as_str()), ("login", login), ("password", password)])
+                .send()
+                .await
+                .expect("sign-in");
+            let status = response.status().as_u16();
+            let retry_after = response.headers().get("retry-after").cloned();
+            (status, retry_after, response.text().await.unwrap_or_default())
+        }
+    };
+    for _ in 0..5 {
+        assert_eq!(sign_in("198.51.100.20", STAFF_LOGIN, "falsch").await.0, 401);
+    }
+    // Now even the right password waits, and the page says for how long.
+    let (status, retry_after, page) = sign_in("198.51.100.20", STAFF_LOGIN, STAFF_PASSWORD).await;
+    assert_eq!(status, 429);
+    assert!(retry_after.is_some());
+    assert!(page.contains("Zu viele Fehlversuche"), "{page}");
+    // The login is locked from everywhere; the address for every login.
+    assert_eq!(sign_in("203.0.113.20", STAFF_LOGIN, STAFF_PASSWORD).await.0, 429);
+    assert_eq!(sign_in("198.51.100.20", "otto", "egal").await.0, 429);
+    // Someone else signing in elsewhere is not affected.
+    assert_eq!(sign_in("203.0.113.21", "otto", "egal").await.0, 401);
 }

@@ -17,6 +17,8 @@ use serde::Deserialize;
 
 use super::{Csrf, WebError, encode, render, see_other};
 use crate::Services;
+use crate::client::Client;
+use crate::sign_in::Refusal;
 use crate::staff::{Account, SESSION_COOKIE};
 use crate::view::{self, describe, status_label, times};
 
@@ -46,6 +48,8 @@ struct Login {
     csrf: String,
     login: String,
     failed: bool,
+    /// Set while locked out: when to try again, in words.
+    wait: Option<String>,
 }
 
 pub async fn login_form(headers: HeaderMap) -> Result<Response, WebError> {
@@ -54,6 +58,7 @@ pub async fn login_form(headers: HeaderMap) -> Result<Response, WebError> {
         csrf: csrf.token.clone(),
         login: String::new(),
         failed: false,
+        wait: None,
     })?;
     Ok(csrf.respond(page))
 }
@@ -70,15 +75,26 @@ pub struct Credentials {
 
 pub async fn login(
     State(services): State<Services>,
+    client: Client,
     headers: HeaderMap,
     Form(credentials): Form<Credentials>,
 ) -> Result<Response, WebError> {
     Csrf::verify(&headers, &credentials.csrf)?;
-    let account = services
-        .staff
-        .authenticate(credentials.login.trim(), &credentials.password)
-        .cloned();
-    match account.and_then(|account| services.staff.session(&account)) {
+    let verified = services
+        .sign_in
+        .verify(
+            &services.staff,
+            credentials.login.trim(),
+            &credentials.password,
+            client.key(),
+        )
+        .await;
+    let (status, wait) = match &verified {
+        Ok(_) | Err(Refusal::Wrong) => (StatusCode::UNAUTHORIZED, None),
+        Err(Refusal::Locked(wait)) => (StatusCode::TOO_MANY_REQUESTS, Some(wait.as_secs().max(1))),
+        Err(Refusal::Busy) => return Err(WebError::Unavailable),
+    };
+    match verified.ok().and_then(|account| services.staff.session(&account)) {
         Some(session) => {
             tracing::info!("staff signed in");
             let mut response = see_other("/schalter");
@@ -88,15 +104,21 @@ pub async fn login(
             Ok(response)
         }
         None => {
-            tracing::warn!("failed staff sign-in");
+            tracing::warn!(locked = wait.is_some(), "failed staff sign-in");
             let csrf = Csrf::from_headers(&headers)?;
             let page = render(&Login {
                 csrf: csrf.token.clone(),
                 login: credentials.login,
                 failed: true,
+                wait: wait.map(super::messages::wait_for_sign_in),
             })?;
             let mut response = csrf.respond(page);
-            *response.status_mut() = StatusCode::UNAUTHORIZED;
+            *response.status_mut() = status;
+            if let Some(seconds) = wait {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+            }
             Ok(response)
         }
     }

@@ -66,3 +66,12 @@ pub fn wait_a_while(seconds: u64) -> String {
          versuchen Sie es dann noch einmal. Ihre bereits gebuchten Termine bleiben bestehen."
     )
 }
+
+/// Tells a locked-out person when to try signing in again.
+pub fn wait_for_sign_in(seconds: u64) -> String {
+    let wait = match seconds.div_ceil(60) {
+        0 | 1 => "einer Minute".to_owned(),
+        minutes => format!("{minutes} Minuten"),
+    };
+    format!("Zu viele Fehlversuche. Bitte versuchen Sie es in {wait} noch einmal.")
+}
