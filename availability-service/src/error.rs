@@ -1,5 +1,6 @@
 //! The one error type of the availability service, mapped once to gRPC.
 
+use amtstermin_platform::error_code::excerpt;
 use amtstermin_platform::ErrorCode;
 use tonic::Status;
 
@@ -13,9 +14,9 @@ pub enum Error {
     },
     #[error("invalid office configuration: {0}")]
     InvalidConfig(String),
-    #[error("unknown office {0:?}")]
+    #[error("unknown office {}", excerpt(.0))]
     UnknownOffice(String),
-    #[error("unknown concern {0:?} at this office")]
+    #[error("unknown concern {} at this office", excerpt(.0))]
     UnknownConcern(String),
     #[error("choose at least one concern")]
     ConcernsRequired,
@@ -31,9 +32,9 @@ pub enum Error {
     SlotUnavailable,
     #[error("the booked times are not known yet; please try again shortly")]
     ProjectionUnavailable,
-    #[error("unknown counter {0:?} at this office")]
+    #[error("unknown counter {} at this office", excerpt(.0))]
     UnknownCounter(String),
-    #[error("no absence {0:?} at this office")]
+    #[error("no absence {} at this office", excerpt(.0))]
     UnknownAbsence(String),
     #[error(transparent)]
     OpenDatabase(#[from] amtstermin_platform::database::OpenError),
@@ -49,6 +50,7 @@ impl Error {
     /// The stable code clients see (documented in the README).
     pub fn code(&self) -> ErrorCode {
         match self {
+            Error::Database(error) if amtstermin_platform::database::is_outage(error) => ErrorCode::ServiceUnavailable,
             Error::ReadConfig { .. }
             | Error::InvalidConfig(_)
             | Error::OpenDatabase(_)

@@ -50,8 +50,8 @@ impl Error {
             Error::InvalidTransition { .. } => ErrorCode::InvalidTransition,
             Error::NotMovable(_) => ErrorCode::InvalidStatus,
             Error::Availability(status) => ErrorCode::of(status),
-            Error::NotReady
-            | Error::Database(sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed) => {
+            Error::NotReady => ErrorCode::ServiceUnavailable,
+            Error::Database(error) if amtstermin_platform::database::is_outage(error) => {
                 ErrorCode::ServiceUnavailable
             }
             Error::OpenDatabase(_) | Error::Database(_) | Error::Migration(_) | Error::Internal(_) => {

@@ -37,9 +37,21 @@ pub fn routes() -> Router<Services> {
 }
 
 pub(crate) fn path_value(path: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
-    path.map(|Path(value)| value)
-        .map_err(|rejection| ApiError::new(ErrorCode::InvalidPath, rejection.body_text()))
+    let value = path
+        .map(|Path(value)| value)
+        .map_err(|rejection| ApiError::new(ErrorCode::InvalidPath, rejection.body_text()))?;
+    // Ids and codes are short; a longer one names nothing.
+    if value.chars().count() > MAX_PATH_ID {
+        return Err(ApiError::new(
+            ErrorCode::InvalidPath,
+            format!("an id in the path has at most {MAX_PATH_ID} characters"),
+        ));
+    }
+    Ok(value)
 }
+
+/// The longest office id, concern id or booking code there is.
+const MAX_PATH_ID: usize = 64;
 
 async fn list_offices(State(services): State<Services>) -> Result<Json<Vec<OfficeView>>, ApiError> {
     let offices = services.catalogues.offices().await?;

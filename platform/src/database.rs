@@ -156,6 +156,33 @@ impl Dialect for PostgresDialect {
     }
 }
 
+/// Whether `error` says the database is out of reach (down, restarting,
+/// refusing connections, overloaded) rather than that a statement is wrong:
+/// clients should hear "unavailable, try again", not "internal error".
+pub fn is_outage(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(error) => error.code().is_some_and(|code| {
+            // PostgreSQL: connection exceptions (08), insufficient resources
+            // (53), operator intervention (57: shutdown, cannot connect now),
+            // a database not accepting connections (55000). SQLite: busy (5)
+            // and locked (6).
+            code.starts_with("08")
+                || code.starts_with("53")
+                || code.starts_with("57P")
+                || code == "55000"
+                || code == "5"
+                || code == "6"
+        }),
+        _ => false,
+    }
+}
+
 /// A database URL fit for logs: the password replaced by `***`.
 pub fn redact(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {

@@ -98,6 +98,19 @@ error_codes! {
     ServiceUnavailable => "service_unavailable", Unavailable, 503;
 }
 
+/// The longest status message sent, in bytes.
+const MAX_MESSAGE_BYTES: usize = 512;
+
+/// `value` quoted for a message, cut after 64 characters: requests may carry
+/// values of any length, messages should not.
+pub fn excerpt(value: &str) -> String {
+    const SHOWN: usize = 64;
+    match value.char_indices().nth(SHOWN) {
+        Some((cut, _)) => format!("{:?}…", &value[..cut]),
+        None => format!("{value:?}"),
+    }
+}
+
 impl ErrorCode {
     /// The code named `name`, as a peer attached it.
     pub fn parse(name: &str) -> Option<Self> {
@@ -109,7 +122,15 @@ impl ErrorCode {
     }
 
     /// A status with this code's gRPC code and the code in its metadata.
+    /// The message travels in a header, so it is cut to a sane length (a
+    /// request's echoed value must not push it over a peer's header limit).
     pub fn status(self, message: impl Into<String>) -> Status {
+        let mut message: String = message.into();
+        if message.len() > MAX_MESSAGE_BYTES {
+            let cut = (0..=MAX_MESSAGE_BYTES).rev().find(|&at| message.is_char_boundary(at)).unwrap_or(0);
+            message.truncate(cut);
+            message.push('…');
+        }
         let mut status = Status::new(self.grpc(), message);
         status
             .metadata_mut()
@@ -158,6 +179,16 @@ impl std::fmt::Display for ErrorCode {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_values_do_not_make_long_messages() {
+        let long = "x".repeat(20_000);
+        let status = ErrorCode::OfficeNotFound.status(format!("unknown office {long}"));
+        assert!(status.message().len() <= MAX_MESSAGE_BYTES + '…'.len_utf8());
+        assert_eq!(ErrorCode::of(&status), ErrorCode::OfficeNotFound);
+        assert_eq!(excerpt("bergkamen"), "\"bergkamen\"");
+        assert_eq!(excerpt(&"ä".repeat(100)).chars().count(), 64 + 3);
+    }
 
     #[test]
     fn the_error_code_travels_with_the_status() {

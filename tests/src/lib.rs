@@ -126,6 +126,32 @@ impl TestDatabase {
     }
 }
 
+impl TestDatabase {
+    /// PostgreSQL only: takes the database away (no new connections, open
+    /// ones terminated), or gives it back. `false` for SQLite.
+    pub async fn set_reachable(&self, reachable: bool) -> bool {
+        let Cleanup::Postgres { admin_url, name } = &self.cleanup else {
+            return false;
+        };
+        let mut admin = sqlx::PgConnection::connect(admin_url).await.expect("admin connection");
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "ALTER DATABASE {name} WITH ALLOW_CONNECTIONS {reachable}"
+        )))
+        .execute(&mut admin)
+        .await
+        .expect("allow connections");
+        if !reachable {
+            sqlx::query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1")
+                .bind(name)
+                .execute(&mut admin)
+                .await
+                .expect("terminate");
+        }
+        let _ = admin.close().await;
+        true
+    }
+}
+
 /// `admin_url` with its database replaced by `name`.
 fn database_url(admin_url: &str, name: &str) -> String {
     let (scheme, rest) = admin_url.split_once("://").unwrap_or(("postgres", admin_url));

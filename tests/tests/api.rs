@@ -608,6 +608,18 @@ async fn malformed_and_invalid_requests_get_clear_4xx_errors(backend: Backend) {
         Some("close")
     );
 
+    // Over-long ids are refused, and never echoed whole.
+    let long = "x".repeat(20_000);
+    let (status, error) = app.get_json(&format!("/api/v1/offices/{long}/slots")).await;
+    assert_eq!((status, &error["error"]["code"]), (400, &json!("invalid_path")));
+    let mut request = booking_request(&long, &["personalausweis"], "2030-01-07T09:00:00+01:00");
+    request["concerns"] = json!([long]);
+    let (status, error) = app.book(&request).await;
+    assert_eq!(status / 100, 4, "{error}");
+    assert!(error["error"]["message"].as_str().is_some_and(|message| message.len() < 600), "{error}");
+    let page = app.http.get(app.url(&format!("/amt/{long}"))).send().await.expect("page");
+    assert_eq!(page.status().as_u16() / 100, 4);
+
     let (status, error) = app.get_json("/api/v1/nothing-here").await;
     assert_eq!((status, &error["error"]["code"]), (404, &json!("not_found")));
     let response = app.http.put(app.url("/api/v1/offices")).send().await.expect("request");

@@ -187,3 +187,39 @@ async fn a_stopped_booking_service_turns_bookings_into_503_while_slots_stay_read
     let (status, _) = app.get_json("/api/v1/offices/bergkamen/concerns").await;
     assert_eq!(status, 200);
 }
+
+#[tokio::test]
+async fn a_database_outage_is_503_with_retry_after_and_heals() {
+    let Some(app) = TestApp::spawn(Backend::Postgres).await else {
+        return;
+    };
+    let slots = app.slots("bergkamen", "meldebescheinigung").await;
+    let start = |n: usize| slots["days"][0]["slots"][n]["start"].as_str().expect("start").to_owned();
+    let book = |n: usize| {
+        let mut body = booking_request("bergkamen", &["meldebescheinigung"], &start(n));
+        body["email"] = format!("outage{n}@example.de").into();
+        let app = &app;
+        async move {
+            let response = app.http.post(app.url("/api/v1/bookings")).json(&body).send().await.expect("request");
+            let status = response.status().as_u16();
+            let retry_after = response.headers().contains_key("retry-after");
+            let body: serde_json::Value = response.json().await.unwrap_or_default();
+            (status, retry_after, body)
+        }
+    };
+    assert_eq!(book(0).await.0, 201);
+    assert!(app.database.set_reachable(false).await);
+    let (status, retry_after, body) = book(1).await;
+    assert_eq!((status, &body["error"]["code"]), (503, &serde_json::json!("service_unavailable")), "{body}");
+    assert!(retry_after);
+    assert!(app.database.set_reachable(true).await);
+    let mut healed = 0;
+    for _ in 0..50 {
+        healed = book(2).await.0;
+        if healed == 201 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert_eq!(healed, 201);
+}
