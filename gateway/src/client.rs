@@ -22,7 +22,8 @@ impl TrustedProxies {
     /// Loopback: a reverse proxy on the same host.
     pub const DEFAULT: &'static str = "127.0.0.0/8,::1/128";
 
-    fn trusts(&self, address: IpAddr) -> bool {
+    pub fn trusts(&self, address: IpAddr) -> bool {
+        let address = canonical(address);
         self.0.iter().any(|net| net.contains(&address))
     }
 

@@ -204,7 +204,7 @@ pub fn app(services: Services) -> Router {
         .method_not_allowed_fallback(|| async { ApiError::new(ErrorCode::MethodNotAllowed, "method not allowed") })
         .layer(DefaultBodyLimit::max(public_api::BODY_LIMIT))
         .layer(middleware::from_fn(trace_requests))
-        .layer(middleware::from_fn(security_headers))
+        .layer(middleware::from_fn_with_state(services.clone(), security_headers))
         .with_state(services)
 }
 
@@ -229,9 +229,46 @@ async fn trace_requests(request: Request, next: Next) -> Response {
     response
 }
 
-async fn security_headers(request: Request, next: Next) -> Response {
+/// Whether the client reached us over HTTPS: the configured public address
+/// says so, or a trusted proxy forwarded `X-Forwarded-Proto: https`.
+pub fn over_https(services: &Services, request_headers: &axum::http::HeaderMap, client_is_proxy: bool) -> bool {
+    services.public_url.as_deref().is_some_and(|url| url.starts_with("https://"))
+        || (client_is_proxy
+            && request_headers
+                .get("x-forwarded-proto")
+                .and_then(|value| value.to_str().ok())
+                .is_some_and(|proto| proto.eq_ignore_ascii_case("https")))
+}
+
+/// Whether this request came over HTTPS (see `over_https`), for handlers.
+#[derive(Clone, Copy, Debug)]
+pub struct Https(pub bool);
+
+async fn security_headers(
+    axum::extract::State(services): axum::extract::State<Services>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let peer = request
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|info| info.0.ip());
+    let from_proxy = peer.is_some_and(|peer| services.protection.trusted_proxies.trusts(peer));
+    let https = over_https(&services, request.headers(), from_proxy);
+    request.extensions_mut().insert(Https(https));
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
+    // Pages and answers carry personal data or change by the minute; only
+    // what says otherwise (the static assets) may be kept.
+    if !headers.contains_key(header::CACHE_CONTROL) {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    if https {
+        headers.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000"),
+        );
+    }
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
     headers.insert(

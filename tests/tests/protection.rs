@@ -214,3 +214,74 @@ async fn wrong_passwords_lock_the_login_and_the_address_out_for_a_while() {
     // Someone else signing in elsewhere is not affected.
     assert_eq!(sign_in("203.0.113.21", "otto", "egal").await.0, 401);
 }
+
+#[tokio::test]
+async fn answers_with_personal_data_are_not_stored_and_https_is_pinned() {
+    let Some(app) = TestApp::spawn(Backend::Sqlite).await else {
+        return;
+    };
+    let slots = app.slots("bergkamen", "meldebescheinigung").await;
+    let start = slots["days"][0]["slots"][0]["start"].as_str().expect("start").to_owned();
+    let (status, booking) = app.book(&booking_request("bergkamen", &["meldebescheinigung"], &start)).await;
+    assert_eq!(status, 201);
+    let code = booking["code"].as_str().expect("code");
+    let token = booking["token"].as_str().expect("token");
+    let response = app
+        .http
+        .get(app.url(&format!("/api/v1/bookings/{code}")))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("booking");
+    let header = |name: &str| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_owned)
+    };
+    assert_eq!(header("cache-control").as_deref(), Some("no-store"));
+    // The test stack's public address is https://…
+    assert!(header("strict-transport-security").is_some_and(|value| value.starts_with("max-age=")));
+    let page = app.http.get(app.url(&format!("/termin/{code}?token={token}"))).send().await.expect("page");
+    assert_eq!(
+        page.headers().get("cache-control").and_then(|v| v.to_str().ok()),
+        Some("no-store")
+    );
+    let style = app.http.get(app.url("/static/style.css")).send().await.expect("style");
+    assert_ne!(
+        style.headers().get("cache-control").and_then(|v| v.to_str().ok()),
+        Some("no-store")
+    );
+}
+
+#[tokio::test]
+async fn the_desk_over_plain_http_says_it_needs_https() {
+    let Some(app) = TestApp::spawn_with(Backend::Sqlite, |settings| {
+        settings.gateway.public_url = Some("http://termine.bergkamen.example".to_owned());
+    })
+    .await
+    else {
+        return;
+    };
+    let get = |host: &'static str, proto: Option<&'static str>| {
+        let app = &app;
+        async move {
+            let mut request = app.http.get(app.url("/schalter/anmelden")).header("host", host);
+            if let Some(proto) = proto {
+                request = request.header("x-forwarded-proto", proto);
+            }
+            let response = request.send().await.expect("page");
+            let hsts = response.headers().contains_key("strict-transport-security");
+            (response.status().as_u16(), hsts, response.text().await.unwrap_or_default())
+        }
+    };
+    let (status, hsts, page) = get("termine.bergkamen.example", None).await;
+    assert_eq!(status, 403);
+    assert!(!hsts);
+    assert!(page.contains("HTTPS"), "{page}");
+    // Behind the TLS proxy (trusted: loopback) and on this machine it works.
+    let (status, hsts, _) = get("termine.bergkamen.example", Some("https")).await;
+    assert_eq!((status, hsts), (200, true));
+    assert_eq!(get("localhost:8080", None).await.0, 200);
+}

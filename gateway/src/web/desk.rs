@@ -9,13 +9,14 @@ use amtstermin_platform::{ErrorCode, timestamp};
 use amtstermin_proto::availability::v1 as availability;
 use amtstermin_proto::booking::v1 as booking;
 use askama::Template;
-use axum::extract::{Form, Path, Query, State};
+use axum::extract::{Extension, Form, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, NaiveDate, NaiveTime, TimeDelta, TimeZone, Utc};
 use serde::Deserialize;
 
 use super::{Csrf, WebError, encode, render, see_other};
+use crate::Https;
 use crate::Services;
 use crate::client::Client;
 use crate::sign_in::Refusal;
@@ -52,7 +53,38 @@ struct Login {
     wait: Option<String>,
 }
 
-pub async fn login_form(headers: HeaderMap) -> Result<Response, WebError> {
+/// The desk's session cookie is `Secure`: over plain HTTP a browser drops it
+/// and every sign-in would end at the sign-in again. Say so instead (a
+/// browser on this very machine keeps it, so local use works).
+fn needs_https(https: Option<Extension<Https>>, headers: &HeaderMap) -> Option<Response> {
+    if https.is_some_and(|Extension(Https(https))| https) {
+        return None;
+    }
+    let host = headers
+        .get(header::HOST)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default();
+    let name = host.rsplit_once(':').filter(|(_, port)| port.bytes().all(|b| b.is_ascii_digit())).map_or(host, |(name, _)| name);
+    if matches!(name, "localhost" | "127.0.0.1" | "[::1]") || name.ends_with(".localhost") {
+        return None;
+    }
+    let page = super::Message {
+        heading: "Anmeldung nur über HTTPS",
+        text: "Der Schalter braucht eine verschlüsselte Verbindung. Bitte rufen Sie diese Seite mit https:// auf \
+               oder bitten Sie die IT, die Terminvergabe über HTTPS bereitzustellen.",
+        link: "/",
+        link_label: "Zur Startseite",
+    };
+    Some(match render(&page) {
+        Ok(body) => (StatusCode::FORBIDDEN, body).into_response(),
+        Err(error) => error.into_response(),
+    })
+}
+
+pub async fn login_form(https: Option<Extension<Https>>, headers: HeaderMap) -> Result<Response, WebError> {
+    if let Some(refusal) = needs_https(https, &headers) {
+        return Ok(refusal);
+    }
     let csrf = Csrf::from_headers(&headers)?;
     let page = render(&Login {
         csrf: csrf.token.clone(),
@@ -76,9 +108,13 @@ pub struct Credentials {
 pub async fn login(
     State(services): State<Services>,
     client: Client,
+    https: Option<Extension<Https>>,
     headers: HeaderMap,
     Form(credentials): Form<Credentials>,
 ) -> Result<Response, WebError> {
+    if let Some(refusal) = needs_https(https, &headers) {
+        return Ok(refusal);
+    }
     Csrf::verify(&headers, &credentials.csrf)?;
     let verified = services
         .sign_in
