@@ -1,7 +1,7 @@
 //! The one error type of the availability service, mapped once to gRPC.
 
-use amtstermin_platform::error_code::excerpt;
 use amtstermin_platform::ErrorCode;
+use amtstermin_platform::error_code::excerpt;
 use tonic::Status;
 
 #[derive(Debug, thiserror::Error)]

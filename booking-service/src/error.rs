@@ -51,9 +51,7 @@ impl Error {
             Error::NotMovable(_) => ErrorCode::InvalidStatus,
             Error::Availability(status) => ErrorCode::of(status),
             Error::NotReady => ErrorCode::ServiceUnavailable,
-            Error::Database(error) if amtstermin_platform::database::is_outage(error) => {
-                ErrorCode::ServiceUnavailable
-            }
+            Error::Database(error) if amtstermin_platform::database::is_outage(error) => ErrorCode::ServiceUnavailable,
             Error::OpenDatabase(_) | Error::Database(_) | Error::Migration(_) | Error::Internal(_) => {
                 ErrorCode::Internal
             }

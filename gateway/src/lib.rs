@@ -232,7 +232,10 @@ async fn trace_requests(request: Request, next: Next) -> Response {
 /// Whether the client reached us over HTTPS: the configured public address
 /// says so, or a trusted proxy forwarded `X-Forwarded-Proto: https`.
 pub fn over_https(services: &Services, request_headers: &axum::http::HeaderMap, client_is_proxy: bool) -> bool {
-    services.public_url.as_deref().is_some_and(|url| url.starts_with("https://"))
+    services
+        .public_url
+        .as_deref()
+        .is_some_and(|url| url.starts_with("https://"))
         || (client_is_proxy
             && request_headers
                 .get("x-forwarded-proto")

@@ -117,6 +117,13 @@ impl std::fmt::Debug for StaffSettings {
     }
 }
 
+/// A signed-in member of staff.
+pub struct Session<'a> {
+    pub account: &'a Account,
+    /// The CSRF token the session was started with.
+    pub csrf: String,
+}
+
 /// Who may use the desk, and the key of their sessions.
 #[derive(Clone)]
 pub struct Staff {
@@ -189,24 +196,30 @@ impl Staff {
         Some(mac.finalize().into_bytes().to_vec())
     }
 
-    /// The value of a new session cookie for `account`.
-    pub fn session(&self, account: &Account) -> Option<String> {
-        let payload = format!("{}.{}", account.login, Utc::now().timestamp() + SESSION_SECONDS);
+    /// The value of a new session cookie for `account`, bound to the
+    /// browser's CSRF token `csrf`: desk forms must repeat that token.
+    pub fn session(&self, account: &Account, csrf: &str) -> Option<String> {
+        let payload = format!("{}.{}.{csrf}", account.login, Utc::now().timestamp() + SESSION_SECONDS);
         let signature = self.signature(&payload)?;
         Some(format!("{payload}.{}", hex(&signature)))
     }
 
-    /// The account a session cookie belongs to, while it is valid.
-    pub fn from_session(&self, cookie: &str) -> Option<&Account> {
+    /// The session of a cookie, while it is valid.
+    pub fn from_session(&self, cookie: &str) -> Option<Session<'_>> {
         let (payload, signature) = cookie.rsplit_once('.')?;
-        let (login, expiry) = payload.rsplit_once('.')?;
+        let (rest, csrf) = payload.rsplit_once('.')?;
+        let (login, expiry) = rest.rsplit_once('.')?;
         let mut mac = Hmac::<Sha256>::new_from_slice(&self.secret).ok()?;
         mac.update(payload.as_bytes());
         mac.verify_slice(&unhex(signature)?).ok()?;
         if expiry.parse::<i64>().ok()? < Utc::now().timestamp() {
             return None;
         }
-        self.accounts.iter().find(|account| account.login == login)
+        let account = self.accounts.iter().find(|account| account.login == login)?;
+        Some(Session {
+            account,
+            csrf: csrf.to_owned(),
+        })
     }
 
     /// Whether `token` is the staff API token (compared in constant time).
@@ -286,13 +299,16 @@ mod tests {
     fn sessions_are_signed_and_cannot_be_forged() {
         let staff = staff();
         let account = staff.authenticate("eva", "geheim").expect("eva").clone();
-        let cookie = staff.session(&account).expect("session");
-        assert_eq!(staff.from_session(&cookie).map(|a| a.login.as_str()), Some("eva"));
+        let cookie = staff.session(&account, "c5rf").expect("session");
+        let session = staff.from_session(&cookie).expect("valid");
+        assert_eq!((session.account.login.as_str(), session.csrf.as_str()), ("eva", "c5rf"));
         let forged = cookie.replacen("eva", "max", 1);
         assert!(staff.from_session(&forged).is_none());
+        let rebound = cookie.replacen("c5rf", "evil", 1);
+        assert!(staff.from_session(&rebound).is_none(), "the CSRF binding is signed");
         let (payload, _) = cookie.rsplit_once('.').expect("signature");
         assert!(staff.from_session(&format!("{payload}.{}", "0".repeat(64))).is_none());
-        let expired = format!("eva.{}", Utc::now().timestamp() - 1);
+        let expired = format!("eva.{}.c5rf", Utc::now().timestamp() - 1);
         let signed = format!("{expired}.{}", hex(&staff.signature(&expired).expect("mac")));
         assert!(staff.from_session(&signed).is_none(), "expired");
     }

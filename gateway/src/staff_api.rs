@@ -41,8 +41,23 @@ fn unauthorized() -> ApiError {
     )
 }
 
+/// Whether a write with a session cookie comes from our own pages: the
+/// browser's `Origin` is this host, or the request repeats the session's
+/// CSRF token in `X-CSRF-Token` (a cross-site page can do neither).
+fn same_origin(headers: &HeaderMap, csrf: &str) -> bool {
+    let host = headers.get(header::HOST).and_then(|value| value.to_str().ok());
+    let origin_host = headers
+        .get(header::ORIGIN)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|origin| origin.split_once("://"))
+        .map(|(_, host)| host);
+    let token = headers.get("x-csrf-token").and_then(|value| value.to_str().ok());
+    (origin_host.is_some() && origin_host == host) || token.is_some_and(|token| !csrf.is_empty() && token == csrf)
+}
+
 /// Who calls: a signed-in member of staff (login) or an internal system.
-fn caller(services: &Services, headers: &HeaderMap, office_id: &str) -> Result<String, ApiError> {
+/// A `write` with a session cookie must also come from our own pages.
+fn caller(services: &Services, headers: &HeaderMap, office_id: &str, write: bool) -> Result<String, ApiError> {
     if let Some(token) = headers
         .get(header::AUTHORIZATION)
         .and_then(|value| value.to_str().ok())
@@ -54,9 +69,15 @@ fn caller(services: &Services, headers: &HeaderMap, office_id: &str) -> Result<S
             Err(unauthorized())
         };
     }
-    let account = crate::web::cookie(headers, SESSION_COOKIE)
-        .and_then(|cookie| services.staff.from_session(&cookie).cloned())
-        .ok_or_else(unauthorized)?;
+    let cookie = crate::web::cookie(headers, SESSION_COOKIE).ok_or_else(unauthorized)?;
+    let session = services.staff.from_session(&cookie).ok_or_else(unauthorized)?;
+    if write && !same_origin(headers, &session.csrf) {
+        return Err(ApiError::new(
+            ErrorCode::Forbidden,
+            "a change with a desk session needs the Origin of this site or the X-CSRF-Token header",
+        ));
+    }
+    let account = session.account.clone();
     if !account.may_work_for(office_id) {
         return Err(ApiError::new(
             ErrorCode::Forbidden,
@@ -78,7 +99,7 @@ async fn list(
     headers: HeaderMap,
     Query(query): Query<DayQuery>,
 ) -> Result<Response, ApiError> {
-    caller(&services, &headers, &office_id)?;
+    caller(&services, &headers, &office_id, false)?;
     let office = services.office(&office_id).await?;
     let day = if query.date.is_empty() {
         Utc::now().with_timezone(&office.timezone()).date_naive()
@@ -107,7 +128,7 @@ async fn change_status(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let actor = caller(&services, &headers, &office_id)?;
+    let actor = caller(&services, &headers, &office_id, true)?;
     let request: StatusChange = json_body(body)?;
     let status = view::parse_status(&request.status).ok_or_else(|| {
         ApiError::new(
@@ -144,7 +165,7 @@ async fn walk_in(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let actor = caller(&services, &headers, &office_id)?;
+    let actor = caller(&services, &headers, &office_id, true)?;
     let request: WalkIn = json_body(body)?;
     let booking = services
         .book_walk_in(&office_id, &request.concerns, &request.name, &actor)
@@ -168,7 +189,7 @@ async fn absence(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    caller(&services, &headers, &office_id)?;
+    caller(&services, &headers, &office_id, true)?;
     let request: Absence = json_body(body)?;
     let instant = |field: &str, value: &str| {
         DateTime::parse_from_rfc3339(value.trim())

@@ -127,7 +127,10 @@ impl ErrorCode {
     pub fn status(self, message: impl Into<String>) -> Status {
         let mut message: String = message.into();
         if message.len() > MAX_MESSAGE_BYTES {
-            let cut = (0..=MAX_MESSAGE_BYTES).rev().find(|&at| message.is_char_boundary(at)).unwrap_or(0);
+            let cut = (0..=MAX_MESSAGE_BYTES)
+                .rev()
+                .find(|&at| message.is_char_boundary(at))
+                .unwrap_or(0);
             message.truncate(cut);
             message.push('…');
         }

@@ -616,8 +616,18 @@ async fn malformed_and_invalid_requests_get_clear_4xx_errors(backend: Backend) {
     request["concerns"] = json!([long]);
     let (status, error) = app.book(&request).await;
     assert_eq!(status / 100, 4, "{error}");
-    assert!(error["error"]["message"].as_str().is_some_and(|message| message.len() < 600), "{error}");
-    let page = app.http.get(app.url(&format!("/amt/{long}"))).send().await.expect("page");
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .is_some_and(|message| message.len() < 600),
+        "{error}"
+    );
+    let page = app
+        .http
+        .get(app.url(&format!("/amt/{long}")))
+        .send()
+        .await
+        .expect("page");
     assert_eq!(page.status().as_u16() / 100, 4);
 
     let (status, error) = app.get_json("/api/v1/nothing-here").await;

@@ -157,7 +157,7 @@ async fn a_session_signed_with_the_published_example_secret_is_refused() {
     })
     .expect("forger");
     let account = forger.authenticate(STAFF_LOGIN, STAFF_PASSWORD).expect("account");
-    let cookie = forger.session(account).expect("cookie");
+    let cookie = forger.session(account, &"0".repeat(32)).expect("cookie");
     let response = app
         .http
         .get(app.url("/api/v1/staff/offices/bergkamen/bookings"))
@@ -221,8 +221,13 @@ async fn answers_with_personal_data_are_not_stored_and_https_is_pinned() {
         return;
     };
     let slots = app.slots("bergkamen", "meldebescheinigung").await;
-    let start = slots["days"][0]["slots"][0]["start"].as_str().expect("start").to_owned();
-    let (status, booking) = app.book(&booking_request("bergkamen", &["meldebescheinigung"], &start)).await;
+    let start = slots["days"][0]["slots"][0]["start"]
+        .as_str()
+        .expect("start")
+        .to_owned();
+    let (status, booking) = app
+        .book(&booking_request("bergkamen", &["meldebescheinigung"], &start))
+        .await;
     assert_eq!(status, 201);
     let code = booking["code"].as_str().expect("code");
     let token = booking["token"].as_str().expect("token");
@@ -243,7 +248,12 @@ async fn answers_with_personal_data_are_not_stored_and_https_is_pinned() {
     assert_eq!(header("cache-control").as_deref(), Some("no-store"));
     // The test stack's public address is https://…
     assert!(header("strict-transport-security").is_some_and(|value| value.starts_with("max-age=")));
-    let page = app.http.get(app.url(&format!("/termin/{code}?token={token}"))).send().await.expect("page");
+    let page = app
+        .http
+        .get(app.url(&format!("/termin/{code}?token={token}")))
+        .send()
+        .await
+        .expect("page");
     assert_eq!(
         page.headers().get("cache-control").and_then(|v| v.to_str().ok()),
         Some("no-store")
@@ -273,7 +283,11 @@ async fn the_desk_over_plain_http_says_it_needs_https() {
             }
             let response = request.send().await.expect("page");
             let hsts = response.headers().contains_key("strict-transport-security");
-            (response.status().as_u16(), hsts, response.text().await.unwrap_or_default())
+            (
+                response.status().as_u16(),
+                hsts,
+                response.text().await.unwrap_or_default(),
+            )
         }
     };
     let (status, hsts, page) = get("termine.bergkamen.example", None).await;

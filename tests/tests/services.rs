@@ -194,13 +194,24 @@ async fn a_database_outage_is_503_with_retry_after_and_heals() {
         return;
     };
     let slots = app.slots("bergkamen", "meldebescheinigung").await;
-    let start = |n: usize| slots["days"][0]["slots"][n]["start"].as_str().expect("start").to_owned();
+    let start = |n: usize| {
+        slots["days"][0]["slots"][n]["start"]
+            .as_str()
+            .expect("start")
+            .to_owned()
+    };
     let book = |n: usize| {
         let mut body = booking_request("bergkamen", &["meldebescheinigung"], &start(n));
         body["email"] = format!("outage{n}@example.de").into();
         let app = &app;
         async move {
-            let response = app.http.post(app.url("/api/v1/bookings")).json(&body).send().await.expect("request");
+            let response = app
+                .http
+                .post(app.url("/api/v1/bookings"))
+                .json(&body)
+                .send()
+                .await
+                .expect("request");
             let status = response.status().as_u16();
             let retry_after = response.headers().contains_key("retry-after");
             let body: serde_json::Value = response.json().await.unwrap_or_default();
@@ -210,7 +221,11 @@ async fn a_database_outage_is_503_with_retry_after_and_heals() {
     assert_eq!(book(0).await.0, 201);
     assert!(app.database.set_reachable(false).await);
     let (status, retry_after, body) = book(1).await;
-    assert_eq!((status, &body["error"]["code"]), (503, &serde_json::json!("service_unavailable")), "{body}");
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (503, &serde_json::json!("service_unavailable")),
+        "{body}"
+    );
     assert!(retry_after);
     assert!(app.database.set_reachable(true).await);
     let mut healed = 0;

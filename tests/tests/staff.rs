@@ -197,4 +197,27 @@ async fn the_staff_api_needs_a_session_or_the_token(backend: Backend) {
         .expect("desk");
     assert_eq!(desk.status().as_u16(), 200);
     assert!(desk.text().await.unwrap_or_default().contains("Laufkundschaft"));
+
+    // A change with only the cookie could come from any site: it needs our
+    // Origin or the session's CSRF token.
+    let walk_in = |origin: Option<String>, csrf_header: Option<&str>| {
+        let mut request = app
+            .http
+            .post(app.url("/api/v1/staff/offices/bergkamen/walk-ins"))
+            .header("cookie", &session)
+            .json(&json!({"concerns": ["meldebescheinigung"], "name": "Laufkunde"}));
+        if let Some(origin) = origin {
+            request = request.header("origin", origin);
+        }
+        if let Some(token) = csrf_header {
+            request = request.header("x-csrf-token", token);
+        }
+        async move { request.send().await.expect("walk-in").status().as_u16() }
+    };
+    assert_eq!(walk_in(None, None).await, 403);
+    assert_eq!(walk_in(Some("https://evil.example".to_owned()), None).await, 403);
+    assert_eq!(walk_in(None, Some("guessed")).await, 403);
+    let own_origin = app.base_url.clone();
+    assert_ne!(walk_in(Some(own_origin), None).await, 403);
+    assert_ne!(walk_in(None, Some(&csrf)).await, 403);
 }

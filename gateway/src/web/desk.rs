@@ -26,7 +26,12 @@ use crate::view::{self, describe, status_label, times};
 /// The signed-in member of staff (who works for `office_id`, if given).
 fn signed_in(services: &Services, headers: &HeaderMap, office_id: Option<&str>) -> Result<Account, WebError> {
     let account = super::cookie(headers, SESSION_COOKIE)
-        .and_then(|cookie| services.staff.from_session(&cookie).cloned())
+        .and_then(|cookie| {
+            services
+                .staff
+                .from_session(&cookie)
+                .map(|session| session.account.clone())
+        })
         .ok_or(WebError::SignIn)?;
     match office_id {
         Some(office_id) if !account.may_work_for(office_id) => {
@@ -34,6 +39,28 @@ fn signed_in(services: &Services, headers: &HeaderMap, office_id: Option<&str>) 
         }
         _ => Ok(account),
     }
+}
+
+/// Checks a posted desk form: the browser's CSRF token, and that it is the
+/// one the session was started with (a token planted in the browser by
+/// someone else does not match the session).
+fn verify_bound(services: &Services, headers: &HeaderMap, posted: &str) -> Result<(), WebError> {
+    Csrf::verify(headers, posted)?;
+    let session = super::cookie(headers, SESSION_COOKIE).ok_or(WebError::SignIn)?;
+    match services.staff.from_session(&session) {
+        Some(session) if session.csrf == posted => Ok(()),
+        Some(_) => Err(WebError::BadRequest(
+            "Das Formular gehört nicht zu Ihrer Anmeldung. Bitte laden Sie die Seite neu.",
+        )),
+        None => Err(WebError::SignIn),
+    }
+}
+
+/// The CSRF token of desk forms: the one the session is bound to.
+fn desk_csrf(services: &Services, headers: &HeaderMap) -> Result<Csrf, WebError> {
+    let session = super::cookie(headers, SESSION_COOKIE).ok_or(WebError::SignIn)?;
+    let session = services.staff.from_session(&session).ok_or(WebError::SignIn)?;
+    Ok(Csrf::with_token(headers, session.csrf))
 }
 
 fn session_cookie(value: &str, max_age: i64) -> Option<HeaderValue> {
@@ -64,7 +91,10 @@ fn needs_https(https: Option<Extension<Https>>, headers: &HeaderMap) -> Option<R
         .get(header::HOST)
         .and_then(|value| value.to_str().ok())
         .unwrap_or_default();
-    let name = host.rsplit_once(':').filter(|(_, port)| port.bytes().all(|b| b.is_ascii_digit())).map_or(host, |(name, _)| name);
+    let name = host
+        .rsplit_once(':')
+        .filter(|(_, port)| port.bytes().all(|b| b.is_ascii_digit()))
+        .map_or(host, |(name, _)| name);
     if matches!(name, "localhost" | "127.0.0.1" | "[::1]") || name.ends_with(".localhost") {
         return None;
     }
@@ -130,7 +160,10 @@ pub async fn login(
         Err(Refusal::Locked(wait)) => (StatusCode::TOO_MANY_REQUESTS, Some(wait.as_secs().max(1))),
         Err(Refusal::Busy) => return Err(WebError::Unavailable),
     };
-    match verified.ok().and_then(|account| services.staff.session(&account)) {
+    match verified
+        .ok()
+        .and_then(|account| services.staff.session(&account, &credentials.csrf))
+    {
         Some(session) => {
             tracing::info!("staff signed in");
             let mut response = see_other("/schalter");
@@ -185,7 +218,7 @@ struct Offices {
 
 pub async fn offices(State(services): State<Services>, headers: HeaderMap) -> Result<Response, WebError> {
     let account = signed_in(&services, &headers, None)?;
-    let csrf = Csrf::from_headers(&headers)?;
+    let csrf = desk_csrf(&services, &headers)?;
     let offices = services
         .catalogues
         .offices()
@@ -263,7 +296,7 @@ pub async fn day(
     Query(query): Query<DayQuery>,
 ) -> Result<Response, WebError> {
     let account = signed_in(&services, &headers, Some(&office_id))?;
-    let csrf = Csrf::from_headers(&headers)?;
+    let csrf = desk_csrf(&services, &headers)?;
     let office = services.office(&office_id).await?;
     let catalogue = &office.catalogue;
     let tz = office.timezone();
@@ -392,7 +425,7 @@ pub async fn change_status(
     Form(form): Form<StatusForm>,
 ) -> Result<Response, WebError> {
     let account = signed_in(&services, &headers, Some(&office_id))?;
-    Csrf::verify(&headers, &form.csrf)?;
+    verify_bound(&services, &headers, &form.csrf)?;
     let status = match form.status.as_str() {
         "checked_in" => booking::BookingStatus::CheckedIn,
         "completed" => booking::BookingStatus::Completed,
@@ -445,7 +478,7 @@ pub async fn walk_in(
     Form(form): Form<WalkIn>,
 ) -> Result<Response, WebError> {
     let account = signed_in(&services, &headers, Some(&office_id))?;
-    Csrf::verify(&headers, &form.csrf)?;
+    verify_bound(&services, &headers, &form.csrf)?;
     if form.name.trim().is_empty() {
         return Ok(see_other(&format!(
             "/schalter/{}?meldung=name#laufkundschaft",
@@ -548,7 +581,7 @@ pub async fn move_choices(
     headers: HeaderMap,
 ) -> Result<Response, WebError> {
     signed_in(&services, &headers, Some(&office_id))?;
-    let csrf = Csrf::from_headers(&headers)?;
+    let csrf = desk_csrf(&services, &headers)?;
     let booking = find(&services, &office_id, &code).await?;
     let office = services.office(&office_id).await?;
     let tz = office.timezone();
@@ -593,7 +626,7 @@ pub async fn move_booking(
     Form(form): Form<MoveForm>,
 ) -> Result<Response, WebError> {
     let account = signed_in(&services, &headers, Some(&office_id))?;
-    Csrf::verify(&headers, &form.csrf)?;
+    verify_bound(&services, &headers, &form.csrf)?;
     let start = DateTime::parse_from_rfc3339(form.start.trim())
         .map_err(|_| WebError::BadRequest("Diese Zeit ist ungültig."))?
         .with_timezone(&Utc);
@@ -651,8 +684,8 @@ pub async fn absence(
     Form(form): Form<AbsenceForm>,
 ) -> Result<Response, WebError> {
     signed_in(&services, &headers, Some(&office_id))?;
-    Csrf::verify(&headers, &form.csrf)?;
-    let csrf = Csrf::from_headers(&headers)?;
+    verify_bound(&services, &headers, &form.csrf)?;
+    let csrf = desk_csrf(&services, &headers)?;
     let office = services.office(&office_id).await?;
     let tz = office.timezone();
     let invalid = || WebError::BadRequest("Bitte geben Sie Tag, Beginn und Ende der Abwesenheit an.");

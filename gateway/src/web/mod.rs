@@ -195,6 +195,15 @@ impl Csrf {
         })
     }
 
+    /// The token `token` (a desk session's), with the cookie set again
+    /// where the browser lost it or holds another.
+    pub fn with_token(headers: &HeaderMap, token: String) -> Self {
+        let set_cookie = (cookie(headers, CSRF_COOKIE).as_deref() != Some(token.as_str()))
+            .then(|| HeaderValue::from_str(&format!("{CSRF_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict")).ok())
+            .flatten();
+        Self { token, set_cookie }
+    }
+
     /// Whether a posted form carries the browser's own token.
     pub fn verify(headers: &HeaderMap, posted: &str) -> Result<(), WebError> {
         match cookie(headers, CSRF_COOKIE) {
