@@ -6,6 +6,7 @@ pub mod client;
 pub mod error;
 pub mod protection;
 pub mod public_api;
+pub mod serve;
 pub mod sign_in;
 pub mod staff;
 pub mod staff_api;
@@ -50,6 +51,8 @@ pub struct Settings {
     pub staff: staff::StaffSettings,
     #[command(flatten)]
     pub protection: protection::ProtectionSettings,
+    #[command(flatten)]
+    pub http: serve::HttpSettings,
 }
 
 /// Where the gateway finds the services.
@@ -191,7 +194,8 @@ impl Services {
 }
 
 /// The whole HTTP application.
-pub fn app(services: Services) -> Router {
+pub fn app(services: Services, http: &serve::HttpSettings) -> Router {
+    let timeout = std::time::Duration::from_secs(http.request_timeout_seconds.max(1));
     Router::new()
         .merge(public_api::routes())
         .merge(web::routes())
@@ -205,6 +209,9 @@ pub fn app(services: Services) -> Router {
         .layer(DefaultBodyLimit::max(public_api::BODY_LIMIT))
         .layer(middleware::from_fn(trace_requests))
         .layer(middleware::from_fn_with_state(services.clone(), security_headers))
+        .layer(middleware::from_fn(move |request, next| {
+            serve::limits(timeout, request, next)
+        }))
         .with_state(services)
 }
 
@@ -294,11 +301,7 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let services = Services::connect(&settings, &peers, &credentials)?;
     tracing::info!(address = %listener.local_addr()?, "gateway listening");
-    axum::serve(
-        listener,
-        app(services).into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
-    .context("HTTP server failed")
+    serve::serve(listener, app(services, &settings.http), &settings.http, shutdown)
+        .await
+        .context("HTTP server failed")
 }

@@ -81,6 +81,7 @@ error_codes! {
     CounterNotFound => "counter_not_found", NotFound, 404;
     AbsenceNotFound => "absence_not_found", NotFound, 404;
     MethodNotAllowed => "method_not_allowed", Unimplemented, 405;
+    RequestTimeout => "request_timeout", DeadlineExceeded, 408;
     // 409: the request is fine, the state of things refuses it.
     Conflict => "conflict", FailedPrecondition, 409;
     SlotUnavailable => "slot_unavailable", FailedPrecondition, 409;

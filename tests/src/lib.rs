@@ -227,14 +227,19 @@ impl Running {
     }
 }
 
-/// The gateway's protection settings as the flags' defaults give them.
-pub fn default_protection() -> gateway::protection::ProtectionSettings {
+/// Settings as the flags' defaults give them.
+pub fn defaults<T: clap::Args>() -> T {
     #[derive(clap::Parser)]
-    struct Flags {
+    struct Flags<T: clap::Args> {
         #[command(flatten)]
-        protection: gateway::protection::ProtectionSettings,
+        settings: T,
     }
-    <Flags as clap::Parser>::parse_from(["amtstermin"]).protection
+    <Flags<T> as clap::Parser>::parse_from(["amtstermin"]).settings
+}
+
+/// The gateway's protection settings as shipped.
+pub fn default_protection() -> gateway::protection::ProtectionSettings {
+    defaults()
 }
 
 type StopSignal = std::pin::Pin<Box<dyn Future<Output = ()> + Send>>;
@@ -327,6 +332,7 @@ impl TestApp {
                     lookups_per_minute: 0,
                     ..default_protection()
                 },
+                http: defaults(),
             },
             // None configured: the stack makes its own, as the demo does.
             auth: amtstermin_platform::auth::AuthSettings {
