@@ -208,20 +208,40 @@ fn invalid(code: ErrorCode, message: &str) -> Error {
     }
 }
 
+/// Characters that reorder the text around them (U+202E turns a name around
+/// on the desk's screen), or mark direction invisibly.
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{200E}' | '\u{200F}' | '\u{061C}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
 fn parse_name(name: &str) -> Result<String, Error> {
     let name = name.trim();
     let length = name.chars().count();
-    if length == 0 || length > 200 || name.chars().any(char::is_control) {
+    if length == 0
+        || length > 200
+        || name.chars().any(|c| c.is_control() || is_bidi_control(c))
+        || !name.chars().any(char::is_alphabetic)
+    {
         return Err(invalid(
             ErrorCode::InvalidName,
-            "name must be 1 to 200 characters without control characters",
+            "name must be 1 to 200 characters with letters, without control or direction characters",
         ));
     }
     Ok(name.to_owned())
 }
 
+/// The address mails are sent to: what `parse_email` accepted, as the mailer
+/// needs it. The one check both sides share: what is accepted can be mailed.
+pub fn mail_address(email: &str) -> Result<lettre::Address, Error> {
+    let email = parse_email(email)?;
+    email
+        .parse()
+        .map_err(|_| invalid(ErrorCode::InvalidEmail, "email must be an address like name@example.de"))
+}
+
 /// A deliberately plain check: one `@`, a non-empty local part, a domain
-/// with a dot and sane labels. The confirmation mail is the real test.
+/// with a dot and sane labels, and an address the mailer can send to. The
+/// confirmation mail is the real test.
 fn parse_email(email: &str) -> Result<String, Error> {
     let email = email.trim();
     let error = || invalid(ErrorCode::InvalidEmail, "email must be an address like name@example.de");
@@ -238,6 +258,9 @@ fn parse_email(email: &str) -> Result<String, Error> {
     if local.is_empty() || local.len() > 64 || !domain.contains('.') || !labels_ok {
         return Err(error());
     }
+    // What lettre (the mailer) cannot address is refused here, not found out
+    // when the confirmation mail fails.
+    email.parse::<lettre::Address>().map_err(|_| error())?;
     Ok(email.to_owned())
 }
 
@@ -456,6 +479,11 @@ mod tests {
         let long_name = "x".repeat(201);
         let invalid = [
             ("", "a@b.de", ""),
+            ("\u{200B}\u{200B}", "a@b.de", ""),
+            ("...", "a@b.de", ""),
+            ("Erika \u{202E}nnamretsuM", "a@b.de", ""),
+            ("Erika", "a\"@b.de", ""),
+            ("Erika", "a b@c.de", ""),
             (long_name.as_str(), "a@b.de", ""),
             ("Erika\u{0}", "a@b.de", ""),
             ("Erika", "no-at-sign", ""),

@@ -144,10 +144,11 @@ impl Mailer {
             .await
             .map_err(|error| Failure::Retry(error.to_string()))?
             .ok_or_else(|| Failure::Final("the booking no longer exists".to_owned()))?;
-        let to: Mailbox = booking
-            .email
-            .parse()
-            .map_err(|_| Failure::Final("no usable email address".to_owned()))?;
+        let to = Mailbox::new(
+            None,
+            crate::bookings::mail_address(&booking.email)
+                .map_err(|_| Failure::Final("no usable email address".to_owned()))?,
+        );
         let office =
             self.catalogues.office(&booking.office_id).await.map_err(
                 |status| match amtstermin_platform::ErrorCode::of(&status) {

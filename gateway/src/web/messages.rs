@@ -15,7 +15,7 @@ pub fn german(code: ErrorCode) -> &'static str {
             "Diese Anliegen werden nicht am selben Schalter bearbeitet. Bitte buchen Sie dafür getrennte Termine."
         }
         ErrorCode::ConcernNotFound => "Eines der gewählten Anliegen gibt es nicht mehr.",
-        ErrorCode::InvalidName => "Bitte geben Sie einen Namen mit höchstens 200 Zeichen an.",
+        ErrorCode::InvalidName => "Bitte geben Sie Ihren Namen in Buchstaben an (höchstens 200 Zeichen).",
         ErrorCode::InvalidEmail => "Bitte geben Sie eine E-Mail-Adresse wie name@beispiel.de an.",
         ErrorCode::InvalidPhone => "Die Telefonnummer darf nur Ziffern, Leerzeichen und + - / ( ) enthalten.",
         ErrorCode::LimitReached => {
