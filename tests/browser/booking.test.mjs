@@ -80,9 +80,10 @@ test("if the time was taken meanwhile, the citizen is told so, gets the nearest 
   await chooseFirstTime(page);
   const url = new URL(page.url());
   const start = url.searchParams.get("start");
-  // Someone else takes every counter at this time through the API.
+  // Other citizens, each on their own address, take every counter at this time.
   for (let person = 0; person < 5; person += 1) {
     await page.request.post(`${BASE}/api/v1/bookings`, {
+      headers: { "X-Forwarded-For": `203.0.113.${person + 1}` },
       data: { office: "bergkamen", concerns: ["personalausweis"], start, name: "Jemand", email: email("jemand") },
     });
   }

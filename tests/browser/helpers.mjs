@@ -30,9 +30,23 @@ export async function launch() {
 export const DESKTOP = { viewport: { width: 1280, height: 900 } };
 export const PHONE = { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2 };
 
-/** A fresh browser context; CSP is bypassed only so axe can be injected. */
+let citizens = 0;
+
+/**
+ * A fresh browser context: a citizen of their own. The stack trusts its
+ * loopback proxy, so each context comes from its own address (as real
+ * citizens do) and the per-address rate limits count each alone.
+ * CSP is bypassed only so axe can be injected.
+ */
 export async function open(browser, options = {}) {
-  const context = await browser.newContext({ locale: "de-DE", bypassCSP: true, ...options });
+  citizens += 1;
+  const address = `198.51.${100 + Math.floor(citizens / 250)}.${1 + (citizens % 250)}`;
+  const context = await browser.newContext({
+    locale: "de-DE",
+    bypassCSP: true,
+    extraHTTPHeaders: { "X-Forwarded-For": address },
+    ...options,
+  });
   return context.newPage();
 }
 
