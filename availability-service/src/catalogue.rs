@@ -68,6 +68,8 @@ pub struct Office {
     /// Booked appointments still to come one email address may hold online;
     /// 0 for no limit.
     pub max_active_bookings_per_email: u32,
+    /// Online bookings one client address may make per local day; 0 for no limit.
+    pub max_online_bookings_per_address_per_day: u32,
     /// Rate limits for the gateway; 0 fields take its global settings.
     pub limits: crate::config::LimitsEntry,
     pub categories: Vec<Category>,

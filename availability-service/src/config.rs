@@ -50,6 +50,8 @@ struct OfficeEntry {
     staff_only_days: u32,
     #[serde(default = "default_max_active_bookings_per_email")]
     max_active_bookings_per_email: u32,
+    #[serde(default = "default_max_online_bookings_per_address_per_day")]
+    max_online_bookings_per_address_per_day: u32,
     /// Per client address rate limits overriding the gateway's.
     #[serde(default)]
     limits: LimitsEntry,
@@ -83,6 +85,9 @@ fn default_slot_minutes() -> u32 {
 }
 fn default_max_active_bookings_per_email() -> u32 {
     2
+}
+fn default_max_online_bookings_per_address_per_day() -> u32 {
+    10
 }
 
 #[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
@@ -355,6 +360,7 @@ fn office(entry: OfficeEntry) -> Result<Office, Error> {
         staff_only_counters,
         staff_only_days: entry.staff_only_days,
         max_active_bookings_per_email: entry.max_active_bookings_per_email,
+        max_online_bookings_per_address_per_day: entry.max_online_bookings_per_address_per_day,
         limits: entry.limits,
         categories,
         concerns,

@@ -82,6 +82,7 @@ fn office_to_proto(office: &Office) -> pb::Office {
         release_time: format!("{:02}:{:02}", office.release_minute / 60, office.release_minute % 60),
         staff_only_days: office.staff_only_days,
         max_active_bookings_per_email: office.max_active_bookings_per_email,
+        max_online_bookings_per_address_per_day: office.max_online_bookings_per_address_per_day,
         limits: Some(pb::RateLimits {
             slot_reads_per_minute: office.limits.slot_reads_per_minute,
             bookings_per_hour: office.limits.bookings_per_hour,
@@ -238,6 +239,7 @@ impl AvailabilityService for Availability {
             counter_ids,
             duration_minutes: appointment.duration_minutes,
             max_active_bookings_per_email: office.max_active_bookings_per_email,
+            max_online_bookings_per_address_per_day: office.max_online_bookings_per_address_per_day,
         }))
     }
 

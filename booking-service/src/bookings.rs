@@ -167,6 +167,32 @@ pub struct NewBooking {
     /// Mails to queue with the booking.
     pub notifications: Vec<crate::notifications::Notification>,
     pub created_at: DateTime<Utc>,
+    /// The office's quota for the client address, where one applies.
+    pub quota: Option<ClientQuota>,
+}
+
+/// How many bookings one client address may make in a rolling day.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClientQuota {
+    /// The salted hash the address is counted under.
+    pub key: Vec<u8>,
+    pub per_day: u32,
+}
+
+impl ClientQuota {
+    /// The quota of `address` in `office_id`; the hash is salted with the
+    /// office so keys cannot be compared across offices.
+    pub fn new(office_id: &str, address: &str, per_day: u32) -> Self {
+        let mut hash = Sha256::new();
+        hash.update(b"amtstermin client quota\0");
+        hash.update(office_id.as_bytes());
+        hash.update(b"\0");
+        hash.update(address.trim().as_bytes());
+        Self {
+            key: hash.finalize().to_vec(),
+            per_day,
+        }
+    }
 }
 
 /// Personal data of a booking request, validated and trimmed.

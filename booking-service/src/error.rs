@@ -18,6 +18,8 @@ pub enum Error {
     NothingFree,
     #[error("this email address already holds {limit} upcoming appointments at this office")]
     LimitReached { limit: u32 },
+    #[error("this address has made {limit} online bookings at this office within a day")]
+    QuotaReached { limit: u32, retry_after: u64 },
     #[error("a booking cannot go from {from} to {to}")]
     InvalidTransition { from: &'static str, to: &'static str },
     #[error("only booked appointments can be moved; this one is {0}")]
@@ -47,6 +49,7 @@ impl Error {
             Error::SlotTaken => ErrorCode::SlotTaken,
             Error::NothingFree => ErrorCode::SlotUnavailable,
             Error::LimitReached { .. } => ErrorCode::LimitReached,
+            Error::QuotaReached { .. } => ErrorCode::QuotaReached,
             Error::InvalidTransition { .. } => ErrorCode::InvalidTransition,
             Error::NotMovable(_) => ErrorCode::InvalidStatus,
             Error::Availability(status) => ErrorCode::of(status),
@@ -64,6 +67,7 @@ impl From<Error> for Status {
         match (&error, error.code()) {
             (Error::Availability(status), _) => forward(status),
             (Error::NotReady, code) => code.status(error.to_string()),
+            (Error::QuotaReached { retry_after, .. }, code) => code.status_retry_after(error.to_string(), *retry_after),
             (_, ErrorCode::ServiceUnavailable) => {
                 tracing::error!(error = %error_chain(&error), "database unreachable");
                 ErrorCode::ServiceUnavailable.status(error.to_string())

@@ -147,6 +147,17 @@ impl Bookings {
         // booking on someone's behalf are not limited.
         let limit = (channel == bookings::Channel::Online && check.max_active_bookings_per_email > 0)
             .then_some(check.max_active_bookings_per_email);
+        // So are the addresses scripts book from: a daily quota per address.
+        let quota = (channel == bookings::Channel::Online
+            && check.max_online_bookings_per_address_per_day > 0
+            && !request.client_address.trim().is_empty())
+        .then(|| {
+            bookings::ClientQuota::new(
+                &office_id,
+                &request.client_address,
+                check.max_online_bookings_per_address_per_day,
+            )
+        });
         let actor = match channel {
             bookings::Channel::Online => "citizen".to_owned(),
             _ => staff_actor(&request.actor)?,
@@ -184,6 +195,7 @@ impl Bookings {
                     self.mail.plan(MailKind::Confirmation, start, Some(token_text), now)?
                 },
                 created_at: now,
+                quota: quota.clone(),
             };
             match self.store()?.reserve(&new, &check.counter_ids, limit).await? {
                 Reservation::Created { booking, sequence } => {
@@ -199,6 +211,12 @@ impl Bookings {
                 Reservation::LimitReached => {
                     return Err(Error::LimitReached {
                         limit: check.max_active_bookings_per_email,
+                    });
+                }
+                Reservation::QuotaReached { retry_after } => {
+                    return Err(Error::QuotaReached {
+                        limit: check.max_online_bookings_per_address_per_day,
+                        retry_after,
                     });
                 }
                 Reservation::CodeTaken => continue,
@@ -256,6 +274,7 @@ impl Bookings {
                     idempotency_key: String::new(),
                     channel: channel.into(),
                     actor: request.actor.clone(),
+                    client_address: String::new(),
                 })
                 .await;
             match attempt {

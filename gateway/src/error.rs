@@ -62,7 +62,13 @@ impl From<tonic::Status> for ApiError {
                 tracing::error!(code = ?status.code(), error = %error_chain(&status), "service failed");
                 Self::new(ErrorCode::Internal, "an internal error occurred")
             }
-            code => Self::new(code, status.message()),
+            code => {
+                let error = Self::new(code, status.message());
+                match amtstermin_platform::error_code::retry_after(&status) {
+                    Some(seconds) => error.retry_after(seconds),
+                    None => error,
+                }
+            }
         }
     }
 }

@@ -219,6 +219,7 @@ async fn create_booking(
             idempotency_key,
             channel: availability::Channel::Online.into(),
             actor: String::new(),
+            client_address: client.key().to_string(),
         })
         .await?
         .into_inner();

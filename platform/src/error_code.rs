@@ -95,8 +95,22 @@ error_codes! {
     IdempotencyKeyReused => "idempotency_key_reused", InvalidArgument, 422;
     // 429: this client asked too often; `Retry-After` says when to try again.
     RateLimited => "rate_limited", ResourceExhausted, 429;
+    // The office's quota of online bookings per client address and day.
+    QuotaReached => "quota_reached", ResourceExhausted, 429;
     Internal => "internal", Internal, 500;
     ServiceUnavailable => "service_unavailable", Unavailable, 503;
+}
+
+/// Seconds after which a refused call makes sense again.
+const RETRY_AFTER_METADATA: &str = "amtstermin-retry-after";
+
+/// The seconds a peer said to wait before trying again.
+pub fn retry_after(status: &Status) -> Option<u64> {
+    status
+        .metadata()
+        .get(RETRY_AFTER_METADATA)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse().ok())
 }
 
 /// The longest status message sent, in bytes.
@@ -139,6 +153,15 @@ impl ErrorCode {
         status
             .metadata_mut()
             .insert(ERROR_CODE_METADATA, MetadataValue::from_static(self.as_str()));
+        status
+    }
+
+    /// As `status`, telling the client to try again after `seconds`.
+    pub fn status_retry_after(self, message: impl Into<String>, seconds: u64) -> Status {
+        let mut status = self.status(message);
+        status
+            .metadata_mut()
+            .insert(RETRY_AFTER_METADATA, MetadataValue::from(seconds));
         status
     }
 

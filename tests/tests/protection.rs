@@ -5,7 +5,10 @@
 use amtstermin_tests::{Backend, TestApp, backend_tests, booking_request};
 use serde_json::Value;
 
-backend_tests!(a_script_on_one_address_is_stopped_after_a_handful_while_others_book,);
+backend_tests!(
+    a_script_on_one_address_is_stopped_after_a_handful_while_others_book,
+    an_address_makes_at_most_the_office_s_daily_quota_of_online_bookings,
+);
 
 /// Starts of the window's first slots for a 10-minute concern.
 async fn starts(app: &TestApp, count: usize) -> Vec<String> {
@@ -68,6 +71,29 @@ async fn a_script_on_one_address_is_stopped_after_a_handful_while_others_book(ba
         let (status, _, body) = book_as(&app, &format!("203.0.113.{}", n + 1), start, 100 + n).await;
         assert_eq!(status, 201, "{body}");
     }
+}
+
+async fn an_address_makes_at_most_the_office_s_daily_quota_of_online_bookings(backend: Backend) {
+    // Rate limits off: the quota alone, as a patient script meets it.
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    let quota = 10; // config/offices.toml: max_online_bookings_per_address_per_day
+    let starts = starts(&app, quota + 2).await;
+    for (n, start) in starts.iter().take(quota).enumerate() {
+        let (status, _, body) = book_as(&app, "198.51.100.30", start, n).await;
+        assert_eq!(status, 201, "{body}");
+    }
+    let (status, retry_after, body) = book_as(&app, "198.51.100.30", &starts[quota], quota).await;
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (429, &serde_json::json!("quota_reached")),
+        "{body}"
+    );
+    let seconds: u64 = retry_after.expect("Retry-After").parse().expect("seconds");
+    assert!(seconds > 23 * 3600 && seconds <= 24 * 3600, "{seconds}");
+    let (status, _, body) = book_as(&app, "198.51.100.31", &starts[quota], quota + 1).await;
+    assert_eq!(status, 201, "{body}");
 }
 
 #[tokio::test]

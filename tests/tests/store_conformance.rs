@@ -24,6 +24,7 @@ backend_tests!(
     the_life_cycle_allows_only_its_transitions_and_records_them,
     a_move_takes_the_new_time_and_frees_the_old_one_atomically,
     an_email_address_holds_at_most_the_limit_of_upcoming_bookings,
+    a_client_address_makes_at_most_its_quota_of_bookings_a_day,
     retention_removes_personal_data_of_past_appointments_only,
     mails_are_claimed_once_and_retried_or_given_up,
     the_change_log_is_trimmed_but_keeps_each_office_s_latest_entry,
@@ -59,6 +60,7 @@ fn new_booking(office: &str, code: &str, start: DateTime<Utc>, minutes: i64) -> 
         actor: "staff:erika".to_owned(),
         notifications: Vec::new(),
         created_at: at(0, 0),
+        quota: None,
     }
 }
 
@@ -763,6 +765,59 @@ async fn an_email_address_holds_at_most_the_limit_of_upcoming_bookings(backend: 
             .await
             .expect("10:00 is past at 11:00"),
     );
+}
+
+async fn a_client_address_makes_at_most_its_quota_of_bookings_a_day(backend: Backend) {
+    use booking_service::bookings::ClientQuota;
+    let Some((_db, store)) = open(backend).await else {
+        return;
+    };
+    let all = counters(&["p1", "p2", "p3"]);
+    let booking = |code: &str, hour: u32, address: &str, created_at: DateTime<Utc>| {
+        let mut new = new_booking("amt", code, at(hour, 0), 30);
+        new.email = format!("{code}@catch-all.example");
+        new.created_at = created_at;
+        new.quota = Some(ClientQuota::new("amt", address, 2));
+        new
+    };
+    let now = at(0, 0);
+    created(
+        store
+            .reserve(
+                &booking("AAAA-AAAA", 9, "198.51.100.7", now - Duration::hours(20)),
+                &all,
+                None,
+            )
+            .await
+            .expect("first"),
+    );
+    let second = booking("BBBB-BBBB", 10, "198.51.100.7", now - Duration::hours(1));
+    created(store.reserve(&second, &all, None).await.expect("second"));
+    // Cancelling does not give the quota back.
+    cancel(&store, "amt", "BBBB-BBBB", now).await;
+    match store
+        .reserve(&booking("CCCC-CCCC", 11, "198.51.100.7", now), &all, None)
+        .await
+        .expect("third")
+    {
+        // The first leaves the day in four hours.
+        Reservation::QuotaReached { retry_after } => assert_eq!(retry_after, 4 * 3600),
+        other => panic!("expected the quota, got {other:?}"),
+    }
+    // Another address, or the same one in another office, books on.
+    created(
+        store
+            .reserve(&booking("DDDD-DDDD", 11, "198.51.100.8", now), &all, None)
+            .await
+            .expect("other"),
+    );
+    let mut elsewhere = booking("EEEE-EEEE", 12, "198.51.100.7", now);
+    elsewhere.office_id = "other".to_owned();
+    elsewhere.quota = Some(ClientQuota::new("other", "198.51.100.7", 2));
+    created(store.reserve(&elsewhere, &all, None).await.expect("other office"));
+    // A day after the first, there is room again.
+    let later = booking("FFFF-FFFF", 13, "198.51.100.7", now + Duration::hours(5));
+    created(store.reserve(&later, &all, None).await.expect("a day later"));
 }
 
 async fn retention_removes_personal_data_of_past_appointments_only(backend: Backend) {

@@ -31,6 +31,9 @@ pub enum Reservation {
     KeyTaken,
     /// The email address holds the allowed number of active future bookings.
     LimitReached,
+    /// The client address made its quota of bookings within a day; the
+    /// oldest of them leaves the day after `retry_after` seconds.
+    QuotaReached { retry_after: u64 },
 }
 
 /// The outcome of a status change.
@@ -120,7 +123,9 @@ pub trait BookingStore: Send + Sync + 'static {
     /// active booking. The database makes this atomic: concurrent calls,
     /// from any number of processes, never put two overlapping bookings on
     /// one counter. With a `limit`, an email address (normalised) may hold
-    /// at most that many booked appointments still to come in the office.
+    /// at most that many booked appointments still to come in the office;
+    /// with a `quota` on the booking, its client address may make at most
+    /// that many bookings (of any status) in the office within 24 hours.
     async fn reserve(
         &self,
         booking: &NewBooking,

@@ -29,8 +29,8 @@ use crate::notifications::{MailKind, Notification, PendingMail};
 
 const INSERT_BOOKING: &str = "INSERT INTO bookings (office_id, code, counter_id, concern_ids, start_at, end_at, \
      status, name, email, phone, token_hash, idempotency_key_hash, request_hash, token_sealed, channel, created_at, \
-     updated_at, email_normalized) \
-     VALUES ($1, $2, $3, $4, $5, $6, 'booked', $7, $8, $9, $10, $11, $12, $13, $14, $15, $15, $16)";
+     updated_at, email_normalized, client_key) \
+     VALUES ($1, $2, $3, $4, $5, $6, 'booked', $7, $8, $9, $10, $11, $12, $13, $14, $15, $15, $16, $17)";
 const SELECT_BY_IDEMPOTENCY_KEY: &str = "SELECT office_id, code, counter_id, concern_ids, start_at, end_at, status, \
      name, email, phone, channel, created_at, idempotency_key_hash, request_hash, token_sealed FROM bookings \
      WHERE office_id = $1 AND idempotency_key_hash = $2";
@@ -61,7 +61,7 @@ const MAIL_RETRY: &str =
 const MAIL_GIVEN_UP: &str =
     "UPDATE mail_outbox SET failed_at = $3, last_error = $4, token = NULL WHERE office_id = $1 AND id = $2";
 const ANONYMISE_BOOKINGS: &str = "UPDATE bookings SET name = '', email = '', phone = '', email_normalized = '', \
-     request_hash = NULL, token_sealed = NULL, anonymised_at = $2 WHERE end_at < $1 AND anonymised_at IS NULL";
+     request_hash = NULL, token_sealed = NULL, client_key = NULL, anonymised_at = $2 WHERE end_at < $1 AND anonymised_at IS NULL";
 const ANONYMISE_HISTORY: &str = "UPDATE booking_history SET detail = NULL WHERE detail IS NOT NULL AND EXISTS \
      (SELECT 1 FROM bookings b WHERE b.office_id = booking_history.office_id AND b.code = booking_history.code \
      AND b.anonymised_at IS NOT NULL)";
@@ -78,6 +78,9 @@ const PRUNE_CHANGES: &str = "DELETE FROM booking_events WHERE created_at < $1 AN
      (SELECT MAX(latest.sequence) FROM booking_events latest WHERE latest.office_id = booking_events.office_id)";
 const SELECT_CHANGES: &str = "SELECT sequence, kind, code, counter_id, start_at, end_at FROM booking_events \
      WHERE office_id = $1 AND sequence > $2 ORDER BY sequence LIMIT $3";
+/// The bookings a client address made since $3, and the oldest of them.
+const COUNT_FOR_CLIENT: &str = "SELECT COUNT(*) AS booked, MIN(created_at) AS oldest FROM bookings \
+     WHERE office_id = $1 AND client_key = $2 AND created_at > $3";
 const KEY_TAKEN: &str = "SELECT 1 AS taken FROM bookings WHERE office_id = $1 AND idempotency_key_hash = $2";
 /// Whether another active booking overlaps [$4, $3) on the counter.
 const COUNTER_TAKEN: &str = "SELECT 1 AS taken FROM bookings WHERE office_id = $1 AND counter_id = $2 \
@@ -341,8 +344,9 @@ where
         row.as_ref().map(Self::booking).transpose()
     }
 
-    /// Whether booking `new` may still be made: its idempotency key unused and
-    /// the email address under its limit of upcoming bookings.
+    /// Whether booking `new` may still be made: its idempotency key unused,
+    /// the email address under its limit of upcoming bookings and the client
+    /// address under its daily quota.
     async fn admissible(
         conn: &mut Conn<D>,
         new: &NewBooking,
@@ -369,6 +373,24 @@ where
             let active: i64 = row.try_get("active")?;
             if active >= i64::from(limit) {
                 return Ok(Some(Reservation::LimitReached));
+            }
+        }
+        if let Some(quota) = &new.quota {
+            let day = chrono::TimeDelta::days(1);
+            let row = sqlx::query(COUNT_FOR_CLIENT)
+                .bind(new.office_id.as_str())
+                .bind(quota.key.as_slice())
+                .bind(D::stored(new.created_at - day))
+                .fetch_one(&mut *conn)
+                .await?;
+            let booked: i64 = row.try_get("booked")?;
+            if booked >= i64::from(quota.per_day) {
+                let oldest: Option<D::Instant> = row.try_get("oldest")?;
+                let oldest = oldest.map(D::instant).transpose()?.unwrap_or(new.created_at);
+                let wait = (oldest + day - new.created_at).num_seconds().max(1);
+                return Ok(Some(Reservation::QuotaReached {
+                    retry_after: u64::try_from(wait).unwrap_or(1),
+                }));
             }
         }
         Ok(None)
@@ -400,6 +422,7 @@ where
             .bind(new.channel.as_str())
             .bind(D::stored(new.created_at))
             .bind(email)
+            .bind(new.quota.as_ref().map(|quota| quota.key.as_slice()))
             .execute(&mut *conn)
             .await;
         match inserted {

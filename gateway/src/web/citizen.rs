@@ -605,6 +605,7 @@ pub async fn submit(
             idempotency_key: submitted.formular.clone(),
             channel: availability::Channel::Online.into(),
             actor: String::new(),
+            client_address: client.key().to_string(),
         })
         .await;
     match created {

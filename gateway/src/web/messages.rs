@@ -34,7 +34,9 @@ pub fn german(code: ErrorCode) -> &'static str {
         ErrorCode::ServiceUnavailable => {
             "Die Terminvergabe ist gerade nicht erreichbar. Bitte versuchen Sie es in einigen Minuten noch einmal."
         }
-        ErrorCode::RateLimited => "Von Ihrem Anschluss kamen zu viele Anfragen. Bitte warten Sie etwas.",
+        ErrorCode::RateLimited | ErrorCode::QuotaReached => {
+            "Von Ihrem Anschluss kamen zu viele Anfragen oder Buchungen. Bitte warten Sie etwas."
+        }
         ErrorCode::Internal => "Ein Fehler ist aufgetreten. Bitte versuchen Sie es später noch einmal.",
         code if code.http_status() == 404 => "Die gesuchte Seite gibt es nicht.",
         _ => "Diese Anfrage ist ungültig.",
@@ -59,11 +61,12 @@ pub fn wait_a_while(seconds: u64) -> String {
     let minutes = seconds.div_ceil(60);
     let wait = match minutes {
         0 | 1 => "eine Minute".to_owned(),
-        minutes => format!("{minutes} Minuten"),
+        2..120 => format!("{minutes} Minuten"),
+        _ => format!("etwa {} Stunden", minutes.div_ceil(60)),
     };
     format!(
-        "Von Ihrem Anschluss kamen in kurzer Zeit sehr viele Anfragen. Bitte warten Sie {wait} und \
-         versuchen Sie es dann noch einmal. Ihre bereits gebuchten Termine bleiben bestehen."
+        "Von Ihrem Anschluss kamen in kurzer Zeit sehr viele Anfragen oder Buchungen. Bitte warten Sie \
+         {wait} und versuchen Sie es dann noch einmal. Ihre bereits gebuchten Termine bleiben bestehen."
     )
 }
 

@@ -97,7 +97,7 @@ pub enum WebError {
 
 impl From<ApiError> for WebError {
     fn from(error: ApiError) -> Self {
-        if let (ErrorCode::RateLimited, Some(seconds)) = (error.code, error.retry_after) {
+        if let (ErrorCode::RateLimited | ErrorCode::QuotaReached, Some(seconds)) = (error.code, error.retry_after) {
             return WebError::RateLimited(seconds);
         }
         match error.status() {
