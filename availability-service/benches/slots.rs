@@ -46,6 +46,7 @@ fn office() -> Office {
         staff_only_days: 0,
         max_active_bookings_per_email: 0,
         max_online_bookings_per_address_per_day: 0,
+        challenge: "off".to_owned(),
         limits: Default::default(),
         categories: Vec::new(),
         concerns: Vec::new(),

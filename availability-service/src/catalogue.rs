@@ -70,6 +70,8 @@ pub struct Office {
     pub max_active_bookings_per_email: u32,
     /// Online bookings one client address may make per local day; 0 for no limit.
     pub max_online_bookings_per_address_per_day: u32,
+    /// When online bookings need a proof of work: "off", "adaptive", "always".
+    pub challenge: String,
     /// Rate limits for the gateway; 0 fields take its global settings.
     pub limits: crate::config::LimitsEntry,
     pub categories: Vec<Category>,

@@ -52,6 +52,9 @@ struct OfficeEntry {
     max_active_bookings_per_email: u32,
     #[serde(default = "default_max_online_bookings_per_address_per_day")]
     max_online_bookings_per_address_per_day: u32,
+    /// "off", "adaptive" or "always": when online bookings need a proof of work.
+    #[serde(default = "default_challenge")]
+    challenge: String,
     /// Per client address rate limits overriding the gateway's.
     #[serde(default)]
     limits: LimitsEntry,
@@ -88,6 +91,9 @@ fn default_max_active_bookings_per_email() -> u32 {
 }
 fn default_max_online_bookings_per_address_per_day() -> u32 {
     10
+}
+fn default_challenge() -> String {
+    "adaptive".to_owned()
 }
 
 #[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
@@ -341,6 +347,9 @@ fn office(entry: OfficeEntry) -> Result<Office, Error> {
             .ok_or_else(|| Error::InvalidConfig(format!("staff_only_counters names the unknown counter {id:?}")))?;
         staff_only_counters |= 1 << index;
     }
+    if !matches!(entry.challenge.as_str(), "off" | "adaptive" | "always") {
+        return invalid("challenge must be \"off\", \"adaptive\" or \"always\"");
+    }
     if entry.staff_only_days > entry.booking_window_days {
         return invalid("staff_only_days must not exceed booking_window_days");
     }
@@ -361,6 +370,7 @@ fn office(entry: OfficeEntry) -> Result<Office, Error> {
         staff_only_days: entry.staff_only_days,
         max_active_bookings_per_email: entry.max_active_bookings_per_email,
         max_online_bookings_per_address_per_day: entry.max_online_bookings_per_address_per_day,
+        challenge: entry.challenge,
         limits: entry.limits,
         categories,
         concerns,

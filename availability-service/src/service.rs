@@ -83,6 +83,7 @@ fn office_to_proto(office: &Office) -> pb::Office {
         staff_only_days: office.staff_only_days,
         max_active_bookings_per_email: office.max_active_bookings_per_email,
         max_online_bookings_per_address_per_day: office.max_online_bookings_per_address_per_day,
+        challenge: office.challenge.clone(),
         limits: Some(pb::RateLimits {
             slot_reads_per_minute: office.limits.slot_reads_per_minute,
             bookings_per_hour: office.limits.bookings_per_hour,

@@ -17,6 +17,8 @@ pub struct ApiError {
     pub message: String,
     /// Seconds after which trying again makes sense (`Retry-After`).
     pub retry_after: Option<u64>,
+    /// The proof of work to solve (with `challenge_required`).
+    pub challenge: Option<altcha_lib_rs::Challenge>,
 }
 
 /// What an outage tells clients to wait before trying again.
@@ -29,7 +31,13 @@ impl ApiError {
             code,
             message: message.into(),
             retry_after,
+            challenge: None,
         }
+    }
+
+    pub fn with_challenge(mut self, challenge: altcha_lib_rs::Challenge) -> Self {
+        self.challenge = Some(challenge);
+        self
     }
 
     pub fn retry_after(mut self, seconds: u64) -> Self {
@@ -82,6 +90,8 @@ struct Body<'a> {
 struct Detail<'a> {
     code: &'static str,
     message: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    challenge: Option<&'a altcha_lib_rs::Challenge>,
 }
 
 impl IntoResponse for ApiError {
@@ -90,6 +100,7 @@ impl IntoResponse for ApiError {
             error: Detail {
                 code: self.code.as_str(),
                 message: &self.message,
+                challenge: self.challenge.as_ref(),
             },
         };
         let mut response = (self.status(), Json(body)).into_response();

@@ -2,6 +2,7 @@
 //! translates every request into gRPC calls to the availability and booking
 //! services; it keeps no state of its own, so any number can run.
 
+pub mod challenge;
 pub mod client;
 pub mod error;
 pub mod protection;
@@ -53,6 +54,8 @@ pub struct Settings {
     pub protection: protection::ProtectionSettings,
     #[command(flatten)]
     pub http: serve::HttpSettings,
+    #[command(flatten)]
+    pub challenge: challenge::ChallengeSettings,
 }
 
 /// Where the gateway finds the services.
@@ -77,6 +80,7 @@ pub struct Services {
     pub public_url: Option<String>,
     pub protection: Arc<protection::Protection>,
     pub sign_in: Arc<sign_in::SignIn>,
+    pub challenges: Arc<challenge::Challenges>,
 }
 
 impl Services {
@@ -95,6 +99,7 @@ impl Services {
             public_url: settings.public_url.clone(),
             protection: Arc::new(protection::Protection::new(settings.protection.clone())),
             sign_in: Arc::new(sign_in::SignIn::new()?),
+            challenges: Arc::new(challenge::Challenges::new(&settings.challenge)?),
         })
     }
 

@@ -30,6 +30,7 @@ pub fn routes() -> Router<Services> {
         .route("/api/v1/offices", get(list_offices))
         .route("/api/v1/offices/{office}/concerns", get(concerns))
         .route("/api/v1/offices/{office}/slots", get(slots))
+        .route("/api/v1/challenge", get(challenge))
         .route("/api/v1/bookings", post(create_booking))
         .route("/api/v1/bookings/{code}", get(get_booking).delete(cancel_booking))
         .route("/api/v1/bookings/{code}/reschedule", post(reschedule_booking))
@@ -117,6 +118,34 @@ struct CreateBooking {
     email: String,
     #[serde(default)]
     phone: Option<String>,
+    /// The solved proof of work (base64 JSON, as the ALTCHA widget sends
+    /// it), where the office asks for one.
+    #[serde(default)]
+    altcha: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ChallengeQuery {
+    #[serde(default)]
+    office: String,
+}
+
+/// A proof-of-work challenge for the office's booking form: of the work
+/// asked of this client now, or the least where none is asked.
+async fn challenge(
+    State(services): State<Services>,
+    client: Client,
+    query: Result<Query<ChallengeQuery>, QueryRejection>,
+) -> Result<Json<altcha_lib_rs::Challenge>, ApiError> {
+    let Query(query) = query.map_err(|rejection| ApiError::new(ErrorCode::InvalidQuery, rejection.body_text()))?;
+    services.limit(Class::SlotReads, Some(&query.office), client).await?;
+    let office = services.office(&query.office).await?;
+    let mode = crate::challenge::Mode::of(&office);
+    let work = services
+        .challenges
+        .demanded(mode, client)
+        .unwrap_or(crate::challenge::EASIEST);
+    Ok(Json(services.challenges.issue(client, work)?))
 }
 
 /// Reads a JSON body, mapping every way it can be wrong to a clear 4xx.
@@ -192,6 +221,13 @@ async fn create_booking(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let request: CreateBooking = json_body(body)?;
+    // A request without the proof of work asked costs only a read; the
+    // booking budget counts the ones that could book.
+    services.limit(Class::SlotReads, Some(&request.office), client).await?;
+    let office = services.office(&request.office).await?;
+    services
+        .challenges
+        .admit(crate::challenge::Mode::of(&office), client, request.altcha.as_deref())?;
     services.limit(Class::Bookings, Some(&request.office), client).await?;
     let start = parse_start(&request.start)?;
     let idempotency_key = match headers.get("idempotency-key") {

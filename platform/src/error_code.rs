@@ -93,6 +93,8 @@ error_codes! {
     UriTooLong => "uri_too_long", InvalidArgument, 414;
     HeadersTooLarge => "headers_too_large", InvalidArgument, 431;
     IdempotencyKeyReused => "idempotency_key_reused", InvalidArgument, 422;
+    // 428: this booking needs a proof of work; the answer carries a challenge.
+    ChallengeRequired => "challenge_required", FailedPrecondition, 428;
     // 429: this client asked too often; `Retry-After` says when to try again.
     RateLimited => "rate_limited", ResourceExhausted, 429;
     // The office's quota of online bookings per client address and day.

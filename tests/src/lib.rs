@@ -279,9 +279,14 @@ impl TestApp {
         .await
     }
 
-    /// As `spawn`, with the gateway's protection as shipped (rate limits on).
+    /// As `spawn`, with the gateway's protection as shipped (rate limits and
+    /// proofs of work on).
     pub async fn spawn_protected(backend: Backend) -> Option<Self> {
-        Self::spawn_with(backend, |settings| settings.gateway.protection = default_protection()).await
+        Self::spawn_with(backend, |settings| {
+            settings.gateway.protection = default_protection();
+            settings.gateway.challenge = defaults();
+        })
+        .await
     }
 
     /// The stack with the test settings changed by `adjust`. The tests act
@@ -333,6 +338,11 @@ impl TestApp {
                     ..default_protection()
                 },
                 http: defaults(),
+                // As with the rate limits: proofs of work only where a test asks.
+                challenge: gateway::challenge::ChallengeSettings {
+                    free_attempts: 1_000,
+                    ..defaults()
+                },
             },
             // None configured: the stack makes its own, as the demo does.
             auth: amtstermin_platform::auth::AuthSettings {

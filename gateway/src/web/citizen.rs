@@ -15,6 +15,7 @@ use serde::Deserialize;
 
 use super::{Csrf, WebError, encode, messages, random_hex, render, see_other};
 use crate::Services;
+use crate::challenge::Mode;
 use crate::client::Client;
 use crate::error::ApiError;
 use crate::protection::Class;
@@ -411,6 +412,8 @@ struct BookingForm {
     errors: Vec<FieldError>,
     taken: bool,
     alternatives: Vec<Alternative>,
+    /// The proof of work asked of this client (JSON for app.js), or empty.
+    challenge: String,
 }
 
 impl BookingForm {
@@ -448,6 +451,9 @@ pub struct Submitted {
     phone: String,
     #[serde(default)]
     consent: Option<String>,
+    /// The solved proof of work, where one is asked (filled in by app.js).
+    #[serde(default)]
+    altcha: String,
 }
 
 fn parse_start(text: &str) -> Result<DateTime<Utc>, WebError> {
@@ -459,6 +465,7 @@ fn parse_start(text: &str) -> Result<DateTime<Utc>, WebError> {
 async fn form_page(
     services: &Services,
     office_id: &str,
+    client: Client,
     submitted: Submitted,
     csrf: Csrf,
     errors: Vec<FieldError>,
@@ -469,7 +476,13 @@ async fn form_page(
     let office = services.office(office_id).await?;
     let tz = office.timezone();
     let duration: u32 = office.concerns(&ids).map(|concern| concern.duration_minutes).sum();
-    let status = if errors.is_empty() && alternatives.is_none() {
+    let challenge = match services.challenges.demanded(Mode::of(&office), client) {
+        Some(work) => serde_json::to_string(&services.challenges.issue(client, work)?).unwrap_or_default(),
+        None => String::new(),
+    };
+    let status = if errors.iter().any(|error| error.field == "altcha") {
+        StatusCode::PRECONDITION_REQUIRED
+    } else if errors.is_empty() && alternatives.is_none() {
         StatusCode::OK
     } else if alternatives.is_some() {
         StatusCode::CONFLICT
@@ -505,6 +518,7 @@ async fn form_page(
         errors,
         taken: alternatives.is_some(),
         alternatives: alternatives.unwrap_or_default(),
+        challenge,
     })?;
     let mut response = csrf.respond(page);
     *response.status_mut() = status;
@@ -513,6 +527,7 @@ async fn form_page(
 
 pub async fn form(
     State(services): State<Services>,
+    client: Client,
     Path(office_id): Path<String>,
     headers: HeaderMap,
     Query(query): Query<FormQuery>,
@@ -523,7 +538,7 @@ pub async fn form(
         start: query.start,
         ..Submitted::default()
     };
-    form_page(&services, &office_id, submitted, csrf, Vec::new(), None).await
+    form_page(&services, &office_id, client, submitted, csrf, Vec::new(), None).await
 }
 
 /// The five free times nearest to the one just taken.
@@ -563,7 +578,7 @@ pub async fn submit(
     headers: HeaderMap,
     Form(submitted): Form<Submitted>,
 ) -> Result<Response, WebError> {
-    services.limit(Class::Bookings, Some(&office_id), client).await?;
+    services.limit(Class::SlotReads, Some(&office_id), client).await?;
     Csrf::verify(&headers, &submitted.csrf)?;
     let csrf = Csrf::from_headers(&headers)?;
     let start = parse_start(&submitted.start)?;
@@ -588,8 +603,23 @@ pub async fn submit(
         });
     }
     if !errors.is_empty() {
-        return form_page(&services, &office_id, submitted, csrf, errors, None).await;
+        return form_page(&services, &office_id, client, submitted, csrf, errors, None).await;
     }
+    let office = services.office(&office_id).await?;
+    if let Err(error) = services
+        .challenges
+        .admit(Mode::of(&office), client, Some(&submitted.altcha))
+    {
+        if error.code != ErrorCode::ChallengeRequired {
+            return Err(error.into());
+        }
+        let errors = vec![FieldError {
+            field: "altcha",
+            message: messages::german(ErrorCode::ChallengeRequired).to_owned(),
+        }];
+        return form_page(&services, &office_id, client, submitted, csrf, errors, None).await;
+    }
+    services.limit(Class::Bookings, Some(&office_id), client).await?;
     let ids = parse_ids(&submitted.anliegen);
     let created = services
         .bookings
@@ -634,7 +664,7 @@ pub async fn submit(
                     field,
                     message: messages::german(code).to_owned(),
                 }];
-                return form_page(&services, &office_id, submitted, csrf, errors, None).await;
+                return form_page(&services, &office_id, client, submitted, csrf, errors, None).await;
             }
             match code {
                 ErrorCode::SlotUnavailable | ErrorCode::SlotTaken => {
@@ -645,7 +675,16 @@ pub async fn submit(
                         formular: random_hex(16)?,
                         ..submitted
                     };
-                    form_page(&services, &office_id, submitted, csrf, Vec::new(), Some(alternatives)).await
+                    form_page(
+                        &services,
+                        &office_id,
+                        client,
+                        submitted,
+                        csrf,
+                        Vec::new(),
+                        Some(alternatives),
+                    )
+                    .await
                 }
                 _ => Err(ApiError::from(status).into()),
             }

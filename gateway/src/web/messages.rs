@@ -37,6 +37,10 @@ pub fn german(code: ErrorCode) -> &'static str {
         ErrorCode::RateLimited | ErrorCode::QuotaReached => {
             "Von Ihrem Anschluss kamen zu viele Anfragen oder Buchungen. Bitte warten Sie etwas."
         }
+        ErrorCode::ChallengeRequired => {
+            "Ihr Browser bestätigt noch, dass hier ein Mensch bucht. Bitte senden Sie das Formular in einem \
+             Moment noch einmal (dafür braucht diese Seite JavaScript)."
+        }
         ErrorCode::Internal => "Ein Fehler ist aufgetreten. Bitte versuchen Sie es später noch einmal.",
         code if code.http_status() == 404 => "Die gesuchte Seite gibt es nicht.",
         _ => "Diese Anfrage ist ungültig.",

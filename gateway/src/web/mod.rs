@@ -60,6 +60,15 @@ pub fn routes() -> Router<Services> {
             "/static/app.js",
             get(|| async { asset("text/javascript; charset=utf-8", include_str!("../../static/app.js")) }),
         )
+        .route(
+            "/static/altcha-worker.js",
+            get(|| async {
+                asset(
+                    "text/javascript; charset=utf-8",
+                    include_str!("../../static/altcha-worker.js"),
+                )
+            }),
+        )
 }
 
 /// Assets are compiled into the binary: no CDN, no external fonts.
