@@ -288,7 +288,7 @@ mod tests {
 
     fn demanded_challenge(error: ApiError) -> Challenge {
         assert_eq!(error.code, ErrorCode::ChallengeRequired);
-        error.challenge.expect("a fresh challenge")
+        *error.challenge.expect("a fresh challenge")
     }
 
     #[test]

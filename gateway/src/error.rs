@@ -18,7 +18,7 @@ pub struct ApiError {
     /// Seconds after which trying again makes sense (`Retry-After`).
     pub retry_after: Option<u64>,
     /// The proof of work to solve (with `challenge_required`).
-    pub challenge: Option<altcha_lib_rs::Challenge>,
+    pub challenge: Option<Box<altcha_lib_rs::Challenge>>,
 }
 
 /// What an outage tells clients to wait before trying again.
@@ -36,7 +36,7 @@ impl ApiError {
     }
 
     pub fn with_challenge(mut self, challenge: altcha_lib_rs::Challenge) -> Self {
-        self.challenge = Some(challenge);
+        self.challenge = Some(Box::new(challenge));
         self
     }
 
@@ -100,7 +100,7 @@ impl IntoResponse for ApiError {
             error: Detail {
                 code: self.code.as_str(),
                 message: &self.message,
-                challenge: self.challenge.as_ref(),
+                challenge: self.challenge.as_deref(),
             },
         };
         let mut response = (self.status(), Json(body)).into_response();
