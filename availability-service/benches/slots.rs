@@ -47,6 +47,7 @@ fn office() -> Office {
         max_active_bookings_per_email: 0,
         max_online_bookings_per_address_per_day: 0,
         challenge: "off".to_owned(),
+        release_delay_minutes: 0,
         limits: Default::default(),
         categories: Vec::new(),
         concerns: Vec::new(),

@@ -72,6 +72,8 @@ pub struct Office {
     pub max_online_bookings_per_address_per_day: u32,
     /// When online bookings need a proof of work: "off", "adaptive", "always".
     pub challenge: String,
+    /// Minutes a slot a citizen gave back stays off the online channel.
+    pub release_delay_minutes: u32,
     /// Rate limits for the gateway; 0 fields take its global settings.
     pub limits: crate::config::LimitsEntry,
     pub categories: Vec<Category>,

@@ -52,6 +52,9 @@ struct OfficeEntry {
     max_active_bookings_per_email: u32,
     #[serde(default = "default_max_online_bookings_per_address_per_day")]
     max_online_bookings_per_address_per_day: u32,
+    /// Minutes a slot a citizen gave back stays off the online channel.
+    #[serde(default)]
+    release_delay_minutes: u32,
     /// "off", "adaptive" or "always": when online bookings need a proof of work.
     #[serde(default = "default_challenge")]
     challenge: String,
@@ -347,6 +350,9 @@ fn office(entry: OfficeEntry) -> Result<Office, Error> {
             .ok_or_else(|| Error::InvalidConfig(format!("staff_only_counters names the unknown counter {id:?}")))?;
         staff_only_counters |= 1 << index;
     }
+    if entry.release_delay_minutes > 24 * 60 {
+        return invalid("release_delay_minutes must be at most a day (1440)");
+    }
     if !matches!(entry.challenge.as_str(), "off" | "adaptive" | "always") {
         return invalid("challenge must be \"off\", \"adaptive\" or \"always\"");
     }
@@ -371,6 +377,7 @@ fn office(entry: OfficeEntry) -> Result<Office, Error> {
         max_active_bookings_per_email: entry.max_active_bookings_per_email,
         max_online_bookings_per_address_per_day: entry.max_online_bookings_per_address_per_day,
         challenge: entry.challenge,
+        release_delay_minutes: entry.release_delay_minutes,
         limits: entry.limits,
         categories,
         concerns,

@@ -14,6 +14,7 @@ use amtstermin_platform::timestamp;
 use amtstermin_proto::booking::v1::booking_change::Change;
 use amtstermin_proto::booking::v1::booking_service_client::BookingServiceClient;
 use amtstermin_proto::booking::v1::{BookedInterval, BookingChange, WatchBookingsRequest};
+use chrono::{DateTime, TimeDelta, Utc};
 use tokio::sync::watch;
 
 use crate::catalogue::{Catalogue, Office};
@@ -43,6 +44,9 @@ struct OfficeProjection {
 struct State {
     busy: Busy,
     bookings: HashMap<String, Booked>,
+    /// Time citizens gave back that the online channel sees as busy until
+    /// the office's release delay has passed (staff see it free at once).
+    held: Vec<(Booked, DateTime<Utc>)>,
     sequence: u64,
     /// Caught up with the stream it currently follows.
     live: bool,
@@ -83,25 +87,42 @@ impl Projection {
             .ok_or_else(|| Error::UnknownOffice(office_id.to_owned()))
     }
 
-    /// Runs `f` on the office's busy intervals, unless the projection has
-    /// never been current or has been cut off for too long.
-    pub fn read<R>(&self, office_id: &str, f: impl FnOnce(&Busy) -> R) -> Result<R, Error> {
+    /// Runs `f` on the office's busy intervals as the online channel
+    /// (`online`, with the time still held back) or staff see them, unless
+    /// the projection has never been current or has been cut off for too
+    /// long. The booking `moving`, if given, does not count: what a move of
+    /// that booking may use.
+    pub fn read<R>(
+        &self,
+        office_id: &str,
+        online: bool,
+        moving: Option<&str>,
+        f: impl FnOnce(&Busy) -> R,
+    ) -> Result<R, Error> {
         let state = self.current(office_id)?;
-        Ok(f(&state.busy))
-    }
-
-    /// As `read`, but the booking `code` does not count as busy: what a move
-    /// of that booking may use.
-    pub fn read_without<R>(&self, office_id: &str, code: &str, f: impl FnOnce(&Busy) -> R) -> Result<R, Error> {
-        let state = self.current(office_id)?;
-        match state.bookings.get(code) {
-            Some(booked) => {
-                let mut busy = state.busy.clone();
-                busy.remove(*booked);
-                Ok(f(&busy))
-            }
-            None => Ok(f(&state.busy)),
+        let now = Utc::now();
+        let held: Vec<Booked> = if online {
+            state
+                .held
+                .iter()
+                .filter(|(_, until)| *until > now)
+                .map(|(held, _)| *held)
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let moved = moving.and_then(|code| state.bookings.get(code));
+        if held.is_empty() && moved.is_none() {
+            return Ok(f(&state.busy));
         }
+        let mut busy = state.busy.clone();
+        if let Some(booked) = moved {
+            busy.remove(*booked);
+        }
+        for held in held {
+            busy.insert(held);
+        }
+        Ok(f(&busy))
     }
 
     fn current(&self, office_id: &str) -> Result<std::sync::RwLockReadGuard<'_, State>, Error> {
@@ -183,6 +204,8 @@ impl Projection {
                     state.busy.remove(booked);
                 }
             }
+            let now = Utc::now();
+            state.held.retain(|(_, until)| *until > now);
         }
     }
 
@@ -226,6 +249,15 @@ impl Projection {
             Some(Change::Released(interval)) => {
                 if let Some(booked) = state.bookings.remove(&interval.code) {
                     state.busy.remove(booked);
+                    let delay = TimeDelta::minutes(i64::from(office.release_delay_minutes));
+                    let at = change.at.as_ref().and_then(timestamp::from_proto);
+                    if let (true, Some(at)) = (change.by_citizen && delay > TimeDelta::zero(), at)
+                        && at + delay > Utc::now()
+                    {
+                        let now = Utc::now();
+                        state.held.retain(|(_, until)| *until > now);
+                        state.held.push((booked, at + delay));
+                    }
                 }
             }
             Some(Change::CaughtUp(_)) => {
@@ -343,7 +375,36 @@ mod tests {
         BookingChange {
             sequence,
             change: Some(change),
+            ..BookingChange::default()
         }
+    }
+
+    #[test]
+    fn time_a_citizen_gave_back_stays_off_the_online_channel_for_the_delay() {
+        let delayed = OFFICE.replace("state = \"NW\"", "state = \"NW\"\nrelease_delay_minutes = 30");
+        let catalogue = config::parse(&delayed).expect("valid");
+        let office = catalogue.office("amt").expect("office").clone();
+        let projection = Projection::new(&catalogue);
+        projection.set_absences_loaded();
+        let snapshot = Snapshot {
+            intervals: vec![interval("A", "p1", 8), interval("B", "p1", 9), interval("C", "p2", 9)],
+        };
+        projection.apply(&office, change(3, Change::Snapshot(snapshot)));
+        projection.apply(&office, change(3, Change::CaughtUp(CaughtUp {})));
+        let release = |sequence, code, counter, hour, by_citizen, minutes_ago: i64| BookingChange {
+            sequence,
+            change: Some(Change::Released(interval(code, counter, hour))),
+            at: Some(timestamp::to_proto(Utc::now() - TimeDelta::minutes(minutes_ago))),
+            by_citizen,
+        };
+        projection.apply(&office, release(4, "A", "p1", 8, true, 0));
+        projection.apply(&office, release(5, "B", "p1", 9, false, 0));
+        projection.apply(&office, release(6, "C", "p2", 9, true, 45));
+        let online = projection.read("amt", true, None, Busy::len).expect("live");
+        let staff = projection.read("amt", false, None, Busy::len).expect("live");
+        // Online still sees A (a citizen cancelled just now); staff see all free;
+        // B was released by staff, C's delay has passed.
+        assert_eq!((online, staff), (1, 0));
     }
 
     #[test]
@@ -352,7 +413,10 @@ mod tests {
         let office = catalogue.office("amt").expect("office").clone();
         let projection = Projection::new(&catalogue);
         assert!(
-            matches!(projection.read("amt", |_| ()), Err(Error::ProjectionUnavailable)),
+            matches!(
+                projection.read("amt", false, None, |_| ()),
+                Err(Error::ProjectionUnavailable)
+            ),
             "not live yet"
         );
         projection.set_absences_loaded();
@@ -371,7 +435,7 @@ mod tests {
         projection.apply(&office, change(5, Change::Booked(interval("B", "p2", 9))));
         assert!(projection.live());
         assert_eq!(
-            projection.read("amt", Busy::len).expect("live"),
+            projection.read("amt", false, None, Busy::len).expect("live"),
             2,
             "a repeated change applies once"
         );
@@ -380,7 +444,7 @@ mod tests {
         let absence = booked(&office, &interval("-", "p1", 10)).expect("interval");
         projection.set_blocked("amt", absence, true).expect("office");
         projection.apply(&office, change(6, Change::Released(interval("A", "p1", 8))));
-        assert_eq!(projection.read("amt", Busy::len).expect("live"), 2);
+        assert_eq!(projection.read("amt", false, None, Busy::len).expect("live"), 2);
         let overlapping = projection.bookings_overlapping("amt", absence).expect("office");
         assert!(overlapping.is_empty(), "an absence is no booking");
 
@@ -394,7 +458,7 @@ mod tests {
             ),
         );
         assert_eq!(
-            projection.read("amt", Busy::len).expect("live"),
+            projection.read("amt", false, None, Busy::len).expect("live"),
             2,
             "booking C and the absence"
         );
@@ -416,7 +480,7 @@ mod tests {
 
         projection.prune(Utc.with_ymd_and_hms(2026, 12, 1, 0, 0, 0).single().expect("valid"));
         assert_eq!(
-            projection.read("amt", Busy::len).expect("live"),
+            projection.read("amt", false, None, Busy::len).expect("live"),
             1,
             "only the absence is left"
         );
@@ -433,7 +497,7 @@ mod tests {
         projection.lost("amt");
         assert!(!projection.live());
         assert!(
-            projection.read("amt", |_| ()).is_ok(),
+            projection.read("amt", false, None, |_| ()).is_ok(),
             "a moment behind is still answered"
         );
         if let Some(office) = projection.offices.get("amt")
@@ -442,7 +506,7 @@ mod tests {
             state.lost_at = Some(Instant::now() - MAX_STALENESS - Duration::from_secs(1));
         }
         assert!(matches!(
-            projection.read("amt", |_| ()),
+            projection.read("amt", false, None, |_| ()),
             Err(Error::ProjectionUnavailable)
         ));
     }

@@ -46,10 +46,7 @@ impl Availability {
             earliest_start: window.earliest_start,
         };
         let compute = |busy: &slots::Busy| slots::open_slots(&query, busy);
-        match moving {
-            Some(code) => self.projection.read_without(&office.id, code, compute),
-            None => self.projection.read(&office.id, compute),
-        }
+        self.projection.read(&office.id, window.online, moving, compute)
     }
 }
 

@@ -32,6 +32,8 @@ pub struct Window {
     pub earliest_start: DateTime<Utc>,
     /// Counters open to the channel (staff-only counters are not online).
     pub counters: CounterSet,
+    /// The online channel: time citizens just gave back is still held.
+    pub online: bool,
 }
 
 impl Window {
@@ -47,12 +49,14 @@ impl Window {
                 last_day,
                 earliest_start: now + TimeDelta::minutes(i64::from(office.min_lead_minutes)),
                 counters: !office.staff_only_counters,
+                online: true,
             },
             Channel::Staff => Self {
                 first_day: today,
                 last_day,
                 earliest_start: now,
                 counters: CounterSet::MAX,
+                online: false,
             },
         }
     }

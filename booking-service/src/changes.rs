@@ -8,7 +8,7 @@ use std::time::Duration;
 use amtstermin_platform::timestamp;
 use amtstermin_proto::booking::v1 as pb;
 use amtstermin_proto::booking::v1::booking_change::Change as PbChange;
-use chrono::{TimeDelta, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::Status;
@@ -51,6 +51,10 @@ pub struct Change {
     pub sequence: u64,
     pub kind: ChangeKind,
     pub interval: Interval,
+    /// When it was logged.
+    pub at: DateTime<Utc>,
+    /// A release the citizen made (online cancellation or move).
+    pub by_citizen: bool,
 }
 
 /// The active bookings of an office as of a sequence.
@@ -120,6 +124,7 @@ impl ChangeFeed {
                 change: Some(PbChange::Snapshot(pb::Snapshot {
                     intervals: snapshot.intervals.into_iter().map(to_proto).collect(),
                 })),
+                ..pb::BookingChange::default()
             };
             if !send(change).await {
                 return Ok(());
@@ -138,6 +143,8 @@ impl ChangeFeed {
                         ChangeKind::Booked => PbChange::Booked(interval),
                         ChangeKind::Released => PbChange::Released(interval),
                     }),
+                    at: Some(timestamp::to_proto(change.at)),
+                    by_citizen: change.by_citizen,
                 };
                 if !send(change).await {
                     return Ok(());
@@ -151,6 +158,7 @@ impl ChangeFeed {
                 let change = pb::BookingChange {
                     sequence: after,
                     change: Some(PbChange::CaughtUp(pb::CaughtUp {})),
+                    ..pb::BookingChange::default()
                 };
                 if !send(change).await {
                     return Ok(());

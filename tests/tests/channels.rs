@@ -126,3 +126,58 @@ async fn a_concern_caps_the_persons_per_appointment(backend: Backend) {
         .cloned();
     assert_eq!(concern.map(|c| c["max_persons"].clone()), Some(json!(4)));
 }
+
+#[tokio::test]
+async fn a_slot_a_citizen_cancels_returns_online_only_after_the_office_s_delay() {
+    let Some(app) = TestApp::spawn(Backend::Sqlite).await else {
+        return;
+    };
+    // The Standesamt holds cancelled slots back for ten minutes.
+    let slots = app.slots("standesamt-bergkamen", "geburtsurkunde").await;
+    let start = slots["days"][0]["slots"][0]["start"]
+        .as_str()
+        .expect("start")
+        .to_owned();
+    let free_before = amtstermin_tests::free_at(&slots, &start);
+    let (status, booking) = app
+        .book(&amtstermin_tests::booking_request(
+            "standesamt-bergkamen",
+            &["geburtsurkunde"],
+            &start,
+        ))
+        .await;
+    assert_eq!(status, 201, "{booking}");
+    let cancelled = app
+        .http
+        .delete(app.url(&format!("/api/v1/bookings/{}", booking["code"].as_str().expect("code"))))
+        .bearer_auth(booking["token"].as_str().expect("token"))
+        .send()
+        .await
+        .expect("cancel");
+    assert_eq!(cancelled.status().as_u16(), 204);
+    let online = app.slots("standesamt-bergkamen", "geburtsurkunde").await;
+    assert_eq!(
+        amtstermin_tests::free_at(&online, &start),
+        free_before - 1,
+        "still held online"
+    );
+    // The desk sees it free at once.
+    let staff = AvailabilityServiceClient::new(app.channel(&app.availability_url))
+        .list_slots(ListSlotsRequest {
+            office_id: "standesamt-bergkamen".to_owned(),
+            concern_ids: vec!["geburtsurkunde".to_owned()],
+            channel: Channel::Phone.into(),
+            ..Default::default()
+        })
+        .await
+        .expect("staff slots")
+        .into_inner();
+    let wanted = chrono::DateTime::parse_from_rfc3339(&start).expect("start").timestamp();
+    let free_for_staff = staff
+        .days
+        .iter()
+        .flat_map(|day| &day.slots)
+        .find(|slot| slot.start.as_ref().is_some_and(|at| at.seconds == wanted))
+        .map_or(0, |slot| slot.free);
+    assert_eq!(u64::from(free_for_staff), free_before);
+}

@@ -185,6 +185,20 @@ async fn cancelling_frees_the_interval_and_keeps_the_booking(backend: Backend) {
             .await
             .expect("the time is free again"),
     );
+    // The log says who gave the time back, and when: an office may hold back
+    // what citizens release from the online channel for a while.
+    let log = store.changes("amt", 0, 10).await.expect("changes");
+    let release = log
+        .iter()
+        .find(|change| change.kind == ChangeKind::Released)
+        .expect("released");
+    assert!(release.by_citizen);
+    assert_eq!(release.at, at(1, 0));
+    assert!(
+        log.iter()
+            .filter(|change| change.kind == ChangeKind::Booked)
+            .all(|change| !change.by_citizen)
+    );
 }
 
 async fn bookings_are_found_only_with_their_token(backend: Backend) {

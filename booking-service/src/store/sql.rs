@@ -76,7 +76,8 @@ const LAST_SEQUENCE: &str = "SELECT COALESCE(MAX(sequence), 0) AS sequence FROM 
 const FIRST_SEQUENCE: &str = "SELECT COALESCE(MIN(sequence), 0) AS sequence FROM booking_events WHERE office_id = $1";
 const PRUNE_CHANGES: &str = "DELETE FROM booking_events WHERE created_at < $1 AND sequence < \
      (SELECT MAX(latest.sequence) FROM booking_events latest WHERE latest.office_id = booking_events.office_id)";
-const SELECT_CHANGES: &str = "SELECT sequence, kind, code, counter_id, start_at, end_at FROM booking_events \
+const SELECT_CHANGES: &str = "SELECT sequence, kind, code, counter_id, start_at, end_at, created_at, by_citizen \
+     FROM booking_events \
      WHERE office_id = $1 AND sequence > $2 ORDER BY sequence LIMIT $3";
 /// The bookings a client address made since $3, and the oldest of them.
 const COUNT_FOR_CLIENT: &str = "SELECT COUNT(*) AS booked, MIN(created_at) AS oldest FROM bookings \
@@ -90,8 +91,11 @@ const NEXT_SEQUENCE: &str = "INSERT INTO office_sequences (office_id, last_seque
      ON CONFLICT (office_id) DO UPDATE SET last_sequence = office_sequences.last_sequence + 1 \
      RETURNING last_sequence";
 const INSERT_CHANGE: &str = "INSERT INTO booking_events \
-     (office_id, sequence, kind, code, counter_id, start_at, end_at, created_at) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+     (office_id, sequence, kind, code, counter_id, start_at, end_at, created_at, by_citizen) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+
+/// The actor of what citizens do themselves.
+const CITIZEN: &str = "citizen";
 
 /// The unique key that makes a retried request find its first booking.
 const IDEMPOTENCY_KEY: &str = "bookings_idempotency_key";
@@ -152,6 +156,7 @@ where
     for<'a> Option<&'a [u8]>: Encode<'a, D::Db>,
     for<'a> i64: Encode<'a, D::Db> + Decode<'a, D::Db> + Type<D::Db>,
     for<'a> i32: Decode<'a, D::Db> + Type<D::Db>,
+    for<'a> bool: Encode<'a, D::Db> + Decode<'a, D::Db> + Type<D::Db>,
     for<'a> String: Decode<'a, D::Db> + Type<D::Db>,
     for<'a> Vec<u8>: Decode<'a, D::Db> + Type<D::Db>,
 {
@@ -243,12 +248,13 @@ where
         Self::sequence(&row, "last_sequence")
     }
 
-    /// Appends change `sequence` of `booking`'s interval to its office's log.
+    /// Appends change `sequence` of `booking`'s interval to its office's
+    /// log, made by `actor` at `at`.
     async fn log_change(
         conn: &mut Conn<D>,
         (sequence, kind): (u64, ChangeKind),
         booking: &Booking,
-        at: DateTime<Utc>,
+        (at, actor): (DateTime<Utc>, &str),
     ) -> Result<(), Error> {
         sqlx::query(INSERT_CHANGE)
             .bind(booking.office_id.as_str())
@@ -259,6 +265,7 @@ where
             .bind(D::stored(booking.start))
             .bind(D::stored(booking.end))
             .bind(D::stored(at))
+            .bind(actor == CITIZEN)
             .execute(&mut *conn)
             .await?;
         Ok(())
@@ -443,6 +450,7 @@ where
     for<'a> Option<&'a [u8]>: Encode<'a, D::Db>,
     for<'a> i64: Encode<'a, D::Db> + Decode<'a, D::Db> + Type<D::Db>,
     for<'a> i32: Decode<'a, D::Db> + Type<D::Db>,
+    for<'a> bool: Encode<'a, D::Db> + Decode<'a, D::Db> + Type<D::Db>,
     for<'a> String: Decode<'a, D::Db> + Type<D::Db>,
     for<'a> Vec<u8>: Decode<'a, D::Db> + Type<D::Db>,
 {
@@ -481,7 +489,8 @@ where
             let key = (new.office_id.as_str(), new.code.as_str());
             Self::record(&mut tx, key, new.created_at, &new.actor, (None, Status::Booked), None).await?;
             Self::queue(&mut tx, &new.office_id, &new.code, &new.notifications, false).await?;
-            Self::log_change(&mut tx, (sequence, ChangeKind::Booked), &booking, new.created_at).await?;
+            let by = (new.created_at, new.actor.as_str());
+            Self::log_change(&mut tx, (sequence, ChangeKind::Booked), &booking, by).await?;
             tx.commit().await?;
             return Ok(Reservation::Created { booking, sequence });
         }
@@ -555,7 +564,8 @@ where
             Self::record(&mut tx, key, request.at, request.actor, transition, request.detail).await?;
             Self::queue(&mut tx, request.office_id, request.code, request.notifications, true).await?;
             if let Some(sequence) = sequence {
-                Self::log_change(&mut tx, (sequence, ChangeKind::Released), &booking, request.at).await?;
+                let by = (request.at, request.actor);
+                Self::log_change(&mut tx, (sequence, ChangeKind::Released), &booking, by).await?;
             }
             tx.commit().await?;
             booking.status = request.to;
@@ -606,8 +616,9 @@ where
             let mut booking = booking;
             (booking.counter_id, booking.start, booking.end) = (counter_id.clone(), request.start, request.end);
             let booked = Self::next_sequence(&mut tx, request.office_id).await?;
-            Self::log_change(&mut tx, (released, ChangeKind::Released), &old, request.at).await?;
-            Self::log_change(&mut tx, (booked, ChangeKind::Booked), &booking, request.at).await?;
+            let by = (request.at, request.actor);
+            Self::log_change(&mut tx, (released, ChangeKind::Released), &old, by).await?;
+            Self::log_change(&mut tx, (booked, ChangeKind::Booked), &booking, by).await?;
             tx.commit().await?;
             return Ok(Move::Moved {
                 booking,
@@ -666,6 +677,8 @@ where
                     sequence: Self::sequence(row, "sequence")?,
                     kind: ChangeKind::parse(&kind)?,
                     interval: Self::interval(row)?,
+                    at: Self::instant(row, "created_at")?,
+                    by_citizen: row.try_get("by_citizen")?,
                 })
             })
             .collect()
