@@ -48,6 +48,7 @@ fn office() -> Office {
         max_online_bookings_per_address_per_day: 0,
         challenge: "off".to_owned(),
         release_delay_minutes: 0,
+        confirm_by_email_minutes: 0,
         limits: Default::default(),
         categories: Vec::new(),
         concerns: Vec::new(),

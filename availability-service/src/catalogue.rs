@@ -74,6 +74,8 @@ pub struct Office {
     pub challenge: String,
     /// Minutes a slot a citizen gave back stays off the online channel.
     pub release_delay_minutes: u32,
+    /// Minutes an online booking waits for its confirmation by email (0: none).
+    pub confirm_by_email_minutes: u32,
     /// Rate limits for the gateway; 0 fields take its global settings.
     pub limits: crate::config::LimitsEntry,
     pub categories: Vec<Category>,

@@ -55,6 +55,9 @@ struct OfficeEntry {
     /// Minutes a slot a citizen gave back stays off the online channel.
     #[serde(default)]
     release_delay_minutes: u32,
+    /// Minutes an online booking waits for its confirmation by email (0: none).
+    #[serde(default)]
+    confirm_by_email_minutes: u32,
     /// "off", "adaptive" or "always": when online bookings need a proof of work.
     #[serde(default = "default_challenge")]
     challenge: String,
@@ -350,6 +353,9 @@ fn office(entry: OfficeEntry) -> Result<Office, Error> {
             .ok_or_else(|| Error::InvalidConfig(format!("staff_only_counters names the unknown counter {id:?}")))?;
         staff_only_counters |= 1 << index;
     }
+    if entry.confirm_by_email_minutes > 24 * 60 {
+        return invalid("confirm_by_email_minutes must be at most a day (1440)");
+    }
     if entry.release_delay_minutes > 24 * 60 {
         return invalid("release_delay_minutes must be at most a day (1440)");
     }
@@ -378,6 +384,7 @@ fn office(entry: OfficeEntry) -> Result<Office, Error> {
         max_online_bookings_per_address_per_day: entry.max_online_bookings_per_address_per_day,
         challenge: entry.challenge,
         release_delay_minutes: entry.release_delay_minutes,
+        confirm_by_email_minutes: entry.confirm_by_email_minutes,
         limits: entry.limits,
         categories,
         concerns,

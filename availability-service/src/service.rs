@@ -81,6 +81,7 @@ fn office_to_proto(office: &Office) -> pb::Office {
         max_active_bookings_per_email: office.max_active_bookings_per_email,
         max_online_bookings_per_address_per_day: office.max_online_bookings_per_address_per_day,
         challenge: office.challenge.clone(),
+        confirm_by_email_minutes: office.confirm_by_email_minutes,
         limits: Some(pb::RateLimits {
             slot_reads_per_minute: office.limits.slot_reads_per_minute,
             bookings_per_hour: office.limits.bookings_per_hour,
@@ -238,6 +239,7 @@ impl AvailabilityService for Availability {
             duration_minutes: appointment.duration_minutes,
             max_active_bookings_per_email: office.max_active_bookings_per_email,
             max_online_bookings_per_address_per_day: office.max_online_bookings_per_address_per_day,
+            confirm_by_email_minutes: office.confirm_by_email_minutes,
         }))
     }
 

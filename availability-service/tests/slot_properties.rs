@@ -189,6 +189,7 @@ fn case() -> impl Strategy<Value = Case> {
                     max_online_bookings_per_address_per_day: 0,
                     challenge: "off".to_owned(),
                     release_delay_minutes: 0,
+                    confirm_by_email_minutes: 0,
                     limits: Default::default(),
                     categories: Vec::new(),
                     concerns: Vec::new(),

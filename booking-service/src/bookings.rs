@@ -12,6 +12,9 @@ use crate::error::Error;
 /// booked → checked_in → completed, booked → no_show, booked → cancelled.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Status {
+    /// Holds its counter until confirmed by the link in the mail (offices
+    /// that ask for it); released when not confirmed in time.
+    Pending,
     Booked,
     CheckedIn,
     Completed,
@@ -20,7 +23,8 @@ pub enum Status {
 }
 
 impl Status {
-    const ALL: [Status; 5] = [
+    const ALL: [Status; 6] = [
+        Status::Pending,
         Status::Booked,
         Status::CheckedIn,
         Status::Completed,
@@ -30,6 +34,7 @@ impl Status {
 
     pub fn as_str(self) -> &'static str {
         match self {
+            Status::Pending => "pending",
             Status::Booked => "booked",
             Status::CheckedIn => "checked_in",
             Status::Completed => "completed",
@@ -46,7 +51,8 @@ impl Status {
     pub fn can_become(self, next: Status) -> bool {
         matches!(
             (self, next),
-            (Status::Booked, Status::CheckedIn | Status::NoShow | Status::Cancelled)
+            (Status::Pending, Status::Booked | Status::Cancelled)
+                | (Status::Booked, Status::CheckedIn | Status::NoShow | Status::Cancelled)
                 | (Status::CheckedIn, Status::Completed)
         )
     }
@@ -117,6 +123,8 @@ pub struct Booking {
     pub phone: String,
     pub channel: Channel,
     pub created_at: DateTime<Utc>,
+    /// A pending booking is released unless confirmed by then.
+    pub confirm_by: Option<DateTime<Utc>>,
 }
 
 /// A booking's interval on its counter, without personal data.
@@ -169,6 +177,10 @@ pub struct NewBooking {
     pub created_at: DateTime<Utc>,
     /// The office's quota for the client address, where one applies.
     pub quota: Option<ClientQuota>,
+    /// Set where the office wants bookings confirmed by email: the booking
+    /// starts `pending` and is released unless confirmed by then, with the
+    /// secret (its hash) that only the mail carries.
+    pub confirm_by: Option<(DateTime<Utc>, Vec<u8>)>,
 }
 
 /// How many bookings one client address may make in a rolling day.
@@ -431,6 +443,8 @@ mod tests {
         assert_eq!(
             allowed,
             [
+                (Pending, Booked),
+                (Pending, Cancelled),
                 (Booked, CheckedIn),
                 (Booked, NoShow),
                 (Booked, Cancelled),

@@ -158,14 +158,12 @@ pub async fn run(
         ready.clone(),
         retention::run(store.clone(), settings.retention_days),
     )));
-    let service = BookingServiceServer::new(service::Bookings::new(
-        store.clone(),
-        feed,
-        channel,
+    let bookings = service::Bookings::new(store.clone(), feed, channel, ready.clone(), policy, mail_queued);
+    background.push(tokio::spawn(when_ready(
         ready.clone(),
-        policy,
-        mail_queued,
-    ));
+        bookings.clone().release_unconfirmed(),
+    )));
+    let service = BookingServiceServer::new(bookings);
 
     let mut routes = RoutesBuilder::default();
     let health = amtstermin_platform::server::standard_services(

@@ -176,13 +176,26 @@ impl Mailer {
                 .fees(&booking.concern_ids)
                 .map(|concern| (concern.name.clone(), concern.fee.clone()))
                 .collect(),
+            // A pending booking's first mail carries "manage:confirm".
             manage_link: mail.token.as_ref().map(|token| {
+                let token = token.split_once(':').map_or(token.as_str(), |(manage, _)| manage);
                 format!(
                     "{}/termin/{}?token={token}",
                     self.public_url.trim_end_matches('/'),
                     booking.code
                 )
             }),
+            confirm_link: mail
+                .token
+                .as_ref()
+                .and_then(|token| token.split_once(':'))
+                .map(|(_, confirm)| {
+                    format!(
+                        "{}/termin/{}/bestaetigen?token={confirm}",
+                        self.public_url.trim_end_matches('/'),
+                        booking.code
+                    )
+                }),
         };
         let (subject, text) = notifications::render(mail.kind, &booking, &context);
         let ics = office.calendar_file(&Appointment {

@@ -117,6 +117,46 @@ pub struct MailContext<'a> {
     pub fees: Vec<(String, String)>,
     /// The manage link, when the mail may carry the token.
     pub manage_link: Option<String>,
+    /// The link that confirms a pending booking.
+    pub confirm_link: Option<String>,
+}
+
+/// The mail of a pending booking: follow the link, or the time is released.
+fn render_confirm_request(booking: &Booking, context: &MailContext<'_>) -> (String, String) {
+    let start = booking.start.with_timezone(&context.timezone);
+    let date = amtstermin_catalogue::german::long_date(start.date_naive());
+    let deadline = booking
+        .confirm_by
+        .map(|by| {
+            by.with_timezone(&context.timezone)
+                .format("%d.%m.%Y, %H:%M Uhr")
+                .to_string()
+        })
+        .unwrap_or_default();
+    let subject = format!(
+        "Bitte bestätigen: Termin {} – {}",
+        context.office_name,
+        start.format("%d.%m.%Y, %H:%M Uhr")
+    );
+    let mut text = format!(
+        "Guten Tag {},\n\nbitte bestätigen Sie Ihren Termin bis {deadline}. Erst mit Ihrer Bestätigung ist er \
+         verbindlich gebucht; ohne sie geben wir die Zeit wieder frei.\n\n",
+        booking.name
+    );
+    text.push_str(&format!("Buchungscode: {}\n", booking.code));
+    text.push_str(&format!("Datum: {date}, {} Uhr\n", start.format("%H:%M")));
+    text.push_str(&format!("Ort: {}, {}\n", context.office_name, context.address));
+    text.push_str(&format!("Anliegen: {}\n", context.concerns.join(", ")));
+    if let Some(confirm) = &context.confirm_link {
+        text.push_str(&format!(
+            "\nTermin bestätigen:\n{confirm}\nBitte geben Sie diesen Link nicht weiter.\n"
+        ));
+    }
+    if let Some(link) = &context.manage_link {
+        text.push_str(&format!("\nTermin ansehen, verschieben oder absagen:\n{link}\n"));
+    }
+    text.push_str("\nSie haben diesen Termin nicht gebucht? Dann müssen Sie nichts tun.\n");
+    (subject, text)
 }
 
 /// Subject and German plain text of a mail.
@@ -125,6 +165,9 @@ pub fn render(kind: MailKind, booking: &Booking, context: &MailContext<'_>) -> (
     let end = booking.end.with_timezone(&context.timezone);
     let date = amtstermin_catalogue::german::long_date(start.date_naive());
     let short_date = start.format("%d.%m.%Y, %H:%M Uhr");
+    if kind == MailKind::Confirmation && booking.status == crate::bookings::Status::Pending {
+        return render_confirm_request(booking, context);
+    }
     let (subject, lead) = match kind {
         MailKind::Confirmation => (
             format!("Terminbestätigung {} – {short_date}", context.office_name),
@@ -212,6 +255,7 @@ mod tests {
             phone: String::new(),
             channel: Channel::Online,
             created_at: at(6),
+            confirm_by: None,
         }
     }
 
@@ -224,6 +268,7 @@ mod tests {
             documents: vec!["Biometrisches Passfoto".into()],
             fees: vec![("Personalausweis beantragen".into(), "37,00 €".into())],
             manage_link: link.map(str::to_owned),
+            confirm_link: None,
         }
     }
 

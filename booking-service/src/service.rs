@@ -26,9 +26,12 @@ use crate::store::{BookingStore, Move, MoveRequest, Reservation, StatusChange, S
 const CODE_ATTEMPTS: usize = 5;
 /// How far ahead a walk-in is booked at most.
 const WALK_IN_DAYS: i64 = 14;
+/// How often unconfirmed bookings past their deadline are looked for.
+const UNCONFIRMED_CHECK: std::time::Duration = std::time::Duration::from_secs(5);
 /// How many free starts a walk-in tries when other desks take them first.
 const WALK_IN_ATTEMPTS: usize = 5;
 
+#[derive(Clone)]
 pub struct Bookings {
     store: Arc<dyn BookingStore>,
     feed: ChangeFeed,
@@ -158,6 +161,23 @@ impl Bookings {
                 check.max_online_bookings_per_address_per_day,
             )
         });
+        // Offices that want it hold online bookings until the link in the
+        // mail is followed.
+        let confirm_by = (channel == bookings::Channel::Online
+            && check.confirm_by_email_minutes > 0
+            && self.mail.enabled
+            && !citizen.email.is_empty())
+        .then(|| Utc::now() + chrono::TimeDelta::minutes(i64::from(check.confirm_by_email_minutes)));
+        // The secret of the confirmation link travels only in the mail: the
+        // booking's own token (in this answer) cannot confirm it.
+        let confirmation = match confirm_by {
+            Some(by) => {
+                let secret = bookings::token_to_string(&bookings::new_token()?);
+                let hash = bookings::token_hash(&secret).unwrap_or_default();
+                Some((by, secret, hash))
+            }
+            None => None,
+        };
         let actor = match channel {
             bookings::Channel::Online => "citizen".to_owned(),
             _ => staff_actor(&request.actor)?,
@@ -192,10 +212,16 @@ impl Bookings {
                 notifications: if citizen.email.is_empty() {
                     Vec::new()
                 } else {
-                    self.mail.plan(MailKind::Confirmation, start, Some(token_text), now)?
+                    // A pending booking's mail carries both secrets.
+                    let secrets = match &confirmation {
+                        Some((_, secret, _)) => format!("{token_text}:{secret}"),
+                        None => token_text,
+                    };
+                    self.mail.plan(MailKind::Confirmation, start, Some(secrets), now)?
                 },
                 created_at: now,
                 quota: quota.clone(),
+                confirm_by: confirmation.as_ref().map(|(by, _, hash)| (*by, hash.clone())),
             };
             match self.store()?.reserve(&new, &check.counter_ids, limit).await? {
                 Reservation::Created { booking, sequence } => {
@@ -306,13 +332,25 @@ impl Bookings {
         actor: &str,
         note: Option<&str>,
     ) -> Result<pb::Booking, Error> {
-        let now = Utc::now();
         let notifications = match to {
             BookingStatus::Cancelled if !booking.email.is_empty() => {
-                self.mail.plan(MailKind::Cancelled, booking.start, None, now)?
+                self.mail.plan(MailKind::Cancelled, booking.start, None, Utc::now())?
             }
             _ => Vec::new(),
         };
+        self.set_status(booking, to, (actor, note), &notifications).await
+    }
+
+    /// Moves `booking` to `to`, recording `actor` and `note`, and queues
+    /// `notifications` with the change.
+    async fn set_status(
+        &self,
+        booking: &Booking,
+        to: BookingStatus,
+        (actor, note): (&str, Option<&str>),
+        notifications: &[crate::notifications::Notification],
+    ) -> Result<pb::Booking, Error> {
+        let now = Utc::now();
         let request = StatusRequest {
             office_id: &booking.office_id,
             code: &booking.code,
@@ -320,7 +358,7 @@ impl Bookings {
             actor,
             detail: note,
             at: now,
-            notifications: &notifications,
+            notifications,
         };
         match self.store()?.change_status(request).await? {
             StatusChange::Changed { booking, sequence } => {
@@ -335,6 +373,41 @@ impl Bookings {
             }),
             StatusChange::NotFound => Err(Error::NotFound),
         }
+    }
+
+    /// Releases the pending bookings nobody confirmed in time, for as long
+    /// as the process runs (every replica; the database decides who wins).
+    pub async fn release_unconfirmed(self) {
+        loop {
+            if let Err(error) = self.release_unconfirmed_once().await {
+                tracing::warn!(error = %amtstermin_platform::telemetry::error_chain(&error), "cannot release unconfirmed bookings");
+            }
+            tokio::time::sleep(UNCONFIRMED_CHECK).await;
+        }
+    }
+
+    async fn release_unconfirmed_once(&self) -> Result<(), Error> {
+        let store = self.store()?;
+        for (office_id, code) in store.expired_pending(Utc::now(), 100).await? {
+            let Some(booking) = store.find(&office_id, &code).await? else {
+                continue;
+            };
+            // Another replica (or the citizen, just in time) may have come first.
+            match self
+                .change_status(
+                    &booking,
+                    BookingStatus::Cancelled,
+                    "system",
+                    Some("not confirmed in time"),
+                )
+                .await
+            {
+                Ok(_) => tracing::info!(office = %office_id, code = %code, "unconfirmed booking released"),
+                Err(Error::InvalidTransition { .. }) => {}
+                Err(error) => return Err(error),
+            }
+        }
+        Ok(())
     }
 
     /// Moves `booking` to `start` if that is an open slot for it.
@@ -417,6 +490,7 @@ fn staff_actor(id: &str) -> Result<String, Error> {
 
 fn status_to_proto(status: BookingStatus) -> pb::BookingStatus {
     match status {
+        BookingStatus::Pending => pb::BookingStatus::Pending,
         BookingStatus::Booked => pb::BookingStatus::Booked,
         BookingStatus::CheckedIn => pb::BookingStatus::CheckedIn,
         BookingStatus::Completed => pb::BookingStatus::Completed,
@@ -427,6 +501,7 @@ fn status_to_proto(status: BookingStatus) -> pb::BookingStatus {
 
 fn status_from_proto(value: i32) -> Option<BookingStatus> {
     match pb::BookingStatus::try_from(value).ok()? {
+        pb::BookingStatus::Pending => Some(BookingStatus::Pending),
         pb::BookingStatus::Booked => Some(BookingStatus::Booked),
         pb::BookingStatus::CheckedIn => Some(BookingStatus::CheckedIn),
         pb::BookingStatus::Completed => Some(BookingStatus::Completed),
@@ -464,6 +539,7 @@ fn to_proto(booking: Booking, sequence: u64) -> pb::Booking {
         email: booking.email,
         phone: booking.phone,
         created_at: Some(timestamp::to_proto(booking.created_at)),
+        confirm_by: booking.confirm_by.map(timestamp::to_proto),
         channel: match booking.channel {
             bookings::Channel::Online => ProtoChannel::Online,
             bookings::Channel::Foyer => ProtoChannel::Foyer,
@@ -511,6 +587,56 @@ impl BookingService for Bookings {
             )
             .await?;
         Ok(Response::new(moved))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn confirm_booking(
+        &self,
+        request: Request<pb::ConfirmBookingRequest>,
+    ) -> Result<Response<pb::Booking>, Status> {
+        let request = request.into_inner();
+        let code = bookings::normalise_code(&request.code).ok_or(Error::NotFound)?;
+        let hash = bookings::token_hash(&request.token).ok_or(Error::NotFound)?;
+        let booking = self
+            .store()?
+            .by_confirmation(&code, &hash)
+            .await?
+            .ok_or(Error::NotFound)?;
+        if booking.status == BookingStatus::Pending && booking.confirm_by.is_some_and(|by| by <= Utc::now()) {
+            // Too late, even if the job has not released it yet.
+            self.change_status(
+                &booking,
+                BookingStatus::Cancelled,
+                "system",
+                Some("not confirmed in time"),
+            )
+            .await?;
+            return Err(Error::InvalidTransition {
+                from: BookingStatus::Cancelled.as_str(),
+                to: BookingStatus::Booked.as_str(),
+            }
+            .into());
+        }
+        // The binding confirmation, with the manage link and the reminder.
+        let notifications = if booking.status == BookingStatus::Pending && !booking.email.is_empty() {
+            self.mail.plan(
+                MailKind::Confirmation,
+                booking.start,
+                Some(request.token.clone()),
+                Utc::now(),
+            )?
+        } else {
+            Vec::new()
+        };
+        let confirmed = self
+            .set_status(
+                &booking,
+                BookingStatus::Booked,
+                ("citizen", Some("confirmed by email")),
+                &notifications,
+            )
+            .await?;
+        Ok(Response::new(confirmed))
     }
 
     #[tracing::instrument(skip_all)]

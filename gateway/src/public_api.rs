@@ -34,6 +34,7 @@ pub fn routes() -> Router<Services> {
         .route("/api/v1/bookings", post(create_booking))
         .route("/api/v1/bookings/{code}", get(get_booking).delete(cancel_booking))
         .route("/api/v1/bookings/{code}/reschedule", post(reschedule_booking))
+        .route("/api/v1/bookings/{code}/confirm", post(confirm_booking))
         .route("/api/v1/bookings/{code}/calendar.ics", get(calendar))
 }
 
@@ -332,6 +333,27 @@ async fn cancel_booking(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Confirms a pending booking with the secret of its confirmation mail.
+async fn confirm_booking(
+    State(services): State<Services>,
+    client: Client,
+    code: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+) -> Result<Json<BookingView>, ApiError> {
+    services.limit(Class::Lookups, None, client).await?;
+    let confirmed = services
+        .bookings
+        .clone()
+        .confirm_booking(booking::ConfirmBookingRequest {
+            code: path_value(code)?,
+            token: bearer(&headers)?,
+        })
+        .await?
+        .into_inner();
+    let office = services.office(&confirmed.office_id).await?;
+    Ok(Json(BookingView::new(&confirmed, &office, None)))
+}
+
 #[derive(Deserialize)]
 struct TokenQuery {
     #[serde(default)]
@@ -527,6 +549,8 @@ struct BookingView {
     start: String,
     end: String,
     status: &'static str,
+    /// For a `pending` booking: when it is released unless confirmed.
+    confirm_by: Option<String>,
     channel: &'static str,
     counter: String,
     name: String,
@@ -556,6 +580,11 @@ impl BookingView {
             start: local(start, tz),
             end: local(end, tz),
             status: status_name(booking.status()),
+            confirm_by: booking
+                .confirm_by
+                .as_ref()
+                .filter(|_| booking.status() == booking::BookingStatus::Pending)
+                .map(|by| local(view::instant(Some(by)), tz)),
             channel: channel_name(booking.channel()),
             counter: booking.counter_id.clone(),
             name: booking.name.clone(),

@@ -13,6 +13,7 @@ use chrono_tz::Tz;
 /// A status as the APIs name it.
 pub fn status_name(status: booking::BookingStatus) -> &'static str {
     match status {
+        booking::BookingStatus::Pending => "pending",
         booking::BookingStatus::CheckedIn => "checked_in",
         booking::BookingStatus::Completed => "completed",
         booking::BookingStatus::NoShow => "no_show",
@@ -21,7 +22,7 @@ pub fn status_name(status: booking::BookingStatus) -> &'static str {
     }
 }
 
-/// The status an API name stands for.
+/// The status an API name stands for, among those staff may set.
 pub fn parse_status(name: &str) -> Option<booking::BookingStatus> {
     [
         booking::BookingStatus::Booked,
@@ -37,6 +38,7 @@ pub fn parse_status(name: &str) -> Option<booking::BookingStatus> {
 /// A status as the pages name it.
 pub fn status_label(status: booking::BookingStatus) -> &'static str {
     match status {
+        booking::BookingStatus::Pending => "noch nicht bestätigt",
         booking::BookingStatus::CheckedIn => "angemeldet",
         booking::BookingStatus::Completed => "erledigt",
         booking::BookingStatus::NoShow => "nicht erschienen",

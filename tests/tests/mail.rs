@@ -11,7 +11,8 @@ use sqlx::Connection;
 backend_tests!(
     confirmation_move_and_cancellation_mails_say_everything_in_german,
     a_mail_server_that_is_down_delays_mails_but_never_fails_a_booking,
-    the_reminder_goes_out_when_it_is_due
+    the_reminder_goes_out_when_it_is_due,
+    a_pending_booking_is_binding_only_with_the_link_from_its_mail
 );
 
 /// A mail as read by a mail program.
@@ -254,4 +255,117 @@ async fn the_reminder_goes_out_when_it_is_due(backend: Backend) {
         "only the confirmation carries the token"
     );
     assert_eq!(pending_reminders(&app, &code).await, 0);
+}
+
+/// The Standesamt (demo) wants online bookings confirmed by email within 30
+/// minutes: the booking holds its time as `pending`; only the secret in the
+/// mail confirms it (not the token the booking answer gave), and an
+/// unconfirmed one is released.
+async fn a_pending_booking_is_binding_only_with_the_link_from_its_mail(backend: Backend) {
+    let smtp = SmtpServer::start().await;
+    let Some(app) = TestApp::spawn_with_mail(backend, &smtp.url).await else {
+        return;
+    };
+    let slots = app.slots("standesamt-bergkamen", "geburtsurkunde").await;
+    let start = |n: usize| {
+        slots["days"][0]["slots"][n]["start"]
+            .as_str()
+            .expect("start")
+            .to_owned()
+    };
+    let free_before = amtstermin_tests::free_at(&slots, &start(0));
+    let (status, booking) = app
+        .book(&booking_request("standesamt-bergkamen", &["geburtsurkunde"], &start(0)))
+        .await;
+    assert_eq!(status, 201, "{booking}");
+    assert_eq!(booking["status"], "pending");
+    assert!(booking["confirm_by"].as_str().is_some(), "{booking}");
+    let code = booking["code"].as_str().expect("code").to_owned();
+    let token = booking["token"].as_str().expect("token").to_owned();
+    // The time is held.
+    let held = app.slots("standesamt-bergkamen", "geburtsurkunde").await;
+    assert_eq!(amtstermin_tests::free_at(&held, &start(0)), free_before - 1);
+
+    let mail = read(&smtp.wait_for(1).await[0]);
+    assert!(mail.subject.starts_with("Bitte bestätigen"), "{}", mail.subject);
+    let link = mail
+        .text
+        .lines()
+        .find(|line| line.contains("/bestaetigen?token="))
+        .expect("a confirmation link")
+        .trim()
+        .to_owned();
+    let secret = link.rsplit_once("token=").expect("secret").1.to_owned();
+    assert_ne!(secret, token);
+    let confirm = |with: String| {
+        let (app, code) = (&app, &code);
+        async move {
+            let response = app
+                .http
+                .post(app.url(&format!("/api/v1/bookings/{code}/confirm")))
+                .bearer_auth(with)
+                .send()
+                .await
+                .expect("confirm");
+            (
+                response.status().as_u16(),
+                response.json::<serde_json::Value>().await.unwrap_or_default(),
+            )
+        }
+    };
+    // The booking's own token (which a script has from the answer) does not confirm.
+    assert_eq!(confirm(token.clone()).await.0, 404);
+    let (status, confirmed) = confirm(secret.clone()).await;
+    assert_eq!((status, &confirmed["status"]), (200, &json!("booked")), "{confirmed}");
+    assert!(confirmed["confirm_by"].is_null());
+    assert_eq!(confirm(secret).await.0, 200, "confirming twice changes nothing");
+    let mails = smtp.wait_for(2).await;
+    assert!(read(&mails[1]).subject.starts_with("Terminbestätigung"));
+
+    // An unconfirmed booking is released once its time is up.
+    let (status, second) = app
+        .book(&booking_request("standesamt-bergkamen", &["geburtsurkunde"], &start(1)))
+        .await;
+    assert_eq!((status, &second["status"]), (201, &json!("pending")));
+    let second_code = second["code"].as_str().expect("code").to_owned();
+    expire(&app, &second_code).await;
+    let mut released = false;
+    for _ in 0..60 {
+        let (_, now) = app
+            .get_json_with_token(
+                &format!("/api/v1/bookings/{second_code}"),
+                second["token"].as_str().expect("token"),
+            )
+            .await;
+        if now["status"] == "cancelled" {
+            released = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    assert!(released, "the unconfirmed booking is released");
+}
+
+/// Moves a pending booking's deadline into the past, as if time had passed.
+async fn expire(app: &TestApp, code: &str) {
+    let past = Utc::now() - chrono::TimeDelta::minutes(1);
+    if app.database.url.starts_with("sqlite:") {
+        let mut db = sqlx::SqliteConnection::connect(&app.database.url)
+            .await
+            .expect("database");
+        sqlx::query("UPDATE bookings SET confirm_by = $1 WHERE code = $2")
+            .bind(past.timestamp())
+            .bind(code)
+            .execute(&mut db)
+            .await
+            .expect("expire");
+    } else {
+        let mut db = sqlx::PgConnection::connect(&app.database.url).await.expect("database");
+        sqlx::query("UPDATE bookings SET confirm_by = $1 WHERE code = $2")
+            .bind(past)
+            .bind(code)
+            .execute(&mut db)
+            .await
+            .expect("expire");
+    }
 }

@@ -25,6 +25,7 @@ backend_tests!(
     a_move_takes_the_new_time_and_frees_the_old_one_atomically,
     an_email_address_holds_at_most_the_limit_of_upcoming_bookings,
     a_client_address_makes_at_most_its_quota_of_bookings_a_day,
+    a_pending_booking_holds_its_counter_until_confirmed_or_released,
     retention_removes_personal_data_of_past_appointments_only,
     mails_are_claimed_once_and_retried_or_given_up,
     the_change_log_is_trimmed_but_keeps_each_office_s_latest_entry,
@@ -61,6 +62,7 @@ fn new_booking(office: &str, code: &str, start: DateTime<Utc>, minutes: i64) -> 
         notifications: Vec::new(),
         created_at: at(0, 0),
         quota: None,
+        confirm_by: None,
     }
 }
 
@@ -832,6 +834,95 @@ async fn a_client_address_makes_at_most_its_quota_of_bookings_a_day(backend: Bac
     // A day after the first, there is room again.
     let later = booking("FFFF-FFFF", 13, "198.51.100.7", now + Duration::hours(5));
     created(store.reserve(&later, &all, None).await.expect("a day later"));
+}
+
+async fn a_pending_booking_holds_its_counter_until_confirmed_or_released(backend: Backend) {
+    let Some((_db, store)) = open(backend).await else {
+        return;
+    };
+    let one = counters(&["p1"]);
+    let pending = |code: &str, confirm_by| {
+        let mut new = new_booking("amt", code, at(9, 0), 30);
+        new.confirm_by = Some((confirm_by, format!("confirm-{code}").into_bytes()));
+        new
+    };
+    let held = created(
+        store
+            .reserve(&pending("AAAA-AAAA", at(0, 30)), &one, None)
+            .await
+            .expect("pending"),
+    );
+    assert_eq!((held.status, held.confirm_by), (Status::Pending, Some(at(0, 30))));
+    // The counter is held: nobody else gets the time.
+    assert!(matches!(
+        store
+            .reserve(&new_booking("amt", "BBBB-BBBB", at(9, 15), 30), &one, None)
+            .await
+            .expect("refused"),
+        Reservation::AllTaken
+    ));
+    // It counts against the email limit like a booked one.
+    let mut same_person = new_booking("amt", "CCCC-CCCC", at(11, 0), 30);
+    same_person.created_at = at(0, 1);
+    assert!(matches!(
+        store.reserve(&same_person, &one, Some(1)).await.expect("limit"),
+        Reservation::LimitReached
+    ));
+    assert!(store.expired_pending(at(0, 29), 10).await.expect("expired").is_empty());
+    assert_eq!(
+        store.expired_pending(at(0, 30), 10).await.expect("expired"),
+        [("amt".to_owned(), "AAAA-AAAA".to_owned())]
+    );
+    // Released, the time is free again and the log says so.
+    let request = StatusRequest {
+        office_id: "amt",
+        code: "AAAA-AAAA",
+        to: Status::Cancelled,
+        actor: "system",
+        detail: Some("not confirmed in time"),
+        at: at(0, 31),
+        notifications: &[],
+    };
+    assert!(matches!(
+        store.change_status(request).await.expect("release"),
+        StatusChange::Changed { sequence: Some(_), .. }
+    ));
+    assert!(store.expired_pending(at(1, 0), 10).await.expect("expired").is_empty());
+    created(
+        store
+            .reserve(&new_booking("amt", "DDDD-DDDD", at(9, 0), 30), &one, None)
+            .await
+            .expect("free again"),
+    );
+
+    // Confirmed in time, it is booked.
+    let confirmed = created(
+        store
+            .reserve(&pending("EEEE-EEEE", at(0, 30)), &counters(&["p2"]), None)
+            .await
+            .expect("pending"),
+    );
+    assert_eq!(confirmed.status, Status::Pending);
+    let request = StatusRequest {
+        office_id: "amt",
+        code: "EEEE-EEEE",
+        to: Status::Booked,
+        actor: "citizen",
+        detail: None,
+        at: at(0, 10),
+        notifications: &[],
+    };
+    match store.change_status(request).await.expect("confirm") {
+        StatusChange::Changed { booking, sequence } => {
+            assert_eq!(
+                (booking.status, sequence),
+                (Status::Booked, None),
+                "the interval stays; nothing to log"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(store.expired_pending(at(1, 0), 10).await.expect("expired").is_empty());
 }
 
 async fn retention_removes_personal_data_of_past_appointments_only(backend: Backend) {

@@ -143,6 +143,10 @@ pub trait BookingStore: Send + Sync + 'static {
     /// The booking with this code whose token hashes to `token_hash`.
     async fn get(&self, code: &str, token_hash: &[u8]) -> Result<Option<Booking>, Error>;
 
+    /// The booking with this code whose confirmation secret hashes to
+    /// `confirm_hash` (pending bookings, and those confirmed since).
+    async fn by_confirmation(&self, code: &str, confirm_hash: &[u8]) -> Result<Option<Booking>, Error>;
+
     /// The booking with this code in this office (for staff).
     async fn find(&self, office_id: &str, code: &str) -> Result<Option<Booking>, Error>;
 
@@ -153,6 +157,9 @@ pub trait BookingStore: Send + Sync + 'static {
     /// Moves a booked appointment to another time, keeping code and token:
     /// the new time is taken and the old one released in one transaction.
     async fn reschedule(&self, request: MoveRequest<'_>) -> Result<Move, Error>;
+
+    /// Pending bookings (office, code) not confirmed by `now`, at most `limit`.
+    async fn expired_pending(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<(String, String)>, Error>;
 
     /// All bookings of an office overlapping [from, to), any status, by start.
     async fn list(&self, office_id: &str, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<Booking>, Error>;

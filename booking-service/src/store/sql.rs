@@ -28,18 +28,20 @@ use crate::error::Error;
 use crate::notifications::{MailKind, Notification, PendingMail};
 
 const INSERT_BOOKING: &str = "INSERT INTO bookings (office_id, code, counter_id, concern_ids, start_at, end_at, \
-     status, name, email, phone, token_hash, idempotency_key_hash, request_hash, token_sealed, channel, created_at, \
-     updated_at, email_normalized, client_key) \
-     VALUES ($1, $2, $3, $4, $5, $6, 'booked', $7, $8, $9, $10, $11, $12, $13, $14, $15, $15, $16, $17)";
+     name, email, phone, token_hash, idempotency_key_hash, request_hash, token_sealed, channel, created_at, \
+     updated_at, email_normalized, client_key, status, confirm_by, confirm_hash) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15, $16, $17, $18, $19, $20)";
 const SELECT_BY_IDEMPOTENCY_KEY: &str = "SELECT office_id, code, counter_id, concern_ids, start_at, end_at, status, \
-     name, email, phone, channel, created_at, idempotency_key_hash, request_hash, token_sealed FROM bookings \
+     name, email, phone, channel, created_at, confirm_by, idempotency_key_hash, request_hash, token_sealed FROM bookings \
      WHERE office_id = $1 AND idempotency_key_hash = $2";
 const SELECT_BY_CODE_AND_TOKEN: &str = "SELECT office_id, code, counter_id, concern_ids, start_at, end_at, status, \
-     name, email, phone, channel, created_at FROM bookings WHERE code = $1 AND token_hash = $2";
+     name, email, phone, channel, created_at, confirm_by FROM bookings WHERE code = $1 AND token_hash = $2";
+const SELECT_BY_CODE_AND_CONFIRMATION: &str = "SELECT office_id, code, counter_id, concern_ids, start_at, end_at, \
+     status, name, email, phone, channel, created_at, confirm_by FROM bookings WHERE code = $1 AND confirm_hash = $2";
 const SELECT_BY_OFFICE_AND_CODE: &str = "SELECT office_id, code, counter_id, concern_ids, start_at, end_at, status, \
-     name, email, phone, channel, created_at FROM bookings WHERE office_id = $1 AND code = $2";
+     name, email, phone, channel, created_at, confirm_by FROM bookings WHERE office_id = $1 AND code = $2";
 const SELECT_LIST: &str = "SELECT office_id, code, counter_id, concern_ids, start_at, end_at, status, \
-     name, email, phone, channel, created_at FROM bookings \
+     name, email, phone, channel, created_at, confirm_by FROM bookings \
      WHERE office_id = $1 AND start_at < $3 AND end_at > $2 ORDER BY start_at, code";
 const UPDATE_STATUS: &str = "UPDATE bookings SET status = $4, updated_at = $5 \
      WHERE office_id = $1 AND code = $2 AND status = $3";
@@ -61,7 +63,7 @@ const MAIL_RETRY: &str =
 const MAIL_GIVEN_UP: &str =
     "UPDATE mail_outbox SET failed_at = $3, last_error = $4, token = NULL WHERE office_id = $1 AND id = $2";
 const ANONYMISE_BOOKINGS: &str = "UPDATE bookings SET name = '', email = '', phone = '', email_normalized = '', \
-     request_hash = NULL, token_sealed = NULL, client_key = NULL, anonymised_at = $2 WHERE end_at < $1 AND anonymised_at IS NULL";
+     request_hash = NULL, token_sealed = NULL, client_key = NULL, confirm_hash = NULL, anonymised_at = $2 WHERE end_at < $1 AND anonymised_at IS NULL";
 const ANONYMISE_HISTORY: &str = "UPDATE booking_history SET detail = NULL WHERE detail IS NOT NULL AND EXISTS \
      (SELECT 1 FROM bookings b WHERE b.office_id = booking_history.office_id AND b.code = booking_history.code \
      AND b.anonymised_at IS NOT NULL)";
@@ -69,7 +71,7 @@ const DROP_MAILS_OF_ANONYMISED: &str = "DELETE FROM mail_outbox WHERE sent_at IS
      (SELECT 1 FROM bookings b WHERE b.office_id = mail_outbox.office_id AND b.code = mail_outbox.code \
      AND b.anonymised_at IS NOT NULL)";
 const COUNT_ACTIVE_FOR_EMAIL: &str = "SELECT COUNT(*) AS active FROM bookings \
-     WHERE office_id = $1 AND email_normalized = $2 AND status = 'booked' AND start_at > $3";
+     WHERE office_id = $1 AND email_normalized = $2 AND status IN ('pending', 'booked') AND start_at > $3";
 const SELECT_ACTIVE: &str = "SELECT code, counter_id, start_at, end_at FROM bookings \
      WHERE office_id = $1 AND status <> 'cancelled' AND end_at > $2 ORDER BY start_at";
 const LAST_SEQUENCE: &str = "SELECT COALESCE(MAX(sequence), 0) AS sequence FROM booking_events WHERE office_id = $1";
@@ -79,6 +81,9 @@ const PRUNE_CHANGES: &str = "DELETE FROM booking_events WHERE created_at < $1 AN
 const SELECT_CHANGES: &str = "SELECT sequence, kind, code, counter_id, start_at, end_at, created_at, by_citizen \
      FROM booking_events \
      WHERE office_id = $1 AND sequence > $2 ORDER BY sequence LIMIT $3";
+/// Pending bookings not confirmed by $1, oldest deadline first.
+const EXPIRED_PENDING: &str = "SELECT office_id, code FROM bookings \
+     WHERE status = 'pending' AND confirm_by <= $1 ORDER BY confirm_by LIMIT $2";
 /// The bookings a client address made since $3, and the oldest of them.
 const COUNT_FOR_CLIENT: &str = "SELECT COUNT(*) AS booked, MIN(created_at) AS oldest FROM bookings \
      WHERE office_id = $1 AND client_key = $2 AND created_at > $3";
@@ -157,6 +162,7 @@ where
     for<'a> i64: Encode<'a, D::Db> + Decode<'a, D::Db> + Type<D::Db>,
     for<'a> i32: Decode<'a, D::Db> + Type<D::Db>,
     for<'a> bool: Encode<'a, D::Db> + Decode<'a, D::Db> + Type<D::Db>,
+    for<'a> Option<D::Instant>: Encode<'a, D::Db>,
     for<'a> String: Decode<'a, D::Db> + Type<D::Db>,
     for<'a> Vec<u8>: Decode<'a, D::Db> + Type<D::Db>,
 {
@@ -186,6 +192,10 @@ where
             channel: Channel::parse(&channel)
                 .ok_or_else(|| Error::Internal(format!("unknown stored channel {channel:?}")))?,
             created_at: Self::instant(row, "created_at")?,
+            confirm_by: row
+                .try_get::<Option<D::Instant>, _>("confirm_by")?
+                .map(D::instant)
+                .transpose()?,
         })
     }
 
@@ -412,6 +422,11 @@ where
     ) -> Result<Result<(), Conflict>, Error> {
         let concerns = new.concern_ids.join(",");
         let idempotency = new.idempotency.as_ref();
+        let status = if new.confirm_by.is_some() {
+            Status::Pending
+        } else {
+            Status::Booked
+        };
         let inserted = sqlx::query(INSERT_BOOKING)
             .bind(new.office_id.as_str())
             .bind(new.code.as_str())
@@ -430,6 +445,9 @@ where
             .bind(D::stored(new.created_at))
             .bind(email)
             .bind(new.quota.as_ref().map(|quota| quota.key.as_slice()))
+            .bind(status.as_str())
+            .bind(new.confirm_by.as_ref().map(|(by, _)| D::stored(*by)))
+            .bind(new.confirm_by.as_ref().map(|(_, hash)| hash.as_slice()))
             .execute(&mut *conn)
             .await;
         match inserted {
@@ -451,6 +469,7 @@ where
     for<'a> i64: Encode<'a, D::Db> + Decode<'a, D::Db> + Type<D::Db>,
     for<'a> i32: Decode<'a, D::Db> + Type<D::Db>,
     for<'a> bool: Encode<'a, D::Db> + Decode<'a, D::Db> + Type<D::Db>,
+    for<'a> Option<D::Instant>: Encode<'a, D::Db>,
     for<'a> String: Decode<'a, D::Db> + Type<D::Db>,
     for<'a> Vec<u8>: Decode<'a, D::Db> + Type<D::Db>,
 {
@@ -487,7 +506,8 @@ where
             }
             let booking = created(new, counter_id);
             let key = (new.office_id.as_str(), new.code.as_str());
-            Self::record(&mut tx, key, new.created_at, &new.actor, (None, Status::Booked), None).await?;
+            let status = booking.status;
+            Self::record(&mut tx, key, new.created_at, &new.actor, (None, status), None).await?;
             Self::queue(&mut tx, &new.office_id, &new.code, &new.notifications, false).await?;
             let by = (new.created_at, new.actor.as_str());
             Self::log_change(&mut tx, (sequence, ChangeKind::Booked), &booking, by).await?;
@@ -520,6 +540,15 @@ where
         let row = sqlx::query(SELECT_BY_CODE_AND_TOKEN)
             .bind(code)
             .bind(token_hash)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(Self::booking).transpose()
+    }
+
+    async fn by_confirmation(&self, code: &str, confirm_hash: &[u8]) -> Result<Option<Booking>, Error> {
+        let row = sqlx::query(SELECT_BY_CODE_AND_CONFIRMATION)
+            .bind(code)
+            .bind(confirm_hash)
             .fetch_optional(&self.pool)
             .await?;
         row.as_ref().map(Self::booking).transpose()
@@ -626,6 +655,17 @@ where
             });
         }
         Ok(Move::AllTaken)
+    }
+
+    async fn expired_pending(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<(String, String)>, Error> {
+        let rows = sqlx::query(EXPIRED_PENDING)
+            .bind(D::stored(now))
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| Ok((row.try_get("office_id")?, row.try_get("code")?)))
+            .collect()
     }
 
     async fn list(&self, office_id: &str, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<Booking>, Error> {
@@ -774,11 +814,16 @@ fn created(new: &NewBooking, counter_id: &str) -> Booking {
         concern_ids: new.concern_ids.clone(),
         start: new.start,
         end: new.end,
-        status: Status::Booked,
+        status: if new.confirm_by.is_some() {
+            Status::Pending
+        } else {
+            Status::Booked
+        },
         name: new.name.clone(),
         email: new.email.clone(),
         phone: new.phone.clone(),
         channel: new.channel,
         created_at: new.created_at,
+        confirm_by: new.confirm_by.as_ref().map(|(by, _)| *by),
     }
 }

@@ -27,6 +27,8 @@ struct ConcernDocuments {
 #[template(path = "booking.html")]
 struct BookingPage {
     new: bool,
+    /// For a pending booking: until when it must be confirmed, in words.
+    pending: Option<String>,
     message: Option<&'static str>,
     code: String,
     status: &'static str,
@@ -119,8 +121,19 @@ pub async fn show(
             .unwrap_or("localhost");
         format!("http://{host}")
     });
+    let pending = booking
+        .confirm_by
+        .as_ref()
+        .filter(|_| booking.status() == booking::BookingStatus::Pending)
+        .map(|by| {
+            view::instant(Some(by))
+                .with_timezone(&tz)
+                .format("%d.%m.%Y um %H:%M Uhr")
+                .to_string()
+        });
     let page = render(&BookingPage {
         new: query.neu.is_some(),
+        pending,
         message,
         code: booking.code.clone(),
         status: status_label(booking.status()),
@@ -212,6 +225,75 @@ pub async fn confirm_cancel(
         back_label: "Nein, zurück zum Termin",
     })?;
     Ok(csrf.respond(page))
+}
+
+/// The link of a confirmation mail: a button, so that a mail scanner
+/// following links confirms nothing.
+pub async fn confirm_booking_form(
+    State(services): State<Services>,
+    client: Client,
+    Path(code): Path<String>,
+    headers: HeaderMap,
+    Query(query): Query<TokenQuery>,
+) -> Result<Response, WebError> {
+    services.limit(Class::Lookups, None, client).await?;
+    let csrf = Csrf::from_headers(&headers)?;
+    let page = render(&Confirm {
+        heading: "Termin bestätigen",
+        problem: None,
+        summary: vec![("Buchungscode", code.clone())],
+        action: format!("/termin/{}/bestaetigen", encode(&code)),
+        csrf: csrf.token.clone(),
+        token: query.token.clone(),
+        start: None,
+        confirm: "Termin verbindlich bestätigen",
+        danger: false,
+        back_link: "/".to_owned(),
+        back_label: "Zur Startseite",
+    })?;
+    Ok(csrf.respond(page))
+}
+
+pub async fn confirm_booking(
+    State(services): State<Services>,
+    client: Client,
+    Path(code): Path<String>,
+    headers: HeaderMap,
+    Form(posted): Form<Posted>,
+) -> Result<Response, WebError> {
+    services.limit(Class::Lookups, None, client).await?;
+    Csrf::verify(&headers, &posted.csrf)?;
+    let confirmed = services
+        .bookings
+        .clone()
+        .confirm_booking(booking::ConfirmBookingRequest {
+            code,
+            token: posted.token,
+        })
+        .await;
+    let booking = match confirmed {
+        Ok(booking) => booking.into_inner(),
+        Err(status) if ErrorCode::of(&status) == ErrorCode::InvalidTransition => {
+            return Err(WebError::BadRequest(
+                "Die Zeit zum Bestätigen ist abgelaufen; der Termin ist wieder frei. Bitte buchen Sie neu.",
+            ));
+        }
+        Err(status) => return Err(not_found_or(status)),
+    };
+    let page = render(&Confirm {
+        heading: "Ihr Termin ist bestätigt",
+        problem: None,
+        summary: summary(&services, &booking).await?,
+        action: String::new(),
+        csrf: String::new(),
+        token: String::new(),
+        start: None,
+        confirm: "",
+        danger: false,
+        back_link: "/".to_owned(),
+        back_label: "Zur Startseite",
+    })?;
+    Ok(page.into_response())
 }
 
 #[derive(Deserialize)]

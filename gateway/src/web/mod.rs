@@ -28,6 +28,10 @@ pub fn routes() -> Router<Services> {
         .route("/amt/{office}/buchen", get(citizen::form).post(citizen::submit))
         .route("/termin/{code}", get(manage::show))
         .route(
+            "/termin/{code}/bestaetigen",
+            get(manage::confirm_booking_form).post(manage::confirm_booking),
+        )
+        .route(
             "/termin/{code}/absagen",
             get(manage::confirm_cancel).post(manage::cancel),
         )
