@@ -45,4 +45,4 @@ curl -sf "${base}/api/v1/offices/bergkamen/slots?concerns=personalausweis" >/dev
   || { echo "the stack did not come up:"; cat "${data}/stack.log"; exit 1; }
 
 cd tests/browser
-AMTSTERMIN_BASE_URL="$base" node --test --test-concurrency=1
+AMTSTERMIN_BASE_URL="$base" AMTSTERMIN_MAIL_DIR="${data}/mails" node --test --test-concurrency=1
