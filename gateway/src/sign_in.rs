@@ -65,7 +65,8 @@ impl SignIn {
     pub fn new() -> anyhow::Result<Self> {
         let parallel = std::thread::available_parallelism().map_or(2, usize::from);
         Ok(Self {
-            hashing: Semaphore::new(parallel.clamp(1, 4)),
+            // Half the cores at most: the other half keeps serving the public.
+            hashing: Semaphore::new((parallel / 2).clamp(1, 4)),
             decoy: crate::staff::hash_password("no account has this password")?,
             failures: Mutex::new(HashMap::new()),
             verified: std::sync::atomic::AtomicU64::new(0),

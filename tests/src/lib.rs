@@ -451,6 +451,21 @@ impl TestApp {
         amtstermin_platform::client::channel(url, &credentials).expect("channel")
     }
 
+    /// A browser's CSRF cookie (as `name=value`) and its token, from the
+    /// desk's sign-in form.
+    pub async fn csrf(&self) -> (String, String) {
+        let form = self.http.get(self.url("/schalter/anmelden")).send().await.expect("form");
+        let cookie = form
+            .headers()
+            .get("set-cookie")
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.split(';').next())
+            .expect("csrf cookie")
+            .to_owned();
+        let token = cookie.split_once('=').expect("value").1.to_owned();
+        (cookie, token)
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base_url)
     }

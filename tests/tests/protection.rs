@@ -245,15 +245,7 @@ async fn wrong_passwords_lock_the_login_and_the_address_out_for_a_while() {
     let Some(app) = TestApp::spawn(Backend::Sqlite).await else {
         return;
     };
-    let form = app.http.get(app.url("/schalter/anmelden")).send().await.expect("form");
-    let csrf_cookie = form
-        .headers()
-        .get("set-cookie")
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.split(';').next())
-        .expect("csrf cookie")
-        .to_owned();
-    let csrf = csrf_cookie.split_once('=').expect("value").1.to_owned();
+    let (csrf_cookie, csrf) = app.csrf().await;
     let sign_in = |address: &'static str, login: &'static str, password: &'static str| {
         let (app, csrf_cookie, csrf) = (&app, &csrf_cookie, &csrf);
         async move {

@@ -139,15 +139,7 @@ async fn the_staff_api_needs_a_session_or_the_token(backend: Backend) {
     assert_eq!(status, 401);
 
     // Sign in at the desk like a browser: the login form's CSRF cookie and field.
-    let form = app.http.get(app.url("/schalter/anmelden")).send().await.expect("form");
-    let csrf_cookie = form
-        .headers()
-        .get("set-cookie")
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.split(';').next())
-        .expect("csrf cookie")
-        .to_owned();
-    let csrf = csrf_cookie.split_once('=').expect("value").1.to_owned();
+    let (csrf_cookie, csrf) = app.csrf().await;
     let no_redirects = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()

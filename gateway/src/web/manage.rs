@@ -280,20 +280,27 @@ pub async fn confirm_booking(
         }
         Err(status) => return Err(not_found_or(status)),
     };
-    let page = render(&Confirm {
-        heading: "Ihr Termin ist bestätigt",
-        problem: None,
-        summary: summary(&services, &booking).await?,
-        action: String::new(),
-        csrf: String::new(),
-        token: String::new(),
-        start: None,
-        confirm: "",
-        danger: false,
-        back_link: "/".to_owned(),
-        back_label: "Zur Startseite",
-    })?;
+    let page = render(&Confirm::done("Ihr Termin ist bestätigt", summary(&services, &booking).await?))?;
     Ok(page.into_response())
+}
+
+impl Confirm {
+    /// A page that reports a change done: no form, back to the start.
+    fn done(heading: &'static str, summary: Vec<(&'static str, String)>) -> Self {
+        Self {
+            heading,
+            problem: None,
+            summary,
+            action: String::new(),
+            csrf: String::new(),
+            token: String::new(),
+            start: None,
+            confirm: "",
+            danger: false,
+            back_link: "/".to_owned(),
+            back_label: "Zur Startseite",
+        }
+    }
 }
 
 #[derive(Deserialize)]
