@@ -26,6 +26,7 @@ pub async fn run_once(store: &dyn BookingStore, days: u32) -> Result<u64, Error>
     if anonymised > 0 {
         tracing::info!(bookings = anonymised, days, "personal data removed");
     }
+    store.prune_sessions(now).await?;
     let pruned = store.prune_changes(now - TimeDelta::days(CHANGE_LOG_DAYS)).await?;
     if pruned > 0 {
         tracing::info!(changes = pruned, "change log trimmed");

@@ -488,6 +488,18 @@ fn staff_actor(id: &str) -> Result<String, Error> {
     Ok(format!("staff:{id}"))
 }
 
+/// A desk session id: 32 hex digits, as the gateway makes them.
+fn session_id(id: &str) -> Result<&str, Error> {
+    if id.len() == 32 && id.bytes().all(|byte| byte.is_ascii_hexdigit()) {
+        Ok(id)
+    } else {
+        Err(Error::Invalid {
+            code: ErrorCode::InvalidArgument,
+            message: "session_id must be 32 hex digits".to_owned(),
+        })
+    }
+}
+
 fn status_to_proto(status: BookingStatus) -> pb::BookingStatus {
     match status {
         BookingStatus::Pending => pb::BookingStatus::Pending,
@@ -587,6 +599,26 @@ impl BookingService for Bookings {
             )
             .await?;
         Ok(Response::new(moved))
+    }
+
+    async fn revoke_staff_session(
+        &self,
+        request: Request<pb::RevokeStaffSessionRequest>,
+    ) -> Result<Response<pb::RevokeStaffSessionResponse>, Status> {
+        let request = request.into_inner();
+        let id = session_id(&request.session_id)?;
+        let expires_at = required_instant("expires_at", request.expires_at.as_ref())?;
+        self.store()?.revoke_session(id, expires_at).await?;
+        Ok(Response::new(pb::RevokeStaffSessionResponse {}))
+    }
+
+    async fn check_staff_session(
+        &self,
+        request: Request<pb::CheckStaffSessionRequest>,
+    ) -> Result<Response<pb::CheckStaffSessionResponse>, Status> {
+        let id = session_id(&request.get_ref().session_id)?;
+        let revoked = self.store()?.session_revoked(id).await?;
+        Ok(Response::new(pb::CheckStaffSessionResponse { revoked }))
     }
 
     #[tracing::instrument(skip_all)]

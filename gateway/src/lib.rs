@@ -124,6 +124,28 @@ impl Services {
         self.protection.check(class, office.as_deref(), client)
     }
 
+    /// The member of staff whose session cookie `headers` carry, unless the
+    /// session is invalid or was ended (sign-out, in any replica). An
+    /// unreachable booking service is an outage, not a pass.
+    pub async fn staff_session(&self, headers: &axum::http::HeaderMap) -> Result<Option<staff::Account>, ApiError> {
+        let Some(cookie) = web::cookie(headers, staff::SESSION_COOKIE) else {
+            return Ok(None);
+        };
+        let Some(session) = self.staff.from_session(&cookie) else {
+            return Ok(None);
+        };
+        let revoked = self
+            .bookings
+            .clone()
+            .check_staff_session(booking::CheckStaffSessionRequest {
+                session_id: session.id.clone(),
+            })
+            .await?
+            .into_inner()
+            .revoked;
+        Ok((!revoked).then(|| session.account.clone()))
+    }
+
     /// All bookings of an office on one local day, any status, by start.
     pub async fn bookings_of_day(
         &self,

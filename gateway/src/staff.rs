@@ -12,7 +12,7 @@ use argon2::password_hash::{PasswordHash, PasswordVerifier};
 use chrono::Utc;
 use hmac::{Hmac, Mac};
 use serde::Deserialize;
-use sha2::Sha256;
+use sha2::{Digest, Sha256};
 
 /// How long a desk session lasts: a working day.
 const SESSION_SECONDS: i64 = 10 * 3600;
@@ -122,6 +122,14 @@ pub struct Session<'a> {
     pub account: &'a Account,
     /// The CSRF token the session was started with.
     pub csrf: String,
+    /// The session's random id (what sign-out revokes).
+    pub id: String,
+    pub expires_at: chrono::DateTime<Utc>,
+}
+
+/// A short fingerprint of the account's password hash.
+fn fingerprint(account: &Account) -> String {
+    hex(&Sha256::digest(account.password_hash.as_bytes())[..8])
 }
 
 /// Who may use the desk, and the key of their sessions.
@@ -197,28 +205,48 @@ impl Staff {
     }
 
     /// The value of a new session cookie for `account`, bound to the
-    /// browser's CSRF token `csrf`: desk forms must repeat that token.
+    /// browser's CSRF token `csrf`: desk forms must repeat that token. The
+    /// session has a random id (sign-out revokes it in every replica) and
+    /// carries a fingerprint of the account's password hash (a new password
+    /// ends every session).
     pub fn session(&self, account: &Account, csrf: &str) -> Option<String> {
-        let payload = format!("{}.{}.{csrf}", account.login, Utc::now().timestamp() + SESSION_SECONDS);
+        let mut id = [0u8; 16];
+        getrandom::fill(&mut id).ok()?;
+        let payload = format!(
+            "{}.{}.{csrf}.{}.{}",
+            account.login,
+            Utc::now().timestamp() + SESSION_SECONDS,
+            hex(&id),
+            fingerprint(account)
+        );
         let signature = self.signature(&payload)?;
         Some(format!("{payload}.{}", hex(&signature)))
     }
 
-    /// The session of a cookie, while it is valid.
+    /// The session of a cookie, while it is valid (revocation aside: see
+    /// `Services::staff_session`).
     pub fn from_session(&self, cookie: &str) -> Option<Session<'_>> {
         let (payload, signature) = cookie.rsplit_once('.')?;
-        let (rest, csrf) = payload.rsplit_once('.')?;
+        let (rest, print) = payload.rsplit_once('.')?;
+        let (rest, id) = rest.rsplit_once('.')?;
+        let (rest, csrf) = rest.rsplit_once('.')?;
         let (login, expiry) = rest.rsplit_once('.')?;
         let mut mac = Hmac::<Sha256>::new_from_slice(&self.secret).ok()?;
         mac.update(payload.as_bytes());
         mac.verify_slice(&unhex(signature)?).ok()?;
-        if expiry.parse::<i64>().ok()? < Utc::now().timestamp() {
+        let expires_at = chrono::DateTime::from_timestamp(expiry.parse::<i64>().ok()?, 0)?;
+        if expires_at < Utc::now() {
             return None;
         }
         let account = self.accounts.iter().find(|account| account.login == login)?;
+        if fingerprint(account) != print {
+            return None;
+        }
         Some(Session {
             account,
             csrf: csrf.to_owned(),
+            id: id.to_owned(),
+            expires_at,
         })
     }
 
@@ -308,9 +336,25 @@ mod tests {
         assert!(staff.from_session(&rebound).is_none(), "the CSRF binding is signed");
         let (payload, _) = cookie.rsplit_once('.').expect("signature");
         assert!(staff.from_session(&format!("{payload}.{}", "0".repeat(64))).is_none());
-        let expired = format!("eva.{}.c5rf", Utc::now().timestamp() - 1);
+        let print = fingerprint(&account);
+        let expired = format!("eva.{}.c5rf.{}.{print}", Utc::now().timestamp() - 1, "0".repeat(32));
         let signed = format!("{expired}.{}", hex(&staff.signature(&expired).expect("mac")));
         assert!(staff.from_session(&signed).is_none(), "expired");
+    }
+
+    #[test]
+    fn a_new_password_ends_every_session() {
+        let before = staff();
+        let account = before.authenticate("eva", "geheim").expect("eva").clone();
+        let cookie = before.session(&account, "c5rf").expect("session");
+        let after = Staff::load(&StaffSettings {
+            accounts: format!("eva:{}", hash_password("neu und geheim").expect("hash")),
+            session_secret: "x".repeat(32),
+            ..StaffSettings::default()
+        })
+        .expect("staff");
+        assert!(before.from_session(&cookie).is_some());
+        assert!(after.from_session(&cookie).is_none());
     }
 
     #[test]

@@ -57,7 +57,7 @@ fn same_origin(headers: &HeaderMap, csrf: &str) -> bool {
 
 /// Who calls: a signed-in member of staff (login) or an internal system.
 /// A `write` with a session cookie must also come from our own pages.
-fn caller(services: &Services, headers: &HeaderMap, office_id: &str, write: bool) -> Result<String, ApiError> {
+async fn caller(services: &Services, headers: &HeaderMap, office_id: &str, write: bool) -> Result<String, ApiError> {
     if let Some(token) = headers
         .get(header::AUTHORIZATION)
         .and_then(|value| value.to_str().ok())
@@ -71,13 +71,14 @@ fn caller(services: &Services, headers: &HeaderMap, office_id: &str, write: bool
     }
     let cookie = crate::web::cookie(headers, SESSION_COOKIE).ok_or_else(unauthorized)?;
     let session = services.staff.from_session(&cookie).ok_or_else(unauthorized)?;
-    if write && !same_origin(headers, &session.csrf) {
+    let csrf = session.csrf.clone();
+    let account = services.staff_session(headers).await?.ok_or_else(unauthorized)?;
+    if write && !same_origin(headers, &csrf) {
         return Err(ApiError::new(
             ErrorCode::Forbidden,
             "a change with a desk session needs the Origin of this site or the X-CSRF-Token header",
         ));
     }
-    let account = session.account.clone();
     if !account.may_work_for(office_id) {
         return Err(ApiError::new(
             ErrorCode::Forbidden,
@@ -99,7 +100,7 @@ async fn list(
     headers: HeaderMap,
     Query(query): Query<DayQuery>,
 ) -> Result<Response, ApiError> {
-    caller(&services, &headers, &office_id, false)?;
+    caller(&services, &headers, &office_id, false).await?;
     let office = services.office(&office_id).await?;
     let day = if query.date.is_empty() {
         Utc::now().with_timezone(&office.timezone()).date_naive()
@@ -128,7 +129,7 @@ async fn change_status(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let actor = caller(&services, &headers, &office_id, true)?;
+    let actor = caller(&services, &headers, &office_id, true).await?;
     let request: StatusChange = json_body(body)?;
     let status = view::parse_status(&request.status).ok_or_else(|| {
         ApiError::new(
@@ -165,7 +166,7 @@ async fn walk_in(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let actor = caller(&services, &headers, &office_id, true)?;
+    let actor = caller(&services, &headers, &office_id, true).await?;
     let request: WalkIn = json_body(body)?;
     let booking = services
         .book_walk_in(&office_id, &request.concerns, &request.name, &actor)
@@ -189,7 +190,7 @@ async fn absence(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    caller(&services, &headers, &office_id, true)?;
+    caller(&services, &headers, &office_id, true).await?;
     let request: Absence = json_body(body)?;
     let instant = |field: &str, value: &str| {
         DateTime::parse_from_rfc3339(value.trim())

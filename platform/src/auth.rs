@@ -106,7 +106,13 @@ pub fn required_scope(path: &str) -> Option<Scope> {
         ("amtstermin.availability.v1.ScheduleAdminService", _)
         | (
             "amtstermin.booking.v1.BookingService",
-            "ListBookings" | "ChangeBookingStatus" | "MoveBooking" | "GetBookingHistory" | "BookNextFree",
+            "ListBookings"
+            | "ChangeBookingStatus"
+            | "MoveBooking"
+            | "GetBookingHistory"
+            | "BookNextFree"
+            | "RevokeStaffSession"
+            | "CheckStaffSession",
         ) => Some(Scope::Staff),
         // A method this table does not know (a newer contract): only admins.
         _ => Some(Scope::Admin),

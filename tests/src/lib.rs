@@ -454,7 +454,12 @@ impl TestApp {
     /// A browser's CSRF cookie (as `name=value`) and its token, from the
     /// desk's sign-in form.
     pub async fn csrf(&self) -> (String, String) {
-        let form = self.http.get(self.url("/schalter/anmelden")).send().await.expect("form");
+        let form = self
+            .http
+            .get(self.url("/schalter/anmelden"))
+            .send()
+            .await
+            .expect("form");
         let cookie = form
             .headers()
             .get("set-cookie")

@@ -213,3 +213,60 @@ async fn the_staff_api_needs_a_session_or_the_token(backend: Backend) {
     assert_ne!(walk_in(Some(own_origin), None).await, 403);
     assert_ne!(walk_in(None, Some(&csrf)).await, 403);
 }
+
+#[tokio::test]
+async fn signing_out_ends_the_session_everywhere_even_a_copied_cookie() {
+    use amtstermin_tests::{STAFF_LOGIN, STAFF_PASSWORD};
+    let Some(app) = TestApp::spawn(Backend::Sqlite).await else {
+        return;
+    };
+    let (csrf_cookie, csrf) = app.csrf().await;
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let signed_in = no_redirects
+        .post(app.url("/schalter/anmelden"))
+        .header("cookie", &csrf_cookie)
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("login", STAFF_LOGIN),
+            ("password", STAFF_PASSWORD),
+        ])
+        .send()
+        .await
+        .expect("sign in");
+    assert_eq!(signed_in.status().as_u16(), 303);
+    let session = signed_in
+        .headers()
+        .get("set-cookie")
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split(';').next())
+        .expect("session cookie")
+        .to_owned();
+    let cookies = format!("{session}; {csrf_cookie}");
+    let list = || {
+        no_redirects
+            .get(app.url("/api/v1/staff/offices/bergkamen/bookings"))
+            .header("cookie", &session)
+            .send()
+    };
+    assert_eq!(list().await.expect("list").status().as_u16(), 200);
+    let signed_out = no_redirects
+        .post(app.url("/schalter/abmelden"))
+        .header("cookie", &cookies)
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .expect("sign out");
+    assert_eq!(signed_out.status().as_u16(), 303);
+    // The same cookie (say, copied before) opens nothing any more.
+    assert_eq!(list().await.expect("list").status().as_u16(), 401);
+    let desk = no_redirects
+        .get(app.url("/schalter/bergkamen"))
+        .header("cookie", &session)
+        .send()
+        .await
+        .expect("desk");
+    assert_eq!(desk.status().as_u16(), 303, "back to the sign-in");
+}

@@ -26,6 +26,7 @@ backend_tests!(
     an_email_address_holds_at_most_the_limit_of_upcoming_bookings,
     a_client_address_makes_at_most_its_quota_of_bookings_a_day,
     a_pending_booking_holds_its_counter_until_confirmed_or_released,
+    revoked_desk_sessions_are_known_until_they_would_have_ended,
     retention_removes_personal_data_of_past_appointments_only,
     mails_are_claimed_once_and_retried_or_given_up,
     the_change_log_is_trimmed_but_keeps_each_office_s_latest_entry,
@@ -923,6 +924,27 @@ async fn a_pending_booking_holds_its_counter_until_confirmed_or_released(backend
         other => panic!("{other:?}"),
     }
     assert!(store.expired_pending(at(1, 0), 10).await.expect("expired").is_empty());
+}
+
+async fn revoked_desk_sessions_are_known_until_they_would_have_ended(backend: Backend) {
+    let Some((_db, store)) = open(backend).await else {
+        return;
+    };
+    let (first, second) = ("a".repeat(32), "b".repeat(32));
+    assert!(!store.session_revoked(&first).await.expect("check"));
+    store.revoke_session(&first, at(10, 0)).await.expect("revoke");
+    store
+        .revoke_session(&first, at(10, 0))
+        .await
+        .expect("revoking twice is harmless");
+    store.revoke_session(&second, at(12, 0)).await.expect("revoke");
+    assert!(store.session_revoked(&first).await.expect("check"));
+    assert_eq!(store.prune_sessions(at(11, 0)).await.expect("prune"), 1);
+    assert!(
+        !store.session_revoked(&first).await.expect("check"),
+        "it would have ended anyway"
+    );
+    assert!(store.session_revoked(&second).await.expect("check"));
 }
 
 async fn retention_removes_personal_data_of_past_appointments_only(backend: Backend) {

@@ -195,6 +195,15 @@ pub trait BookingStore: Send + Sync + 'static {
     /// not yet sent. Returns how many bookings it anonymised.
     async fn anonymise(&self, ended_before: DateTime<Utc>, at: DateTime<Utc>) -> Result<u64, Error>;
 
+    /// Records that desk session `id` ended early; kept until `expires_at`.
+    async fn revoke_session(&self, id: &str, expires_at: DateTime<Utc>) -> Result<(), Error>;
+
+    /// Whether desk session `id` was ended early.
+    async fn session_revoked(&self, id: &str) -> Result<bool, Error>;
+
+    /// Forgets revocations of sessions that have ended anyway.
+    async fn prune_sessions(&self, now: DateTime<Utc>) -> Result<u64, Error>;
+
     /// The office's latest change sequence (0 before the first change).
     async fn last_sequence(&self, office_id: &str) -> Result<u64, Error>;
 

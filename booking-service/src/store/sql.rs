@@ -81,6 +81,10 @@ const PRUNE_CHANGES: &str = "DELETE FROM booking_events WHERE created_at < $1 AN
 const SELECT_CHANGES: &str = "SELECT sequence, kind, code, counter_id, start_at, end_at, created_at, by_citizen \
      FROM booking_events \
      WHERE office_id = $1 AND sequence > $2 ORDER BY sequence LIMIT $3";
+const REVOKE_SESSION: &str = "INSERT INTO revoked_sessions (session_id, expires_at) VALUES ($1, $2) \
+     ON CONFLICT (session_id) DO NOTHING";
+const SESSION_REVOKED: &str = "SELECT 1 AS revoked FROM revoked_sessions WHERE session_id = $1";
+const PRUNE_SESSIONS: &str = "DELETE FROM revoked_sessions WHERE expires_at < $1";
 /// Pending bookings not confirmed by $1, oldest deadline first.
 const EXPIRED_PENDING: &str = "SELECT office_id, code FROM bookings \
      WHERE status = 'pending' AND confirm_by <= $1 ORDER BY confirm_by LIMIT $2";
@@ -685,6 +689,28 @@ where
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(Self::history_entry).collect()
+    }
+
+    async fn revoke_session(&self, id: &str, expires_at: DateTime<Utc>) -> Result<(), Error> {
+        sqlx::query(REVOKE_SESSION)
+            .bind(id)
+            .bind(D::stored(expires_at))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn session_revoked(&self, id: &str) -> Result<bool, Error> {
+        let row = sqlx::query(SESSION_REVOKED).bind(id).fetch_optional(&self.pool).await?;
+        Ok(row.is_some())
+    }
+
+    async fn prune_sessions(&self, now: DateTime<Utc>) -> Result<u64, Error> {
+        let removed = sqlx::query(PRUNE_SESSIONS)
+            .bind(D::stored(now))
+            .execute(&self.pool)
+            .await?;
+        Ok(D::rows_affected(&removed))
     }
 
     async fn last_sequence(&self, office_id: &str) -> Result<u64, Error> {

@@ -24,15 +24,8 @@ use crate::staff::{Account, SESSION_COOKIE};
 use crate::view::{self, describe, status_label, times};
 
 /// The signed-in member of staff (who works for `office_id`, if given).
-fn signed_in(services: &Services, headers: &HeaderMap, office_id: Option<&str>) -> Result<Account, WebError> {
-    let account = super::cookie(headers, SESSION_COOKIE)
-        .and_then(|cookie| {
-            services
-                .staff
-                .from_session(&cookie)
-                .map(|session| session.account.clone())
-        })
-        .ok_or(WebError::SignIn)?;
+async fn signed_in(services: &Services, headers: &HeaderMap, office_id: Option<&str>) -> Result<Account, WebError> {
+    let account = services.staff_session(headers).await?.ok_or(WebError::SignIn)?;
     match office_id {
         Some(office_id) if !account.may_work_for(office_id) => {
             Err(WebError::NotFound("Für dieses Amt sind Sie nicht freigeschaltet."))
@@ -199,8 +192,27 @@ pub struct CsrfOnly {
     csrf: String,
 }
 
-pub async fn logout(headers: HeaderMap, Form(form): Form<CsrfOnly>) -> Result<Response, WebError> {
+pub async fn logout(
+    State(services): State<Services>,
+    headers: HeaderMap,
+    Form(form): Form<CsrfOnly>,
+) -> Result<Response, WebError> {
     Csrf::verify(&headers, &form.csrf)?;
+    // Ended everywhere, not only in this browser: a copied cookie is dead too.
+    if let Some(session) = super::cookie(&headers, SESSION_COOKIE)
+        .as_deref()
+        .and_then(|cookie| services.staff.from_session(cookie))
+    {
+        services
+            .bookings
+            .clone()
+            .revoke_staff_session(booking::RevokeStaffSessionRequest {
+                session_id: session.id.clone(),
+                expires_at: Some(timestamp::to_proto(session.expires_at)),
+            })
+            .await?;
+        tracing::info!("staff signed out");
+    }
     let mut response = see_other("/schalter/anmelden");
     if let Some(cookie) = session_cookie("", 0) {
         response.headers_mut().insert(header::SET_COOKIE, cookie);
@@ -217,7 +229,7 @@ struct Offices {
 }
 
 pub async fn offices(State(services): State<Services>, headers: HeaderMap) -> Result<Response, WebError> {
-    let account = signed_in(&services, &headers, None)?;
+    let account = signed_in(&services, &headers, None).await?;
     let csrf = desk_csrf(&services, &headers)?;
     let offices = services
         .catalogues
@@ -295,7 +307,7 @@ pub async fn day(
     headers: HeaderMap,
     Query(query): Query<DayQuery>,
 ) -> Result<Response, WebError> {
-    let account = signed_in(&services, &headers, Some(&office_id))?;
+    let account = signed_in(&services, &headers, Some(&office_id)).await?;
     let csrf = desk_csrf(&services, &headers)?;
     let office = services.office(&office_id).await?;
     let catalogue = &office.catalogue;
@@ -424,7 +436,7 @@ pub async fn change_status(
     headers: HeaderMap,
     Form(form): Form<StatusForm>,
 ) -> Result<Response, WebError> {
-    let account = signed_in(&services, &headers, Some(&office_id))?;
+    let account = signed_in(&services, &headers, Some(&office_id)).await?;
     verify_bound(&services, &headers, &form.csrf)?;
     let status = match form.status.as_str() {
         "checked_in" => booking::BookingStatus::CheckedIn,
@@ -477,7 +489,7 @@ pub async fn walk_in(
     headers: HeaderMap,
     Form(form): Form<WalkIn>,
 ) -> Result<Response, WebError> {
-    let account = signed_in(&services, &headers, Some(&office_id))?;
+    let account = signed_in(&services, &headers, Some(&office_id)).await?;
     verify_bound(&services, &headers, &form.csrf)?;
     if form.name.trim().is_empty() {
         return Ok(see_other(&format!(
@@ -541,7 +553,7 @@ pub async fn ticket(
     Path((office_id, code)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Result<Response, WebError> {
-    signed_in(&services, &headers, Some(&office_id))?;
+    signed_in(&services, &headers, Some(&office_id)).await?;
     let booking = find(&services, &office_id, &code).await?;
     let office = services.office(&office_id).await?;
     let tz = office.timezone();
@@ -580,7 +592,7 @@ pub async fn move_choices(
     Path((office_id, code)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Result<Response, WebError> {
-    signed_in(&services, &headers, Some(&office_id))?;
+    signed_in(&services, &headers, Some(&office_id)).await?;
     let csrf = desk_csrf(&services, &headers)?;
     let booking = find(&services, &office_id, &code).await?;
     let office = services.office(&office_id).await?;
@@ -625,7 +637,7 @@ pub async fn move_booking(
     headers: HeaderMap,
     Form(form): Form<MoveForm>,
 ) -> Result<Response, WebError> {
-    let account = signed_in(&services, &headers, Some(&office_id))?;
+    let account = signed_in(&services, &headers, Some(&office_id)).await?;
     verify_bound(&services, &headers, &form.csrf)?;
     let start = DateTime::parse_from_rfc3339(form.start.trim())
         .map_err(|_| WebError::BadRequest("Diese Zeit ist ungültig."))?
@@ -683,7 +695,7 @@ pub async fn absence(
     headers: HeaderMap,
     Form(form): Form<AbsenceForm>,
 ) -> Result<Response, WebError> {
-    signed_in(&services, &headers, Some(&office_id))?;
+    signed_in(&services, &headers, Some(&office_id)).await?;
     verify_bound(&services, &headers, &form.csrf)?;
     let csrf = desk_csrf(&services, &headers)?;
     let office = services.office(&office_id).await?;

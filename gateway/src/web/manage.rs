@@ -280,7 +280,10 @@ pub async fn confirm_booking(
         }
         Err(status) => return Err(not_found_or(status)),
     };
-    let page = render(&Confirm::done("Ihr Termin ist bestätigt", summary(&services, &booking).await?))?;
+    let page = render(&Confirm::done(
+        "Ihr Termin ist bestätigt",
+        summary(&services, &booking).await?,
+    ))?;
     Ok(page.into_response())
 }
 
