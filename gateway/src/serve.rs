@@ -77,9 +77,12 @@ pub async fn serve(
     let connections = Arc::new(Semaphore::new(settings.max_connections.max(1)));
     let graceful = GracefulShutdown::new();
     let mut http = hyper::server::conn::http1::Builder::new();
+    // A malformed header line is dropped, as nginx does, rather than
+    // answered by hyper with an empty 400 the application never sees.
     http.timer(TokioTimer::new())
         .header_read_timeout(Duration::from_secs(settings.header_timeout_seconds.max(1)))
-        .max_buf_size(READ_BUFFER_BYTES);
+        .max_buf_size(READ_BUFFER_BYTES)
+        .ignore_invalid_headers(true);
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {

@@ -120,3 +120,20 @@ async fn over_long_targets_and_headers_are_refused_in_json() {
     let body: Value = large.json().await.expect("JSON");
     assert_eq!(body["error"]["code"], "headers_too_large");
 }
+
+#[tokio::test]
+async fn a_malformed_header_line_is_dropped_and_the_answer_is_the_application_s() {
+    let Some(app) = TestApp::spawn(Backend::Sqlite).await else {
+        return;
+    };
+    let mut stream = TcpStream::connect(address(&app)).await.expect("connect");
+    stream
+        .write_all(b"GET /api/v1/nothing HTTP/1.1\r\nHost: x\r\nthis is no header\r\nConnection: close\r\n\r\n")
+        .await
+        .expect("write");
+    let (_, answer) = read_until_closed(&mut stream, Duration::from_secs(5))
+        .await
+        .expect("answer");
+    assert!(answer.starts_with("HTTP/1.1 404"), "{answer}");
+    assert!(answer.contains("\"not_found\""), "{answer}");
+}
