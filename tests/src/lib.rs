@@ -471,6 +471,36 @@ impl TestApp {
         (cookie, token)
     }
 
+    /// Signs in at the desk like a browser; returns the session cookie and
+    /// the CSRF cookie (both as `name=value`) and the CSRF token.
+    pub async fn sign_in_at_desk(&self) -> (String, String, String) {
+        let (csrf_cookie, csrf) = self.csrf().await;
+        let no_redirects = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client");
+        let signed_in = no_redirects
+            .post(self.url("/schalter/anmelden"))
+            .header("cookie", &csrf_cookie)
+            .form(&[
+                ("csrf", csrf.as_str()),
+                ("login", STAFF_LOGIN),
+                ("password", STAFF_PASSWORD),
+            ])
+            .send()
+            .await
+            .expect("sign in");
+        assert_eq!(signed_in.status().as_u16(), 303, "signed in");
+        let session = signed_in
+            .headers()
+            .get("set-cookie")
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.split(';').next())
+            .expect("session cookie")
+            .to_owned();
+        (session, csrf_cookie, csrf)
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base_url)
     }

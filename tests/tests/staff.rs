@@ -216,34 +216,14 @@ async fn the_staff_api_needs_a_session_or_the_token(backend: Backend) {
 
 #[tokio::test]
 async fn signing_out_ends_the_session_everywhere_even_a_copied_cookie() {
-    use amtstermin_tests::{STAFF_LOGIN, STAFF_PASSWORD};
     let Some(app) = TestApp::spawn(Backend::Sqlite).await else {
         return;
     };
-    let (csrf_cookie, csrf) = app.csrf().await;
+    let (session, csrf_cookie, csrf) = app.sign_in_at_desk().await;
     let no_redirects = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .expect("client");
-    let signed_in = no_redirects
-        .post(app.url("/schalter/anmelden"))
-        .header("cookie", &csrf_cookie)
-        .form(&[
-            ("csrf", csrf.as_str()),
-            ("login", STAFF_LOGIN),
-            ("password", STAFF_PASSWORD),
-        ])
-        .send()
-        .await
-        .expect("sign in");
-    assert_eq!(signed_in.status().as_u16(), 303);
-    let session = signed_in
-        .headers()
-        .get("set-cookie")
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.split(';').next())
-        .expect("session cookie")
-        .to_owned();
     let cookies = format!("{session}; {csrf_cookie}");
     let list = || {
         no_redirects
