@@ -10,12 +10,20 @@ use chrono::{DateTime, Utc};
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{PgPool, SqlitePool};
 
-/// A pool of one of the supported backends.
+/// The pools of one of the supported backends.
 pub enum Pool {
-    Sqlite(SqlitePool),
-    Postgres(PgPool),
+    Sqlite(Pools<sqlx::Sqlite>),
+    Postgres(Pools<sqlx::Postgres>),
+}
+
+/// Where a store reads and where it writes. On SQLite, one file takes one
+/// writer at a time: writes queue for the single connection of `write`, in
+/// order (the pool is fair), instead of spinning in SQLite's busy handler;
+/// reads go on in parallel (WAL). On PostgreSQL both are the same pool.
+pub struct Pools<DB: sqlx::Database> {
+    pub read: sqlx::Pool<DB>,
+    pub write: sqlx::Pool<DB>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -49,7 +57,10 @@ pub fn open(url: &str, max_connections: u32, application: &str) -> Result<Pool, 
                 .map_err(invalid)?
                 .create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal)
-                .synchronous(SqliteSynchronous::Normal)
+                // A booking confirmed to the citizen is on disk: FULL syncs
+                // the WAL at every commit (NORMAL could lose the last
+                // commits on power loss).
+                .synchronous(SqliteSynchronous::Full)
                 .busy_timeout(Duration::from_secs(10))
                 .foreign_keys(true);
             if let Some(parent) = options.get_filename().parent()
@@ -60,23 +71,29 @@ pub fn open(url: &str, max_connections: u32, application: &str) -> Result<Pool, 
                     source,
                 })?;
             }
-            Ok(Pool::Sqlite(
+            let pool = |connections: u32| {
                 SqlitePoolOptions::new()
-                    .max_connections(max_connections)
+                    .max_connections(connections)
                     .acquire_timeout(Duration::from_secs(15))
-                    .connect_lazy_with(options),
-            ))
+                    .connect_lazy_with(options.clone())
+            };
+            Ok(Pool::Sqlite(Pools {
+                read: pool(max_connections),
+                write: pool(1),
+            }))
         }
         Some("postgres" | "postgresql") => {
             let options = PgConnectOptions::from_str(url)
                 .map_err(invalid)?
                 .application_name(application);
-            Ok(Pool::Postgres(
-                PgPoolOptions::new()
-                    .max_connections(max_connections)
-                    .acquire_timeout(Duration::from_secs(5))
-                    .connect_lazy_with(options),
-            ))
+            let pool = PgPoolOptions::new()
+                .max_connections(max_connections)
+                .acquire_timeout(Duration::from_secs(5))
+                .connect_lazy_with(options);
+            Ok(Pool::Postgres(Pools {
+                read: pool.clone(),
+                write: pool,
+            }))
         }
         _ => Err(OpenError::UnsupportedScheme(redact(url))),
     }

@@ -3,7 +3,7 @@
 
 use std::marker::PhantomData;
 
-use amtstermin_platform::database::Dialect;
+use amtstermin_platform::database::{Dialect, Pools};
 use chrono::{DateTime, Utc};
 use sqlx::migrate::Migrator;
 use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, Row, Type};
@@ -25,10 +25,11 @@ pub struct SqlAbsences<D: Dialect> {
 }
 
 impl<D: Dialect> SqlAbsences<D> {
-    /// The store on `pool`, with the embedded migrations of its backend.
-    pub fn new(pool: Pool<D::Db>, migrator: Migrator) -> Self {
+    /// The store on `pools`, with the embedded migrations of its backend.
+    /// Absences change seldom: the read pool serves their writes too.
+    pub fn new(pools: Pools<D::Db>, migrator: Migrator) -> Self {
         Self {
-            pool,
+            pool: pools.read,
             migrator,
             dialect: PhantomData,
         }

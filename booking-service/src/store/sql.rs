@@ -13,7 +13,7 @@
 
 use std::marker::PhantomData;
 
-use amtstermin_platform::database::Dialect;
+use amtstermin_platform::database::{Dialect, Pools};
 use chrono::{DateTime, Utc};
 use sqlx::error::ErrorKind;
 use sqlx::migrate::Migrator;
@@ -137,16 +137,19 @@ fn conflict(error: &sqlx::Error) -> Option<Conflict> {
 }
 
 pub struct SqlStore<D: Dialect> {
+    /// For reads; `writer` for every write (one connection on SQLite).
     pool: Pool<D::Db>,
+    writer: Pool<D::Db>,
     migrator: Migrator,
     dialect: PhantomData<D>,
 }
 
 impl<D: BookingDialect> SqlStore<D> {
-    /// The store on `pool`, with the embedded migrations of its backend.
-    pub fn new(pool: Pool<D::Db>, migrator: Migrator) -> Self {
+    /// The store on `pools`, with the embedded migrations of its backend.
+    pub fn new(pools: Pools<D::Db>, migrator: Migrator) -> Self {
         Self {
-            pool,
+            pool: pools.read,
+            writer: pools.write,
             migrator,
             dialect: PhantomData,
         }
@@ -252,7 +255,7 @@ where
     /// holds the office's lock until commit. Dropping the transaction rolls
     /// it back and leaves no gap.
     async fn begin_change(&self, office_id: &str) -> Result<(Tx<D>, u64), Error> {
-        let mut tx = self.pool.begin_with(D::BEGIN_WRITE).await?;
+        let mut tx = self.writer.begin_with(D::BEGIN_WRITE).await?;
         let sequence = Self::next_sequence(&mut tx, office_id).await?;
         Ok((tx, sequence))
     }
@@ -478,7 +481,7 @@ where
     for<'a> Vec<u8>: Decode<'a, D::Db> + Type<D::Db>,
 {
     async fn migrate(&self) -> Result<(), Error> {
-        self.migrator.run(&self.pool).await?;
+        self.migrator.run(&self.writer).await?;
         Ok(())
     }
 
@@ -573,7 +576,7 @@ where
                 let (tx, sequence) = self.begin_change(request.office_id).await?;
                 (tx, Some(sequence))
             } else {
-                (self.pool.begin_with(D::BEGIN_WRITE).await?, None)
+                (self.writer.begin_with(D::BEGIN_WRITE).await?, None)
             };
             let Some(found) = Self::find_in(&mut tx, request.office_id, request.code).await? else {
                 return Ok(StatusChange::NotFound);
@@ -695,7 +698,7 @@ where
         sqlx::query(REVOKE_SESSION)
             .bind(id)
             .bind(D::stored(expires_at))
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }
@@ -708,7 +711,7 @@ where
     async fn prune_sessions(&self, now: DateTime<Utc>) -> Result<u64, Error> {
         let removed = sqlx::query(PRUNE_SESSIONS)
             .bind(D::stored(now))
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(D::rows_affected(&removed))
     }
@@ -724,7 +727,7 @@ where
     async fn prune_changes(&self, before: DateTime<Utc>) -> Result<u64, Error> {
         let removed = sqlx::query(PRUNE_CHANGES)
             .bind(D::stored(before))
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(D::rows_affected(&removed))
     }
@@ -776,7 +779,7 @@ where
             .bind(D::stored(now))
             .bind(D::stored(lease_until))
             .bind(i64::from(limit))
-            .fetch_all(&self.pool)
+            .fetch_all(&self.writer)
             .await?;
         rows.iter().map(Self::pending_mail).collect()
     }
@@ -786,7 +789,7 @@ where
             .bind(office_id)
             .bind(id)
             .bind(D::stored(at))
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }
@@ -808,13 +811,13 @@ where
             .bind(id)
             .bind(D::stored(when))
             .bind(error)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }
 
     async fn anonymise(&self, ended_before: DateTime<Utc>, at: DateTime<Utc>) -> Result<u64, Error> {
-        let mut tx = self.pool.begin_with(D::BEGIN_WRITE).await?;
+        let mut tx = self.writer.begin_with(D::BEGIN_WRITE).await?;
         let anonymised = sqlx::query(ANONYMISE_BOOKINGS)
             .bind(D::stored(ended_before))
             .bind(D::stored(at))
