@@ -127,7 +127,7 @@ impl Services {
     /// The member of staff whose session cookie `headers` carry, unless the
     /// session is invalid or was ended (sign-out, in any replica). An
     /// unreachable booking service is an outage, not a pass.
-    pub async fn staff_session(&self, headers: &axum::http::HeaderMap) -> Result<Option<staff::Account>, ApiError> {
+    pub async fn staff_session(&self, headers: &axum::http::HeaderMap) -> Result<Option<staff::Session<'_>>, ApiError> {
         let Some(cookie) = web::cookie(headers, staff::SESSION_COOKIE) else {
             return Ok(None);
         };
@@ -143,7 +143,7 @@ impl Services {
             .await?
             .into_inner()
             .revoked;
-        Ok((!revoked).then(|| session.account.clone()))
+        Ok((!revoked).then_some(session))
     }
 
     /// All bookings of an office on one local day, any status, by start.

@@ -49,7 +49,9 @@ const DRAIN: Duration = Duration::from_secs(10);
 /// Refuses over-long targets and header sections with a JSON error, and
 /// requests that take longer than `timeout`.
 pub async fn limits(timeout: Duration, request: Request, next: Next) -> Response {
-    if request.uri().to_string().len() > MAX_URI_BYTES {
+    // The request target as sent (origin form); no copy on every request.
+    let target = request.uri().path_and_query().map_or(0, |target| target.as_str().len());
+    if target > MAX_URI_BYTES {
         return ApiError::new(ErrorCode::UriTooLong, "the request target is longer than 8 KiB").into_response();
     }
     let header_bytes: usize = request

@@ -20,7 +20,6 @@ use serde::{Deserialize, Serialize};
 use crate::Services;
 use crate::error::ApiError;
 use crate::public_api::json_body;
-use crate::staff::SESSION_COOKIE;
 use crate::view::{self, local};
 
 pub fn routes() -> Router<Services> {
@@ -69,23 +68,20 @@ async fn caller(services: &Services, headers: &HeaderMap, office_id: &str, write
             Err(unauthorized())
         };
     }
-    let cookie = crate::web::cookie(headers, SESSION_COOKIE).ok_or_else(unauthorized)?;
-    let session = services.staff.from_session(&cookie).ok_or_else(unauthorized)?;
-    let csrf = session.csrf.clone();
-    let account = services.staff_session(headers).await?.ok_or_else(unauthorized)?;
-    if write && !same_origin(headers, &csrf) {
+    let session = services.staff_session(headers).await?.ok_or_else(unauthorized)?;
+    if write && !same_origin(headers, &session.csrf) {
         return Err(ApiError::new(
             ErrorCode::Forbidden,
             "a change with a desk session needs the Origin of this site or the X-CSRF-Token header",
         ));
     }
-    if !account.may_work_for(office_id) {
+    if !session.account.may_work_for(office_id) {
         return Err(ApiError::new(
             ErrorCode::Forbidden,
             "this account does not work for this office",
         ));
     }
-    Ok(account.login)
+    Ok(session.account.login.clone())
 }
 
 #[derive(Deserialize)]

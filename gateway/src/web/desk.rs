@@ -25,7 +25,12 @@ use crate::view::{self, describe, status_label, times};
 
 /// The signed-in member of staff (who works for `office_id`, if given).
 async fn signed_in(services: &Services, headers: &HeaderMap, office_id: Option<&str>) -> Result<Account, WebError> {
-    let account = services.staff_session(headers).await?.ok_or(WebError::SignIn)?;
+    let account = services
+        .staff_session(headers)
+        .await?
+        .ok_or(WebError::SignIn)?
+        .account
+        .clone();
     match office_id {
         Some(office_id) if !account.may_work_for(office_id) => {
             Err(WebError::NotFound("Für dieses Amt sind Sie nicht freigeschaltet."))
