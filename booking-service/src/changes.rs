@@ -1,8 +1,10 @@
 //! The change feed behind `WatchBookings`: a snapshot or the missed changes,
 //! then every change as it commits. Changes made by this process wake the
-//! feeds at once; those of other replicas are found by polling the log.
+//! feeds at once; those of other replicas wake them by announcement
+//! (PostgreSQL's LISTEN/NOTIFY), and polling the log stays as the fallback.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use amtstermin_platform::timestamp;
@@ -17,8 +19,13 @@ use crate::bookings::Interval;
 use crate::error::Error;
 use crate::store::BookingStore;
 
-/// How often a feed looks for changes made by other replicas.
+/// How often a feed looks for changes made by other replicas unannounced.
 const POLL_INTERVAL: Duration = Duration::from_millis(250);
+/// How soon a feed looks again for a change known to have committed but not
+/// yet readable (on PostgreSQL, an older transaction is still running).
+const RETRY_INTERVAL: Duration = Duration::from_millis(2);
+/// How long announcements pause after the database failed them.
+const ANNOUNCE_BACKOFF: Duration = Duration::from_secs(1);
 /// Changes read from the log at once.
 const BATCH: u32 = 500;
 
@@ -69,8 +76,14 @@ pub type ChangeStream = ReceiverStream<Result<pb::BookingChange, Status>>;
 #[derive(Clone)]
 pub struct ChangeFeed {
     store: Arc<dyn BookingStore>,
-    /// Bumped after every change this process commits.
+    /// The latest position known committed per office (by this process or
+    /// announced by another).
+    known: Arc<Mutex<HashMap<String, u64>>>,
+    /// Bumped whenever `known` moves.
     committed: watch::Sender<u64>,
+    /// This process's commits not yet announced to other replicas.
+    unannounced: Arc<Mutex<HashMap<String, u64>>>,
+    announce: Arc<tokio::sync::Notify>,
     /// Becomes true when the server shuts down; open streams then end.
     stopping: watch::Receiver<bool>,
 }
@@ -79,15 +92,65 @@ impl ChangeFeed {
     pub fn new(store: Arc<dyn BookingStore>, stopping: watch::Receiver<bool>) -> Self {
         Self {
             store,
+            known: Arc::default(),
             committed: watch::Sender::new(0),
+            unannounced: Arc::default(),
+            announce: Arc::default(),
             stopping,
         }
     }
 
-    /// Wakes the feeds after a change this process committed.
-    pub fn committed(&self) {
+    /// Wakes the feeds after this process committed change `sequence` of
+    /// the office, and has it announced to the other replicas.
+    pub fn committed(&self, office_id: &str, sequence: u64) {
+        self.learn(office_id, sequence);
+        raise(&self.unannounced, office_id, sequence);
+        self.announce.notify_one();
+    }
+
+    /// Notes that change `sequence` of the office committed.
+    fn learn(&self, office_id: &str, sequence: u64) {
+        raise(&self.known, office_id, sequence);
         self.committed
             .send_modify(|generation| *generation = generation.wrapping_add(1));
+    }
+
+    fn known(&self, office_id: &str) -> u64 {
+        lock(&self.known).get(office_id).copied().unwrap_or(0)
+    }
+
+    /// Announces this process's commits and follows the other replicas'
+    /// until the server stops. Announcements only hasten what polling finds.
+    pub async fn exchange_announcements(self) {
+        let mut stopping = self.stopping.clone();
+        tokio::select! {
+            () = self.announce_commits() => {}
+            () = self.follow_others() => {}
+            _ = stopping.wait_for(|stop| *stop) => {}
+        }
+    }
+
+    /// One announcement at a time: commits made meanwhile go in the next.
+    async fn announce_commits(&self) {
+        loop {
+            self.announce.notified().await;
+            let changes: Vec<(String, u64)> = lock(&self.unannounced).drain().collect();
+            if let Err(error) = self.store.announce(&changes).await {
+                tracing::warn!(%error, "cannot announce changes to other replicas; they poll");
+                tokio::time::sleep(ANNOUNCE_BACKOFF).await;
+            }
+        }
+    }
+
+    async fn follow_others(&self) {
+        let on = |office_id: &str, sequence: u64| self.learn(office_id, sequence);
+        loop {
+            match self.store.follow_announcements(&on).await {
+                Ok(()) => return std::future::pending().await,
+                Err(error) => tracing::warn!(%error, "not hearing other replicas' announcements; polling"),
+            }
+            tokio::time::sleep(ANNOUNCE_BACKOFF).await;
+        }
     }
 
     pub fn watch(&self, office_id: String, after: u64) -> ChangeStream {
@@ -112,10 +175,10 @@ impl ChangeFeed {
         let send = |change: pb::BookingChange| async move { sender.send(Ok(change)).await.is_ok() };
 
         let last = self.store.last_sequence(office_id).await?;
-        let first = self.store.first_sequence(office_id).await?;
+        let pruned = self.store.pruned_through(office_id).await?;
         // A snapshot for a fresh start, for a client ahead of the log (the
         // database was replaced) and for one behind what the log still holds.
-        if after == 0 || after > last || after + 1 < first {
+        if after == 0 || after > last || after < pruned {
             // Bookings that ended before yesterday cannot matter to anyone.
             let snapshot = self.store.snapshot(office_id, Utc::now() - TimeDelta::days(1)).await?;
             after = snapshot.sequence;
@@ -153,6 +216,11 @@ impl ChangeFeed {
             if !complete {
                 continue;
             }
+            if self.known(office_id) > after {
+                // Committed, not yet readable: soon.
+                tokio::time::sleep(RETRY_INTERVAL).await;
+                continue;
+            }
             if !caught_up {
                 caught_up = true;
                 let change = pb::BookingChange {
@@ -172,6 +240,22 @@ impl ChangeFeed {
             }
         }
     }
+}
+
+fn raise(positions: &Mutex<HashMap<String, u64>>, office_id: &str, sequence: u64) {
+    let mut positions = lock(positions);
+    match positions.get_mut(office_id) {
+        Some(known) => *known = (*known).max(sequence),
+        None => {
+            positions.insert(office_id.to_owned(), sequence);
+        }
+    }
+}
+
+/// The map behind a mutex; no code panics while holding it, so a poisoned
+/// lock still holds consistent data.
+fn lock(positions: &Mutex<HashMap<String, u64>>) -> std::sync::MutexGuard<'_, HashMap<String, u64>> {
+    positions.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn to_proto(interval: Interval) -> pb::BookedInterval {

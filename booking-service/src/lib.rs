@@ -138,6 +138,10 @@ pub async fn run(
     };
     let mail_queued = Arc::new(tokio::sync::Notify::new());
     let mut background = Vec::new();
+    background.push(tokio::spawn(when_ready(
+        ready.clone(),
+        feed.clone().exchange_announcements(),
+    )));
     if mail_enabled {
         let mailer = mailer::Mailer {
             store: store.clone(),

@@ -62,9 +62,12 @@ impl Bookings {
         }
     }
 
-    /// After a committed change: wake the change feeds and the mail worker.
-    fn committed(&self) {
-        self.feed.committed();
+    /// After a committed change: wake the mail worker and, when it logged
+    /// change `sequence` of the office, the change feeds.
+    fn committed(&self, office_id: &str, sequence: Option<u64>) {
+        if let Some(sequence) = sequence {
+            self.feed.committed(office_id, sequence);
+        }
         self.mail_queued.notify_one();
     }
 
@@ -225,7 +228,7 @@ impl Bookings {
             };
             match self.store()?.reserve(&new, &check.counter_ids, limit).await? {
                 Reservation::Created { booking, sequence } => {
-                    self.committed();
+                    self.committed(&booking.office_id, Some(sequence));
                     tracing::info!(office = %booking.office_id, code = %booking.code, counter = %booking.counter_id, "booked");
                     return Ok(pb::CreateBookingResponse {
                         booking: Some(to_proto(booking, sequence)),
@@ -362,7 +365,7 @@ impl Bookings {
         };
         match self.store()?.change_status(request).await? {
             StatusChange::Changed { booking, sequence } => {
-                self.committed();
+                self.committed(&booking.office_id, sequence);
                 tracing::info!(office = %booking.office_id, code = %booking.code, status = to.as_str(), "status changed");
                 Ok(to_proto(booking, sequence.unwrap_or(0)))
             }
@@ -462,7 +465,7 @@ impl Bookings {
         };
         match self.store()?.reschedule(request).await? {
             Move::Moved { booking, sequence } => {
-                self.committed();
+                self.committed(&booking.office_id, Some(sequence));
                 tracing::info!(office = %booking.office_id, code = %booking.code, counter = %booking.counter_id, "moved");
                 Ok(to_proto(booking, sequence))
             }

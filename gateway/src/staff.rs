@@ -8,6 +8,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use amtstermin_platform::hex;
 use argon2::password_hash::{PasswordHash, PasswordVerifier};
 use chrono::Utc;
 use hmac::{Hmac, Mac};
@@ -269,10 +270,6 @@ fn read_file(path: &Path) -> anyhow::Result<Vec<Account>> {
     let file: StaffFile =
         toml::from_str(&text).map_err(|error| anyhow::anyhow!("invalid staff file {}: {error}", path.display()))?;
     Ok(file.staff)
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
 fn unhex(text: &str) -> Option<Vec<u8>> {

@@ -19,7 +19,7 @@ use tonic::Status;
 use tonic::metadata::{Ascii, MetadataValue};
 use tonic::service::Interceptor;
 
-use crate::ErrorCode;
+use crate::{ErrorCode, hex};
 
 /// What a token may do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -157,10 +157,6 @@ impl FromStr for Token {
         }
         Ok(Self(token.to_owned()))
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
 /// The tokens a server accepts: their hashes, each with its scopes. Written

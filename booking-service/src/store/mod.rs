@@ -204,22 +204,33 @@ pub trait BookingStore: Send + Sync + 'static {
     /// Forgets revocations of sessions that have ended anyway.
     async fn prune_sessions(&self, now: DateTime<Utc>) -> Result<u64, Error>;
 
-    /// The office's latest change sequence (0 before the first change).
+    /// The position through which a reader of the office's changes can
+    /// have everything now (0 before the first change).
     async fn last_sequence(&self, office_id: &str) -> Result<u64, Error>;
 
-    /// The office's oldest change still in the log (0 when it is empty).
-    async fn first_sequence(&self, office_id: &str) -> Result<u64, Error>;
+    /// The position through which the office's log has been pruned (0 when
+    /// nothing was): a reader resuming below it has missed changes.
+    async fn pruned_through(&self, office_id: &str) -> Result<u64, Error>;
 
     /// Forgets changes logged before `before`, keeping each office's latest
-    /// one (which anchors its sequence). Returns how many it removed.
+    /// one, and moves the offices' horizons. Returns how many it removed.
     async fn prune_changes(&self, before: DateTime<Utc>) -> Result<u64, Error>;
 
-    /// The office's changes after `after`, oldest first, at most `limit`.
+    /// The office's changes after position `after` that a reader may see
+    /// now, in order, at most `limit`.
     async fn changes(&self, office_id: &str, after: u64, limit: u32) -> Result<Vec<Change>, Error>;
 
     /// A consistent picture: the active bookings ending after `ends_after`
     /// and the sequence they reflect.
     async fn snapshot(&self, office_id: &str, ends_after: DateTime<Utc>) -> Result<Snapshot, Error>;
+
+    /// Tells every replica's feeds that these offices logged changes up to
+    /// these positions (PostgreSQL: NOTIFY; nothing to do on SQLite).
+    async fn announce(&self, changes: &[(String, u64)]) -> Result<(), Error>;
+
+    /// Hands every announced change (office, position) to `on` until the
+    /// connection fails; returns at once where nothing is announced.
+    async fn follow_announcements(&self, on: &(dyn for<'s> Fn(&'s str, u64) + Send + Sync)) -> Result<(), Error>;
 }
 
 /// Opens the store named by `url` without connecting yet: the service starts
@@ -239,11 +250,85 @@ pub fn open(url: &str, max_connections: u32) -> Result<Arc<dyn BookingStore>, Er
     )
 }
 
-/// What the booking store needs of a backend beyond the shared dialect.
+/// The columns of a booking as the store reads them; `FROM bookings` follows.
+macro_rules! booking_columns {
+    () => {
+        "SELECT office_id, code, counter_id, concern_ids, start_at, end_at, status, \
+         name, email, phone, channel, created_at, confirm_by"
+    };
+}
+pub(crate) use booking_columns;
+
+/// What the booking store needs of a backend beyond the shared dialect:
+/// how changes are numbered and read back, how mails are claimed, and what
+/// serialises the writes that a check must not race.
+///
+/// The change log's promise on both backends: a reader that resumes after
+/// position `p` gets every change above `p`, in order, each once, and never
+/// later finds one below what it has read. SQLite gets it from one writer at
+/// a time: an office's positions count up in commit order (`office_sequences`).
+/// PostgreSQL numbers a change by its transaction id instead (4 × xid + n),
+/// so no lock is shared by an office's bookings, and a reader reads only
+/// below the oldest transaction still running (`pg_snapshot_xmin`): every
+/// lower position has committed or rolled back by then, and no later one can
+/// appear below it.
 pub trait BookingDialect: Dialect {
     /// Claims up to `$3` mails due at `$1` until `$2`, returning
     /// `office_id, id, code, kind, token, attempts`.
     const CLAIM_MAILS: &'static str;
+    /// The changes of office `$1` above position `$2` that a reader may see
+    /// now, in order, at most `$3`.
+    const SELECT_CHANGES: &'static str;
+    /// Takes one serialising lock for `$1` (office) and `$2` (an email address
+    /// or client key) until commit; `None` where writers take turns anyway.
+    const LOCK_CITIZEN: Option<&'static str>;
+    /// Reads booking `$2` of office `$1` and locks it until commit.
+    const SELECT_FOR_CHANGE: &'static str;
+    /// Whether an active booking other than `$5` overlaps [`$4`, `$3`) on
+    /// counter `$2` of office `$1`.
+    const COUNTER_TAKEN: &'static str;
+    /// Locks buckets `$3` to `$4` (in order) of counter `$2` of office `$1`
+    /// until commit; `None` where writers take turns anyway.
+    const LOCK_INTERVAL: Option<&'static str>;
+
+    /// Takes the positions of `count` (at most [`MAX_CHANGES_PER_WRITE`])
+    /// changes of `office_id` in this transaction; returns the first.
+    fn take_positions<'c>(
+        conn: &'c mut <Self::Db as sqlx::Database>::Connection,
+        office_id: &'c str,
+        count: u32,
+    ) -> impl Future<Output = Result<u64, sqlx::Error>> + Send + 'c;
+
+    /// The position through which a reader of `office_id` can have read
+    /// everything (in a snapshot transaction: as of that snapshot).
+    fn read_position<'c>(
+        conn: &'c mut <Self::Db as sqlx::Database>::Connection,
+        office_id: &'c str,
+    ) -> impl Future<Output = Result<u64, sqlx::Error>> + Send + 'c;
+
+    /// Sends `payloads` to the processes following announcements.
+    fn announce<'c>(
+        pool: &'c sqlx::Pool<Self::Db>,
+        payloads: &'c [String],
+    ) -> impl Future<Output = Result<(), sqlx::Error>> + Send + 'c;
+
+    /// Hands every payload announced to `on` until the connection fails;
+    /// returns `Ok` at once where nothing is announced.
+    fn follow_announcements<'c>(
+        pool: &'c sqlx::Pool<Self::Db>,
+        on: &'c (dyn Fn(&str) + Send + Sync),
+    ) -> impl Future<Output = Result<(), sqlx::Error>> + Send + 'c;
+}
+
+/// The PostgreSQL channel on which replicas announce logged changes.
+const ANNOUNCEMENTS: &str = "amtstermin_booking_changes";
+
+/// The most changes one transaction logs (a move: released and booked).
+pub const MAX_CHANGES_PER_WRITE: u32 = 2;
+
+/// A position read from the database; a negative one means "nothing yet".
+fn position(stored: i64) -> u64 {
+    u64::try_from(stored).unwrap_or(0)
 }
 
 impl BookingDialect for SqliteDialect {
@@ -252,6 +337,58 @@ impl BookingDialect for SqliteDialect {
          WHERE rowid IN (SELECT rowid FROM mail_outbox WHERE sent_at IS NULL AND failed_at IS NULL \
          AND next_attempt_at <= $1 ORDER BY next_attempt_at LIMIT $3) \
          RETURNING office_id, id, code, kind, token, attempts";
+    const SELECT_CHANGES: &'static str = "SELECT sequence, kind, code, counter_id, start_at, end_at, created_at, \
+         by_citizen FROM booking_events WHERE office_id = $1 AND sequence > $2 ORDER BY sequence LIMIT $3";
+    const LOCK_CITIZEN: Option<&'static str> = None;
+    const LOCK_INTERVAL: Option<&'static str> = None;
+    // BEGIN IMMEDIATE holds the database's write lock already.
+    const SELECT_FOR_CHANGE: &'static str =
+        concat!(booking_columns!(), " FROM bookings WHERE office_id = $1 AND code = $2");
+    // No appointment lasts a day: the index scan starts a day before.
+    const COUNTER_TAKEN: &'static str = "SELECT 1 AS taken FROM bookings WHERE office_id = $1 AND counter_id = $2 \
+         AND start_at < $3 AND start_at > $4 - 86400 AND end_at > $4 AND status <> 'cancelled' AND code <> $5 LIMIT 1";
+
+    fn take_positions<'c>(
+        conn: &'c mut sqlx::SqliteConnection,
+        office_id: &'c str,
+        count: u32,
+    ) -> impl Future<Output = Result<u64, sqlx::Error>> + Send + 'c {
+        async move {
+            let last: i64 = sqlx::query_scalar(
+                "INSERT INTO office_sequences (office_id, last_sequence) VALUES ($1, $2) \
+                 ON CONFLICT (office_id) DO UPDATE SET last_sequence = office_sequences.last_sequence + $2 \
+                 RETURNING last_sequence",
+            )
+            .bind(office_id)
+            .bind(i64::from(count))
+            .fetch_one(conn)
+            .await?;
+            Ok(position(last - i64::from(count) + 1))
+        }
+    }
+
+    fn read_position<'c>(
+        conn: &'c mut sqlx::SqliteConnection,
+        office_id: &'c str,
+    ) -> impl Future<Output = Result<u64, sqlx::Error>> + Send + 'c {
+        async move {
+            let last: i64 =
+                sqlx::query_scalar("SELECT COALESCE(MAX(sequence), 0) FROM booking_events WHERE office_id = $1")
+                    .bind(office_id)
+                    .fetch_one(conn)
+                    .await?;
+            Ok(position(last))
+        }
+    }
+
+    // One process writes a SQLite file; its feeds are woken directly.
+    async fn announce(_: &sqlx::SqlitePool, _: &[String]) -> Result<(), sqlx::Error> {
+        Ok(())
+    }
+
+    async fn follow_announcements(_: &sqlx::SqlitePool, _: &(dyn Fn(&str) + Send + Sync)) -> Result<(), sqlx::Error> {
+        Ok(())
+    }
 }
 
 impl BookingDialect for PostgresDialect {
@@ -261,4 +398,77 @@ impl BookingDialect for PostgresDialect {
          AND next_attempt_at <= $1 ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED) due \
          WHERE m.office_id = due.office_id AND m.id = due.id \
          RETURNING m.office_id, m.id, m.code, m.kind, m.token, m.attempts";
+    // Only below the statement snapshot's xmin: see the trait.
+    const SELECT_CHANGES: &'static str = "SELECT sequence, kind, code, counter_id, start_at, end_at, created_at, \
+         by_citizen FROM booking_events WHERE office_id = $1 AND sequence > $2 \
+         AND sequence < pg_snapshot_xmin(pg_current_snapshot())::text::bigint * 4 ORDER BY sequence LIMIT $3";
+    // Limits per email address and per client count what exists: two
+    // bookings of one citizen must not both count before either inserts.
+    // Keys are hashed to 64 bits; a collision only makes two citizens wait
+    // for each other.
+    const LOCK_CITIZEN: Option<&'static str> =
+        Some("SELECT pg_advisory_xact_lock(hashtextextended($1 || chr(31) || $2, 0))");
+    // In ascending order, so two writers never wait for each other in turn.
+    const LOCK_INTERVAL: Option<&'static str> = Some(
+        "SELECT pg_advisory_xact_lock(hashtextextended($1 || chr(31) || $2 || chr(31) || bucket::text, 0)) \
+         FROM generate_series($3::bigint, $4::bigint) AS bucket ORDER BY bucket",
+    );
+    const SELECT_FOR_CHANGE: &'static str =
+        concat!(booking_columns!(), " FROM bookings WHERE office_id = $1 AND code = $2 FOR UPDATE");
+    // In the terms of the exclusion constraint, so its GiST index answers.
+    const COUNTER_TAKEN: &'static str = "SELECT 1 AS taken FROM bookings WHERE office_id = $1 AND counter_id = $2 \
+         AND status <> 'cancelled' AND tstzrange(start_at, end_at, '[)') && tstzrange($4, $3, '[)') \
+         AND code <> $5 LIMIT 1";
+
+    fn take_positions<'c>(
+        conn: &'c mut sqlx::PgConnection,
+        _office_id: &'c str,
+        count: u32,
+    ) -> impl Future<Output = Result<u64, sqlx::Error>> + Send + 'c {
+        debug_assert!(count <= MAX_CHANGES_PER_WRITE);
+        async move {
+            let xid: i64 = sqlx::query_scalar("SELECT pg_current_xact_id()::text::bigint")
+                .fetch_one(conn)
+                .await?;
+            Ok(position(xid.saturating_mul(4)))
+        }
+    }
+
+    fn read_position<'c>(
+        conn: &'c mut sqlx::PgConnection,
+        _office_id: &'c str,
+    ) -> impl Future<Output = Result<u64, sqlx::Error>> + Send + 'c {
+        async move {
+            let xmin: i64 = sqlx::query_scalar("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
+                .fetch_one(conn)
+                .await?;
+            Ok(position(xmin.saturating_mul(4) - 1))
+        }
+    }
+
+    // In a transaction of its own, after the changes committed: NOTIFY takes
+    // a lock shared by the whole cluster at commit, which must not lengthen
+    // bookings. Without a synchronous commit it waits for no disk either; a
+    // lost announcement costs one poll interval.
+    async fn announce(pool: &sqlx::PgPool, payloads: &[String]) -> Result<(), sqlx::Error> {
+        let mut tx = pool.begin().await?;
+        sqlx::query("SET LOCAL synchronous_commit TO off").execute(&mut *tx).await?;
+        for payload in payloads {
+            sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(ANNOUNCEMENTS)
+                .bind(payload)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await
+    }
+
+    async fn follow_announcements(pool: &sqlx::PgPool, on: &(dyn Fn(&str) + Send + Sync)) -> Result<(), sqlx::Error> {
+        let mut listener = sqlx::postgres::PgListener::connect_with(pool).await?;
+        listener.listen(ANNOUNCEMENTS).await?;
+        loop {
+            let notification = listener.recv().await?;
+            on(notification.payload());
+        }
+    }
 }

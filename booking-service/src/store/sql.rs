@@ -1,10 +1,12 @@
 //! The booking store, written once for both backends over a `Dialect`.
 //!
-//! Every write runs in a `BEGIN_WRITE` transaction that first takes the next
-//! value of its office's row in `office_sequences`. That row lock orders an
-//! office's changes, so the change log is gap-free and in commit order, and
-//! every lock is taken in the same order (no deadlocks). The office id leads
-//! every key, so under Citus each booking stays a single-shard transaction.
+//! Every write runs in one `BEGIN_WRITE` transaction with the change it
+//! logs; how changes are numbered and read back is the dialect's (see
+//! `BookingDialect`): no lock is shared by all bookings of an office on
+//! PostgreSQL. Checks that count what exists (limits per email address and
+//! client) first take the citizen's lock; a change of an existing booking
+//! first locks its row. The office id leads every key, so under Citus each
+//! booking stays a single-shard transaction.
 //!
 //! The database is the arbiter of overlaps: on SQLite the write lock of
 //! `BEGIN IMMEDIATE` makes the overlap check and the insert one step; on
@@ -17,10 +19,11 @@ use amtstermin_platform::database::{Dialect, Pools};
 use chrono::{DateTime, Utc};
 use sqlx::error::ErrorKind;
 use sqlx::migrate::Migrator;
-use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, Row, Transaction, Type};
+use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, Row, Type};
 
 use super::{
-    BookingDialect, BookingStore, Decision, Move, MoveRequest, Reservation, StatusChange, StatusRequest, decide,
+    BookingDialect, BookingStore, Decision, Move, MoveRequest, Reservation, StatusChange, StatusRequest,
+    booking_columns, decide,
 };
 use crate::bookings::{self, Booking, Channel, HistoryEntry, Idempotency, Interval, NewBooking, Status};
 use crate::changes::{Change, ChangeKind, Snapshot};
@@ -34,15 +37,14 @@ const INSERT_BOOKING: &str = "INSERT INTO bookings (office_id, code, counter_id,
 const SELECT_BY_IDEMPOTENCY_KEY: &str = "SELECT office_id, code, counter_id, concern_ids, start_at, end_at, status, \
      name, email, phone, channel, created_at, confirm_by, idempotency_key_hash, request_hash, token_sealed FROM bookings \
      WHERE office_id = $1 AND idempotency_key_hash = $2";
-const SELECT_BY_CODE_AND_TOKEN: &str = "SELECT office_id, code, counter_id, concern_ids, start_at, end_at, status, \
-     name, email, phone, channel, created_at, confirm_by FROM bookings WHERE code = $1 AND token_hash = $2";
-const SELECT_BY_CODE_AND_CONFIRMATION: &str = "SELECT office_id, code, counter_id, concern_ids, start_at, end_at, \
-     status, name, email, phone, channel, created_at, confirm_by FROM bookings WHERE code = $1 AND confirm_hash = $2";
-const SELECT_BY_OFFICE_AND_CODE: &str = "SELECT office_id, code, counter_id, concern_ids, start_at, end_at, status, \
-     name, email, phone, channel, created_at, confirm_by FROM bookings WHERE office_id = $1 AND code = $2";
-const SELECT_LIST: &str = "SELECT office_id, code, counter_id, concern_ids, start_at, end_at, status, \
-     name, email, phone, channel, created_at, confirm_by FROM bookings \
-     WHERE office_id = $1 AND start_at < $3 AND end_at > $2 ORDER BY start_at, code";
+const SELECT_BY_CODE_AND_TOKEN: &str = concat!(booking_columns!(), " FROM bookings WHERE code = $1 AND token_hash = $2");
+const SELECT_BY_CODE_AND_CONFIRMATION: &str =
+    concat!(booking_columns!(), " FROM bookings WHERE code = $1 AND confirm_hash = $2");
+const SELECT_BY_OFFICE_AND_CODE: &str = concat!(booking_columns!(), " FROM bookings WHERE office_id = $1 AND code = $2");
+const SELECT_LIST: &str = concat!(
+    booking_columns!(),
+    " FROM bookings WHERE office_id = $1 AND start_at < $3 AND end_at > $2 ORDER BY start_at, code"
+);
 const UPDATE_STATUS: &str = "UPDATE bookings SET status = $4, updated_at = $5 \
      WHERE office_id = $1 AND code = $2 AND status = $3";
 const MOVE: &str = "UPDATE bookings SET counter_id = $3, start_at = $4, end_at = $5, updated_at = $6 \
@@ -74,13 +76,20 @@ const COUNT_ACTIVE_FOR_EMAIL: &str = "SELECT COUNT(*) AS active FROM bookings \
      WHERE office_id = $1 AND email_normalized = $2 AND status IN ('pending', 'booked') AND start_at > $3";
 const SELECT_ACTIVE: &str = "SELECT code, counter_id, start_at, end_at FROM bookings \
      WHERE office_id = $1 AND status <> 'cancelled' AND end_at > $2 ORDER BY start_at";
-const LAST_SEQUENCE: &str = "SELECT COALESCE(MAX(sequence), 0) AS sequence FROM booking_events WHERE office_id = $1";
-const FIRST_SEQUENCE: &str = "SELECT COALESCE(MIN(sequence), 0) AS sequence FROM booking_events WHERE office_id = $1";
-const PRUNE_CHANGES: &str = "DELETE FROM booking_events WHERE created_at < $1 AND sequence < \
-     (SELECT MAX(latest.sequence) FROM booking_events latest WHERE latest.office_id = booking_events.office_id)";
-const SELECT_CHANGES: &str = "SELECT sequence, kind, code, counter_id, start_at, end_at, created_at, by_citizen \
-     FROM booking_events \
-     WHERE office_id = $1 AND sequence > $2 ORDER BY sequence LIMIT $3";
+const PRUNED_THROUGH: &str =
+    "SELECT COALESCE(MAX(pruned_through), 0) AS sequence FROM change_log_horizons WHERE office_id = $1";
+/// Moves the horizons over the changes logged before $1, but each office's
+/// latest (it anchors the office's position on SQLite).
+const MOVE_HORIZONS: &str = "INSERT INTO change_log_horizons (office_id, pruned_through) \
+     SELECT office_id, MAX(sequence) FROM booking_events e WHERE created_at < $1 AND sequence < \
+     (SELECT MAX(latest.sequence) FROM booking_events latest WHERE latest.office_id = e.office_id) \
+     GROUP BY office_id \
+     ON CONFLICT (office_id) DO UPDATE SET pruned_through = CASE \
+     WHEN excluded.pruned_through > change_log_horizons.pruned_through THEN excluded.pruned_through \
+     ELSE change_log_horizons.pruned_through END";
+/// Removes what lies behind the horizons, whatever was logged meanwhile.
+const PRUNE_CHANGES: &str = "DELETE FROM booking_events WHERE sequence <= \
+     (SELECT h.pruned_through FROM change_log_horizons h WHERE h.office_id = booking_events.office_id)";
 const REVOKE_SESSION: &str = "INSERT INTO revoked_sessions (session_id, expires_at) VALUES ($1, $2) \
      ON CONFLICT (session_id) DO NOTHING";
 const SESSION_REVOKED: &str = "SELECT 1 AS revoked FROM revoked_sessions WHERE session_id = $1";
@@ -92,16 +101,13 @@ const EXPIRED_PENDING: &str = "SELECT office_id, code FROM bookings \
 const COUNT_FOR_CLIENT: &str = "SELECT COUNT(*) AS booked, MIN(created_at) AS oldest FROM bookings \
      WHERE office_id = $1 AND client_key = $2 AND created_at > $3";
 const KEY_TAKEN: &str = "SELECT 1 AS taken FROM bookings WHERE office_id = $1 AND idempotency_key_hash = $2";
-/// Whether another active booking overlaps [$4, $3) on the counter.
-const COUNTER_TAKEN: &str = "SELECT 1 AS taken FROM bookings WHERE office_id = $1 AND counter_id = $2 \
-     AND status <> 'cancelled' AND start_at < $3 AND end_at > $4 AND code <> $5 LIMIT 1";
-/// Takes the office's next change sequence, locking its row until commit.
-const NEXT_SEQUENCE: &str = "INSERT INTO office_sequences (office_id, last_sequence) VALUES ($1, 1) \
-     ON CONFLICT (office_id) DO UPDATE SET last_sequence = office_sequences.last_sequence + 1 \
-     RETURNING last_sequence";
 const INSERT_CHANGE: &str = "INSERT INTO booking_events \
      (office_id, sequence, kind, code, counter_id, start_at, end_at, created_at, by_citizen) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+
+/// Intervals are locked in buckets of five minutes: two overlapping
+/// intervals share at least one.
+const LOCK_BUCKET_SECONDS: i64 = 300;
 
 /// The actor of what citizens do themselves.
 const CITIZEN: &str = "citizen";
@@ -110,7 +116,6 @@ const CITIZEN: &str = "citizen";
 const IDEMPOTENCY_KEY: &str = "bookings_idempotency_key";
 
 type RowOf<D> = <<D as Dialect>::Db as Database>::Row;
-type Tx<D> = Transaction<'static, <D as Dialect>::Db>;
 type Conn<D> = <<D as Dialect>::Db as Database>::Connection;
 
 /// Why the database refused a write.
@@ -220,12 +225,6 @@ where
         Ok(u64::try_from(stored).unwrap_or(0))
     }
 
-    /// A sequence read by a statement that yields one row.
-    async fn read_sequence(&self, sql: &'static str, office_id: &str) -> Result<u64, Error> {
-        let row = sqlx::query(sql).bind(office_id).fetch_one(&self.pool).await?;
-        Self::sequence(&row, "sequence")
-    }
-
     fn history_entry(row: &RowOf<D>) -> Result<HistoryEntry, Error> {
         let from: Option<String> = row.try_get("from_status")?;
         let to: String = row.try_get("to_status")?;
@@ -251,18 +250,22 @@ where
         })
     }
 
-    /// Begins a write and takes the office's next change sequence, which
-    /// holds the office's lock until commit. Dropping the transaction rolls
-    /// it back and leaves no gap.
-    async fn begin_change(&self, office_id: &str) -> Result<(Tx<D>, u64), Error> {
-        let mut tx = self.writer.begin_with(D::BEGIN_WRITE).await?;
-        let sequence = Self::next_sequence(&mut tx, office_id).await?;
-        Ok((tx, sequence))
-    }
-
-    async fn next_sequence(conn: &mut Conn<D>, office_id: &str) -> Result<u64, Error> {
-        let row = sqlx::query(NEXT_SEQUENCE).bind(office_id).fetch_one(&mut *conn).await?;
-        Self::sequence(&row, "last_sequence")
+    /// Takes the locks that keep two bookings of one citizen from both
+    /// passing a limit: the email address's when `limit` applies, the client
+    /// address's when the booking has a quota.
+    async fn lock_citizen(conn: &mut Conn<D>, new: &NewBooking, email: &str, limit: Option<u32>) -> Result<(), Error> {
+        let Some(lock) = D::LOCK_CITIZEN else {
+            return Ok(());
+        };
+        if limit.is_some() {
+            let key = format!("email {email}");
+            sqlx::query(lock).bind(new.office_id.as_str()).bind(key.as_str()).execute(&mut *conn).await?;
+        }
+        if let Some(quota) = &new.quota {
+            let key = format!("client {}", amtstermin_platform::hex(&quota.key));
+            sqlx::query(lock).bind(new.office_id.as_str()).bind(key.as_str()).execute(&mut *conn).await?;
+        }
+        Ok(())
     }
 
     /// Appends change `sequence` of `booking`'s interval to its office's
@@ -340,7 +343,11 @@ where
         Ok(())
     }
 
-    /// Whether the counter is free for [start, end), not counting booking `code`.
+    /// Whether the counter is free for [start, end), not counting booking
+    /// `code`. Where the dialect says so, it first locks the interval on the
+    /// counter until commit: two writers that both inserted an overlapping
+    /// booking would each wait for the other in the exclusion constraint, a
+    /// deadlock PostgreSQL breaks only after a second.
     async fn counter_free(
         conn: &mut Conn<D>,
         office_id: &str,
@@ -348,7 +355,18 @@ where
         (start, end): (DateTime<Utc>, DateTime<Utc>),
         code: &str,
     ) -> Result<bool, Error> {
-        let taken = sqlx::query(COUNTER_TAKEN)
+        if let Some(lock) = D::LOCK_INTERVAL {
+            let first = start.timestamp().div_euclid(LOCK_BUCKET_SECONDS);
+            let last = (end.timestamp() - 1).div_euclid(LOCK_BUCKET_SECONDS).max(first);
+            sqlx::query(lock)
+                .bind(office_id)
+                .bind(counter_id)
+                .bind(first)
+                .bind(last)
+                .execute(&mut *conn)
+                .await?;
+        }
+        let taken = sqlx::query(D::COUNTER_TAKEN)
             .bind(office_id)
             .bind(counter_id)
             .bind(D::stored(end))
@@ -359,8 +377,14 @@ where
         Ok(taken.is_none())
     }
 
-    async fn find_in(conn: &mut Conn<D>, office_id: &str, code: &str) -> Result<Option<Booking>, Error> {
-        let row = sqlx::query(SELECT_BY_OFFICE_AND_CODE)
+    /// The booking, read with `sql` (plain, or `D::SELECT_FOR_CHANGE`).
+    async fn find_in(
+        conn: &mut Conn<D>,
+        sql: &'static str,
+        office_id: &str,
+        code: &str,
+    ) -> Result<Option<Booking>, Error> {
+        let row = sqlx::query(sql)
             .bind(office_id)
             .bind(code)
             .fetch_optional(&mut *conn)
@@ -494,10 +518,11 @@ where
     async fn reserve(&self, new: &NewBooking, counters: &[String], limit: Option<u32>) -> Result<Reservation, Error> {
         let email = bookings::normalise_email(&new.email);
         // One transaction per counter: on PostgreSQL a refused INSERT ends its
-        // transaction. Checked under the office's lock, so two requests
-        // cannot both see room under the limit.
+        // transaction. Checked under the citizen's locks, so two requests
+        // cannot both see room under a limit.
         for counter_id in counters {
-            let (mut tx, sequence) = self.begin_change(&new.office_id).await?;
+            let mut tx = self.writer.begin_with(D::BEGIN_WRITE).await?;
+            Self::lock_citizen(&mut tx, new, &email, limit).await?;
             if let Some(refused) = Self::admissible(&mut tx, new, &email, limit).await? {
                 return Ok(refused);
             }
@@ -517,6 +542,7 @@ where
             Self::record(&mut tx, key, new.created_at, &new.actor, (None, status), None).await?;
             Self::queue(&mut tx, &new.office_id, &new.code, &new.notifications, false).await?;
             let by = (new.created_at, new.actor.as_str());
+            let sequence = D::take_positions(&mut tx, &new.office_id, 1).await?;
             Self::log_change(&mut tx, (sequence, ChangeKind::Booked), &booking, by).await?;
             tx.commit().await?;
             return Ok(Reservation::Created { booking, sequence });
@@ -562,23 +588,18 @@ where
     }
 
     async fn find(&self, office_id: &str, code: &str) -> Result<Option<Booking>, Error> {
-        Self::find_in(&mut *self.pool.acquire().await?, office_id, code).await
+        Self::find_in(&mut *self.pool.acquire().await?, SELECT_BY_OFFICE_AND_CODE, office_id, code).await
     }
 
     #[tracing::instrument(skip_all, fields(office = %request.office_id, to = request.to.as_str()))]
     async fn change_status(&self, request: StatusRequest<'_>) -> Result<StatusChange, Error> {
-        // Only a cancellation releases the counter and is logged, so only it
-        // takes the office's lock; other changes are optimistic: the UPDATE
-        // applies while the status is still the one decided on, and a
-        // concurrent change makes it decide again.
+        // The row is locked while deciding, so the interval a cancellation
+        // releases is the current one. The UPDATE still applies only while
+        // the status is the one decided on, and decides again otherwise.
         loop {
-            let (mut tx, sequence) = if request.to == Status::Cancelled {
-                let (tx, sequence) = self.begin_change(request.office_id).await?;
-                (tx, Some(sequence))
-            } else {
-                (self.writer.begin_with(D::BEGIN_WRITE).await?, None)
-            };
-            let Some(found) = Self::find_in(&mut tx, request.office_id, request.code).await? else {
+            let mut tx = self.writer.begin_with(D::BEGIN_WRITE).await?;
+            let found = Self::find_in(&mut tx, D::SELECT_FOR_CHANGE, request.office_id, request.code).await?;
+            let Some(found) = found else {
                 return Ok(StatusChange::NotFound);
             };
             let mut booking = match decide(found, request.to) {
@@ -599,9 +620,13 @@ where
             let (key, transition) = ((request.office_id, request.code), (Some(booking.status), request.to));
             Self::record(&mut tx, key, request.at, request.actor, transition, request.detail).await?;
             Self::queue(&mut tx, request.office_id, request.code, request.notifications, true).await?;
-            if let Some(sequence) = sequence {
+            // Only a cancellation releases the counter, so only it is logged.
+            let mut sequence = None;
+            if request.to == Status::Cancelled {
+                let released = D::take_positions(&mut tx, request.office_id, 1).await?;
                 let by = (request.at, request.actor);
-                Self::log_change(&mut tx, (sequence, ChangeKind::Released), &booking, by).await?;
+                Self::log_change(&mut tx, (released, ChangeKind::Released), &booking, by).await?;
+                sequence = Some(released);
             }
             tx.commit().await?;
             booking.status = request.to;
@@ -612,9 +637,10 @@ where
     #[tracing::instrument(skip_all, fields(office = %request.office_id))]
     async fn reschedule(&self, request: MoveRequest<'_>) -> Result<Move, Error> {
         for counter_id in request.counters {
-            // Read under the office's lock: the interval released is the current one.
-            let (mut tx, released) = self.begin_change(request.office_id).await?;
-            let Some(booking) = Self::find_in(&mut tx, request.office_id, request.code).await? else {
+            // Locked while moving: the interval released is the current one.
+            let mut tx = self.writer.begin_with(D::BEGIN_WRITE).await?;
+            let found = Self::find_in(&mut tx, D::SELECT_FOR_CHANGE, request.office_id, request.code).await?;
+            let Some(booking) = found else {
                 return Ok(Move::NotFound);
             };
             if booking.status != Status::Booked {
@@ -651,7 +677,8 @@ where
             let old = booking.clone();
             let mut booking = booking;
             (booking.counter_id, booking.start, booking.end) = (counter_id.clone(), request.start, request.end);
-            let booked = Self::next_sequence(&mut tx, request.office_id).await?;
+            let released = D::take_positions(&mut tx, request.office_id, 2).await?;
+            let booked = released + 1;
             let by = (request.at, request.actor);
             Self::log_change(&mut tx, (released, ChangeKind::Released), &old, by).await?;
             Self::log_change(&mut tx, (booked, ChangeKind::Booked), &booking, by).await?;
@@ -717,23 +744,24 @@ where
     }
 
     async fn last_sequence(&self, office_id: &str) -> Result<u64, Error> {
-        self.read_sequence(LAST_SEQUENCE, office_id).await
+        Ok(D::read_position(&mut *self.pool.acquire().await?, office_id).await?)
     }
 
-    async fn first_sequence(&self, office_id: &str) -> Result<u64, Error> {
-        self.read_sequence(FIRST_SEQUENCE, office_id).await
+    async fn pruned_through(&self, office_id: &str) -> Result<u64, Error> {
+        let row = sqlx::query(PRUNED_THROUGH).bind(office_id).fetch_one(&self.pool).await?;
+        Self::sequence(&row, "sequence")
     }
 
     async fn prune_changes(&self, before: DateTime<Utc>) -> Result<u64, Error> {
-        let removed = sqlx::query(PRUNE_CHANGES)
-            .bind(D::stored(before))
-            .execute(&self.writer)
-            .await?;
+        let mut tx = self.writer.begin_with(D::BEGIN_WRITE).await?;
+        sqlx::query(MOVE_HORIZONS).bind(D::stored(before)).execute(&mut *tx).await?;
+        let removed = sqlx::query(PRUNE_CHANGES).execute(&mut *tx).await?;
+        tx.commit().await?;
         Ok(D::rows_affected(&removed))
     }
 
     async fn changes(&self, office_id: &str, after: u64, limit: u32) -> Result<Vec<Change>, Error> {
-        let rows = sqlx::query(SELECT_CHANGES)
+        let rows = sqlx::query(D::SELECT_CHANGES)
             .bind(office_id)
             .bind(i64::try_from(after).unwrap_or(i64::MAX))
             .bind(i64::from(limit))
@@ -756,7 +784,7 @@ where
     async fn snapshot(&self, office_id: &str, ends_after: DateTime<Utc>) -> Result<Snapshot, Error> {
         // Both reads see one state of the database.
         let mut tx = self.pool.begin_with(D::BEGIN_SNAPSHOT).await?;
-        let last = sqlx::query(LAST_SEQUENCE).bind(office_id).fetch_one(&mut *tx).await?;
+        let sequence = D::read_position(&mut tx, office_id).await?;
         let rows = sqlx::query(SELECT_ACTIVE)
             .bind(office_id)
             .bind(D::stored(ends_after))
@@ -764,9 +792,26 @@ where
             .await?;
         tx.commit().await?;
         Ok(Snapshot {
-            sequence: Self::sequence(&last, "sequence")?,
+            sequence,
             intervals: rows.iter().map(Self::interval).collect::<Result<_, _>>()?,
         })
+    }
+
+    async fn announce(&self, changes: &[(String, u64)]) -> Result<(), Error> {
+        let payloads: Vec<String> = changes
+            .iter()
+            .map(|(office_id, sequence)| format!("{office_id} {sequence}"))
+            .collect();
+        Ok(D::announce(&self.writer, &payloads).await?)
+    }
+
+    async fn follow_announcements(&self, on: &(dyn for<'s> Fn(&'s str, u64) + Send + Sync)) -> Result<(), Error> {
+        let parse: &(dyn Fn(&str) + Send + Sync) = &|payload| {
+            if let Some((office_id, sequence)) = announced(payload) {
+                on(office_id, sequence);
+            }
+        };
+        Ok(D::follow_announcements(&self.pool, parse).await?)
     }
 
     async fn claim_mails(
@@ -828,6 +873,12 @@ where
         tx.commit().await?;
         Ok(D::rows_affected(&anonymised))
     }
+}
+
+/// An announcement's office and position ("office position").
+fn announced(payload: &str) -> Option<(&str, u64)> {
+    let (office_id, sequence) = payload.rsplit_once(' ')?;
+    Some((office_id, sequence.parse().ok()?))
 }
 
 fn stored_status(stored: &str) -> Result<Status, Error> {
