@@ -59,9 +59,10 @@ pub struct Options {
     /// How long memory is watched after the flash crowd, in seconds.
     #[arg(long, default_value_t = 60)]
     pub settle_seconds: u64,
-    /// Where the markdown table goes (besides standard output).
-    #[arg(long, default_value = "docs/benchmark.md")]
-    pub out: PathBuf,
+    /// Where the markdown table goes (besides standard output); default
+    /// docs/benchmark-sqlite.md or docs/benchmark-postgres.md.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
     /// The amtstermin binary; by default the release build, built first.
     #[arg(long)]
     pub binary: Option<PathBuf>,
@@ -82,10 +83,14 @@ pub async fn run(options: &Options) -> anyhow::Result<String> {
         database.drop_database().await;
     }
     let report = measured?.to_markdown();
-    if let Some(folder) = options.out.parent() {
+    let out = options.out.clone().unwrap_or_else(|| {
+        let backend = if options.postgres.is_some() { "postgres" } else { "sqlite" };
+        PathBuf::from(format!("docs/benchmark-{backend}.md"))
+    });
+    if let Some(folder) = out.parent() {
         std::fs::create_dir_all(folder)?;
     }
-    std::fs::write(&options.out, &report).with_context(|| format!("cannot write {}", options.out.display()))?;
+    std::fs::write(&out, &report).with_context(|| format!("cannot write {}", out.display()))?;
     Ok(report)
 }
 
