@@ -51,6 +51,15 @@ pub struct Settings {
         default_value_t = 4
     )]
     pub database_max_connections: u32,
+    /// Address of a Prometheus metrics listener (e.g. 0.0.0.0:9101); none
+    /// when empty. The all-in-one's gateway serves them at /metrics anyway.
+    #[arg(
+        id = "availability_metrics_listen",
+        long = "availability-metrics-listen",
+        env = "AMTSTERMIN_AVAILABILITY_METRICS_LISTEN",
+        default_value = ""
+    )]
+    pub metrics_listen: String,
 }
 
 impl std::fmt::Debug for Settings {
@@ -83,6 +92,18 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
     let catalogue = Arc::new(config::load(&settings.config_path)?);
+    amtstermin_platform::metrics::install();
+    let metrics_task = if settings.metrics_listen.is_empty() {
+        None
+    } else {
+        let metrics = TcpListener::bind(&settings.metrics_listen)
+            .await
+            .with_context(|| format!("cannot listen on {} for metrics", settings.metrics_listen))?;
+        Some(tokio::spawn(amtstermin_platform::metrics::serve(
+            metrics,
+            std::future::pending(),
+        )))
+    };
     let channel = amtstermin_platform::client::channel(&peers.booking_url, &auth.credentials)
         .with_context(|| format!("invalid booking service URL {:?}", peers.booking_url))?;
     let projection = Arc::new(projection::Projection::new(&catalogue));
@@ -146,6 +167,9 @@ pub async fn run(
     health_task.abort();
     absences_task.abort();
     prune_task.abort();
+    if let Some(task) = metrics_task {
+        task.abort();
+    }
     for follower in followers {
         follower.abort();
     }

@@ -2,6 +2,9 @@ use amtstermin_platform::auth::{Auth, AuthSettings};
 use amtstermin_platform::telemetry::{self, LogSettings};
 use clap::Parser;
 
+#[global_allocator]
+static ALLOCATOR: amtstermin_platform::allocator::Jemalloc = amtstermin_platform::allocator::Jemalloc;
+
 /// Computes the open appointment slots of the configured offices (gRPC).
 #[derive(Parser)]
 #[command(name = "availability-service", version)]
@@ -23,6 +26,7 @@ struct Cli {
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     telemetry::init(cli.log);
+    amtstermin_platform::allocator::purge_in_background();
     let auth = Auth::of_service(&cli.auth).map_err(anyhow::Error::msg)?;
     let listener = tokio::net::TcpListener::bind(&cli.listen).await?;
     availability_service::run(cli.settings, cli.peers, auth, listener, telemetry::shutdown_signal()).await

@@ -223,6 +223,7 @@ impl Projection {
         let Ok(mut state) = projection.state.write() else {
             return;
         };
+        record_freshness(&office.id, &change);
         let was_live = state.live;
         match change.change {
             Some(Change::Snapshot(snapshot)) => {
@@ -290,6 +291,20 @@ impl Projection {
         if was_live {
             self.sync_changed.send_replace(());
         }
+    }
+}
+
+/// `amtstermin_projection_updated_timestamp_seconds` (when the office's
+/// feed last said anything: staleness is `time() -` it) and
+/// `amtstermin_projection_delay_seconds` (from a change's commit to here).
+fn record_freshness(office_id: &str, change: &BookingChange) {
+    let now = Utc::now();
+    metrics::gauge!("amtstermin_projection_updated_timestamp_seconds", "office" => office_id.to_owned())
+        .set(now.timestamp_millis() as f64 / 1000.0);
+    if let Some(at) = change.at.as_ref().and_then(timestamp::from_proto) {
+        let delay = (now - at).to_std().unwrap_or_default();
+        metrics::histogram!("amtstermin_projection_delay_seconds", "office" => office_id.to_owned())
+            .record(delay.as_secs_f64());
     }
 }
 

@@ -43,6 +43,15 @@ pub struct Settings {
     /// Days after an appointment when its personal data is removed.
     #[arg(long, env = "AMTSTERMIN_RETENTION_DAYS", default_value_t = 30)]
     pub retention_days: u32,
+    /// Address of a Prometheus metrics listener (e.g. 0.0.0.0:9102); none
+    /// when empty. The all-in-one's gateway serves them at /metrics anyway.
+    #[arg(
+        id = "booking_metrics_listen",
+        long = "booking-metrics-listen",
+        env = "AMTSTERMIN_BOOKING_METRICS_LISTEN",
+        default_value = ""
+    )]
+    pub metrics_listen: String,
 }
 
 /// Notification mails (flags and `AMTSTERMIN_MAIL_…` variables).
@@ -125,6 +134,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
     let store = store::open(&settings.database_url, settings.database_max_connections)?;
+    amtstermin_platform::metrics::install();
     let channel = amtstermin_platform::client::channel(&peers.availability_url, &auth.credentials)
         .with_context(|| format!("invalid availability service URL {:?}", peers.availability_url))?;
     let ready = Arc::new(AtomicBool::new(false));
@@ -138,6 +148,15 @@ pub async fn run(
     };
     let mail_queued = Arc::new(tokio::sync::Notify::new());
     let mut background = Vec::new();
+    if !settings.metrics_listen.is_empty() {
+        let metrics = TcpListener::bind(&settings.metrics_listen)
+            .await
+            .with_context(|| format!("cannot listen on {} for metrics", settings.metrics_listen))?;
+        background.push(tokio::spawn(amtstermin_platform::metrics::serve(
+            metrics,
+            std::future::pending(),
+        )));
+    }
     background.push(tokio::spawn(when_ready(
         ready.clone(),
         feed.clone().exchange_announcements(),
@@ -227,6 +246,12 @@ async fn watch_database(store: Arc<dyn BookingStore>, health: Health, ready: Arc
         if serving != Some(status) {
             health.set(status).await;
             serving = Some(status);
+        }
+        for (pool, connections) in store.pool_use() {
+            amtstermin_platform::metrics::pool_connections("booking", pool, connections);
+        }
+        if let Ok(backlog) = store.mail_backlog().await {
+            metrics::gauge!("amtstermin_mail_outbox_backlog").set(backlog as f64);
         }
         tokio::time::sleep(HEALTH_INTERVAL).await;
     }

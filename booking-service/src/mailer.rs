@@ -111,18 +111,21 @@ impl Mailer {
             match outcome {
                 Ok(()) => {
                     self.store.mail_sent(&mail.office_id, &mail.id, at).await?;
+                    metrics::counter!("amtstermin_mails_total", "outcome" => "sent").increment(1);
                     tracing::info!(office = %mail.office_id, code = %mail.code, kind = mail.kind.as_str(), "mail sent");
                 }
                 Err(Failure::Final(reason)) => {
                     self.store
                         .mail_failed(&mail.office_id, &mail.id, &reason, None, at)
                         .await?;
+                    metrics::counter!("amtstermin_mails_total", "outcome" => "dropped").increment(1);
                     tracing::warn!(office = %mail.office_id, code = %mail.code, kind = mail.kind.as_str(), reason, "mail dropped");
                 }
                 Err(Failure::Retry(reason)) if mail.attempts >= notifications::MAX_ATTEMPTS => {
                     self.store
                         .mail_failed(&mail.office_id, &mail.id, &reason, None, at)
                         .await?;
+                    metrics::counter!("amtstermin_mails_total", "outcome" => "given_up").increment(1);
                     tracing::error!(office = %mail.office_id, code = %mail.code, kind = mail.kind.as_str(), reason, "mail given up");
                 }
                 Err(Failure::Retry(reason)) => {
@@ -130,6 +133,7 @@ impl Mailer {
                     self.store
                         .mail_failed(&mail.office_id, &mail.id, &reason, Some(retry_at), at)
                         .await?;
+                    metrics::counter!("amtstermin_mails_total", "outcome" => "retry").increment(1);
                     tracing::warn!(office = %mail.office_id, code = %mail.code, attempts = mail.attempts, reason, "mail failed, will retry");
                 }
             }

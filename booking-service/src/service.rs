@@ -541,6 +541,23 @@ fn channel(value: i32) -> bookings::Channel {
     }
 }
 
+/// `amtstermin_bookings_total`: attempts by office, channel and outcome
+/// ("booked", "replayed" or the error code, e.g. "slot_taken").
+fn count_booking(office: &str, channel: bookings::Channel, created: &Result<pb::CreateBookingResponse, Error>) {
+    let outcome = match created {
+        Ok(response) if response.replayed => "replayed",
+        Ok(_) => "booked",
+        Err(error) => error.code().as_str(),
+    };
+    metrics::counter!(
+        "amtstermin_bookings_total",
+        "office" => office.to_owned(),
+        "channel" => channel.as_str(),
+        "outcome" => outcome
+    )
+    .increment(1);
+}
+
 fn to_proto(booking: Booking, sequence: u64) -> pb::Booking {
     pb::Booking {
         code: booking.code,
@@ -573,10 +590,14 @@ impl BookingService for Bookings {
         request: Request<pb::CreateBookingRequest>,
     ) -> Result<Response<pb::CreateBookingResponse>, Status> {
         // The staff channels skip the online rules (limits, lead time).
-        if channel(request.get_ref().channel) != bookings::Channel::Online {
+        let booking_channel = channel(request.get_ref().channel);
+        if booking_channel != bookings::Channel::Online {
             Scopes::of_request(&request).require(Scope::Staff)?;
         }
-        Ok(Response::new(self.create(request.into_inner()).await?))
+        let office = request.get_ref().office_id.clone();
+        let created = self.create(request.into_inner()).await;
+        count_booking(&office, booking_channel, &created);
+        Ok(Response::new(created?))
     }
 
     #[tracing::instrument(skip_all)]
@@ -765,7 +786,11 @@ impl BookingService for Bookings {
         &self,
         request: Request<pb::BookNextFreeRequest>,
     ) -> Result<Response<pb::CreateBookingResponse>, Status> {
-        Ok(Response::new(self.next_free(request.into_inner()).await?))
+        let office = request.get_ref().office_id.clone();
+        let booking_channel = channel(request.get_ref().channel);
+        let created = self.next_free(request.into_inner()).await;
+        count_booking(&office, booking_channel, &created);
+        Ok(Response::new(created?))
     }
 
     type WatchBookingsStream = ChangeStream;

@@ -31,7 +31,7 @@ use anyhow::Context;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::http::{HeaderValue, header};
 use axum::middleware::{self, Next};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use chrono::{NaiveDate, NaiveTime, TimeDelta, TimeZone, Utc};
@@ -231,6 +231,7 @@ pub fn app(services: Services, http: &serve::HttpSettings) -> Router {
             "/healthz",
             get(|| async { Json(serde_json::json!({ "status": "ok" })) }),
         )
+        .route("/metrics", get(metrics_text))
         .fallback(|| async { ApiError::new(ErrorCode::NotFound, "no such resource") })
         .method_not_allowed_fallback(|| async { ApiError::new(ErrorCode::MethodNotAllowed, "method not allowed") })
         .layer(DefaultBodyLimit::max(public_api::BODY_LIMIT))
@@ -253,14 +254,32 @@ async fn trace_requests(request: Request, next: Next) -> Response {
     let started = Instant::now();
     let span = tracing::info_span!("http", %method, route);
     let response = next.run(request).instrument(span.clone()).await;
+    let elapsed = started.elapsed();
     span.in_scope(|| {
         tracing::info!(
             status = response.status().as_u16(),
-            elapsed_ms = started.elapsed().as_millis() as u64,
+            elapsed_ms = elapsed.as_millis() as u64,
             "request"
         );
     });
+    let status = response.status().as_u16().to_string();
+    let labels = [("route", route), ("method", method.as_str().to_owned())];
+    metrics::histogram!("amtstermin_http_request_duration_seconds", &labels).record(elapsed.as_secs_f64());
+    let [route, method] = labels;
+    metrics::counter!("amtstermin_http_requests_total", &[route, method, ("status", status)]).increment(1);
     response
+}
+
+/// The process's metrics for Prometheus (all services of an all-in-one).
+async fn metrics_text() -> Response {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            amtstermin_platform::metrics::CONTENT_TYPE,
+        )],
+        amtstermin_platform::metrics::render(),
+    )
+        .into_response()
 }
 
 /// Whether the client reached us over HTTPS: the configured public address
@@ -327,6 +346,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let services = Services::connect(&settings, &peers, &credentials)?;
+    amtstermin_platform::metrics::install();
     tracing::info!(address = %listener.local_addr()?, "gateway listening");
     serve::serve(listener, app(services, &settings.http), &settings.http, shutdown)
         .await

@@ -2,6 +2,9 @@ use amtstermin_platform::auth::{AuthSettings, Credentials};
 use amtstermin_platform::telemetry::{self, LogSettings};
 use clap::Parser;
 
+#[global_allocator]
+static ALLOCATOR: amtstermin_platform::allocator::Jemalloc = amtstermin_platform::allocator::Jemalloc;
+
 /// The public HTTP API and website of amtstermin, calling the services over gRPC.
 #[derive(Parser)]
 #[command(name = "gateway", version)]
@@ -36,6 +39,7 @@ async fn main() -> anyhow::Result<()> {
         return Ok(());
     }
     telemetry::init(cli.log);
+    amtstermin_platform::allocator::purge_in_background();
     let credentials = Credentials::of_settings(&cli.auth).map_err(anyhow::Error::msg)?;
     let listener = tokio::net::TcpListener::bind(&cli.listen).await?;
     gateway::run(

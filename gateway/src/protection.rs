@@ -48,6 +48,14 @@ pub enum Class {
 }
 
 impl Class {
+    fn as_str(self) -> &'static str {
+        match self {
+            Class::SlotReads => "slot_reads",
+            Class::Bookings => "bookings",
+            Class::Lookups => "lookups",
+        }
+    }
+
     fn period(self) -> Duration {
         match self {
             Class::SlotReads | Class::Lookups => Duration::from_secs(60),
@@ -114,6 +122,7 @@ impl Protection {
         match limiter.check_key(&client.key()) {
             Ok(()) => Ok(()),
             Err(not_until) => {
+                metrics::counter!("amtstermin_rate_limited_total", "class" => class.as_str()).increment(1);
                 let wait = not_until.wait_time_from(DefaultClock::default().now());
                 let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
                 Err(ApiError::new(

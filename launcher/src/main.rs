@@ -4,6 +4,9 @@
 use amtstermin_platform::telemetry::{self, LogSettings};
 use clap::Parser;
 
+#[global_allocator]
+static ALLOCATOR: amtstermin_platform::allocator::Jemalloc = amtstermin_platform::allocator::Jemalloc;
+
 /// amtstermin all-in-one: gateway, availability and booking service.
 #[derive(Parser)]
 #[command(name = "amtstermin", version)]
@@ -52,6 +55,7 @@ fn write_token_file(token: &amtstermin_platform::auth::Token) -> anyhow::Result<
 async fn main() -> anyhow::Result<()> {
     let mut cli = Cli::parse();
     telemetry::init(cli.log);
+    amtstermin_platform::allocator::purge_in_background();
     let staff = &mut cli.settings.gateway.staff;
     // The all-in-one is the demo: its published accounts and secrets are
     // taken with a warning; the gateway on its own refuses them.

@@ -34,7 +34,14 @@ impl Citizens {
     }
 
     /// The free times of a concern from `from` to `to` (dates), as JSON.
-    pub async fn slots(&self, base: &str, office: &str, concern: &str, (from, to): (&str, &str), who: u64) -> anyhow::Result<(u16, Value)> {
+    pub async fn slots(
+        &self,
+        base: &str,
+        office: &str,
+        concern: &str,
+        (from, to): (&str, &str),
+        who: u64,
+    ) -> anyhow::Result<(u16, Value)> {
         let response = self
             .http
             .get(format!("{base}/api/v1/offices/{office}/slots"))
@@ -49,7 +56,14 @@ impl Citizens {
 
     /// Status only, reading (not parsing) the body, so the load generator
     /// leaves the machine's cores to the system under test.
-    pub async fn slots_status(&self, base: &str, office: &str, concern: &str, (from, to): (&str, &str), who: u64) -> anyhow::Result<u16> {
+    pub async fn slots_status(
+        &self,
+        base: &str,
+        office: &str,
+        concern: &str,
+        (from, to): (&str, &str),
+        who: u64,
+    ) -> anyhow::Result<u16> {
         let response = self
             .http
             .get(format!("{base}/api/v1/offices/{office}/slots"))
@@ -63,7 +77,14 @@ impl Citizens {
     }
 
     /// Books `start` (RFC 3339) for citizen `who`.
-    pub async fn book(&self, base: &str, office: &str, concern: &str, start: &str, who: u64) -> anyhow::Result<(u16, Option<Booked>)> {
+    pub async fn book(
+        &self,
+        base: &str,
+        office: &str,
+        concern: &str,
+        start: &str,
+        who: u64,
+    ) -> anyhow::Result<(u16, Option<Booked>)> {
         let response = self
             .http
             .post(format!("{base}/api/v1/bookings"))

@@ -28,7 +28,10 @@ use crate::report::Report;
 use crate::stack::Stack;
 
 #[derive(Clone, Debug, clap::Parser)]
-#[command(name = "loadtest", about = "Measures amtstermin end to end and writes a markdown table")]
+#[command(
+    name = "loadtest",
+    about = "Measures amtstermin end to end and writes a markdown table"
+)]
 pub struct Options {
     /// A PostgreSQL server to run on (a scratch database is made there and
     /// dropped afterwards), e.g. postgres://postgres@127.0.0.1:5432/test.
@@ -84,7 +87,11 @@ pub async fn run(options: &Options) -> anyhow::Result<String> {
     }
     let report = measured?.to_markdown();
     let out = options.out.clone().unwrap_or_else(|| {
-        let backend = if options.postgres.is_some() { "postgres" } else { "sqlite" };
+        let backend = if options.postgres.is_some() {
+            "postgres"
+        } else {
+            "sqlite"
+        };
         PathBuf::from(format!("docs/benchmark-{backend}.md"))
     });
     if let Some(folder) = out.parent() {
@@ -95,7 +102,11 @@ pub async fn run(options: &Options) -> anyhow::Result<String> {
 }
 
 /// The phases, in order.
-async fn measure(options: &Options, binary: &std::path::Path, database: Option<&ScratchDatabase>) -> anyhow::Result<Report> {
+async fn measure(
+    options: &Options,
+    binary: &std::path::Path,
+    database: Option<&ScratchDatabase>,
+) -> anyhow::Result<Report> {
     let replicas = options.replicas.unwrap_or(if database.is_some() { 4 } else { 1 });
     if database.is_none() && replicas > 1 {
         bail!("replicas share one database: give --postgres");
@@ -115,7 +126,9 @@ async fn measure(options: &Options, binary: &std::path::Path, database: Option<&
 
     bench.preload().await?;
     let loaded = bench.stack.rss_mib(0);
-    bench.report.memory(&format!("with {} bookings", options.preload), loaded);
+    bench
+        .report
+        .memory(&format!("with {} bookings", options.preload), loaded);
     bench.sequential().await?;
     bench.slot_reads().await?;
     let pool = bench.throughput_pool().await?;
@@ -156,7 +169,10 @@ impl Bench {
     /// The office's free times over its whole window.
     async fn window(&self, replica: usize, office: &str, concern: &str) -> anyhow::Result<Value> {
         let who = self.citizens(1);
-        let (status, body) = self.citizens.slots(&self.base(replica), office, concern, ("", ""), who).await?;
+        let (status, body) = self
+            .citizens
+            .slots(&self.base(replica), office, concern, ("", ""), who)
+            .await?;
         if status != 200 {
             bail!("slots of {office} answered {status}");
         }
@@ -188,7 +204,10 @@ impl Bench {
             let (citizens, base, places) = (citizens.clone(), base.clone(), places.clone());
             async move {
                 let start = &places[usize::try_from(index)?];
-                Ok(citizens.book(&base, "vergleich", "beratung", start, first + index).await?.0)
+                Ok(citizens
+                    .book(&base, "vergleich", "beratung", start, first + index)
+                    .await?
+                    .0)
             }
         })
         .await;
@@ -199,7 +218,10 @@ impl Bench {
     /// Books every place at `start` in `vergleich`.
     async fn fill(&self, start: &str) -> anyhow::Result<()> {
         for _ in 0..10 {
-            let (status, _) = self.citizens.book(&self.base(0), "vergleich", "beratung", start, self.citizens(1)).await?;
+            let (status, _) = self
+                .citizens
+                .book(&self.base(0), "vergleich", "beratung", start, self.citizens(1))
+                .await?;
             if status == 409 {
                 return Ok(());
             }
@@ -215,7 +237,11 @@ impl Bench {
             .and_then(|starts| starts.first())
             .context("no free day in vergleich")?;
         let day = date_of(day)?.to_owned();
-        let taken = days.last().and_then(|starts| starts.last()).context("no free time")?.clone();
+        let taken = days
+            .last()
+            .and_then(|starts| starts.last())
+            .context("no free time")?
+            .clone();
         self.fill(&taken).await?;
         let n = self.options.sequential;
         let (citizens, base) = (self.citizens.clone(), self.base(0));
@@ -224,16 +250,26 @@ impl Bench {
         let (c, b, d) = (citizens.clone(), base.clone(), day.clone());
         let stats = drive(1, Until::Requests(n), move |index| {
             let (c, b, d) = (c.clone(), b.clone(), d.clone());
-            async move { c.slots_status(&b, "vergleich", "beratung", (&d, &d), first + index).await }
+            async move {
+                c.slots_status(&b, "vergleich", "beratung", (&d, &d), first + index)
+                    .await
+            }
         })
         .await;
-        self.report.latency("one day's free times", &stats, "≤ 0.5 ms p50 (Easy!Appointments 6.2 ms)");
+        self.report.latency(
+            "one day's free times",
+            &stats,
+            "≤ 0.5 ms p50 (Easy!Appointments 6.2 ms)",
+        );
 
         let first = self.citizens(n);
         let (c, b) = (citizens.clone(), base.clone());
         let stats = drive(1, Until::Requests(n), move |index| {
             let (c, b) = (c.clone(), b.clone());
-            async move { c.slots_status(&b, "vergleich", "beratung", ("", ""), first + index).await }
+            async move {
+                c.slots_status(&b, "vergleich", "beratung", ("", ""), first + index)
+                    .await
+            }
         })
         .await;
         self.report.latency("the 60-day window", &stats, "");
@@ -255,7 +291,8 @@ impl Bench {
             }
         })
         .await;
-        self.report.latency("a booking", &stats, "≤ 1 ms p50 (Easy!Appointments 11.8 ms)");
+        self.report
+            .latency("a booking", &stats, "≤ 1 ms p50 (Easy!Appointments 11.8 ms)");
 
         let first = self.citizens(n);
         let (c, b) = (citizens, base);
@@ -283,8 +320,11 @@ impl Bench {
             async move { c.slots_status(&b, "vergleich", "beratung", (&d, &d), who).await }
         })
         .await;
-        self.report
-            .throughput("slot reads (one day) at 32 connections", &stats, "≥ 20,000/s, p99 ≤ 5 ms");
+        self.report.throughput(
+            "slot reads (one day) at 32 connections",
+            &stats,
+            "≥ 20,000/s, p99 ≤ 5 ms",
+        );
         Ok(())
     }
 
@@ -294,9 +334,7 @@ impl Bench {
         let window = self.window(0, "durchsatz", "kurz").await?;
         let starts: Vec<String> = free_starts(&window).into_iter().flatten().collect();
         let rounds = 40;
-        Ok(Arc::new(
-            (0..rounds).flat_map(|_| starts.iter().cloned()).collect(),
-        ))
+        Ok(Arc::new((0..rounds).flat_map(|_| starts.iter().cloned()).collect()))
     }
 
     async fn sustained_bookings(&mut self, pool: &Arc<Vec<String>>) {
@@ -304,15 +342,19 @@ impl Bench {
         for connections in [4, 16] {
             let (citizens, base, next) = (self.citizens.clone(), self.base(0), self.next_citizen.clone());
             let (pool, taken) = (pool.clone(), taken.clone());
-            let stats = drive(connections, Until::Elapsed(Duration::from_secs(self.options.seconds)), move |_| {
-                let (c, b, pool) = (citizens.clone(), base.clone(), pool.clone());
-                let index = taken.fetch_add(1, Ordering::Relaxed);
-                let who = next.fetch_add(1, Ordering::Relaxed);
-                async move {
-                    let start = pool.get(usize::try_from(index)?).context("no free place left")?;
-                    Ok(c.book(&b, "durchsatz", "kurz", start, who).await?.0)
-                }
-            })
+            let stats = drive(
+                connections,
+                Until::Elapsed(Duration::from_secs(self.options.seconds)),
+                move |_| {
+                    let (c, b, pool) = (citizens.clone(), base.clone(), pool.clone());
+                    let index = taken.fetch_add(1, Ordering::Relaxed);
+                    let who = next.fetch_add(1, Ordering::Relaxed);
+                    async move {
+                        let start = pool.get(usize::try_from(index)?).context("no free place left")?;
+                        Ok(c.book(&b, "durchsatz", "kurz", start, who).await?.0)
+                    }
+                },
+            )
             .await;
             let target = if self.report.postgres() {
                 "≥ 50% of ceiling (b), not lower at 16"
@@ -336,8 +378,10 @@ impl Bench {
         })
         .await??;
         self.report.ceiling("pgbench (a): single-row insert, 4 clients", single);
-        self.report.ceiling("pgbench (b): a booking's writes, 4 clients", booking4);
-        self.report.ceiling("pgbench (b): a booking's writes, 16 clients", booking16);
+        self.report
+            .ceiling("pgbench (b): a booking's writes, 4 clients", booking4);
+        self.report
+            .ceiling("pgbench (b): a booking's writes, 16 clients", booking16);
         let pool = database.pool().await?;
         for statement in pgbench::CLEAN_UP {
             sqlx::query(statement).execute(&pool).await?;
@@ -355,18 +399,27 @@ impl Bench {
         for start in pool.iter().rev().take(self.options.staleness_samples) {
             let day = date_of(start)?;
             let who = self.citizens(1);
-            let (_, before) = self.citizens.slots(&reader, "durchsatz", "kurz", (day, day), who).await?;
+            let (_, before) = self
+                .citizens
+                .slots(&reader, "durchsatz", "kurz", (day, day), who)
+                .await?;
             let Some(free) = free_at(&before, start).filter(|free| *free > 0) else {
                 continue;
             };
-            let (status, _) = self.citizens.book(&writer, "durchsatz", "kurz", start, self.citizens(1)).await?;
+            let (status, _) = self
+                .citizens
+                .book(&writer, "durchsatz", "kurz", start, self.citizens(1))
+                .await?;
             if status != 201 {
                 continue;
             }
             let booked = Instant::now();
             let outcome = loop {
                 let who = self.citizens(1);
-                let (_, now) = self.citizens.slots(&reader, "durchsatz", "kurz", (day, day), who).await?;
+                let (_, now) = self
+                    .citizens
+                    .slots(&reader, "durchsatz", "kurz", (day, day), who)
+                    .await?;
                 if free_at(&now, start).is_some_and(|left| left < free) {
                     break Ok(200);
                 }
@@ -379,8 +432,11 @@ impl Bench {
         }
         latency.elapsed = started.elapsed();
         eprintln!("staleness: {taken} samples");
-        self.report
-            .latency("cross-replica staleness (booked on B, seen on A)", &latency, "p99 ≤ 50 ms");
+        self.report.latency(
+            "cross-replica staleness (booked on B, seen on A)",
+            &latency,
+            "p99 ≤ 50 ms",
+        );
         Ok(())
     }
 
@@ -425,7 +481,10 @@ impl Bench {
             rss = self.stack.rss_mib(0);
         }
         self.report.memory(
-            &format!("{} s later (target: < 2 × loaded within 60 s)", watched.elapsed().as_secs()),
+            &format!(
+                "{} s later (target: < 2 × loaded within 60 s)",
+                watched.elapsed().as_secs()
+            ),
             rss,
         );
         Ok(())
@@ -435,7 +494,12 @@ impl Bench {
     /// each winner cancels at once, so the places are fought over again.
     async fn race(&mut self, database: &ScratchDatabase) -> anyhow::Result<()> {
         let window = self.window(0, "rennen", "termin").await?;
-        let places = Arc::new(free_starts(&window).into_iter().next().context("no free place in rennen")?);
+        let places = Arc::new(
+            free_starts(&window)
+                .into_iter()
+                .next()
+                .context("no free place in rennen")?,
+        );
         let bases: Arc<Vec<String>> = Arc::new((0..self.stack.replicas.len()).map(|r| self.base(r)).collect());
         let attempts = self.options.race_attempts;
         let first = self.citizens(attempts);
@@ -487,7 +551,6 @@ async fn cancel(citizens: &Citizens, base: &str, booked: &Booked, who: u64, fail
     }
 }
 
-
 /// A database of its own on the PostgreSQL server, dropped afterwards.
 struct ScratchDatabase {
     admin: String,
@@ -506,9 +569,11 @@ impl ScratchDatabase {
             .with_context(|| format!("cannot reach PostgreSQL at {admin}"))?;
         // Each service owns its tables and migrations: one database each.
         for database in [name.clone(), format!("{name}_availability")] {
-            sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)")))
-                .execute(&mut connection)
-                .await?;
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS {database} WITH (FORCE)"
+            )))
+            .execute(&mut connection)
+            .await?;
             sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {database}")))
                 .execute(&mut connection)
                 .await?;
@@ -537,7 +602,10 @@ impl ScratchDatabase {
         if let Ok(mut connection) = sqlx::PgConnection::connect(&self.admin).await {
             for database in [self.name.clone(), format!("{}_availability", self.name)] {
                 let statement = format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)");
-                if let Err(error) = sqlx::query(sqlx::AssertSqlSafe(statement)).execute(&mut connection).await {
+                if let Err(error) = sqlx::query(sqlx::AssertSqlSafe(statement))
+                    .execute(&mut connection)
+                    .await
+                {
                     eprintln!("could not drop {database}: {error}");
                 }
             }

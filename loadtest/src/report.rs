@@ -77,7 +77,11 @@ impl Report {
             stats.with_status(201..=201),
             stats.with_status(409..=409),
             stats.with_status(500..=599),
-            stats.requests() - stats.with_status(201..=201) - stats.with_status(409..=409) - stats.with_status(500..=599) - stats.failures,
+            stats.requests()
+                - stats.with_status(201..=201)
+                - stats.with_status(409..=409)
+                - stats.with_status(500..=599)
+                - stats.failures,
             stats.failures
         );
         self.row("flash crowd on 10 places", stats, None, outcome, "10 won, 0 × 5xx");
@@ -133,7 +137,10 @@ impl Report {
                 ""
             }
         );
-        let _ = writeln!(out, "| measurement | requests | p50 | p99 | max | per second | outcome | target |");
+        let _ = writeln!(
+            out,
+            "| measurement | requests | p50 | p99 | max | per second | outcome | target |"
+        );
         let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---|---|");
         for row in &self.rows {
             let rate = row.rate.map_or_else(|| "–".to_owned(), |rate| format!("{rate:.0}"));
@@ -148,7 +155,11 @@ impl Report {
             for (what, tps) in &self.ceilings {
                 let _ = writeln!(out, "| {what} | {tps:.0} |");
             }
-            let ceiling = self.ceilings.iter().find(|(what, _)| what.contains("(b)")).map(|(_, tps)| *tps);
+            let ceiling = self
+                .ceilings
+                .iter()
+                .find(|(what, _)| what.contains("(b)"))
+                .map(|(_, tps)| *tps);
             if let Some(ceiling) = ceiling.filter(|tps| *tps > 0.0) {
                 for (connections, rate) in &self.bookings {
                     let _ = writeln!(

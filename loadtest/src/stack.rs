@@ -161,7 +161,12 @@ impl Stack {
     /// Starts `replicas` processes of `binary` in a scratch directory; with
     /// PostgreSQL `databases` (bookings, availability) they share them, else
     /// each has its SQLite files.
-    pub async fn start(binary: &Path, databases: Option<(&str, &str)>, replicas: usize, keep: bool) -> anyhow::Result<Self> {
+    pub async fn start(
+        binary: &Path,
+        databases: Option<(&str, &str)>,
+        replicas: usize,
+        keep: bool,
+    ) -> anyhow::Result<Self> {
         let directory = std::env::temp_dir().join(format!("amtstermin-loadtest-{}", std::process::id()));
         std::fs::create_dir_all(&directory)?;
         let config = directory.join("offices.toml");
@@ -186,7 +191,10 @@ impl Stack {
                 .args(["--booking-listen", &format!("127.0.0.1:{booking}")])
                 .env("AMTSTERMIN_CONFIG", &config)
                 .env("AMTSTERMIN_MAIL_TRANSPORT", "off")
-                .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".to_owned()))
+                .env(
+                    "RUST_LOG",
+                    std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".to_owned()),
+                )
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(std::fs::File::create(home.join("log.txt"))?);

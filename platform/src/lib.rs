@@ -5,11 +5,14 @@
 //! the `database` feature) the database pools of the services that own
 //! tables.
 
+#[cfg(feature = "allocator")]
+pub mod allocator;
 pub mod auth;
 pub mod client;
 #[cfg(feature = "database")]
 pub mod database;
 pub mod error_code;
+pub mod metrics;
 pub mod server;
 pub mod telemetry;
 pub mod timestamp;
@@ -19,8 +22,10 @@ pub use error_code::ErrorCode;
 /// Bytes as lower-case hexadecimal text.
 pub fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write;
-    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut text, byte| {
-        let _ = write!(text, "{byte:02x}");
-        text
-    })
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut text, byte| {
+            let _ = write!(text, "{byte:02x}");
+            text
+        })
 }

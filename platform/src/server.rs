@@ -63,7 +63,8 @@ pub async fn standard_services(
 /// every call.
 ///
 /// Every call except health and reflection must carry a token of `access`
-/// with the method's scope (see `auth`).
+/// with the method's scope (see `auth`); every call is counted and timed,
+/// refused ones included (see `metrics`).
 pub async fn serve(
     routes: Routes,
     listener: TcpListener,
@@ -71,6 +72,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), tonic::transport::Error> {
     tonic::transport::Server::builder()
+        .layer(crate::metrics::GrpcMetricsLayer)
         .layer(AccessLayer(access))
         .add_routes(routes)
         .serve_with_incoming_shutdown(TcpIncoming::from(listener).with_nodelay(Some(true)), shutdown)

@@ -306,6 +306,7 @@ impl TestApp {
                 config_path: demo_config(),
                 database_url: availability_database.url.clone(),
                 database_max_connections: 2,
+                metrics_listen: String::new(),
             },
             booking: booking_service::Settings {
                 database_url: database.url.clone(),
@@ -318,6 +319,7 @@ impl TestApp {
                     retry_seconds: 1,
                 },
                 retention_days: 30,
+                metrics_listen: String::new(),
             },
             gateway: gateway::Settings {
                 public_url: Some("https://termine.bergkamen.example".to_owned()),

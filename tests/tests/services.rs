@@ -108,6 +108,7 @@ async fn a_booking_service_without_its_database_is_not_serving_and_says_unavaila
             retry_seconds: 10,
         },
         retention_days: 30,
+        metrics_listen: String::new(),
     };
     let peers = booking_service::Peers {
         availability_url: "http://127.0.0.1:1".to_owned(),

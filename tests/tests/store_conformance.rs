@@ -443,7 +443,10 @@ async fn every_change_is_logged_per_office_in_order(backend: Backend) {
         })
         .collect();
     let sequences: Vec<u64> = summary.iter().map(|c| c.0).collect();
-    let summary: Vec<_> = summary.into_iter().map(|(_, kind, code, counter)| (kind, code, counter)).collect();
+    let summary: Vec<_> = summary
+        .into_iter()
+        .map(|(_, kind, code, counter)| (kind, code, counter))
+        .collect();
     assert_eq!(
         summary,
         [
@@ -494,8 +497,17 @@ async fn a_snapshot_matches_the_log_it_reflects(backend: Backend) {
     let snapshot = store.snapshot("amt", at(7, 0)).await.expect("snapshot");
     let logged = store.changes("amt", 0, 100).await.expect("changes");
     assert_eq!(logged.len(), 4);
-    assert!(snapshot.sequence >= logged[3].sequence, "the snapshot reflects every change");
-    assert!(store.changes("amt", snapshot.sequence, 100).await.expect("changes").is_empty());
+    assert!(
+        snapshot.sequence >= logged[3].sequence,
+        "the snapshot reflects every change"
+    );
+    assert!(
+        store
+            .changes("amt", snapshot.sequence, 100)
+            .await
+            .expect("changes")
+            .is_empty()
+    );
     let codes: Vec<_> = snapshot.intervals.iter().map(|i| i.code.as_str()).collect();
     assert_eq!(codes, ["BBBB-BBBB"], "cancelled and ended bookings are not in it");
     assert!(
@@ -531,7 +543,11 @@ async fn concurrent_changes_get_distinct_sequences_all_logged(backend: Backend) 
     }
     sequences.sort_unstable();
     sequences.dedup();
-    assert_eq!(sequences.len(), 12, "twelve bookings on six times and two counters, each its own position");
+    assert_eq!(
+        sequences.len(),
+        12,
+        "twelve bookings on six times and two counters, each its own position"
+    );
     settle(&db).await;
     let logged: Vec<u64> = store
         .changes("amt", 0, 100)
@@ -579,7 +595,10 @@ async fn a_reader_never_passes_a_change_still_running_below_it() {
         "the committed change waits behind the running one"
     );
     let snapshot = store.snapshot("amt", at(0, 0)).await.expect("snapshot");
-    assert!(snapshot.sequence < sequence, "a snapshot does not claim what a reader cannot have");
+    assert!(
+        snapshot.sequence < sequence,
+        "a snapshot does not claim what a reader cannot have"
+    );
 
     slow.commit().await.expect("commit");
     let codes: Vec<String> = store
@@ -775,7 +794,11 @@ async fn a_move_takes_the_new_time_and_frees_the_old_one_atomically(backend: Bac
         kinds[kinds.len() - 2..],
         [(ChangeKind::Released, at(9, 0)), (ChangeKind::Booked, at(9, 10))]
     );
-    assert_eq!(sequence, changes[changes.len() - 1].sequence, "the move's position is its booked change");
+    assert_eq!(
+        sequence,
+        changes[changes.len() - 1].sequence,
+        "the move's position is its booked change"
+    );
 
     // The old time is free for others at once.
     created(
@@ -1204,7 +1227,11 @@ async fn the_change_log_is_trimmed_but_keeps_each_office_s_latest_entry(backend:
     let kept = store.changes("amt", 0, 10).await.expect("changes");
     assert_eq!(kept.iter().map(|c| c.sequence).collect::<Vec<_>>(), [logged[2]]);
     assert!(store.last_sequence("amt").await.expect("last") >= logged[2]);
-    assert_eq!(store.pruned_through("other").await.expect("horizon"), 0, "its only entry is kept");
+    assert_eq!(
+        store.pruned_through("other").await.expect("horizon"),
+        0,
+        "its only entry is kept"
+    );
     let Reservation::Created { sequence, .. } = store
         .reserve(&new_booking("amt", "EEEE-EEEE", at(12, 0), 20), &all, None)
         .await

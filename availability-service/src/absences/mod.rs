@@ -41,6 +41,8 @@ pub trait AbsenceStore: Send + Sync + 'static {
     async fn remove(&self, office_id: &str, id: &str) -> Result<Option<Absence>, Error>;
     /// Absences of all offices that end after `ends_after`, by start.
     async fn list(&self, ends_after: DateTime<Utc>) -> Result<Vec<Absence>, Error>;
+    /// The connections of the pool: (size, idle).
+    fn pool_use(&self) -> (u32, usize);
 }
 
 /// Opens the store named by `url` without connecting yet.
@@ -161,6 +163,7 @@ impl Absences {
             if let Err(error) = self.refresh().await {
                 tracing::warn!(error = %error, "cannot reload absences");
             }
+            amtstermin_platform::metrics::pool_connections("availability", "read", self.store.pool_use());
         }
     }
 }

@@ -95,4 +95,8 @@ where
             .await?;
         rows.iter().map(absence::<D>).collect()
     }
+
+    fn pool_use(&self) -> (u32, usize) {
+        (self.pool.size(), self.pool.num_idle())
+    }
 }

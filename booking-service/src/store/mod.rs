@@ -224,6 +224,12 @@ pub trait BookingStore: Send + Sync + 'static {
     /// and the sequence they reflect.
     async fn snapshot(&self, office_id: &str, ends_after: DateTime<Utc>) -> Result<Snapshot, Error>;
 
+    /// Mails neither sent nor given up yet.
+    async fn mail_backlog(&self) -> Result<u64, Error>;
+
+    /// The connections of the store's pools: name, (size, idle).
+    fn pool_use(&self) -> [(&'static str, (u32, usize)); 2];
+
     /// Tells every replica's feeds that these offices logged changes up to
     /// these positions (PostgreSQL: NOTIFY; nothing to do on SQLite).
     async fn announce(&self, changes: &[(String, u64)]) -> Result<(), Error>;
@@ -348,37 +354,30 @@ impl BookingDialect for SqliteDialect {
     const COUNTER_TAKEN: &'static str = "SELECT 1 AS taken FROM bookings WHERE office_id = $1 AND counter_id = $2 \
          AND start_at < $3 AND start_at > $4 - 86400 AND end_at > $4 AND status <> 'cancelled' AND code <> $5 LIMIT 1";
 
-    fn take_positions<'c>(
-        conn: &'c mut sqlx::SqliteConnection,
-        office_id: &'c str,
+    async fn take_positions(
+        conn: &mut sqlx::SqliteConnection,
+        office_id: &str,
         count: u32,
-    ) -> impl Future<Output = Result<u64, sqlx::Error>> + Send + 'c {
-        async move {
-            let last: i64 = sqlx::query_scalar(
-                "INSERT INTO office_sequences (office_id, last_sequence) VALUES ($1, $2) \
-                 ON CONFLICT (office_id) DO UPDATE SET last_sequence = office_sequences.last_sequence + $2 \
-                 RETURNING last_sequence",
-            )
-            .bind(office_id)
-            .bind(i64::from(count))
-            .fetch_one(conn)
-            .await?;
-            Ok(position(last - i64::from(count) + 1))
-        }
+    ) -> Result<u64, sqlx::Error> {
+        let last: i64 = sqlx::query_scalar(
+            "INSERT INTO office_sequences (office_id, last_sequence) VALUES ($1, $2) \
+             ON CONFLICT (office_id) DO UPDATE SET last_sequence = office_sequences.last_sequence + $2 \
+             RETURNING last_sequence",
+        )
+        .bind(office_id)
+        .bind(i64::from(count))
+        .fetch_one(conn)
+        .await?;
+        Ok(position(last - i64::from(count) + 1))
     }
 
-    fn read_position<'c>(
-        conn: &'c mut sqlx::SqliteConnection,
-        office_id: &'c str,
-    ) -> impl Future<Output = Result<u64, sqlx::Error>> + Send + 'c {
-        async move {
-            let last: i64 =
-                sqlx::query_scalar("SELECT COALESCE(MAX(sequence), 0) FROM booking_events WHERE office_id = $1")
-                    .bind(office_id)
-                    .fetch_one(conn)
-                    .await?;
-            Ok(position(last))
-        }
+    async fn read_position(conn: &mut sqlx::SqliteConnection, office_id: &str) -> Result<u64, sqlx::Error> {
+        let last: i64 =
+            sqlx::query_scalar("SELECT COALESCE(MAX(sequence), 0) FROM booking_events WHERE office_id = $1")
+                .bind(office_id)
+                .fetch_one(conn)
+                .await?;
+        Ok(position(last))
     }
 
     // One process writes a SQLite file; its feeds are woken directly.
@@ -413,8 +412,10 @@ impl BookingDialect for PostgresDialect {
         "SELECT pg_advisory_xact_lock(hashtextextended($1 || chr(31) || $2 || chr(31) || bucket::text, 0)) \
          FROM generate_series($3::bigint, $4::bigint) AS bucket ORDER BY bucket",
     );
-    const SELECT_FOR_CHANGE: &'static str =
-        concat!(booking_columns!(), " FROM bookings WHERE office_id = $1 AND code = $2 FOR UPDATE");
+    const SELECT_FOR_CHANGE: &'static str = concat!(
+        booking_columns!(),
+        " FROM bookings WHERE office_id = $1 AND code = $2 FOR UPDATE"
+    );
     // In the terms of the exclusion constraint, so its GiST index answers.
     const COUNTER_TAKEN: &'static str = "SELECT 1 AS taken FROM bookings WHERE office_id = $1 AND counter_id = $2 \
          AND status <> 'cancelled' AND tstzrange(start_at, end_at, '[)') && tstzrange($4, $3, '[)') \
@@ -434,16 +435,11 @@ impl BookingDialect for PostgresDialect {
         }
     }
 
-    fn read_position<'c>(
-        conn: &'c mut sqlx::PgConnection,
-        _office_id: &'c str,
-    ) -> impl Future<Output = Result<u64, sqlx::Error>> + Send + 'c {
-        async move {
-            let xmin: i64 = sqlx::query_scalar("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
-                .fetch_one(conn)
-                .await?;
-            Ok(position(xmin.saturating_mul(4) - 1))
-        }
+    async fn read_position(conn: &mut sqlx::PgConnection, _office_id: &str) -> Result<u64, sqlx::Error> {
+        let xmin: i64 = sqlx::query_scalar("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
+            .fetch_one(conn)
+            .await?;
+        Ok(position(xmin.saturating_mul(4) - 1))
     }
 
     // In a transaction of its own, after the changes committed: NOTIFY takes
@@ -452,7 +448,9 @@ impl BookingDialect for PostgresDialect {
     // lost announcement costs one poll interval.
     async fn announce(pool: &sqlx::PgPool, payloads: &[String]) -> Result<(), sqlx::Error> {
         let mut tx = pool.begin().await?;
-        sqlx::query("SET LOCAL synchronous_commit TO off").execute(&mut *tx).await?;
+        sqlx::query("SET LOCAL synchronous_commit TO off")
+            .execute(&mut *tx)
+            .await?;
         for payload in payloads {
             sqlx::query("SELECT pg_notify($1, $2)")
                 .bind(ANNOUNCEMENTS)

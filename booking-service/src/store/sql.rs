@@ -37,10 +37,14 @@ const INSERT_BOOKING: &str = "INSERT INTO bookings (office_id, code, counter_id,
 const SELECT_BY_IDEMPOTENCY_KEY: &str = "SELECT office_id, code, counter_id, concern_ids, start_at, end_at, status, \
      name, email, phone, channel, created_at, confirm_by, idempotency_key_hash, request_hash, token_sealed FROM bookings \
      WHERE office_id = $1 AND idempotency_key_hash = $2";
-const SELECT_BY_CODE_AND_TOKEN: &str = concat!(booking_columns!(), " FROM bookings WHERE code = $1 AND token_hash = $2");
-const SELECT_BY_CODE_AND_CONFIRMATION: &str =
-    concat!(booking_columns!(), " FROM bookings WHERE code = $1 AND confirm_hash = $2");
-const SELECT_BY_OFFICE_AND_CODE: &str = concat!(booking_columns!(), " FROM bookings WHERE office_id = $1 AND code = $2");
+const SELECT_BY_CODE_AND_TOKEN: &str =
+    concat!(booking_columns!(), " FROM bookings WHERE code = $1 AND token_hash = $2");
+const SELECT_BY_CODE_AND_CONFIRMATION: &str = concat!(
+    booking_columns!(),
+    " FROM bookings WHERE code = $1 AND confirm_hash = $2"
+);
+const SELECT_BY_OFFICE_AND_CODE: &str =
+    concat!(booking_columns!(), " FROM bookings WHERE office_id = $1 AND code = $2");
 const SELECT_LIST: &str = concat!(
     booking_columns!(),
     " FROM bookings WHERE office_id = $1 AND start_at < $3 AND end_at > $2 ORDER BY start_at, code"
@@ -76,6 +80,7 @@ const COUNT_ACTIVE_FOR_EMAIL: &str = "SELECT COUNT(*) AS active FROM bookings \
      WHERE office_id = $1 AND email_normalized = $2 AND status IN ('pending', 'booked') AND start_at > $3";
 const SELECT_ACTIVE: &str = "SELECT code, counter_id, start_at, end_at FROM bookings \
      WHERE office_id = $1 AND status <> 'cancelled' AND end_at > $2 ORDER BY start_at";
+const MAIL_BACKLOG: &str = "SELECT COUNT(*) AS backlog FROM mail_outbox WHERE sent_at IS NULL AND failed_at IS NULL";
 const PRUNED_THROUGH: &str =
     "SELECT COALESCE(MAX(pruned_through), 0) AS sequence FROM change_log_horizons WHERE office_id = $1";
 /// Moves the horizons over the changes logged before $1, but each office's
@@ -259,11 +264,19 @@ where
         };
         if limit.is_some() {
             let key = format!("email {email}");
-            sqlx::query(lock).bind(new.office_id.as_str()).bind(key.as_str()).execute(&mut *conn).await?;
+            sqlx::query(lock)
+                .bind(new.office_id.as_str())
+                .bind(key.as_str())
+                .execute(&mut *conn)
+                .await?;
         }
         if let Some(quota) = &new.quota {
             let key = format!("client {}", amtstermin_platform::hex(&quota.key));
-            sqlx::query(lock).bind(new.office_id.as_str()).bind(key.as_str()).execute(&mut *conn).await?;
+            sqlx::query(lock)
+                .bind(new.office_id.as_str())
+                .bind(key.as_str())
+                .execute(&mut *conn)
+                .await?;
         }
         Ok(())
     }
@@ -588,7 +601,13 @@ where
     }
 
     async fn find(&self, office_id: &str, code: &str) -> Result<Option<Booking>, Error> {
-        Self::find_in(&mut *self.pool.acquire().await?, SELECT_BY_OFFICE_AND_CODE, office_id, code).await
+        Self::find_in(
+            &mut *self.pool.acquire().await?,
+            SELECT_BY_OFFICE_AND_CODE,
+            office_id,
+            code,
+        )
+        .await
     }
 
     #[tracing::instrument(skip_all, fields(office = %request.office_id, to = request.to.as_str()))]
@@ -748,13 +767,19 @@ where
     }
 
     async fn pruned_through(&self, office_id: &str) -> Result<u64, Error> {
-        let row = sqlx::query(PRUNED_THROUGH).bind(office_id).fetch_one(&self.pool).await?;
+        let row = sqlx::query(PRUNED_THROUGH)
+            .bind(office_id)
+            .fetch_one(&self.pool)
+            .await?;
         Self::sequence(&row, "sequence")
     }
 
     async fn prune_changes(&self, before: DateTime<Utc>) -> Result<u64, Error> {
         let mut tx = self.writer.begin_with(D::BEGIN_WRITE).await?;
-        sqlx::query(MOVE_HORIZONS).bind(D::stored(before)).execute(&mut *tx).await?;
+        sqlx::query(MOVE_HORIZONS)
+            .bind(D::stored(before))
+            .execute(&mut *tx)
+            .await?;
         let removed = sqlx::query(PRUNE_CHANGES).execute(&mut *tx).await?;
         tx.commit().await?;
         Ok(D::rows_affected(&removed))
@@ -795,6 +820,18 @@ where
             sequence,
             intervals: rows.iter().map(Self::interval).collect::<Result<_, _>>()?,
         })
+    }
+
+    async fn mail_backlog(&self) -> Result<u64, Error> {
+        let row = sqlx::query(MAIL_BACKLOG).fetch_one(&self.pool).await?;
+        Self::sequence(&row, "backlog")
+    }
+
+    fn pool_use(&self) -> [(&'static str, (u32, usize)); 2] {
+        [
+            ("read", (self.pool.size(), self.pool.num_idle())),
+            ("write", (self.writer.size(), self.writer.num_idle())),
+        ]
     }
 
     async fn announce(&self, changes: &[(String, u64)]) -> Result<(), Error> {
