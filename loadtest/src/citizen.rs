@@ -42,13 +42,7 @@ impl Citizens {
         (from, to): (&str, &str),
         who: u64,
     ) -> anyhow::Result<(u16, Value)> {
-        let response = self
-            .http
-            .get(format!("{base}/api/v1/offices/{office}/slots"))
-            .query(&[("concerns", concern), ("from", from), ("to", to)])
-            .header("x-forwarded-for", address(who))
-            .send()
-            .await?;
+        let response = self.ask_slots(base, office, concern, (from, to), who).await?;
         let status = response.status().as_u16();
         let body = response.json().await.unwrap_or(Value::Null);
         Ok((status, body))
@@ -64,16 +58,26 @@ impl Citizens {
         (from, to): (&str, &str),
         who: u64,
     ) -> anyhow::Result<u16> {
-        let response = self
-            .http
+        let response = self.ask_slots(base, office, concern, (from, to), who).await?;
+        let status = response.status().as_u16();
+        response.bytes().await?;
+        Ok(status)
+    }
+
+    async fn ask_slots(
+        &self,
+        base: &str,
+        office: &str,
+        concern: &str,
+        (from, to): (&str, &str),
+        who: u64,
+    ) -> reqwest::Result<reqwest::Response> {
+        self.http
             .get(format!("{base}/api/v1/offices/{office}/slots"))
             .query(&[("concerns", concern), ("from", from), ("to", to)])
             .header("x-forwarded-for", address(who))
             .send()
-            .await?;
-        let status = response.status().as_u16();
-        response.bytes().await?;
-        Ok(status)
+            .await
     }
 
     /// Books `start` (RFC 3339) for citizen `who`.

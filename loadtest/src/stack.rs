@@ -8,142 +8,88 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
-/// The offices of the benchmark. "vergleich" is the set-up of the comparison
-/// with Easy!Appointments (4 counters, one 15-minute concern); "durchsatz"
-/// has room for sustained booking; "ansturm" has 10 places a day for the
-/// flash crowd; "rennen" has one counter for the race.
-const OFFICES: &str = r#"
-[[offices]]
-id = "vergleich"
-name = "Vergleich"
-address = "Rathausplatz 1, 59192 Bergkamen"
-state = "NW"
-slot_minutes = 15
-min_lead_minutes = 0
-[offices.hours]
-mon = ["08:00-18:00"]
-tue = ["08:00-18:00"]
-wed = ["08:00-18:00"]
-thu = ["08:00-18:00"]
-fri = ["08:00-18:00"]
-[[offices.categories]]
-id = "alles"
-name = "Alles"
-featured = true
-[[offices.concerns]]
-id = "beratung"
-name = "Beratung"
-category = "alles"
-duration_minutes = 15
-required_documents = ["Personalausweis"]
-fee = "gebührenfrei"
-[[offices.counters]]
-id = "p1"
-name = "Platz 1"
-[[offices.counters]]
-id = "p2"
-name = "Platz 2"
-[[offices.counters]]
-id = "p3"
-name = "Platz 3"
-[[offices.counters]]
-id = "p4"
-name = "Platz 4"
+/// One office of the benchmark: the same hours every day of `days`, one
+/// concern of `minutes` on a grid of as many, and `counters` counters.
+struct Office {
+    id: &'static str,
+    days: &'static [&'static str],
+    hours: &'static str,
+    minutes: u32,
+    counters: usize,
+}
 
-[[offices]]
-id = "durchsatz"
-name = "Durchsatz"
-address = "Rathausplatz 1, 59192 Bergkamen"
-state = "NW"
-slot_minutes = 5
-min_lead_minutes = 0
-open_on_sundays = true
-[offices.hours]
-mon = ["06:00-22:00"]
-tue = ["06:00-22:00"]
-wed = ["06:00-22:00"]
-thu = ["06:00-22:00"]
-fri = ["06:00-22:00"]
-sat = ["06:00-22:00"]
-sun = ["06:00-22:00"]
-[[offices.categories]]
-id = "alles"
-name = "Alles"
-featured = true
-[[offices.concerns]]
-id = "kurz"
-name = "Kurzer Termin"
-category = "alles"
-duration_minutes = 5
-required_documents = []
-fee = "gebührenfrei"
-COUNTERS
+const WEEKDAYS: &[&str] = &["mon", "tue", "wed", "thu", "fri"];
+const EVERY_DAY: &[&str] = &["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
 
-[[offices]]
-id = "ansturm"
-name = "Ansturm"
-address = "Rathausplatz 1, 59192 Bergkamen"
-state = "NW"
-slot_minutes = 10
-min_lead_minutes = 0
-open_on_sundays = true
-[offices.hours]
-mon = ["08:00-09:40"]
-tue = ["08:00-09:40"]
-wed = ["08:00-09:40"]
-thu = ["08:00-09:40"]
-fri = ["08:00-09:40"]
-sat = ["08:00-09:40"]
-sun = ["08:00-09:40"]
-[[offices.categories]]
-id = "alles"
-name = "Alles"
-featured = true
-[[offices.concerns]]
-id = "termin"
-name = "Termin"
-category = "alles"
-duration_minutes = 10
-required_documents = []
-fee = "gebührenfrei"
-[[offices.counters]]
-id = "p1"
-name = "Platz 1"
+/// "vergleich" is the set-up of the comparison with Easy!Appointments (4
+/// counters, one 15-minute concern); "durchsatz" has room for sustained
+/// booking; "ansturm" has 10 places a day for the flash crowd; "rennen" has
+/// one counter for the race.
+const OFFICES: [Office; 4] = [
+    Office {
+        id: "vergleich",
+        days: WEEKDAYS,
+        hours: "08:00-18:00",
+        minutes: 15,
+        counters: 4,
+    },
+    Office {
+        id: "durchsatz",
+        days: EVERY_DAY,
+        hours: "06:00-22:00",
+        minutes: 5,
+        counters: 40,
+    },
+    Office {
+        id: "ansturm",
+        days: EVERY_DAY,
+        hours: "08:00-09:40",
+        minutes: 10,
+        counters: 1,
+    },
+    Office {
+        id: "rennen",
+        days: EVERY_DAY,
+        hours: "20:00-21:00",
+        minutes: 10,
+        counters: 1,
+    },
+];
 
-[[offices]]
-id = "rennen"
-name = "Rennen"
-address = "Rathausplatz 1, 59192 Bergkamen"
-state = "NW"
-slot_minutes = 10
-min_lead_minutes = 0
-open_on_sundays = true
-[offices.hours]
-mon = ["20:00-21:00"]
-tue = ["20:00-21:00"]
-wed = ["20:00-21:00"]
-thu = ["20:00-21:00"]
-fri = ["20:00-21:00"]
-sat = ["20:00-21:00"]
-sun = ["20:00-21:00"]
-[[offices.categories]]
-id = "alles"
-name = "Alles"
-featured = true
-[[offices.concerns]]
-id = "termin"
-name = "Termin"
-category = "alles"
-duration_minutes = 10
-required_documents = []
-fee = "gebührenfrei"
-[[offices.counters]]
-id = "p1"
-name = "Platz 1"
-"#;
+/// The concern every benchmark office offers, by office.
+fn concern(office: &str) -> &'static str {
+    match office {
+        "vergleich" => "beratung",
+        "durchsatz" => "kurz",
+        _ => "termin",
+    }
+}
 
-/// Counters of the "durchsatz" office.
-const THROUGHPUT_COUNTERS: usize = 40;
+impl Office {
+    fn toml(&self) -> String {
+        let mut toml = format!(
+            "[[offices]]\nid = \"{id}\"\nname = \"{id}\"\naddress = \"Rathausplatz 1, 59192 Bergkamen\"\n\
+             state = \"NW\"\nslot_minutes = {minutes}\nmin_lead_minutes = 0\nopen_on_sundays = true\n\
+             [offices.hours]\n",
+            id = self.id,
+            minutes = self.minutes
+        );
+        for day in self.days {
+            toml.push_str(&format!("{day} = [\"{}\"]\n", self.hours));
+        }
+        toml.push_str(&format!(
+            "[[offices.categories]]\nid = \"alles\"\nname = \"Alles\"\nfeatured = true\n\
+             [[offices.concerns]]\nid = \"{concern}\"\nname = \"{concern}\"\ncategory = \"alles\"\n\
+             duration_minutes = {minutes}\nrequired_documents = [\"Personalausweis\"]\nfee = \"gebührenfrei\"\n",
+            concern = concern(self.id),
+            minutes = self.minutes
+        ));
+        for n in 1..=self.counters {
+            toml.push_str(&format!("[[offices.counters]]\nid = \"p{n}\"\nname = \"Platz {n}\"\n"));
+        }
+        toml
+    }
+}
 
 pub struct Stack {
     pub replicas: Vec<Replica>,
@@ -170,10 +116,8 @@ impl Stack {
         let directory = std::env::temp_dir().join(format!("amtstermin-loadtest-{}", std::process::id()));
         std::fs::create_dir_all(&directory)?;
         let config = directory.join("offices.toml");
-        let counters: String = (1..=THROUGHPUT_COUNTERS)
-            .map(|n| format!("[[offices.counters]]\nid = \"p{n}\"\nname = \"Platz {n}\"\n"))
-            .collect();
-        std::fs::write(&config, OFFICES.replace("COUNTERS", &counters))?;
+        let offices: Vec<String> = OFFICES.iter().map(Office::toml).collect();
+        std::fs::write(&config, offices.join("\n"))?;
         let mut stack = Self {
             replicas: Vec::new(),
             directory,
