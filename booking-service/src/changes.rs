@@ -21,8 +21,9 @@ use crate::store::BookingStore;
 
 /// How often a feed looks for changes made by other replicas unannounced.
 const POLL_INTERVAL: Duration = Duration::from_millis(250);
-/// How soon a feed looks again for a change known to have committed but not
-/// yet readable (on PostgreSQL, an older transaction is still running).
+/// How soon a feed first looks again for a change known to have committed
+/// but not yet readable (on PostgreSQL, an older transaction is still
+/// running); it backs off to `POLL_INTERVAL`.
 const RETRY_INTERVAL: Duration = Duration::from_millis(2);
 /// How long announcements pause after the database failed them.
 const ANNOUNCE_BACKOFF: Duration = Duration::from_secs(1);
@@ -194,9 +195,13 @@ impl ChangeFeed {
             }
         }
         let mut caught_up = false;
+        let mut retry = RETRY_INTERVAL;
         loop {
             let changes = self.store.changes(office_id, after, BATCH).await?;
             let complete = changes.len() < BATCH as usize;
+            if !changes.is_empty() {
+                retry = RETRY_INTERVAL;
+            }
             for change in changes {
                 after = change.sequence;
                 let interval = to_proto(change.interval);
@@ -217,8 +222,10 @@ impl ChangeFeed {
                 continue;
             }
             if self.known(office_id) > after {
-                // Committed, not yet readable: soon.
-                tokio::time::sleep(RETRY_INTERVAL).await;
+                // Committed, not yet readable: soon, and less often the
+                // longer an older transaction keeps it back.
+                tokio::time::sleep(retry).await;
+                retry = (retry * 2).min(POLL_INTERVAL);
                 continue;
             }
             if !caught_up {

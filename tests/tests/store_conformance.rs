@@ -31,6 +31,7 @@ backend_tests!(
     retention_removes_personal_data_of_past_appointments_only,
     mails_are_claimed_once_and_retried_or_given_up,
     the_change_log_is_trimmed_but_keeps_each_office_s_latest_entry,
+    announced_changes_reach_the_followers,
 );
 
 async fn open(backend: Backend) -> Option<(TestDatabase, Arc<dyn BookingStore>)> {
@@ -1245,4 +1246,46 @@ async fn the_change_log_is_trimmed_but_keeps_each_office_s_latest_entry(backend:
         0,
         "nothing that old"
     );
+}
+
+/// What one replica announces after a commit reaches the others' feeds
+/// (PostgreSQL: NOTIFY/LISTEN); on SQLite, where one process writes, there
+/// is nothing to follow.
+async fn announced_changes_reach_the_followers(backend: Backend) {
+    let Some((_db, store)) = open(backend).await else {
+        return;
+    };
+    let (heard, mut hearing) = tokio::sync::mpsc::unbounded_channel();
+    let follower = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let on = move |office_id: &str, sequence: u64| {
+                let _ = heard.send((office_id.to_owned(), sequence));
+            };
+            store.follow_announcements(&on).await
+        })
+    };
+    let announced = [("amt".to_owned(), 42)];
+    match backend {
+        Backend::Sqlite => {
+            store.announce(&announced).await.expect("announce");
+            let ended = tokio::time::timeout(std::time::Duration::from_secs(5), follower).await;
+            assert!(matches!(ended, Ok(Ok(Ok(())))), "nothing to follow");
+        }
+        Backend::Postgres => {
+            // The follower listens once connected; until then announcements pass unheard.
+            let mut got = None;
+            for _ in 0..200 {
+                store.announce(&announced).await.expect("announce");
+                if let Ok(Some(heard)) =
+                    tokio::time::timeout(std::time::Duration::from_millis(50), hearing.recv()).await
+                {
+                    got = Some(heard);
+                    break;
+                }
+            }
+            follower.abort();
+            assert_eq!(got, Some(("amt".to_owned(), 42)));
+        }
+    }
 }
