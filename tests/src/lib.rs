@@ -560,6 +560,25 @@ pub fn free_at(slots: &Value, start: &str) -> u64 {
         .map_or(0, |slot| slot["free"].as_u64().unwrap_or(0))
 }
 
+/// The start times of the first listed day with at least `count` of them:
+/// late in the day the first day may have only one or two left.
+pub fn starts_of_a_day(slots: &Value, count: usize) -> Vec<String> {
+    slots["days"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|day| -> Vec<String> {
+            day["slots"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|slot| slot["start"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .find(|starts| starts.len() >= count)
+        .unwrap_or_else(|| panic!("no day with {count} free times in {slots}"))
+}
+
 /// A booking request body for `start`.
 pub fn booking_request(office: &str, concerns: &[&str], start: &str) -> Value {
     serde_json::json!({

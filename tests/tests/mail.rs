@@ -267,12 +267,8 @@ async fn a_pending_booking_is_binding_only_with_the_link_from_its_mail(backend: 
         return;
     };
     let slots = app.slots("standesamt-bergkamen", "geburtsurkunde").await;
-    let start = |n: usize| {
-        slots["days"][0]["slots"][n]["start"]
-            .as_str()
-            .expect("start")
-            .to_owned()
-    };
+    let starts = amtstermin_tests::starts_of_a_day(&slots, 2);
+    let start = |n: usize| starts[n].clone();
     let free_before = amtstermin_tests::free_at(&slots, &start(0));
     let (status, booking) = app
         .book(&booking_request("standesamt-bergkamen", &["geburtsurkunde"], &start(0)))

@@ -195,12 +195,8 @@ async fn a_database_outage_is_503_with_retry_after_and_heals() {
         return;
     };
     let slots = app.slots("bergkamen", "meldebescheinigung").await;
-    let start = |n: usize| {
-        slots["days"][0]["slots"][n]["start"]
-            .as_str()
-            .expect("start")
-            .to_owned()
-    };
+    let starts = amtstermin_tests::starts_of_a_day(&slots, 3);
+    let start = |n: usize| starts[n].clone();
     let book = |n: usize| {
         let mut body = booking_request("bergkamen", &["meldebescheinigung"], &start(n));
         body["email"] = format!("outage{n}@example.de").into();
