@@ -220,10 +220,11 @@ impl Projection {
         let Some(projection) = self.offices.get(&office.id) else {
             return;
         };
+        // Outside the lock: slot reads wait for it.
+        record_freshness(&office.id, &change);
         let Ok(mut state) = projection.state.write() else {
             return;
         };
-        record_freshness(&office.id, &change);
         let was_live = state.live;
         match change.change {
             Some(Change::Snapshot(snapshot)) => {

@@ -162,13 +162,14 @@ impl Bench {
         self.stack.replicas[replica % self.stack.replicas.len()].base.clone()
     }
 
-    fn citizens(&self, count: u64) -> u64 {
+    /// Takes the numbers of `count` new citizens; returns the first.
+    fn new_citizens(&self, count: u64) -> u64 {
         self.next_citizen.fetch_add(count, Ordering::Relaxed)
     }
 
     /// The office's free times over its whole window.
     async fn window(&self, replica: usize, office: &str, concern: &str) -> anyhow::Result<Value> {
-        let who = self.citizens(1);
+        let who = self.new_citizens(1);
         let (status, body) = self
             .citizens
             .slots(&self.base(replica), office, concern, ("", ""), who)
@@ -199,7 +200,7 @@ impl Bench {
                 .collect(),
         );
         eprintln!("preloading {wanted} bookings");
-        let (citizens, base, first) = (self.citizens.clone(), self.base(0), self.citizens(wanted as u64));
+        let (citizens, base, first) = (self.citizens.clone(), self.base(0), self.new_citizens(wanted as u64));
         let stats = drive(8, Until::Requests(wanted as u64), move |index| {
             let (citizens, base, places) = (citizens.clone(), base.clone(), places.clone());
             async move {
@@ -220,7 +221,7 @@ impl Bench {
         for _ in 0..10 {
             let (status, _) = self
                 .citizens
-                .book(&self.base(0), "vergleich", "beratung", start, self.citizens(1))
+                .book(&self.base(0), "vergleich", "beratung", start, self.new_citizens(1))
                 .await?;
             if status == 409 {
                 return Ok(());
@@ -246,7 +247,7 @@ impl Bench {
         let n = self.options.sequential;
         let (citizens, base) = (self.citizens.clone(), self.base(0));
 
-        let first = self.citizens(n);
+        let first = self.new_citizens(n);
         let (c, b, d) = (citizens.clone(), base.clone(), day.clone());
         let stats = drive(1, Until::Requests(n), move |index| {
             let (c, b, d) = (c.clone(), b.clone(), d.clone());
@@ -262,7 +263,7 @@ impl Bench {
             "≤ 0.5 ms p50 (Easy!Appointments 6.2 ms)",
         );
 
-        let first = self.citizens(n);
+        let first = self.new_citizens(n);
         let (c, b) = (citizens.clone(), base.clone());
         let stats = drive(1, Until::Requests(n), move |index| {
             let (c, b) = (c.clone(), b.clone());
@@ -281,7 +282,7 @@ impl Bench {
             .take(usize::try_from(n)?)
             .collect::<Vec<_>>();
         let pool = Arc::new(pool);
-        let first = self.citizens(n);
+        let first = self.new_citizens(n);
         let (c, b) = (citizens.clone(), base.clone());
         let stats = drive(1, Until::Requests(n), move |index| {
             let (c, b, pool) = (c.clone(), b.clone(), pool.clone());
@@ -294,7 +295,7 @@ impl Bench {
         self.report
             .latency("a booking", &stats, "≤ 1 ms p50 (Easy!Appointments 11.8 ms)");
 
-        let first = self.citizens(n);
+        let first = self.new_citizens(n);
         let (c, b) = (citizens, base);
         let stats = drive(1, Until::Requests(n), move |index| {
             let (c, b, taken) = (c.clone(), b.clone(), taken.clone());
@@ -361,8 +362,7 @@ impl Bench {
             } else {
                 "p99 ≤ 20 ms at 4"
             };
-            self.report
-                .throughput(&format!("bookings at {connections} connections"), &stats, target);
+            self.report.bookings(connections, &stats, target);
         }
     }
 
@@ -398,7 +398,7 @@ impl Bench {
         let mut taken = 0;
         for start in pool.iter().rev().take(self.options.staleness_samples) {
             let day = date_of(start)?;
-            let who = self.citizens(1);
+            let who = self.new_citizens(1);
             let (_, before) = self
                 .citizens
                 .slots(&reader, "durchsatz", "kurz", (day, day), who)
@@ -408,14 +408,14 @@ impl Bench {
             };
             let (status, _) = self
                 .citizens
-                .book(&writer, "durchsatz", "kurz", start, self.citizens(1))
+                .book(&writer, "durchsatz", "kurz", start, self.new_citizens(1))
                 .await?;
             if status != 201 {
                 continue;
             }
             let booked = Instant::now();
             let outcome = loop {
-                let who = self.citizens(1);
+                let who = self.new_citizens(1);
                 let (_, now) = self
                     .citizens
                     .slots(&reader, "durchsatz", "kurz", (day, day), who)
@@ -454,7 +454,7 @@ impl Bench {
         let crowd = self.options.crowd;
         let gate = Arc::new(tokio::sync::Barrier::new(crowd));
         let fresh = Citizens::new()?;
-        let first = self.citizens(crowd as u64);
+        let first = self.new_citizens(crowd as u64);
         let base = self.base(0);
         let stats = drive(crowd, Until::Requests(crowd as u64), move |index| {
             let (c, b, places, gate) = (fresh.clone(), base.clone(), places.clone(), gate.clone());
@@ -502,7 +502,7 @@ impl Bench {
         );
         let bases: Arc<Vec<String>> = Arc::new((0..self.stack.replicas.len()).map(|r| self.base(r)).collect());
         let attempts = self.options.race_attempts;
-        let first = self.citizens(attempts);
+        let first = self.new_citizens(attempts);
         let citizens = self.citizens.clone();
         let cancel_failures = Arc::new(AtomicU64::new(0));
         let failures = cancel_failures.clone();

@@ -60,15 +60,13 @@ impl Report {
     }
 
     pub fn throughput(&mut self, what: &str, stats: &Stats, target: &str) {
-        let rate = stats.with_status(200..=299) as f64 / stats.elapsed.as_secs_f64().max(1e-9);
-        if let Some(connections) = what
-            .strip_prefix("bookings at ")
-            .and_then(|rest| rest.split_whitespace().next())
-            .and_then(|n| n.parse().ok())
-        {
-            self.bookings.push((connections, rate));
-        }
-        self.row(what, stats, Some(rate), statuses(stats), target);
+        self.row(what, stats, Some(successes_per_second(stats)), statuses(stats), target);
+    }
+
+    /// Sustained bookings at `connections`, also compared with the ceiling.
+    pub fn bookings(&mut self, connections: usize, stats: &Stats, target: &str) {
+        self.bookings.push((connections, successes_per_second(stats)));
+        self.throughput(&format!("bookings at {connections} connections"), stats, target);
     }
 
     pub fn crowd(&mut self, stats: &Stats) {
@@ -177,6 +175,10 @@ impl Report {
         }
         out
     }
+}
+
+fn successes_per_second(stats: &Stats) -> f64 {
+    stats.with_status(200..=299) as f64 / stats.elapsed.as_secs_f64().max(1e-9)
 }
 
 fn statuses(stats: &Stats) -> String {
