@@ -24,6 +24,27 @@ use sha2::{Digest, Sha256};
 use crate::client::Client;
 use crate::error::ApiError;
 
+/// The challenge as the API documents it: altcha's type, which has no schema
+/// of its own, field by field.
+#[derive(utoipa::ToSchema)]
+#[schema(as = Challenge)]
+#[expect(
+    dead_code,
+    reason = "only describes altcha_lib_rs::Challenge in the OpenAPI document"
+)]
+pub(crate) struct ChallengeDoc {
+    /// The hash function: `SHA-256`.
+    algorithm: String,
+    /// The hash to find, in hex.
+    challenge: String,
+    /// The largest number to try.
+    maxnumber: u64,
+    /// Prefix of the hashed text (with the expiry and the client binding).
+    salt: String,
+    /// HMAC of the challenge, checked when the solution comes back.
+    signature: String,
+}
+
 /// Settings of the proof of work (flags and `AMTSTERMIN_…` variables).
 #[derive(Clone, Default, clap::Args)]
 #[group(id = "challenge_settings")]

@@ -81,16 +81,23 @@ impl From<tonic::Status> for ApiError {
     }
 }
 
-#[derive(Serialize)]
-struct Body<'a> {
+/// The body of every error answer.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = Error)]
+pub(crate) struct Body<'a> {
     error: Detail<'a>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = ErrorDetail)]
 struct Detail<'a> {
+    #[schema(schema_with = crate::openapi::error_code_schema)]
     code: &'static str,
+    /// For people: what to change, in English.
     message: &'a str,
+    /// With `challenge_required`: the proof of work to solve.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<crate::challenge::ChallengeDoc>)]
     challenge: Option<&'a altcha_lib_rs::Challenge>,
 }
 

@@ -5,6 +5,7 @@
 pub mod challenge;
 pub mod client;
 pub mod error;
+pub mod openapi;
 pub mod protection;
 pub mod public_api;
 pub mod serve;
@@ -32,11 +33,12 @@ use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::http::{HeaderValue, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use axum::{Json, Router};
 use chrono::{NaiveDate, NaiveTime, TimeDelta, TimeZone, Utc};
 use tokio::net::TcpListener;
 use tracing::Instrument;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::error::ApiError;
 
@@ -224,14 +226,8 @@ impl Services {
 pub fn app(services: Services, http: &serve::HttpSettings) -> Router {
     let timeout = std::time::Duration::from_secs(http.request_timeout_seconds.max(1));
     Router::new()
-        .merge(public_api::routes())
+        .merge(openapi::routes())
         .merge(web::routes())
-        .merge(staff_api::routes())
-        .route(
-            "/healthz",
-            get(|| async { Json(serde_json::json!({ "status": "ok" })) }),
-        )
-        .route("/metrics", get(metrics_text))
         .fallback(|| async { ApiError::new(ErrorCode::NotFound, "no such resource") })
         .method_not_allowed_fallback(|| async { ApiError::new(ErrorCode::MethodNotAllowed, "method not allowed") })
         .layer(DefaultBodyLimit::max(public_api::BODY_LIMIT))
@@ -270,7 +266,29 @@ async fn trace_requests(request: Request, next: Next) -> Response {
     response
 }
 
+/// The operations endpoints, documented with the API.
+fn operations_routes() -> OpenApiRouter<Services> {
+    OpenApiRouter::new()
+        .routes(routes!(healthz))
+        .routes(routes!(metrics_text))
+}
+
+/// Whether the gateway runs (it answers without asking the services).
+#[utoipa::path(get, path = "/healthz", tag = "operations",
+    responses((status = 200, description = "Running", body = Health)))]
+async fn healthz() -> Json<Health> {
+    Json(Health { status: "ok" })
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct Health {
+    #[schema(example = "ok")]
+    status: &'static str,
+}
+
 /// The process's metrics for Prometheus (all services of an all-in-one).
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "Prometheus text format (the README lists the names)", content_type = "text/plain", body = String)))]
 async fn metrics_text() -> Response {
     (
         [(

@@ -18,6 +18,10 @@ struct Cli {
     /// staff file, and exits.
     #[arg(long)]
     hash_password: bool,
+    /// Prints the HTTP API's OpenAPI document (served at
+    /// /api/v1/openapi.json) and exits.
+    #[arg(long)]
+    print_openapi: bool,
     #[command(flatten)]
     settings: gateway::Settings,
     #[command(flatten)]
@@ -36,6 +40,10 @@ async fn main() -> anyhow::Result<()> {
             "{}",
             gateway::staff::hash_password(password.trim_end_matches(['\r', '\n']))?
         );
+        return Ok(());
+    }
+    if cli.print_openapi {
+        println!("{}", gateway::openapi::document().to_pretty_json()?);
         return Ok(());
     }
     telemetry::init(cli.log);

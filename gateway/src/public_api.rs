@@ -6,44 +6,48 @@ use amtstermin_catalogue::{Appointment, OfficeCatalogue};
 use amtstermin_platform::{ErrorCode, timestamp};
 use amtstermin_proto::availability::v1 as availability;
 use amtstermin_proto::booking::v1 as booking;
+use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::Services;
 use crate::client::Client;
-use crate::error::ApiError;
+use crate::error::{ApiError, Body as ErrorBody};
 use crate::protection::Class;
 use crate::view::{self, channel_name, local, status_name};
 
 /// Largest request body accepted; a booking request is a few hundred bytes.
 pub const BODY_LIMIT: usize = 16 * 1024;
 
-pub fn routes() -> Router<Services> {
-    Router::new()
-        .route("/api/v1/offices", get(list_offices))
-        .route("/api/v1/offices/{office}/concerns", get(concerns))
-        .route("/api/v1/offices/{office}/slots", get(slots))
-        .route("/api/v1/challenge", get(challenge))
-        .route("/api/v1/bookings", post(create_booking))
-        .route("/api/v1/bookings/{code}", get(get_booking).delete(cancel_booking))
-        .route("/api/v1/bookings/{code}/reschedule", post(reschedule_booking))
-        .route("/api/v1/bookings/{code}/confirm", post(confirm_booking))
-        .route("/api/v1/bookings/{code}/calendar.ics", get(calendar))
+pub fn routes() -> OpenApiRouter<Services> {
+    OpenApiRouter::new()
+        .routes(routes!(list_offices))
+        .routes(routes!(concerns))
+        .routes(routes!(slots))
+        .routes(routes!(challenge))
+        .routes(routes!(create_booking))
+        .routes(routes!(get_booking, cancel_booking))
+        .routes(routes!(reschedule_booking))
+        .routes(routes!(confirm_booking))
+        .routes(routes!(calendar))
 }
 
-pub(crate) fn path_value(path: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
+/// The path's values, each a short id or code: every way they can be wrong
+/// answers `invalid_path`.
+pub(crate) fn path_value<T: PathIds>(path: Result<Path<T>, PathRejection>) -> Result<T, ApiError> {
     let value = path
         .map(|Path(value)| value)
         .map_err(|rejection| ApiError::new(ErrorCode::InvalidPath, rejection.body_text()))?;
     // Ids and codes are short; a longer one names nothing.
-    if value.chars().count() > MAX_PATH_ID {
+    if value.ids().any(|id| id.chars().count() > MAX_PATH_ID) {
         return Err(ApiError::new(
             ErrorCode::InvalidPath,
             format!("an id in the path has at most {MAX_PATH_ID} characters"),
@@ -52,14 +56,43 @@ pub(crate) fn path_value(path: Result<Path<String>, PathRejection>) -> Result<St
     Ok(value)
 }
 
+/// The ids a path carries.
+pub(crate) trait PathIds {
+    fn ids(&self) -> impl Iterator<Item = &str>;
+}
+
+impl PathIds for String {
+    fn ids(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.as_str())
+    }
+}
+
+impl PathIds for (String, String) {
+    fn ids(&self) -> impl Iterator<Item = &str> {
+        [self.0.as_str(), self.1.as_str()].into_iter()
+    }
+}
+
 /// The longest office id, concern id or booking code there is.
 const MAX_PATH_ID: usize = 64;
 
+/// The offices that take bookings.
+#[utoipa::path(get, path = "/api/v1/offices", tag = "public",
+    responses((status = 200, description = "Every office", body = Vec<OfficeView>)))]
 async fn list_offices(State(services): State<Services>) -> Result<Json<Vec<OfficeView>>, ApiError> {
     let offices = services.catalogues.offices().await?;
     Ok(Json(offices.iter().map(OfficeView::from).collect()))
 }
 
+/// An office's concerns (Anliegen), grouped into categories, the most asked
+/// for first, each with the documents to bring.
+#[utoipa::path(get, path = "/api/v1/offices/{office}/concerns", tag = "public",
+    params(OfficePath),
+    responses(
+        (status = 200, description = "The office's catalogue", body = CatalogueView),
+        (status = 400, description = "The office id is too long (`invalid_path`)", body = ErrorBody),
+        (status = 404, description = "No such office (`office_not_found`)", body = ErrorBody),
+    ))]
 async fn concerns(
     State(services): State<Services>,
     office: Result<Path<String>, PathRejection>,
@@ -68,6 +101,23 @@ async fn concerns(
     Ok(Json(CatalogueView::from(office.as_ref())))
 }
 
+/// The free start times for a visit with these concerns, day by day, in the
+/// office's time zone.
+#[utoipa::path(get, path = "/api/v1/offices/{office}/slots", tag = "public",
+    params(
+        OfficePath,
+        ("concerns" = Vec<String>, Query, style = Form, explode = false, example = json!(["personalausweis"]),
+            description = "The concerns of the visit, comma-separated; a repeated id is another person."),
+        ("from" = Option<String>, Query, format = Date, description = "First day (YYYY-MM-DD); default today."),
+        ("to" = Option<String>, Query, format = Date, description = "Last day (YYYY-MM-DD); default the end of the booking window."),
+    ),
+    responses(
+        (status = 200, description = "Free times", body = SlotsView),
+        (status = 400, description = "No or too many concerns, concerns that cannot be combined, or a bad date", body = ErrorBody),
+        (status = 404, description = "No such office or concern", body = ErrorBody),
+        (status = 429, description = "Too many reads from this client (`rate_limited`)", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds until the next request is taken"))),
+    ))]
 async fn slots(
     State(services): State<Services>,
     client: Client,
@@ -110,12 +160,21 @@ async fn slots(
     Ok(Json(SlotsView::from(response)))
 }
 
-#[derive(Deserialize)]
+/// A booking request.
+#[derive(Deserialize, ToSchema)]
 struct CreateBooking {
+    /// The office's id.
+    #[schema(example = "bergkamen")]
     office: String,
+    /// The concerns of the visit; a repeated id is another person.
+    #[schema(example = json!(["personalausweis"]))]
     concerns: Vec<String>,
+    /// A free start time, as `GET …/slots` lists it (RFC 3339 with offset).
+    #[schema(format = DateTime)]
     start: String,
+    #[schema(example = "Erika Mustermann")]
     name: String,
+    #[schema(example = "erika@example.org")]
     email: String,
     #[serde(default)]
     phone: Option<String>,
@@ -133,6 +192,15 @@ struct ChallengeQuery {
 
 /// A proof-of-work challenge for the office's booking form: of the work
 /// asked of this client now, or the least where none is asked.
+#[utoipa::path(get, path = "/api/v1/challenge", tag = "public",
+    params(("office" = String, Query, example = "bergkamen", description = "The office to book at.")),
+    responses(
+        (status = 200, description = "A challenge, valid for ten minutes, for this client only", body = crate::challenge::ChallengeDoc),
+        (status = 400, description = "A bad query (`invalid_query`)", body = ErrorBody),
+        (status = 404, description = "No such office", body = ErrorBody),
+        (status = 429, description = "Too many requests from this client", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds until the next request is taken"))),
+    ))]
 async fn challenge(
     State(services): State<Services>,
     client: Client,
@@ -183,11 +251,25 @@ fn parse_start(start: &str) -> Result<DateTime<Utc>, ApiError> {
         })
 }
 
-#[derive(Deserialize)]
+/// Where to move a booking.
+#[derive(Deserialize, ToSchema)]
 struct Reschedule {
+    /// A free start time for the same concerns (RFC 3339 with offset).
+    #[schema(format = DateTime)]
     start: String,
 }
 
+/// Moves a booking to another free time; its code and token stay.
+#[utoipa::path(post, path = "/api/v1/bookings/{code}/reschedule", tag = "public",
+    params(CodePath), request_body = Reschedule, security(("booking_token" = [])),
+    responses(
+        (status = 200, description = "The moved booking", body = BookingView),
+        (status = 400, description = "A bad body or start time", body = ErrorBody),
+        (status = 404, description = "No booking with this code and token (`booking_not_found`)", body = ErrorBody),
+        (status = 409, description = "The time is not free (`slot_taken`, `slot_unavailable`), or the booking is not `booked` (`invalid_status`)", body = ErrorBody),
+        (status = 429, description = "Too many changes from this client", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds until the next request is taken"))),
+    ))]
 async fn reschedule_booking(
     State(services): State<Services>,
     client: Client,
@@ -215,6 +297,26 @@ async fn reschedule_booking(
     Ok(Json(BookingView::new(&moved, &office, None)))
 }
 
+/// Books a binding appointment. The answer holds the token that manages it,
+/// once; keep it.
+#[utoipa::path(post, path = "/api/v1/bookings", tag = "public",
+    request_body = CreateBooking,
+    params(("Idempotency-Key" = Option<String>, Header,
+        description = "Repeating a request with the same key answers the same booking instead of booking twice.")),
+    responses(
+        (status = 201, description = "Booked (or, where the office asks for it, `pending` until confirmed by mail)", body = BookingView,
+            headers(
+                ("Location" = String, description = "The booking's address"),
+                ("Idempotent-Replayed" = Option<String>, description = "`true` when the answer repeats an earlier request with the same key"),
+            )),
+        (status = 400, description = "A bad body, name, email, phone, start time or concerns", body = ErrorBody),
+        (status = 404, description = "No such office or concern", body = ErrorBody),
+        (status = 409, description = "The time is not free (`slot_taken`, `slot_unavailable`), or this email address already has as many bookings as allowed (`limit_reached`)", body = ErrorBody),
+        (status = 422, description = "The Idempotency-Key was used for another request (`idempotency_key_reused`)", body = ErrorBody),
+        (status = 428, description = "This office asks this client for a proof of work first (`challenge_required`); the answer carries the challenge", body = ErrorBody),
+        (status = 429, description = "Too many bookings from this client (`rate_limited`, `quota_reached`)", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds until the next request is taken"))),
+    ))]
 async fn create_booking(
     State(services): State<Services>,
     client: Client,
@@ -301,6 +403,16 @@ async fn booking_by_token(services: &Services, code: String, token: String) -> R
         .into_inner())
 }
 
+/// A booking, for whoever holds its token.
+#[utoipa::path(get, path = "/api/v1/bookings/{code}", tag = "public",
+    params(CodePath), security(("booking_token" = [])),
+    responses(
+        (status = 200, description = "The booking", body = BookingView),
+        (status = 400, description = "The code is too long (`invalid_path`)", body = ErrorBody),
+        (status = 404, description = "No booking with this code and token (`booking_not_found`)", body = ErrorBody),
+        (status = 429, description = "Too many look-ups from this client", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds until the next request is taken"))),
+    ))]
 async fn get_booking(
     State(services): State<Services>,
     client: Client,
@@ -313,6 +425,17 @@ async fn get_booking(
     Ok(Json(BookingView::new(&booking, &office, None)))
 }
 
+/// Cancels a booking; its time is free again at once.
+#[utoipa::path(delete, path = "/api/v1/bookings/{code}", tag = "public",
+    params(CodePath), security(("booking_token" = [])),
+    responses(
+        (status = 204, description = "Cancelled; the time is offered again at once. Repeating it changes nothing."),
+        (status = 400, description = "The code is too long (`invalid_path`)", body = ErrorBody),
+        (status = 404, description = "No booking with this code and token (`booking_not_found`)", body = ErrorBody),
+        (status = 409, description = "The visitor has already checked in (`invalid_transition`)", body = ErrorBody),
+        (status = 429, description = "Too many changes from this client", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds until the next request is taken"))),
+    ))]
 async fn cancel_booking(
     State(services): State<Services>,
     client: Client,
@@ -334,6 +457,16 @@ async fn cancel_booking(
 }
 
 /// Confirms a pending booking with the secret of its confirmation mail.
+#[utoipa::path(post, path = "/api/v1/bookings/{code}/confirm", tag = "public",
+    params(CodePath), security(("booking_token" = [])),
+    responses(
+        (status = 200, description = "The booking, now `booked` (also when it already was)", body = BookingView),
+        (status = 400, description = "The code is too long (`invalid_path`)", body = ErrorBody),
+        (status = 404, description = "No booking with this code and secret (`booking_not_found`)", body = ErrorBody),
+        (status = 409, description = "The booking was released or cancelled (`invalid_transition`)", body = ErrorBody),
+        (status = 429, description = "Too many look-ups from this client", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds until the next request is taken"))),
+    ))]
 async fn confirm_booking(
     State(services): State<Services>,
     client: Client,
@@ -360,6 +493,17 @@ struct TokenQuery {
     token: String,
 }
 
+/// The appointment as an iCalendar file, for a calendar app (the token in
+/// the query, so a plain link works).
+#[utoipa::path(get, path = "/api/v1/bookings/{code}/calendar.ics", tag = "public",
+    params(CodePath, ("token" = String, Query, description = "The booking's token.")),
+    responses(
+        (status = 200, description = "The event (cancelled bookings as a cancelled event)", content_type = "text/calendar", body = String),
+        (status = 400, description = "The code is too long (`invalid_path`)", body = ErrorBody),
+        (status = 404, description = "No booking with this code and token (`booking_not_found`)", body = ErrorBody),
+        (status = 429, description = "Too many look-ups from this client", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds until the next request is taken"))),
+    ))]
 async fn calendar(
     State(services): State<Services>,
     client: Client,
@@ -392,22 +536,51 @@ async fn calendar(
         .into_response())
 }
 
+/// The path parameters, documented once (the handlers read them with
+/// `path_value`, which answers every bad one with `invalid_path`).
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+#[expect(dead_code, reason = "only describes the path in the OpenAPI document")]
+pub(crate) struct OfficePath {
+    /// The office's id.
+    #[param(example = "bergkamen")]
+    office: String,
+}
+
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+#[expect(dead_code, reason = "only describes the path in the OpenAPI document")]
+pub(crate) struct CodePath {
+    /// The booking's code, as the confirmation shows it.
+    #[param(example = "K7M2QX")]
+    code: String,
+}
+
 fn non_empty(text: &str) -> Option<String> {
     (!text.is_empty()).then(|| text.to_owned())
 }
 
 /// An office in `GET /api/v1/offices`.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = Office)]
 struct OfficeView {
     id: String,
     name: String,
     address: String,
+    /// The IANA zone of its schedules and of every time it answers.
     timezone: String,
+    /// How many days ahead citizens can book.
     booking_window_days: u32,
+    /// How many minutes ahead a booking must be made at the least.
     min_lead_minutes: u32,
+    /// The grid of start times, in minutes.
     slot_minutes: u32,
+    /// The German state whose public holidays close the office (`NW`).
     state: String,
+    /// Local time (HH:MM) at which the last day of the window opens.
     release_time: String,
+    /// Online bookings start this many days after today; the days before
+    /// are kept for the foyer desk and the phone.
     staff_only_days: u32,
 }
 
@@ -429,29 +602,38 @@ impl From<&availability::Office> for OfficeView {
 }
 
 /// `GET /api/v1/offices/{office}/concerns`.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = Catalogue)]
 struct CatalogueView {
     categories: Vec<CategoryView>,
     concerns: Vec<ConcernView>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = Category)]
 struct CategoryView {
     id: String,
     name: String,
+    /// Among the most asked for, shown first.
     featured: bool,
+    /// Its concerns' ids, in order.
     concerns: Vec<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = Concern)]
 struct ConcernView {
     id: String,
     name: String,
+    /// The category's id.
     category: String,
     duration_minutes: u32,
+    /// What to bring, so the visit does not fail for a missing paper.
     required_documents: Vec<String>,
     fee: Option<String>,
+    /// The key of the German service catalogue (LeiKa), where known.
     leika_key: Option<String>,
+    /// How many people one booking may bring for this concern.
     max_persons: u32,
 }
 
@@ -488,24 +670,34 @@ impl From<&OfficeCatalogue> for CatalogueView {
 }
 
 /// `GET /api/v1/offices/{office}/slots`.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = Slots)]
 struct SlotsView {
     office: String,
     timezone: String,
+    /// How long the visit takes, for all its concerns.
     duration_minutes: u32,
+    /// Days with at least one free time, in order.
     days: Vec<DayView>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = Day)]
 struct DayView {
+    #[schema(format = Date)]
     date: String,
     slots: Vec<SlotView>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = Slot)]
 struct SlotView {
+    /// In the office's zone, with its offset.
+    #[schema(format = DateTime)]
     start: String,
+    #[schema(format = DateTime)]
     end: String,
+    /// How many counters are free then.
     free: u32,
 }
 
@@ -538,31 +730,43 @@ impl From<availability::ListSlotsResponse> for SlotsView {
 
 /// A booking as the citizen sees it: times in the office's zone, the
 /// documents to bring and the fees.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = Booking)]
 struct BookingView {
+    /// The booking's code, as the citizen quotes it.
     code: String,
-    /// Only in the answer to the request that made the booking.
+    /// Only in the answer to the request that made the booking: the key to
+    /// look it up, move or cancel it (`Authorization: Bearer`).
     #[serde(skip_serializing_if = "Option::is_none")]
     token: Option<String>,
     office: String,
     concerns: Vec<String>,
+    /// In the office's zone, with its offset.
+    #[schema(format = DateTime)]
     start: String,
+    #[schema(format = DateTime)]
     end: String,
+    #[schema(schema_with = crate::openapi::status_schema)]
     status: &'static str,
     /// For a `pending` booking: when it is released unless confirmed.
+    #[schema(format = DateTime)]
     confirm_by: Option<String>,
+    #[schema(schema_with = crate::openapi::channel_schema)]
     channel: &'static str,
+    /// The counter (desk) that serves it.
     counter: String,
     name: String,
     email: String,
     phone: Option<String>,
+    /// What to bring, for all its concerns.
     required_documents: Vec<String>,
     fees: Vec<FeeView>,
     office_name: String,
     address: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = Fee)]
 struct FeeView {
     concern: String,
     fee: String,

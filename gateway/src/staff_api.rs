@@ -7,30 +7,28 @@ use amtstermin_platform::{ErrorCode, timestamp};
 use amtstermin_proto::availability::v1 as availability;
 use amtstermin_proto::booking::v1 as booking;
 use axum::Json;
-use axum::Router;
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
+use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::Services;
-use crate::error::ApiError;
-use crate::public_api::json_body;
+use crate::error::{ApiError, Body as ErrorBody};
+use crate::public_api::{CodePath, OfficePath, json_body, path_value};
 use crate::view::{self, local};
 
-pub fn routes() -> Router<Services> {
-    Router::new()
-        .route("/api/v1/staff/offices/{office}/bookings", get(list))
-        .route(
-            "/api/v1/staff/offices/{office}/bookings/{code}/status",
-            post(change_status),
-        )
-        .route("/api/v1/staff/offices/{office}/walk-ins", post(walk_in))
-        .route("/api/v1/staff/offices/{office}/absences", post(absence))
+pub fn routes() -> OpenApiRouter<Services> {
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(change_status))
+        .routes(routes!(walk_in))
+        .routes(routes!(absence))
 }
 
 fn unauthorized() -> ApiError {
@@ -90,13 +88,26 @@ struct DayQuery {
     date: String,
 }
 
+/// The office's bookings of one day, every status, by start.
+#[utoipa::path(get, path = "/api/v1/staff/offices/{office}/bookings", tag = "staff",
+    params(OfficePath, ("date" = Option<String>, Query, format = Date, description = "The day (YYYY-MM-DD, local); default today.")),
+    security(("staff_token" = []), ("desk_session" = [])),
+    responses(
+        (status = 200, description = "The day's bookings", body = Vec<StaffBooking>),
+        (status = 400, description = "A bad date or path", body = ErrorBody),
+        (status = 401, description = "Neither signed in nor the staff token (`unauthorized`)", body = ErrorBody),
+        (status = 403, description = "This account does not work for this office (`forbidden`)", body = ErrorBody),
+        (status = 404, description = "No such office", body = ErrorBody),
+    ))]
 async fn list(
     State(services): State<Services>,
-    Path(office_id): Path<String>,
+    office: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
-    Query(query): Query<DayQuery>,
+    query: Result<Query<DayQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
+    let office_id = path_value(office)?;
     caller(&services, &headers, &office_id, false).await?;
+    let Query(query) = query.map_err(|rejection| ApiError::new(ErrorCode::InvalidQuery, rejection.body_text()))?;
     let office = services.office(&office_id).await?;
     let day = if query.date.is_empty() {
         Utc::now().with_timezone(&office.timezone()).date_naive()
@@ -112,19 +123,35 @@ async fn list(
     Ok(Json(views).into_response())
 }
 
-#[derive(Deserialize)]
+/// A status change by staff.
+#[derive(Deserialize, ToSchema)]
 struct StatusChange {
+    #[schema(schema_with = crate::openapi::settable_status_schema)]
     status: String,
+    /// Kept in the booking's history.
     #[serde(default)]
     note: String,
 }
 
+/// Checks a visitor in, completes a visit, marks a no-show or cancels.
+#[utoipa::path(post, path = "/api/v1/staff/offices/{office}/bookings/{code}/status", tag = "staff",
+    params(OfficePath, CodePath), request_body = StatusChange,
+    security(("staff_token" = []), ("desk_session" = [])),
+    responses(
+        (status = 200, description = "The booking as it is now", body = StaffBooking),
+        (status = 400, description = "A bad body or an unknown status", body = ErrorBody),
+        (status = 401, description = "Neither signed in nor the staff token (`unauthorized`)", body = ErrorBody),
+        (status = 403, description = "Not for this account, or a desk session without this site's Origin or CSRF token (`forbidden`)", body = ErrorBody),
+        (status = 404, description = "No such office or booking", body = ErrorBody),
+        (status = 409, description = "The booking cannot change to this status now (`invalid_transition`)", body = ErrorBody),
+    ))]
 async fn change_status(
     State(services): State<Services>,
-    Path((office_id, code)): Path<(String, String)>,
+    path: Result<Path<(String, String)>, PathRejection>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
+    let (office_id, code) = path_value(path)?;
     let actor = caller(&services, &headers, &office_id, true).await?;
     let request: StatusChange = json_body(body)?;
     let status = view::parse_status(&request.status).ok_or_else(|| {
@@ -150,18 +177,34 @@ async fn change_status(
     Ok(Json(StaffBooking::new(&changed, &office)).into_response())
 }
 
-#[derive(Deserialize)]
+/// A visitor at the foyer desk, without an appointment.
+#[derive(Deserialize, ToSchema)]
 struct WalkIn {
+    #[schema(example = json!(["personalausweis"]))]
     concerns: Vec<String>,
+    #[schema(example = "Erika Mustermann")]
     name: String,
 }
 
+/// Books a walk-in on the next free start (foyer channel, no email).
+#[utoipa::path(post, path = "/api/v1/staff/offices/{office}/walk-ins", tag = "staff",
+    params(OfficePath), request_body = WalkIn,
+    security(("staff_token" = []), ("desk_session" = [])),
+    responses(
+        (status = 201, description = "Booked", body = StaffBooking),
+        (status = 400, description = "A bad body, name or concerns", body = ErrorBody),
+        (status = 401, description = "Neither signed in nor the staff token (`unauthorized`)", body = ErrorBody),
+        (status = 403, description = "Not for this account, or a desk session without this site's Origin or CSRF token (`forbidden`)", body = ErrorBody),
+        (status = 404, description = "No such office or concern", body = ErrorBody),
+        (status = 409, description = "Nothing free within 14 days (`slot_unavailable`)", body = ErrorBody),
+    ))]
 async fn walk_in(
     State(services): State<Services>,
-    Path(office_id): Path<String>,
+    office: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
+    let office_id = path_value(office)?;
     let actor = caller(&services, &headers, &office_id, true).await?;
     let request: WalkIn = json_body(body)?;
     let booking = services
@@ -171,21 +214,41 @@ async fn walk_in(
     Ok((StatusCode::CREATED, Json(StaffBooking::new(&booking, &office))).into_response())
 }
 
-#[derive(Deserialize)]
+/// A counter closed for a while (illness, a meeting).
+#[derive(Deserialize, ToSchema)]
+#[schema(as = NewAbsence)]
 struct Absence {
+    /// The counter's id.
+    #[schema(example = "platz-1")]
     counter: String,
+    /// RFC 3339 with offset.
+    #[schema(format = DateTime)]
     start: String,
+    #[schema(format = DateTime)]
     end: String,
     #[serde(default)]
     reason: String,
 }
 
+/// Closes a counter for a while; the answer lists the bookings it meets,
+/// which staff then move or cancel.
+#[utoipa::path(post, path = "/api/v1/staff/offices/{office}/absences", tag = "staff",
+    params(OfficePath), request_body = Absence,
+    security(("staff_token" = []), ("desk_session" = [])),
+    responses(
+        (status = 201, description = "Added", body = AddedAbsence),
+        (status = 400, description = "A bad body or time span", body = ErrorBody),
+        (status = 401, description = "Neither signed in nor the staff token (`unauthorized`)", body = ErrorBody),
+        (status = 403, description = "Not for this account, or a desk session without this site's Origin or CSRF token (`forbidden`)", body = ErrorBody),
+        (status = 404, description = "No such office or counter", body = ErrorBody),
+    ))]
 async fn absence(
     State(services): State<Services>,
-    Path(office_id): Path<String>,
+    office: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
+    let office_id = path_value(office)?;
     caller(&services, &headers, &office_id, true).await?;
     let request: Absence = json_body(body)?;
     let instant = |field: &str, value: &str| {
@@ -237,15 +300,19 @@ fn non_empty(text: &str) -> Option<String> {
 /// A booking as staff see it: times with the office's local offset (like
 /// the public API), fields a booking does not have (a walk-in's email) as
 /// `null`.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct StaffBooking {
     code: String,
     office: String,
     counter: String,
     concerns: Vec<String>,
+    #[schema(format = DateTime)]
     start: String,
+    #[schema(format = DateTime)]
     end: String,
+    #[schema(schema_with = crate::openapi::status_schema)]
     status: &'static str,
+    #[schema(schema_with = crate::openapi::channel_schema)]
     channel: &'static str,
     name: Option<String>,
     email: Option<String>,
@@ -271,24 +338,31 @@ impl StaffBooking {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct AddedAbsence {
     absence: AbsenceView,
+    /// Bookings in the span, still standing: staff move or cancel them.
     affected_bookings: Vec<AffectedView>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = Absence)]
 struct AbsenceView {
     id: String,
     counter: String,
+    #[schema(format = DateTime)]
     start: String,
+    #[schema(format = DateTime)]
     end: String,
     reason: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = AffectedBooking)]
 struct AffectedView {
     code: String,
+    #[schema(format = DateTime)]
     start: String,
+    #[schema(format = DateTime)]
     end: String,
 }

@@ -22,17 +22,30 @@ pub fn status_name(status: booking::BookingStatus) -> &'static str {
     }
 }
 
-/// The status an API name stands for, among those staff may set.
+/// Every status a booking can have, as the APIs list them.
+pub const STATUSES: [booking::BookingStatus; 6] = [
+    booking::BookingStatus::Pending,
+    booking::BookingStatus::Booked,
+    booking::BookingStatus::CheckedIn,
+    booking::BookingStatus::Completed,
+    booking::BookingStatus::NoShow,
+    booking::BookingStatus::Cancelled,
+];
+
+/// Every channel a booking comes through.
+pub const CHANNELS: [availability::Channel; 3] = [
+    availability::Channel::Online,
+    availability::Channel::Foyer,
+    availability::Channel::Phone,
+];
+
+/// The status an API name stands for, among those staff may set (a
+/// booking only becomes `pending` by being made so).
 pub fn parse_status(name: &str) -> Option<booking::BookingStatus> {
-    [
-        booking::BookingStatus::Booked,
-        booking::BookingStatus::CheckedIn,
-        booking::BookingStatus::Completed,
-        booking::BookingStatus::NoShow,
-        booking::BookingStatus::Cancelled,
-    ]
-    .into_iter()
-    .find(|status| status_name(*status) == name)
+    STATUSES
+        .into_iter()
+        .filter(|status| *status != booking::BookingStatus::Pending)
+        .find(|status| status_name(*status) == name)
 }
 
 /// A status as the pages name it.
