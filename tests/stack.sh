@@ -2,13 +2,14 @@
 # starts it on spare ports with fresh SQLite files and the demo offices.
 # In: $port (HTTP; gRPC on the next two). Out: $base, $data (removed on
 # exit), $binary. Extra settings come from the caller's AMTSTERMIN_…
-# variables.
+# variables; AMTSTERMIN_DATABASE_URL and AMTSTERMIN_AVAILABILITY_DATABASE_URL
+# replace the SQLite files (e.g. with PostgreSQL databases).
 cargo build --bin amtstermin
 binary="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/debug/amtstermin"
 data=$(mktemp -d)
 base="http://127.0.0.1:${port}"
-AMTSTERMIN_DATABASE_URL="sqlite:${data}/bookings.db" \
-AMTSTERMIN_AVAILABILITY_DATABASE_URL="sqlite:${data}/availability.db" \
+AMTSTERMIN_DATABASE_URL="${AMTSTERMIN_DATABASE_URL:-sqlite:${data}/bookings.db}" \
+AMTSTERMIN_AVAILABILITY_DATABASE_URL="${AMTSTERMIN_AVAILABILITY_DATABASE_URL:-sqlite:${data}/availability.db}" \
 AMTSTERMIN_MAIL_TRANSPORT="file:${data}/mails" \
 AMTSTERMIN_PUBLIC_URL="$base" \
 NO_COLOR=1 \

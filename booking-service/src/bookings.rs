@@ -268,6 +268,24 @@ fn parse_name(name: &str) -> Result<String, Error> {
     Ok(name.to_owned())
 }
 
+/// A note of staff on a status change: text of at most 500 characters, lines
+/// and tabs allowed, no other control characters (PostgreSQL refuses a NUL
+/// in text; the rest would garble the history on the desk's screen).
+pub fn parse_note(note: &str) -> Result<Option<String>, Error> {
+    let note = note.trim();
+    if note.chars().count() > 500
+        || note
+            .chars()
+            .any(|c| (c.is_control() && c != '\n' && c != '\t') || is_bidi_control(c))
+    {
+        return Err(invalid(
+            ErrorCode::InvalidArgument,
+            "note must be at most 500 characters of text, without control or direction characters",
+        ));
+    }
+    Ok(Some(note.to_owned()).filter(|note| !note.is_empty()))
+}
+
 /// The address mails are sent to: what `parse_email` accepted, as the mailer
 /// needs it. The one check both sides share: what is accepted can be mailed.
 pub fn mail_address(email: &str) -> Result<lettre::Address, Error> {

@@ -732,17 +732,11 @@ impl BookingService for Bookings {
             message: "status must be one of booked, checked_in, completed, no_show, cancelled".to_owned(),
         })?;
         let actor = staff_actor(&request.actor)?;
-        let note = request.note.trim();
-        if note.chars().count() > 500 {
-            return Err(Error::Invalid {
-                code: ErrorCode::InvalidArgument,
-                message: "note must be at most 500 characters".to_owned(),
-            }
-            .into());
-        }
+        let note = bookings::parse_note(&request.note)?;
         let booking = self.by_code(&request.office_id, &request.code).await?;
-        let note = Some(note).filter(|note| !note.is_empty());
-        Ok(Response::new(self.change_status(&booking, to, &actor, note).await?))
+        Ok(Response::new(
+            self.change_status(&booking, to, &actor, note.as_deref()).await?,
+        ))
     }
 
     #[tracing::instrument(skip_all, fields(office = %request.get_ref().office_id))]

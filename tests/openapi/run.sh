@@ -44,10 +44,11 @@ status=0
 echo "--- every operation"
 schemathesis tests/openapi/schemathesis.toml || status=$?
 
-# A real booking on the first free time, for the operations on one booking,
+# A real booking on the first free time and a walk-in, for the operations on
+# one booking,
 # from an address of its own: the first pass has used up the loopback
 # client's free attempts before the proof of work.
-booking=$(python3 - "$base" <<'PY'
+booking=$(python3 - "$base" "$token" <<'PY'
 import json, sys, urllib.request
 base = sys.argv[1]
 slots = json.load(urllib.request.urlopen(f"{base}/api/v1/offices/bergkamen/slots?concerns=personalausweis"))
@@ -58,13 +59,17 @@ request = urllib.request.Request(f"{base}/api/v1/bookings", data=body,
                                  headers={"Content-Type": "application/json",
                                           "X-Forwarded-For": "203.0.113.7"})
 booking = json.load(urllib.request.urlopen(request))
-print(booking["code"], booking["token"])
+walk_in = urllib.request.Request(
+    f"{base}/api/v1/staff/offices/bergkamen/walk-ins",
+    data=json.dumps({"concerns": ["allgemeine-beratung"], "name": "Laufkunde"}).encode(),
+    headers={"Content-Type": "application/json", "Authorization": "Bearer " + sys.argv[2]})
+print(booking["code"], booking["token"], json.load(urllib.request.urlopen(walk_in))["code"])
 PY
 )
-read -r AMTSTERMIN_OPENAPI_CODE AMTSTERMIN_OPENAPI_TOKEN <<<"$booking"
-export AMTSTERMIN_OPENAPI_CODE AMTSTERMIN_OPENAPI_TOKEN
-echo "--- the operations on one booking"
-schemathesis tests/openapi/booked.toml --include-path-regex '^/api/v1/bookings/' || status=$?
+read -r AMTSTERMIN_OPENAPI_CODE AMTSTERMIN_OPENAPI_TOKEN AMTSTERMIN_OPENAPI_WALK_IN <<<"$booking"
+export AMTSTERMIN_OPENAPI_CODE AMTSTERMIN_OPENAPI_TOKEN AMTSTERMIN_OPENAPI_WALK_IN
+echo "--- the operations on one booking and one walk-in"
+schemathesis tests/openapi/booked.toml --include-path-regex '^/api/v1/(bookings/|staff/)' || status=$?
 
 if [ "$status" -ne 0 ]; then
   echo "--- stack log (last 50 lines)"

@@ -77,11 +77,27 @@ async fn the_staff_api_books_walk_ins_changes_statuses_and_records_absences(back
     );
 
     let status_path = format!("/api/v1/staff/offices/bergkamen/bookings/{code}/status");
+    // A NUL in a note once reached PostgreSQL, which refuses it: a 500.
+    for note in ["Ausweis\u{0}vergessen", "\u{202E}gnuthcA", &"x".repeat(501)] {
+        let (status, error) = call(
+            &app,
+            reqwest::Method::POST,
+            &status_path,
+            Some(json!({ "status": "checked_in", "note": note })),
+            token,
+        )
+        .await;
+        assert_eq!(
+            (status, &error["error"]["code"]),
+            (400, &json!("invalid_argument")),
+            "note {note:?}"
+        );
+    }
     let (status, changed) = call(
         &app,
         reqwest::Method::POST,
         &status_path,
-        Some(json!({ "status": "checked_in" })),
+        Some(json!({ "status": "checked_in", "note": "Unterlagen\n\tvollständig" })),
         token,
     )
     .await;
