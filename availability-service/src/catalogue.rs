@@ -102,6 +102,8 @@ pub struct Concern {
     pub leika_key: String,
     /// How many persons one appointment may bring for this concern.
     pub max_persons: u32,
+    /// Among the most asked for, listed first.
+    pub featured: bool,
 }
 
 #[derive(Clone, Debug)]

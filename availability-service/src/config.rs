@@ -200,6 +200,8 @@ struct ConcernEntry {
     /// How many persons may come for this concern in one appointment.
     #[serde(default = "default_max_persons")]
     max_persons: u32,
+    #[serde(default)]
+    featured: bool,
 }
 
 fn default_max_persons() -> u32 {
@@ -470,6 +472,7 @@ fn concerns(entries: Vec<ConcernEntry>, categories: &[Category]) -> Result<Vec<C
                 fee: entry.fee,
                 leika_key: entry.leika_key,
                 max_persons: entry.max_persons,
+                featured: entry.featured,
             })
         })
         .collect()

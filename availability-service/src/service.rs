@@ -132,6 +132,7 @@ impl AvailabilityService for Availability {
                     fee: concern.fee.clone(),
                     leika_key: concern.leika_key.clone(),
                     max_persons: concern.max_persons,
+                    featured: concern.featured,
                 })
                 .collect(),
             counters: office

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
-use amtstermin_platform::ErrorCode;
+use amtstermin_platform::{ErrorCode, contact};
 
 use crate::error::Error;
 
@@ -246,26 +246,13 @@ fn invalid(code: ErrorCode, message: &str) -> Error {
     }
 }
 
-/// Characters that reorder the text around them (U+202E turns a name around
-/// on the desk's screen), or mark direction invisibly.
-fn is_bidi_control(c: char) -> bool {
-    matches!(c, '\u{200E}' | '\u{200F}' | '\u{061C}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
-}
-
 fn parse_name(name: &str) -> Result<String, Error> {
-    let name = name.trim();
-    let length = name.chars().count();
-    if length == 0
-        || length > 200
-        || name.chars().any(|c| c.is_control() || is_bidi_control(c))
-        || !name.chars().any(char::is_alphabetic)
-    {
-        return Err(invalid(
-            ErrorCode::InvalidName,
+    contact::name(name).map_err(|code| {
+        invalid(
+            code,
             "name must be 1 to 200 characters with letters, without control or direction characters",
-        ));
-    }
-    Ok(name.to_owned())
+        )
+    })
 }
 
 /// A note of staff on a status change: text of at most 500 characters, lines
@@ -276,7 +263,7 @@ pub fn parse_note(note: &str) -> Result<Option<String>, Error> {
     if note.chars().count() > 500
         || note
             .chars()
-            .any(|c| (c.is_control() && c != '\n' && c != '\t') || is_bidi_control(c))
+            .any(|c| (c.is_control() && c != '\n' && c != '\t') || contact::is_bidi_control(c))
     {
         return Err(invalid(
             ErrorCode::InvalidArgument,
@@ -295,45 +282,26 @@ pub fn mail_address(email: &str) -> Result<lettre::Address, Error> {
         .map_err(|_| invalid(ErrorCode::InvalidEmail, "email must be an address like name@example.de"))
 }
 
-/// A deliberately plain check: one `@`, a non-empty local part, a domain
-/// with a dot and sane labels, and an address the mailer can send to. The
-/// confirmation mail is the real test.
+/// The plain check every form shares (`contact::email`), and an address
+/// the mailer can send to.
 fn parse_email(email: &str) -> Result<String, Error> {
-    let email = email.trim();
-    let error = || invalid(ErrorCode::InvalidEmail, "email must be an address like name@example.de");
-    if email.len() > 254 || email.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(error());
-    }
-    let (local, domain) = email.split_once('@').ok_or_else(error)?;
-    let labels_ok = domain.split('.').all(|label| {
-        !label.is_empty()
-            && !label.starts_with('-')
-            && !label.ends_with('-')
-            && label.chars().all(|c| c.is_alphanumeric() || c == '-')
-    });
-    if local.is_empty() || local.len() > 64 || !domain.contains('.') || !labels_ok {
-        return Err(error());
-    }
+    let error = |code| invalid(code, "email must be an address like name@example.de");
+    let email = contact::email(email).map_err(error)?;
     // What lettre (the mailer) cannot address is refused here, not found out
     // when the confirmation mail fails.
-    email.parse::<lettre::Address>().map_err(|_| error())?;
-    Ok(email.to_owned())
+    email
+        .parse::<lettre::Address>()
+        .map_err(|_| error(ErrorCode::InvalidEmail))?;
+    Ok(email)
 }
 
 fn parse_phone(phone: &str) -> Result<String, Error> {
-    let phone = phone.trim();
-    if phone.is_empty() {
-        return Ok(String::new());
-    }
-    let allowed = |c: char| c.is_ascii_digit() || " +-/()".contains(c);
-    let digits = phone.chars().filter(char::is_ascii_digit).count();
-    if phone.len() > 30 || !phone.chars().all(allowed) || digits < 3 {
-        return Err(invalid(
-            ErrorCode::InvalidPhone,
+    contact::phone(phone).map_err(|code| {
+        invalid(
+            code,
             "phone may hold digits, spaces and + - / ( ), at most 30 characters",
-        ));
-    }
-    Ok(phone.to_owned())
+        )
+    })
 }
 
 /// Letters and digits that cannot be mistaken for each other (no 0/O, 1/I).

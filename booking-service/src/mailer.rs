@@ -212,7 +212,18 @@ impl Mailer {
         });
         let calendar_type = ContentType::parse("text/calendar; charset=utf-8; method=PUBLISH")
             .map_err(|error| Failure::Final(error.to_string()))?;
+        // Stable per outbox entry: a retried mail keeps its id, so a mail
+        // program shows a duplicate once.
+        let message_id = format!(
+            "<{}.{}.{}.{}@{}>",
+            booking.office_id,
+            booking.code,
+            mail.kind.as_str(),
+            mail.id,
+            self.from.email.domain()
+        );
         let message = Message::builder()
+            .message_id(Some(message_id))
             .from(self.from.clone())
             .to(to)
             .subject(subject)

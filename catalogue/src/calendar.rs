@@ -25,6 +25,8 @@ pub struct Appointment<'a> {
     pub address: &'a str,
     pub concern_names: &'a [&'a str],
     pub documents: &'a [&'a str],
+    /// (concern name, fee) of the concerns that cost something.
+    pub fees: &'a [(&'a str, &'a str)],
     pub created: DateTime<Utc>,
     pub start: DateTime<Utc>,
     pub end: DateTime<Utc>,
@@ -38,6 +40,12 @@ pub fn appointment(appointment: &Appointment<'_>) -> String {
         description.push_str("Bitte mitbringen:\n");
         for document in appointment.documents {
             description.push_str(&format!("- {document}\n"));
+        }
+    }
+    if !appointment.fees.is_empty() {
+        description.push_str("Gebühren:\n");
+        for (concern, fee) in appointment.fees {
+            description.push_str(&format!("- {concern}: {fee}\n"));
         }
     }
     calendar(&Event {

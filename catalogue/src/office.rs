@@ -79,6 +79,10 @@ impl OfficeCatalogue {
     pub fn calendar_file(&self, appointment: &Appointment<'_>) -> String {
         let names = self.concern_names(appointment.concern_ids);
         let documents = self.documents(appointment.concern_ids);
+        let fees: Vec<(&str, &str)> = self
+            .fees(appointment.concern_ids)
+            .map(|concern| (concern.name.as_str(), concern.fee.as_str()))
+            .collect();
         calendar::appointment(&calendar::Appointment {
             code: appointment.code,
             office_id: &self.office.id,
@@ -86,6 +90,7 @@ impl OfficeCatalogue {
             address: &self.office.address,
             concern_names: &names,
             documents: &documents,
+            fees: &fees,
             created: appointment.created,
             start: appointment.start,
             end: appointment.end,
@@ -150,5 +155,26 @@ mod tests {
         assert_eq!(office.counter_name("platz-1"), "Arbeitsplatz 1");
         assert_eq!(office.counter_name("platz-9"), "platz-9");
         assert_eq!(office.timezone(), chrono_tz::Europe::Berlin);
+    }
+
+    #[test]
+    fn the_calendar_file_says_what_to_bring_and_what_it_costs() {
+        let office = office();
+        let ids: Vec<String> = ["pass", "melde"].map(str::to_owned).into();
+        let at = |seconds| chrono::DateTime::from_timestamp(seconds, 0).expect("valid");
+        let ics = office.calendar_file(&Appointment {
+            code: "K7MQ-4PXZ",
+            concern_ids: &ids,
+            created: at(1_795_000_000),
+            start: at(1_795_100_000),
+            end: at(1_795_101_200),
+            cancelled: false,
+        });
+        let unfolded = ics.replace("\r\n ", "");
+        assert!(
+            unfolded.contains("Bitte mitbringen:\\n- Foto\\n- Ausweis\\n- Wohnungsgeberbestätigung"),
+            "{unfolded}"
+        );
+        assert!(unfolded.contains("Gebühren:\\n- Name pass: 37\\,00 €"), "{unfolded}");
     }
 }

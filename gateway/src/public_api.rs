@@ -635,6 +635,8 @@ struct ConcernView {
     leika_key: Option<String>,
     /// How many people one booking may bring for this concern.
     max_persons: u32,
+    /// Among the most asked for: shown first.
+    featured: bool,
 }
 
 impl From<&OfficeCatalogue> for CatalogueView {
@@ -663,6 +665,7 @@ impl From<&OfficeCatalogue> for CatalogueView {
                     fee: non_empty(&concern.fee),
                     leika_key: non_empty(&concern.leika_key),
                     max_persons: concern.max_persons,
+                    featured: concern.featured,
                 })
                 .collect(),
         }

@@ -140,3 +140,27 @@ mod tests {
         assert_eq!(parse_status("gone"), None);
     }
 }
+
+/// A concern of an appointment with what to bring and what it costs.
+pub struct ConcernDocuments {
+    pub name: String,
+    pub documents: Vec<String>,
+    pub fee: Option<String>,
+}
+
+/// The documents and fees of an appointment's concerns, each concern once
+/// (two persons bring the same kinds of papers).
+pub fn concern_documents(office: &OfficeCatalogue, ids: &[String]) -> Vec<ConcernDocuments> {
+    let mut concerns: Vec<ConcernDocuments> = Vec::new();
+    for concern in office.concerns(ids) {
+        if concerns.iter().any(|known| known.name == concern.name) {
+            continue;
+        }
+        concerns.push(ConcernDocuments {
+            name: concern.name.clone(),
+            documents: concern.required_documents.clone(),
+            fee: (!concern.fee.is_empty()).then(|| concern.fee.clone()),
+        });
+    }
+    concerns
+}

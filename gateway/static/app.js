@@ -1,12 +1,22 @@
 // Progressive enhancement only: every step works without this file.
-// Filters the concern list while typing (the search form does the same
-// on the server when JavaScript is off).
+// The start page: filters the concerns while typing (the search form does
+// the same on the server when JavaScript is off), keeps the two boxes of a
+// concern listed twice (at the top and in its category) alike, and counts
+// what is ticked next to the button.
 document.addEventListener("DOMContentLoaded", () => {
   const input = document.querySelector("input[data-filter]");
   if (!input) return;
   const form = document.querySelector(input.dataset.filter);
+  const featured = form.querySelector("[data-featured]");
+  const heading = form.querySelector(".all-heading");
+  const noMatch = form.querySelector("[data-no-match]");
+  const echo = form.querySelector("[data-search-echo]");
+  const count = form.querySelector("[data-chosen-count]");
+  const boxes = [...form.querySelectorAll("input[name=anliegen]")];
   const apply = () => {
     const words = input.value.trim().toLowerCase().split(/\s+/).filter(Boolean);
+    const searching = words.length > 0;
+    let matches = 0;
     for (const section of form.querySelectorAll(".category")) {
       let visible = 0;
       for (const concern of section.querySelectorAll(".concern")) {
@@ -16,9 +26,28 @@ document.addEventListener("DOMContentLoaded", () => {
         if (match) visible += 1;
       }
       section.hidden = visible === 0;
+      matches += visible;
+      if (searching) section.open = visible > 0;
+      else section.open = [...section.querySelectorAll("input:checked")].length > 0;
     }
+    if (featured) featured.hidden = searching;
+    if (heading) heading.hidden = matches === 0;
+    noMatch.hidden = matches > 0;
+    echo.textContent = input.value.trim();
   };
+  const counted = () => {
+    const chosen = new Set(boxes.filter((box) => box.checked).map((box) => box.value));
+    count.textContent =
+      chosen.size === 0 ? "" : chosen.size === 1 ? "1 Anliegen gewählt" : `${chosen.size} Anliegen gewählt`;
+  };
+  for (const box of boxes) {
+    box.addEventListener("change", () => {
+      for (const twin of boxes) if (twin.value === box.value) twin.checked = box.checked;
+      counted();
+    });
+  }
   input.addEventListener("input", apply);
+  counted();
 });
 
 // The proof of work some booking forms carry (see gateway/src/challenge.rs):

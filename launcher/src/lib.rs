@@ -136,13 +136,7 @@ impl StackAuth {
 }
 
 impl Stack {
-    /// Without a configured public URL, the manage links in mails and on
-    /// pages point to the gateway's own address.
-    pub fn new(mut settings: Settings, addresses: Addresses) -> anyhow::Result<Self> {
-        settings
-            .gateway
-            .public_url
-            .get_or_insert_with(|| format!("http://{}", addresses.http));
+    pub fn new(settings: Settings, addresses: Addresses) -> anyhow::Result<Self> {
         let auth = StackAuth::new(&settings.auth)?;
         Ok(Self {
             settings,
@@ -164,6 +158,21 @@ impl Stack {
 
     pub fn addresses(&self) -> Addresses {
         self.addresses
+    }
+
+    /// The base of the manage links in mails: the configured public URL,
+    /// else the gateway's own address (a wildcard one as `localhost`). The
+    /// pages need none: without a public URL they use the request's host.
+    fn mail_base_url(&self) -> String {
+        if let Some(url) = &self.settings.gateway.public_url {
+            return url.clone();
+        }
+        let http = self.addresses.http;
+        if http.ip().is_unspecified() {
+            format!("http://localhost:{}", http.port())
+        } else {
+            format!("http://{http}")
+        }
     }
 
     fn availability_url(&self) -> String {
@@ -200,7 +209,7 @@ impl Stack {
     ) -> impl Future<Output = anyhow::Result<()>> + Send + 'static {
         let peers = booking_service::Peers {
             availability_url: self.availability_url(),
-            public_url: self.settings.gateway.public_url.clone().unwrap_or_default(),
+            public_url: self.mail_base_url(),
         };
         booking_service::run(
             self.settings.booking.clone(),

@@ -9,6 +9,7 @@
 pub mod allocator;
 pub mod auth;
 pub mod client;
+pub mod contact;
 #[cfg(feature = "database")]
 pub mod database;
 pub mod error_code;

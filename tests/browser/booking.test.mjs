@@ -4,7 +4,19 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 
-import { BASE, DESKTOP, PHONE, check, chooseFirstTime, email, fillForm, launch, open } from "./helpers.mjs";
+import {
+  BASE,
+  DESKTOP,
+  PHONE,
+  check,
+  chooseFirstTime,
+  continueToCalendar,
+  email,
+  fillForm,
+  launch,
+  open,
+  tickConcern,
+} from "./helpers.mjs";
 
 let browser;
 before(async () => {
@@ -49,6 +61,73 @@ test("a citizen books on a phone (390×844)", async () => {
   await page.context().close();
 });
 
+test("the shortest way on a phone: tick, next free time, form; taps and heights are reported", async () => {
+  const page = await open(browser, PHONE);
+  let taps = 0;
+  let loads = 0;
+  page.on("framenavigated", (frame) => {
+    if (frame === page.mainFrame()) loads += 1;
+  });
+  const tap = async (locator) => {
+    taps += 1;
+    await locator.tap();
+  };
+  await page.goto(`${BASE}/amt/bergkamen`);
+  loads = 1;
+  const firstHeight = await page.evaluate(() => document.documentElement.scrollHeight);
+  // The button to go on is on screen without scrolling, however long the list.
+  const button = page.getByRole("button", { name: "Weiter", exact: true });
+  await tap(page.getByLabel("Personalausweis beantragen", { exact: true }).first());
+  assert.ok(await button.isVisible());
+  const box = await button.boundingBox();
+  assert.ok(box && box.y + box.height <= 844, `the continue button is in reach (${JSON.stringify(box)})`);
+  await tap(button);
+  await page.waitForURL("**/auswahl**");
+  await tap(page.getByRole("button", { name: "Weiter zur Terminauswahl" }));
+  await page.waitForURL("**/kalender**");
+  await page.getByRole("heading", { name: "Nächster freier Termin" }).waitFor();
+  await tap(page.getByRole("link", { name: /Diesen Termin wählen/ }));
+  await page.waitForURL("**/buchen**");
+  await check(page, "kurz-01-formular");
+  assert.match(await page.locator("main").innerText(), /Bitte bringen Sie mit/);
+  await tap(page.getByLabel("Vor- und Nachname"));
+  await page.keyboard.type("Erika Eilig");
+  await tap(page.getByLabel("E-Mail-Adresse"));
+  await page.keyboard.type(email("eilig"));
+  await tap(page.getByLabel(/Datenschutzhinweise/));
+  await tap(page.getByRole("button", { name: "Termin verbindlich buchen" }));
+  await page.getByRole("heading", { name: "Ihr Termin ist gebucht" }).waitFor();
+  await check(page, "kurz-02-gebucht");
+  // Reported, not asserted (the closing note compares them with before).
+  console.log(`phone taps from start page to booked: ${taps}, page loads: ${loads}, first page ${firstHeight} px high`);
+  await page.context().close();
+});
+
+test("with JavaScript the list filters while typing and says when nothing matches", async () => {
+  const page = await open(browser, PHONE);
+  await page.goto(`${BASE}/amt/bergkamen`);
+  await page.getByLabel("Anliegen suchen").fill("reisepass");
+  assert.ok(await page.getByLabel("Reisepass beantragen", { exact: true }).last().isVisible(), "the match shows, its category opened");
+  assert.equal(await page.getByLabel("Meldebescheinigung", { exact: true }).last().isVisible(), false);
+  await page.getByLabel("Anliegen suchen").fill("drachenzähmung");
+  await page.getByText("Kein Anliegen passt zu „drachenzähmung“").waitFor();
+  await check(page, "suche-ohne-treffer");
+  await page.getByLabel("Anliegen suchen").fill("");
+  assert.ok(await page.getByRole("heading", { name: "Häufig gewählt" }).isVisible());
+  await page.context().close();
+});
+
+test("unknown pages answer a German page that passes axe", async () => {
+  const page = await open(browser, PHONE);
+  const response = await page.goto(`${BASE}/gibt-es-nicht`);
+  assert.equal(response.status(), 404);
+  await page.getByRole("heading", { name: "Seite nicht gefunden" }).waitFor();
+  await check(page, "fehler-404");
+  await page.goto(`${BASE}/amt/bergkamen/`);
+  assert.ok(page.url().endsWith("/amt/bergkamen"), "a trailing slash leads to the page");
+  await page.context().close();
+});
+
 test("the manage page moves and cancels the booking behind a confirm step", async () => {
   const page = await open(browser, DESKTOP);
   await bookFirstTime(page);
@@ -70,8 +149,9 @@ test("the manage page moves and cancels the booking behind a confirm step", asyn
   await check(page, "verwalten-03-absagen");
   await page.getByRole("button", { name: "Ja, Termin absagen" }).click();
   await page.getByText("Ihr Termin wurde abgesagt.").waitFor();
-  assert.match(await page.locator("dl.summary").innerText(), /abgesagt/);
   await check(page, "verwalten-04-abgesagt");
+  await page.getByRole("link", { name: "Neuen Termin buchen" }).click();
+  await page.waitForURL("**/amt/bergkamen");
   await page.context().close();
 });
 
@@ -130,16 +210,27 @@ test("the keyboard reaches everything, starting with the skip link", async () =>
   await page.keyboard.press("Tab");
   assert.equal(await page.evaluate(() => document.activeElement?.textContent), "Zum Inhalt springen");
   await page.keyboard.press("Enter");
-  // From the main content, Tab walks through tiles, search and the concern fields.
-  let reachedCount = false;
-  for (let step = 0; step < 20 && !reachedCount; step += 1) {
+  // From the main content, Tab walks through the search to the first concern.
+  let reachedBox = false;
+  for (let step = 0; step < 20 && !reachedBox; step += 1) {
     await page.keyboard.press("Tab");
-    reachedCount = await page.evaluate(() => document.activeElement?.classList.contains("count"));
+    reachedBox = await page.evaluate(() => document.activeElement?.name === "anliegen");
   }
-  assert.ok(reachedCount, "the first concern field is reachable by keyboard");
-  await page.keyboard.type("1");
-  // Enter in a form field submits the form.
+  assert.ok(reachedBox, "the first concern is reachable by keyboard");
+  await page.keyboard.press("Space");
+  // On through the list (closed categories are one stop each) to the button.
+  let reachedButton = false;
+  for (let step = 0; step < 40 && !reachedButton; step += 1) {
+    await page.keyboard.press("Tab");
+    reachedButton = await page.evaluate(() => document.activeElement?.textContent === "Weiter");
+  }
+  assert.ok(reachedButton, "the continue button is reachable by keyboard");
   await page.keyboard.press("Enter");
+  await page.waitForURL(/\/(auswahl|kalender)/);
+  if (page.url().includes("/auswahl")) {
+    await page.getByRole("button", { name: "Weiter zur Terminauswahl" }).focus();
+    await page.keyboard.press("Enter");
+  }
   await page.waitForURL("**/kalender**");
   await page.locator("td.free a").first().focus();
   await page.keyboard.press("Enter");
@@ -203,9 +294,8 @@ test("where the office asks for it, the booking holds until the citizen confirms
   await page.goto(`${BASE}/`);
   await page.getByRole("link", { name: "Standesamt Bergkamen" }).click();
   await page.waitForURL("**/amt/standesamt-bergkamen");
-  await page.getByLabel("Geburtsurkunde", { exact: true }).fill("1");
-  await page.getByRole("button", { name: "Weiter zur Terminauswahl" }).click();
-  await page.waitForURL("**/kalender**");
+  await tickConcern(page, "Geburtsurkunde");
+  await continueToCalendar(page);
   await page.locator("td.free a").first().click();
   await page.waitForURL("**tag=**");
   await page.locator("#zeiten .time-list a").first().click();

@@ -71,6 +71,30 @@ export function email(prefix) {
   return `${prefix}.${Date.now()}.${counter}@example.de`;
 }
 
+/**
+ * Ticks a concern on the start page, opening its category first where it
+ * is not among those shown at the top.
+ */
+export async function tickConcern(page, name) {
+  const box = page.getByLabel(name, { exact: true }).first();
+  if (!(await box.isVisible())) {
+    await page.locator("details", { has: box }).locator("summary").click();
+  }
+  await box.check();
+}
+
+/** From the ticked start page on to the calendar, answering the persons question where it comes. */
+export async function continueToCalendar(page, { persons = "1", shot } = {}) {
+  await page.getByRole("button", { name: "Weiter", exact: true }).click();
+  await page.waitForURL(/\/(auswahl|kalender)/);
+  if (page.url().includes("/auswahl")) {
+    if (shot) await check(page, `${shot}-02b-personen`);
+    for (const select of await page.locator("select").all()) await select.selectOption(persons);
+    await page.getByRole("button", { name: "Weiter zur Terminauswahl" }).click();
+  }
+  await page.waitForURL("**/kalender**");
+}
+
 /** Goes from the office's start page to the booking form of the first free time. */
 export async function chooseFirstTime(page, { concern = "Personalausweis beantragen", persons = "1", shot } = {}) {
   await page.goto(`${BASE}/`);
@@ -78,9 +102,8 @@ export async function chooseFirstTime(page, { concern = "Personalausweis beantra
   await page.getByRole("link", { name: "Bürgerbüro Bergkamen" }).click();
   await page.waitForURL("**/amt/bergkamen");
   if (shot) await check(page, `${shot}-02-anliegen`);
-  await page.getByLabel(concern, { exact: true }).fill(persons);
-  await page.getByRole("button", { name: "Weiter zur Terminauswahl" }).click();
-  await page.waitForURL("**/kalender**");
+  await tickConcern(page, concern);
+  await continueToCalendar(page, { persons, shot });
   if (shot) await check(page, `${shot}-03-kalender`);
   await page.locator("td.free a").first().click();
   await page.waitForURL("**tag=**");

@@ -19,6 +19,7 @@ backend_tests!(
 struct Mail {
     to: String,
     subject: String,
+    message_id: String,
     text: String,
     attachment: Option<(String, String)>,
 }
@@ -41,6 +42,7 @@ fn read(received: &Received) -> Mail {
             .unwrap_or_default()
             .to_owned(),
         subject: message.subject().unwrap_or_default().to_owned(),
+        message_id: message.message_id().unwrap_or_default().to_owned(),
         text: message.body_text(0).map(|text| text.into_owned()).unwrap_or_default(),
         attachment,
     }
@@ -115,6 +117,11 @@ async fn confirmation_move_and_cancellation_mails_say_everything_in_german(backe
     assert_eq!(mails[0].to, ["<erika.mustermann@example.de>"]);
     let mail = read(&mails[0]);
     assert_eq!(mail.to, "erika.mustermann@example.de");
+    assert!(
+        mail.message_id.starts_with(&format!("bergkamen.{code}.confirmation.")) && mail.message_id.contains('@'),
+        "a stable Message-ID: {:?}",
+        mail.message_id
+    );
     let start: DateTime<Utc> = DateTime::parse_from_rfc3339(&starts[0])
         .expect("start")
         .with_timezone(&Utc);

@@ -108,3 +108,292 @@ async fn people_get_pages_not_codes_when_something_is_wrong() {
     assert!(body.contains("Personalausweis beantragen (2 Personen)"));
     assert!(body.contains("40 Minuten"));
 }
+
+/// A page fetched as a browser asks for it.
+async fn browser_page(app: &TestApp, method: reqwest::Method, path: &str) -> (u16, String, reqwest::header::HeaderMap) {
+    let response = app
+        .http
+        .request(method, app.url(path))
+        .header("accept", "text/html,application/xhtml+xml")
+        .send()
+        .await
+        .expect("request");
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    (status, response.text().await.unwrap_or_default(), headers)
+}
+
+#[tokio::test]
+async fn the_concern_step_is_ticks_then_persons_only_where_asked() {
+    let Some(app) = TestApp::spawn(Backend::Sqlite).await else {
+        return;
+    };
+    let (status, body, _) = page(&app, "/amt/bergkamen").await;
+    assert_eq!(status, 200);
+    assert!(body.contains("Häufig gewählt"), "the most asked for first");
+    assert!(
+        body.contains(r#"name="anliegen" value="personalausweis""#),
+        "concerns are ticked, not counted"
+    );
+    assert!(!body.contains(r#"type="number""#), "no number fields on the first step");
+    assert!(body.contains("<details"), "categories open on demand");
+    assert!(!body.contains("Kinderreisepass"), "abolished on 1 January 2024");
+
+    // A concern for one person only goes straight to the calendar.
+    let response = app
+        .http
+        .get(app.url("/amt/bergkamen/auswahl?anliegen=allgemeine-beratung"))
+        .send()
+        .await
+        .expect("request");
+    assert!(response.url().path().ends_with("/kalender"), "{}", response.url());
+
+    // One that may bring more asks how many, once even if ticked twice.
+    let (status, body, _) = page(
+        &app,
+        "/amt/bergkamen/auswahl?anliegen=personalausweis&anliegen=personalausweis&anliegen=allgemeine-beratung",
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(body.contains("Für wie viele Personen?"));
+    assert_eq!(body.matches(r#"name="personen_personalausweis""#).count(), 1);
+    assert!(
+        !body.contains("personen_allgemeine-beratung"),
+        "asked only where it matters"
+    );
+    assert_eq!(body.matches(r#"<option value="#).count(), 4, "max_persons is 4");
+
+    let response = app
+        .http
+        .get(app.url(
+            "/amt/bergkamen/auswahl?anliegen=personalausweis&anliegen=allgemeine-beratung&personen_personalausweis=2",
+        ))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(
+        response.url().query(),
+        Some("anliegen=personalausweis%2Cpersonalausweis%2Callgemeine-beratung")
+    );
+    let calendar = response.text().await.unwrap_or_default();
+    assert!(calendar.contains("Personalausweis beantragen (2 Personen)"));
+    // Back from the calendar keeps the answer.
+    assert!(
+        calendar.contains(
+            "/amt/bergkamen/auswahl?fragen=1&#38;anliegen=personalausweis%2Callgemeine-beratung&#38;personen_personalausweis=2"
+        ),
+        "the back link returns to the persons question"
+    );
+    let (status, body, _) = page(
+        &app,
+        "/amt/bergkamen/auswahl?fragen=1&anliegen=personalausweis&personen_personalausweis=2",
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(body.contains(r#"<option value="2" selected>"#));
+
+    let (status, body, _) = page(
+        &app,
+        "/amt/bergkamen/auswahl?anliegen=personalausweis&personen_personalausweis=9",
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert!(body.contains("mehr Personen"));
+}
+
+#[tokio::test]
+async fn the_calendar_offers_the_next_free_time_and_says_what_to_bring() {
+    let Some(app) = TestApp::spawn(Backend::Sqlite).await else {
+        return;
+    };
+    let (status, body, _) = page(&app, "/amt/bergkamen/kalender?anliegen=anmeldung-wohnsitz").await;
+    assert_eq!(status, 200);
+    assert!(body.contains("Nächster freier Termin"));
+    assert!(body.contains("/amt/bergkamen/buchen?anliegen=anmeldung-wohnsitz&#38;start="));
+    assert!(
+        body.contains("Wohnungsgeberbestätigung"),
+        "documents before booking: {body}"
+    );
+    // The form, the step before the binding booking, says it too.
+    let slots = app.slots("bergkamen", "anmeldung-wohnsitz").await;
+    let start = slots["days"][0]["slots"][0]["start"]
+        .as_str()
+        .expect("a free time")
+        .to_owned();
+    let (status, body, _) = page(
+        &app,
+        &format!(
+            "/amt/bergkamen/buchen?anliegen=anmeldung-wohnsitz&start={}",
+            start.replace('+', "%2B")
+        ),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(body.contains("Bitte bringen Sie mit") && body.contains("Wohnungsgeberbestätigung"));
+}
+
+#[tokio::test]
+async fn browsers_get_german_error_pages_and_api_clients_json() {
+    let Some(app) = TestApp::spawn(Backend::Sqlite).await else {
+        return;
+    };
+    let (status, body, headers) = browser_page(&app, reqwest::Method::GET, "/impressum-gibt-es-nicht").await;
+    assert_eq!(status, 404);
+    assert!(
+        headers["content-type"]
+            .to_str()
+            .is_ok_and(|kind| kind.starts_with("text/html"))
+    );
+    assert!(body.contains("Seite nicht gefunden") && body.contains("<html lang=\"de\">"));
+    let (status, body, _) = page(&app, "/impressum-gibt-es-nicht").await;
+    assert_eq!(status, 404);
+    assert!(body.contains(r#""code":"not_found""#), "no Accept: text/html, JSON");
+    let (status, body, _) = browser_page(&app, reqwest::Method::GET, "/api/v1/gibt-es-nicht").await;
+    assert_eq!(status, 404);
+    assert!(
+        body.contains(r#""code":"not_found""#),
+        "the API answers JSON to browsers too"
+    );
+    let (status, body, _) = browser_page(&app, reqwest::Method::DELETE, "/amt/bergkamen").await;
+    assert_eq!(status, 405);
+    assert!(body.contains("Das geht hier nicht"));
+
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    for (path, location) in [
+        ("/amt/bergkamen/", "/amt/bergkamen"),
+        ("/amt/bergkamen/?suche=pass", "/amt/bergkamen?suche=pass"),
+        ("/favicon.ico", "/static/favicon.svg"),
+    ] {
+        let response = no_redirects.get(app.url(path)).send().await.expect("request");
+        assert!(response.status().is_redirection(), "{path}: {}", response.status());
+        assert_eq!(response.headers()["location"], location, "{path}");
+    }
+    let response = no_redirects
+        .get(app.url("//evil.example/"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status().as_u16(), 404, "no redirect off the site");
+    let (status, _, headers) = page(&app, "/static/favicon.svg").await;
+    assert_eq!(
+        (status, headers["content-type"].to_str().ok()),
+        (200, Some("image/svg+xml"))
+    );
+}
+
+const CSRF: &str = "0123456789abcdef0123456789abcdef";
+
+async fn post_form(app: &TestApp, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+    app.http
+        .post(app.url(path))
+        .header("cookie", format!("amtstermin_csrf={CSRF}"))
+        .form(form)
+        .send()
+        .await
+        .expect("request")
+}
+
+#[tokio::test]
+async fn the_booking_form_names_every_mistake_at_once() {
+    let Some(app) = TestApp::spawn(Backend::Sqlite).await else {
+        return;
+    };
+    let slots = app.slots("bergkamen", "meldebescheinigung").await;
+    let start = slots["days"][0]["slots"][0]["start"]
+        .as_str()
+        .expect("a free time")
+        .to_owned();
+    let response = post_form(
+        &app,
+        "/amt/bergkamen/buchen",
+        &[
+            ("csrf", CSRF),
+            ("anliegen", "meldebescheinigung"),
+            ("formular", "fedcba9876543210fedcba9876543210"),
+            ("start", &start),
+            ("name", "Erika Mustermann"),
+            ("email", "erika@mustermann"),
+            ("phone", "ruf mich an"),
+        ],
+    )
+    .await;
+    assert_eq!(response.status().as_u16(), 400);
+    let body = response.text().await.unwrap_or_default();
+    for expected in [
+        "E-Mail-Adresse wie name@beispiel.de",
+        "Telefonnummer darf nur",
+        "Datenschutzhinweise",
+    ] {
+        assert!(body.contains(expected), "{expected} in the first round: {body}");
+    }
+}
+
+#[tokio::test]
+async fn the_confirmation_reads_calmly_and_a_cancelled_booking_leads_to_a_new_one() {
+    // No public URL: the manage link uses the address the citizen came to.
+    let Some(app) = TestApp::spawn_with(Backend::Sqlite, |settings| settings.gateway.public_url = None).await else {
+        return;
+    };
+    let slots = app.slots("bergkamen", "meldebescheinigung").await;
+    let start = slots["days"][0]["slots"][0]["start"]
+        .as_str()
+        .expect("a free time")
+        .to_owned();
+    let (status, booking) = app
+        .book(&amtstermin_tests::booking_request(
+            "bergkamen",
+            &["meldebescheinigung"],
+            &start,
+        ))
+        .await;
+    assert_eq!(status, 201, "{booking}");
+    let code = booking["code"].as_str().expect("code");
+    let token = booking["token"].as_str().expect("token");
+    let path = format!("/termin/{code}?token={token}&neu=1");
+    let response = app
+        .http
+        .get(app.url(&path))
+        .header("host", "termine.example:8443")
+        .send()
+        .await
+        .expect("request");
+    let body = response.text().await.unwrap_or_default();
+    assert!(
+        body.contains(&format!(
+            "value=\"http://termine.example:8443/termin/{code}?token={token}\""
+        )),
+        "the manage link on the request's host: {body}"
+    );
+    let main = body.split("<main").nth(1).unwrap_or_default();
+    assert_eq!(
+        main.matches(&format!(">{code}<")).count(),
+        1,
+        "the code shown once: {main}"
+    );
+    assert!(!main.contains("<dt>Buchungscode"));
+    assert!(!main.contains("Status"), "no status line after booking");
+    assert!(
+        main.contains("erika.mustermann@example.de"),
+        "where the confirmation went"
+    );
+    let documents = main.find("Bitte bringen Sie mit").expect("documents");
+    let moving = main.find("Termin verschieben").expect("move");
+    let cancelling = main.find("Termin absagen").expect("cancel");
+    assert!(
+        documents < moving && moving < cancelling,
+        "documents first, cancelling last"
+    );
+
+    let response = post_form(
+        &app,
+        &format!("/termin/{code}/absagen"),
+        &[("csrf", CSRF), ("token", token)],
+    )
+    .await;
+    let body = response.text().await.unwrap_or_default();
+    assert!(body.contains("Ihr Termin wurde abgesagt"));
+    assert!(body.contains(r#"href="/amt/bergkamen">Neuen Termin buchen"#), "{body}");
+}

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use amtstermin_catalogue::{OfficeCatalogue, german};
-use amtstermin_platform::{ErrorCode, timestamp};
+use amtstermin_platform::{ErrorCode, contact, timestamp};
 use amtstermin_proto::availability::v1 as availability;
 use amtstermin_proto::booking::v1 as booking;
 use askama::Template;
@@ -19,7 +19,7 @@ use crate::challenge::Mode;
 use crate::client::Client;
 use crate::error::ApiError;
 use crate::protection::Class;
-use crate::view::{self, describe, when};
+use crate::view::{self, ConcernDocuments, concern_documents, describe, when};
 
 /// Concern ids as the pages carry them: "personalausweis,personalausweis,meldebescheinigung".
 pub fn parse_ids(text: &str) -> Vec<String> {
@@ -62,31 +62,32 @@ fn selection_problem(status: &tonic::Status) -> Option<&'static str> {
     messages::is_selection_problem(code).then(|| messages::german(code))
 }
 
-struct Tile {
+/// A concern to tick on the start page.
+struct ConcernOption {
     id: String,
-    name: String,
-}
-
-struct ConcernView {
-    id: String,
+    /// The checkbox's id: a featured concern is listed twice (at the top
+    /// and in its category), each with an input of its own.
+    input_id: String,
     name: String,
     duration: u32,
-    max: u32,
-    count: usize,
+    fee: String,
+    checked: bool,
     search_text: String,
 }
 
 struct Group {
     id: String,
     name: String,
-    concerns: Vec<ConcernView>,
+    /// Shown opened: a search is on, or it holds a ticked concern.
+    open: bool,
+    concerns: Vec<ConcernOption>,
 }
 
 #[derive(Template)]
 #[template(path = "office.html")]
 struct Start {
     office: availability::Office,
-    tiles: Vec<Tile>,
+    featured: Vec<ConcernOption>,
     groups: Vec<Group>,
     search: String,
     error: Option<&'static str>,
@@ -110,41 +111,64 @@ async fn start_page(
     let office = services.office(office_id).await?;
     let catalogue = &office.catalogue;
     let words: Vec<String> = search.split_whitespace().map(str::to_lowercase).collect();
-    let groups = catalogue
-        .categories
-        .iter()
-        .map(|category| Group {
-            id: category.id.clone(),
-            name: category.name.clone(),
-            concerns: category
+    let option = |concern: &availability::Concern, category: &str, input_id: String| ConcernOption {
+        id: concern.id.clone(),
+        input_id,
+        name: concern.name.clone(),
+        duration: concern.duration_minutes,
+        fee: concern.fee.clone(),
+        checked: chosen.contains(&concern.id),
+        search_text: format!("{} {category}", concern.name).to_lowercase(),
+    };
+    let mut categories: Vec<&availability::Category> = catalogue.categories.iter().collect();
+    // Featured categories first, otherwise as configured.
+    categories.sort_by_key(|category| !category.featured);
+    let groups: Vec<Group> = categories
+        .into_iter()
+        .map(|category| {
+            let concerns: Vec<ConcernOption> = category
                 .concern_ids
                 .iter()
                 .filter_map(|id| catalogue.concerns.iter().find(|concern| &concern.id == id))
-                .map(|concern| ConcernView {
-                    id: concern.id.clone(),
-                    name: concern.name.clone(),
-                    duration: concern.duration_minutes,
-                    max: concern.max_persons.max(1),
-                    count: chosen.iter().filter(|id| **id == concern.id).count(),
-                    search_text: format!("{} {}", concern.name, category.name).to_lowercase(),
+                .map(|concern| {
+                    option(
+                        concern,
+                        &category.name,
+                        format!("anliegen-{}-{}", category.id, concern.id),
+                    )
                 })
                 .filter(|concern| words.iter().all(|word| concern.search_text.contains(word)))
-                .collect(),
+                .collect();
+            Group {
+                id: category.id.clone(),
+                name: category.name.clone(),
+                open: !words.is_empty() || concerns.iter().any(|concern| concern.checked),
+                concerns,
+            }
         })
-        .filter(|group: &Group| !group.concerns.is_empty())
+        .filter(|group| !group.concerns.is_empty())
         .collect();
-    let tiles = catalogue
-        .categories
-        .iter()
-        .filter(|category| category.featured)
-        .map(|category| Tile {
-            id: category.id.clone(),
-            name: category.name.clone(),
-        })
-        .collect();
+    // During a search the matches are in the opened categories.
+    let featured = if words.is_empty() {
+        catalogue
+            .concerns
+            .iter()
+            .filter(|concern| concern.featured)
+            .map(|concern| {
+                let category = catalogue
+                    .categories
+                    .iter()
+                    .find(|category| category.id == concern.category_id)
+                    .map_or("", |category| category.name.as_str());
+                option(concern, category, format!("anliegen-{}", concern.id))
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
     let page = render(&Start {
         office: office.office.clone(),
-        tiles,
+        featured,
         groups,
         search: search.to_owned(),
         error,
@@ -166,42 +190,173 @@ pub async fn start(
     start_page(&services, &office, &query.suche, &parse_ids(&query.anliegen), None).await
 }
 
-/// The start page's form: counts per concern, checked, then on to the calendar.
+/// A "Für wie viele Personen?" question of the second step.
+struct PersonsQuestion {
+    id: String,
+    name: String,
+    duration: u32,
+    max: u32,
+    count: u32,
+}
+
+#[derive(Template)]
+#[template(path = "persons.html")]
+struct Persons {
+    office_id: String,
+    office_name: String,
+    chosen: Vec<String>,
+    questions: Vec<PersonsQuestion>,
+    back_link: String,
+    error: Option<&'static str>,
+}
+
+/// The concerns ticked on the start page (`anliegen`, repeated or
+/// comma-separated; once each, in order) with the persons for each: from
+/// `personen_<id>`, or the old form's `anzahl_<id>`.
+struct Choice {
+    chosen: Vec<String>,
+    persons: HashMap<String, String>,
+}
+
+impl Choice {
+    fn of(params: &[(String, String)]) -> Self {
+        let mut chosen: Vec<String> = Vec::new();
+        let mut persons = HashMap::new();
+        for (key, value) in params {
+            if key == "anliegen" {
+                chosen.extend(parse_ids(value));
+            } else if let Some(id) = key.strip_prefix("personen_") {
+                persons.insert(id.to_owned(), value.trim().to_owned());
+            } else if let Some(id) = key.strip_prefix("anzahl_") {
+                let value = value.trim();
+                if !value.is_empty() && value != "0" {
+                    chosen.extend(parse_ids(id));
+                    persons.insert(id.to_owned(), value.to_owned());
+                }
+            }
+        }
+        let mut seen = std::collections::HashSet::new();
+        chosen.retain(|id| seen.insert(id.clone()));
+        Self { chosen, persons }
+    }
+}
+
+/// Step two: how many persons come for each chosen concern that may bring
+/// more than one; then on to the calendar. A choice whose every concern
+/// takes one person goes straight on.
 pub async fn choose(
     State(services): State<Services>,
-    Path(office): Path<String>,
-    Query(params): Query<HashMap<String, String>>,
+    Path(office_id): Path<String>,
+    Query(params): Query<Vec<(String, String)>>,
 ) -> Result<Response, WebError> {
+    let office = services.office(&office_id).await?;
+    let choice = Choice::of(&params);
+    let ask = params.iter().any(|(key, _)| key == "fragen");
     let mut ids: Vec<String> = Vec::new();
-    let mut invalid = false;
-    let mut counts: Vec<(&String, &String)> = params.iter().filter(|(key, _)| key.starts_with("anzahl_")).collect();
-    counts.sort();
-    for (key, value) in counts {
-        let id = &key["anzahl_".len()..];
-        match value.trim().parse::<usize>() {
-            Ok(count) if count <= 10 => ids.extend(std::iter::repeat_n(id.to_owned(), count)),
-            _ if value.trim().is_empty() => {}
-            _ => invalid = true,
+    let mut questions = Vec::new();
+    let (mut missing, mut invalid, mut too_many) = (false, false, false);
+    for id in &choice.chosen {
+        let Some(concern) = office.concern(id) else {
+            // The service names the problem below.
+            ids.push(id.clone());
+            continue;
+        };
+        let max = concern.max_persons.max(1);
+        let count = match choice.persons.get(id) {
+            _ if max == 1 => Some(1),
+            Some(value) => match value.parse::<u32>() {
+                Ok(count) if (1..=max).contains(&count) => Some(count),
+                Ok(count) => {
+                    invalid = true;
+                    too_many |= count > max;
+                    None
+                }
+                Err(_) => {
+                    invalid = true;
+                    None
+                }
+            },
+            None => {
+                missing = true;
+                None
+            }
+        };
+        if max > 1 {
+            questions.push(PersonsQuestion {
+                id: id.clone(),
+                name: concern.name.clone(),
+                duration: concern.duration_minutes,
+                max,
+                count: count.unwrap_or(1),
+            });
         }
+        ids.extend(std::iter::repeat_n(id.clone(), count.unwrap_or(1) as usize));
     }
-    let ids: Vec<String> = parse_ids(&ids.join(","));
-    if invalid {
-        let error = Some("Bitte geben Sie die Anzahl der Personen als Zahl von 0 bis 10 an.");
-        return start_page(&services, &office, "", &ids, error).await;
+    if !choice.chosen.is_empty() && (missing || invalid || ask) && !questions.is_empty() {
+        let error = match (invalid, too_many) {
+            (_, true) => Some(messages::german(ErrorCode::TooManyPersons)),
+            (true, false) => Some("Bitte wählen Sie für jedes Anliegen, für wie viele Personen Sie kommen."),
+            _ => None,
+        };
+        let page = render(&Persons {
+            office_id: office_id.clone(),
+            office_name: office.office.name.clone(),
+            back_link: format!(
+                "/amt/{}?anliegen={}",
+                encode(&office_id),
+                encode(&choice.chosen.join(","))
+            ),
+            chosen: choice.chosen,
+            questions,
+            error,
+        })?;
+        let status = if invalid {
+            StatusCode::BAD_REQUEST
+        } else {
+            StatusCode::OK
+        };
+        return Ok((status, page).into_response());
     }
     // Checks the choice without computing slots: a range before the window is empty.
     let past = NaiveDate::from_ymd_opt(2000, 1, 1).unwrap_or_default();
-    match slots(&services, &office, &ids, Some((past, past))).await {
+    match slots(&services, &office_id, &ids, Some((past, past))).await {
         Ok(_) => Ok(see_other(&format!(
             "/amt/{}/kalender?anliegen={}",
-            encode(&office),
+            encode(&office_id),
             encode(&ids.join(","))
         ))),
         Err(status) => match selection_problem(&status) {
-            Some(problem) => start_page(&services, &office, "", &ids, Some(problem)).await,
+            Some(problem) => start_page(&services, &office_id, "", &choice.chosen, Some(problem)).await,
             None => Err(status.into()),
         },
     }
+}
+
+/// Where "back" leads from the calendar: to the persons question where the
+/// choice had one, else to the start page, the choice kept either way.
+fn choice_link(office: &OfficeCatalogue, ids: &[String]) -> String {
+    let mut once: Vec<&str> = Vec::new();
+    for id in ids {
+        if !once.contains(&id.as_str()) {
+            once.push(id);
+        }
+    }
+    let office_id = encode(office.id());
+    let chosen = encode(&once.join(","));
+    let asked: Vec<&str> = once
+        .iter()
+        .copied()
+        .filter(|id| office.concern(id).is_some_and(|concern| concern.max_persons > 1))
+        .collect();
+    if asked.is_empty() {
+        return format!("/amt/{office_id}?anliegen={chosen}");
+    }
+    let mut link = format!("/amt/{office_id}/auswahl?fragen=1&anliegen={chosen}");
+    for id in asked {
+        let count = ids.iter().filter(|other| *other == id).count();
+        link.push_str(&format!("&personen_{}={count}", encode(id)));
+    }
+    link
 }
 
 struct DayCell {
@@ -235,7 +390,12 @@ struct Calendar {
     office_name: String,
     address: String,
     concerns: String,
+    documents: Vec<ConcernDocuments>,
+    has_fees: bool,
     duration: u32,
+    /// The earliest free time: a shortcut past the calendar.
+    next_free: Option<TimeView>,
+    next_free_label: String,
     back_link: String,
     moving: Option<String>,
     months: Vec<MonthView>,
@@ -331,48 +491,54 @@ pub async fn calendar(
             .unwrap_or(last + TimeDelta::days(1));
     }
 
+    let time_view = |slot: &availability::Slot| -> Option<TimeView> {
+        let start = timestamp::from_proto(slot.start.as_ref()?)?;
+        let end = timestamp::from_proto(slot.end.as_ref()?)?;
+        let value = encode(&start.with_timezone(&tz).to_rfc3339());
+        let link = match &moving {
+            Some(code) => format!(
+                "/termin/{}/verschieben?token={}&start={value}",
+                encode(code),
+                encode(&query.token)
+            ),
+            None => format!(
+                "/amt/{}/buchen?anliegen={}&start={value}",
+                encode(&office_id),
+                encode(&ids.join(","))
+            ),
+        };
+        Some(TimeView {
+            start: start.with_timezone(&tz).format("%H:%M").to_string(),
+            end: end.with_timezone(&tz).format("%H:%M").to_string(),
+            link,
+        })
+    };
+    let first = response.days.first().and_then(|day| Some((day, day.slots.first()?)));
+    let next_free_label = first
+        .and_then(|(_, slot)| Some(view::at(timestamp::from_proto(slot.start.as_ref()?)?, tz)))
+        .unwrap_or_default();
+    let next_free = first.and_then(|(_, slot)| time_view(slot));
     let selected = selected_date
         .and_then(|date| by_date.get(&date).copied())
         .map(|day| SelectedDay {
             label: NaiveDate::parse_from_str(&day.date, "%Y-%m-%d")
                 .map(german::long_date)
                 .unwrap_or_default(),
-            times: day
-                .slots
-                .iter()
-                .filter_map(|slot| {
-                    let start = timestamp::from_proto(slot.start.as_ref()?)?;
-                    let end = timestamp::from_proto(slot.end.as_ref()?)?;
-                    let value = encode(&start.with_timezone(&tz).to_rfc3339());
-                    let link = match &moving {
-                        Some(code) => format!(
-                            "/termin/{}/verschieben?token={}&start={value}",
-                            encode(code),
-                            encode(&query.token)
-                        ),
-                        None => format!(
-                            "/amt/{}/buchen?anliegen={}&start={value}",
-                            encode(&office_id),
-                            encode(&ids.join(","))
-                        ),
-                    };
-                    Some(TimeView {
-                        start: start.with_timezone(&tz).format("%H:%M").to_string(),
-                        end: end.with_timezone(&tz).format("%H:%M").to_string(),
-                        link,
-                    })
-                })
-                .collect(),
+            times: day.slots.iter().filter_map(time_view).collect(),
         });
     let back_link = match &moving {
         Some(code) => format!("/termin/{}?token={}", encode(code), encode(&query.token)),
-        None => format!("/amt/{}?anliegen={}", encode(&office_id), encode(&ids.join(","))),
+        None => choice_link(&office, &ids),
     };
     let page = render(&Calendar {
         office_name: office.office.name.clone(),
         address: office.office.address.clone(),
         concerns: describe(&office, &ids),
+        has_fees: office.fees(&ids).next().is_some(),
+        documents: concern_documents(&office, &ids),
         duration: response.duration_minutes,
+        next_free,
+        next_free_label,
         back_link,
         moving,
         months,
@@ -398,6 +564,7 @@ struct BookingForm {
     office_name: String,
     address: String,
     concerns: String,
+    documents: Vec<ConcernDocuments>,
     concern_ids: String,
     duration: u32,
     start: String,
@@ -500,6 +667,7 @@ async fn form_page(
         office_name: office.office.name.clone(),
         address: office.office.address.clone(),
         concerns: describe(&office, &ids),
+        documents: concern_documents(&office, &ids),
         concern_ids: ids.join(","),
         duration,
         start: start.with_timezone(&tz).to_rfc3339(),
@@ -582,19 +750,29 @@ pub async fn submit(
     Csrf::verify(&headers, &submitted.csrf)?;
     let csrf = Csrf::from_headers(&headers)?;
     let start = parse_start(&submitted.start)?;
+    // Every mistake at once, by the rules the booking service applies.
     let mut errors = Vec::new();
     if submitted.name.trim().is_empty() {
         errors.push(FieldError {
             field: "name",
             message: "Bitte geben Sie Ihren Vor- und Nachnamen an.".to_owned(),
         });
-    }
-    let email = submitted.email.trim();
-    if email.is_empty() || !email.contains('@') {
+    } else if let Err(code) = contact::name(&submitted.name) {
         errors.push(FieldError {
-            field: "email",
-            message: "Bitte geben Sie eine E-Mail-Adresse wie name@beispiel.de an.".to_owned(),
+            field: "name",
+            message: messages::german(code).to_owned(),
         });
+    }
+    for (field, check) in [
+        ("email", contact::email(&submitted.email)),
+        ("phone", contact::phone(&submitted.phone)),
+    ] {
+        if let Err(code) = check {
+            errors.push(FieldError {
+                field,
+                message: messages::german(code).to_owned(),
+            });
+        }
     }
     if submitted.consent.is_none() {
         errors.push(FieldError {

@@ -15,13 +15,7 @@ use super::{Csrf, WebError, encode, messages, render, see_other};
 use crate::Services;
 use crate::client::Client;
 use crate::protection::Class;
-use crate::view::{self, describe, status_label, times, when};
-
-struct ConcernDocuments {
-    name: String,
-    documents: Vec<String>,
-    fee: Option<String>,
-}
+use crate::view::{self, ConcernDocuments, concern_documents, describe, times, when};
 
 #[derive(Template)]
 #[template(path = "booking.html")]
@@ -30,18 +24,22 @@ struct BookingPage {
     /// For a pending booking: until when it must be confirmed, in words.
     pending: Option<String>,
     message: Option<&'static str>,
+    /// Why a booking that is not `booked` cannot be managed any more.
+    status_note: Option<&'static str>,
     code: String,
-    status: &'static str,
+    email: String,
+    concerns: String,
     active: bool,
     date: String,
     time: String,
     office_name: String,
     address: String,
-    concerns: Vec<ConcernDocuments>,
+    documents: Vec<ConcernDocuments>,
     calendar_link: String,
     manage_link: String,
     move_link: String,
     cancel_link: String,
+    book_link: String,
 }
 
 #[derive(Deserialize)]
@@ -83,6 +81,17 @@ fn manage_url(code: &str, token: &str) -> String {
     format!("/termin/{}?token={}", encode(code), encode(token))
 }
 
+/// What the manage page says of a booking that is not (or no longer) `booked`.
+fn status_note(status: booking::BookingStatus) -> Option<&'static str> {
+    match status {
+        booking::BookingStatus::Cancelled => Some("Dieser Termin ist abgesagt."),
+        booking::BookingStatus::Completed => Some("Dieser Termin hat stattgefunden."),
+        booking::BookingStatus::NoShow => Some("Zu diesem Termin ist niemand erschienen."),
+        booking::BookingStatus::CheckedIn => Some("Sie sind im Haus gemeldet und werden aufgerufen."),
+        booking::BookingStatus::Pending | booking::BookingStatus::Booked | booking::BookingStatus::Unspecified => None,
+    }
+}
+
 pub async fn show(
     State(services): State<Services>,
     client: Client,
@@ -95,17 +104,7 @@ pub async fn show(
     let office = services.office(&booking.office_id).await?;
     let tz = office.timezone();
     let (start, end) = times(&booking);
-    let mut concerns: Vec<ConcernDocuments> = Vec::new();
-    for concern in office.concerns(&booking.concern_ids) {
-        if concerns.iter().any(|known| known.name == concern.name) {
-            continue;
-        }
-        concerns.push(ConcernDocuments {
-            name: concern.name.clone(),
-            documents: concern.required_documents.clone(),
-            fee: (!concern.fee.is_empty()).then(|| concern.fee.clone()),
-        });
-    }
+    let documents = concern_documents(&office, &booking.concern_ids);
     let message = if query.abgesagt.is_some() {
         Some("Ihr Termin wurde abgesagt. Sie erhalten eine Bestätigung per E-Mail.")
     } else if query.verschoben.is_some() {
@@ -135,8 +134,10 @@ pub async fn show(
         new: query.neu.is_some(),
         pending,
         message,
+        status_note: status_note(booking.status()).filter(|_| message.is_none()),
         code: booking.code.clone(),
-        status: status_label(booking.status()),
+        email: booking.email.clone(),
+        concerns: describe(&office, &booking.concern_ids),
         active: booking.status() == booking::BookingStatus::Booked,
         date: german::long_date(start.with_timezone(&tz).date_naive()),
         time: format!(
@@ -146,7 +147,7 @@ pub async fn show(
         ),
         office_name: office.office.name.clone(),
         address: office.office.address.clone(),
-        concerns,
+        documents,
         calendar_link: format!(
             "/api/v1/bookings/{}/calendar.ics?token={}",
             encode(&booking.code),
@@ -169,6 +170,7 @@ pub async fn show(
             encode(&booking.code),
             encode(&query.token)
         ),
+        book_link: format!("/amt/{}", encode(&booking.office_id)),
     })?;
     Ok(page.into_response())
 }

@@ -10,7 +10,7 @@ mod pages;
 
 use askama::Template;
 use axum::Router;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 
@@ -54,6 +54,19 @@ pub fn routes() -> Router<Services> {
             "/schalter/{office}/termine/{code}/verschieben",
             get(desk::move_choices).post(desk::move_booking),
         )
+        .route(
+            "/favicon.ico",
+            get(|| async {
+                (
+                    StatusCode::MOVED_PERMANENTLY,
+                    [(header::LOCATION, "/static/favicon.svg")],
+                )
+            }),
+        )
+        .route(
+            "/static/favicon.svg",
+            get(|| async { asset("image/svg+xml", include_str!("../../static/favicon.svg")) }),
+        )
         .route("/barrierefreiheit", get(pages::accessibility))
         .route("/datenschutz", get(pages::privacy))
         .route(
@@ -73,6 +86,56 @@ pub fn routes() -> Router<Services> {
                 )
             }),
         )
+}
+
+/// Whether the request comes from a browser wanting a page: it asks for
+/// HTML, and not for the JSON API.
+fn wants_page(uri: &Uri, headers: &HeaderMap) -> bool {
+    !uri.path().starts_with("/api/")
+        && headers
+            .get(header::ACCEPT)
+            .and_then(|accept| accept.to_str().ok())
+            .is_some_and(|accept| accept.contains("text/html"))
+}
+
+/// No route: a page address with a trailing slash leads to the one
+/// without; browsers get a German page, API clients the JSON error.
+pub async fn not_found(method: Method, uri: Uri, headers: HeaderMap) -> Response {
+    let path = uri.path();
+    if matches!(method, Method::GET | Method::HEAD)
+        && path.len() > 1
+        && path.ends_with('/')
+        && !path.starts_with("/api/")
+    {
+        let trimmed = match path.trim_end_matches('/') {
+            "" => "/",
+            trimmed => trimmed,
+        };
+        let location = match uri.query() {
+            Some(query) => format!("{trimmed}?{query}"),
+            None => trimmed.to_owned(),
+        };
+        // "//evil.example" (or "/\evil.example", which browsers read alike)
+        // would leave the site.
+        if !trimmed.starts_with("//")
+            && !trimmed.starts_with("/\\")
+            && let Ok(location) = HeaderValue::from_str(&location)
+        {
+            return (StatusCode::PERMANENT_REDIRECT, [(header::LOCATION, location)]).into_response();
+        }
+    }
+    if wants_page(&uri, &headers) {
+        return WebError::NotFound(messages::german(ErrorCode::NotFound)).into_response();
+    }
+    ApiError::new(ErrorCode::NotFound, "no such resource").into_response()
+}
+
+/// A route without this method.
+pub async fn method_not_allowed(uri: Uri, headers: HeaderMap) -> Response {
+    if wants_page(&uri, &headers) {
+        return WebError::MethodNotAllowed.into_response();
+    }
+    ApiError::new(ErrorCode::MethodNotAllowed, "method not allowed").into_response()
 }
 
 /// Assets are compiled into the binary: no CDN, no external fonts.
@@ -101,6 +164,7 @@ pub enum WebError {
     /// Staff pages without a desk session lead to the login.
     SignIn,
     NotFound(&'static str),
+    MethodNotAllowed,
     BadRequest(&'static str),
     Unavailable,
     /// Too many requests from this address; try again after the seconds.
@@ -150,7 +214,12 @@ impl IntoResponse for WebError {
                 wait = messages::wait_a_while(seconds);
                 (StatusCode::TOO_MANY_REQUESTS, "Zu viele Anfragen", wait.as_str())
             }
-            WebError::NotFound(text) => (StatusCode::NOT_FOUND, "Nicht gefunden", text),
+            WebError::NotFound(text) => (StatusCode::NOT_FOUND, "Seite nicht gefunden", text),
+            WebError::MethodNotAllowed => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                "Das geht hier nicht",
+                "Diese Seite kann man nur aufrufen, nicht absenden. Bitte beginnen Sie auf der Startseite neu.",
+            ),
             WebError::BadRequest(text) => (StatusCode::BAD_REQUEST, "Das hat nicht geklappt", text),
             WebError::Unavailable => (
                 StatusCode::SERVICE_UNAVAILABLE,
