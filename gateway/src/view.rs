@@ -128,19 +128,6 @@ pub fn describe(office: &OfficeCatalogue, ids: &[String]) -> String {
         .join(", ")
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_status_name_reads_back() {
-        for name in ["booked", "checked_in", "completed", "no_show", "cancelled"] {
-            assert_eq!(parse_status(name).map(status_name), Some(name));
-        }
-        assert_eq!(parse_status("gone"), None);
-    }
-}
-
 /// A concern of an appointment with what to bring and what it costs.
 pub struct ConcernDocuments {
     pub name: String,
@@ -163,4 +150,17 @@ pub fn concern_documents(office: &OfficeCatalogue, ids: &[String]) -> Vec<Concer
         });
     }
     concerns
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_status_name_reads_back() {
+        for name in ["booked", "checked_in", "completed", "no_show", "cancelled"] {
+            assert_eq!(parse_status(name).map(status_name), Some(name));
+        }
+        assert_eq!(parse_status("gone"), None);
+    }
 }
