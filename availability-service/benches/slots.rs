@@ -50,6 +50,8 @@ fn office() -> Office {
         release_delay_minutes: 0,
         confirm_by_email_minutes: 0,
         limits: Default::default(),
+        contact: Default::default(),
+        legal: Default::default(),
         categories: Vec::new(),
         concerns: Vec::new(),
         counters: (0..COUNTERS)

@@ -78,6 +78,8 @@ pub struct Office {
     pub confirm_by_email_minutes: u32,
     /// Rate limits for the gateway; 0 fields take its global settings.
     pub limits: crate::config::LimitsEntry,
+    pub contact: crate::config::ContactEntry,
+    pub legal: crate::config::LegalEntry,
     pub categories: Vec<Category>,
     pub concerns: Vec<Concern>,
     pub counters: Vec<Counter>,

@@ -64,6 +64,12 @@ struct OfficeEntry {
     /// Per client address rate limits overriding the gateway's.
     #[serde(default)]
     limits: LimitsEntry,
+    /// How citizens reach the office.
+    #[serde(default)]
+    contact: ContactEntry,
+    /// Who runs the office, for the imprint, privacy and accessibility pages.
+    #[serde(default)]
+    legal: LegalEntry,
     /// Default weekly hours of the office's counters.
     #[serde(default)]
     hours: HoursEntry,
@@ -111,6 +117,45 @@ pub struct LimitsEntry {
     pub bookings_per_hour: u32,
     #[serde(default)]
     pub lookups_per_minute: u32,
+}
+
+/// `[offices.contact]`: every field optional.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContactEntry {
+    #[serde(default)]
+    pub phone: String,
+    #[serde(default)]
+    pub email: String,
+    #[serde(default)]
+    pub website: String,
+    #[serde(default)]
+    pub opening_hours: Vec<String>,
+}
+
+/// `[offices.legal]`: every field optional; the pages say what is missing.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LegalEntry {
+    #[serde(default)]
+    pub operator: String,
+    #[serde(default)]
+    pub representative: String,
+    #[serde(default)]
+    pub address: String,
+    #[serde(default)]
+    pub data_protection_officer: String,
+    #[serde(default)]
+    pub supervisory_authority: String,
+    #[serde(default)]
+    pub accessibility_arbitration: String,
+    /// A TOML date, e.g. `2026-11-01`.
+    #[serde(default)]
+    pub accessibility_reviewed: Option<toml::value::Datetime>,
+    #[serde(default)]
+    pub accessibility_contact: String,
+    #[serde(default)]
+    pub website: String,
 }
 
 #[derive(Clone, Default, Deserialize)]
@@ -388,6 +433,8 @@ fn office(entry: OfficeEntry) -> Result<Office, Error> {
         release_delay_minutes: entry.release_delay_minutes,
         confirm_by_email_minutes: entry.confirm_by_email_minutes,
         limits: entry.limits,
+        contact: entry.contact,
+        legal: entry.legal,
         categories,
         concerns,
         counters,

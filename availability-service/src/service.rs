@@ -87,6 +87,27 @@ fn office_to_proto(office: &Office) -> pb::Office {
             bookings_per_hour: office.limits.bookings_per_hour,
             lookups_per_minute: office.limits.lookups_per_minute,
         }),
+        contact: Some(pb::Contact {
+            phone: office.contact.phone.clone(),
+            email: office.contact.email.clone(),
+            website: office.contact.website.clone(),
+            opening_hours: office.contact.opening_hours.clone(),
+        }),
+        legal: Some(pb::Legal {
+            operator: office.legal.operator.clone(),
+            representative: office.legal.representative.clone(),
+            address: office.legal.address.clone(),
+            data_protection_officer: office.legal.data_protection_officer.clone(),
+            supervisory_authority: office.legal.supervisory_authority.clone(),
+            accessibility_arbitration: office.legal.accessibility_arbitration.clone(),
+            accessibility_reviewed: office
+                .legal
+                .accessibility_reviewed
+                .map(|date| date.to_string())
+                .unwrap_or_default(),
+            accessibility_contact: office.legal.accessibility_contact.clone(),
+            website: office.legal.website.clone(),
+        }),
     }
 }
 

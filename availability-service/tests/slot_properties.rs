@@ -191,6 +191,8 @@ fn case() -> impl Strategy<Value = Case> {
                     release_delay_minutes: 0,
                     confirm_by_email_minutes: 0,
                     limits: Default::default(),
+                    contact: Default::default(),
+                    legal: Default::default(),
                     categories: Vec::new(),
                     concerns: Vec::new(),
                     counters,

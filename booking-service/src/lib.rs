@@ -181,7 +181,15 @@ pub async fn run(
         ready.clone(),
         retention::run(store.clone(), settings.retention_days),
     )));
-    let bookings = service::Bookings::new(store.clone(), feed, channel, ready.clone(), policy, mail_queued);
+    let bookings = service::Bookings::new(
+        store.clone(),
+        feed,
+        channel,
+        ready.clone(),
+        policy,
+        mail_queued,
+        settings.retention_days,
+    );
     background.push(tokio::spawn(when_ready(
         ready.clone(),
         bookings.clone().release_unconfirmed(),

@@ -41,6 +41,8 @@ pub struct Bookings {
     mail: MailPolicy,
     /// Wakes the mail worker after a change queued mails.
     mail_queued: Arc<tokio::sync::Notify>,
+    /// Days after an appointment until its personal data is erased.
+    retention_days: u32,
 }
 
 impl Bookings {
@@ -51,6 +53,7 @@ impl Bookings {
         ready: Arc<AtomicBool>,
         mail: MailPolicy,
         mail_queued: Arc<tokio::sync::Notify>,
+        retention_days: u32,
     ) -> Self {
         Self {
             store,
@@ -59,6 +62,7 @@ impl Bookings {
             ready,
             mail,
             mail_queued,
+            retention_days,
         }
     }
 
@@ -643,6 +647,15 @@ impl BookingService for Bookings {
         let id = session_id(&request.get_ref().session_id)?;
         let revoked = self.store()?.session_revoked(id).await?;
         Ok(Response::new(pb::CheckStaffSessionResponse { revoked }))
+    }
+
+    async fn get_data_policy(
+        &self,
+        _request: Request<pb::GetDataPolicyRequest>,
+    ) -> Result<Response<pb::DataPolicy>, Status> {
+        Ok(Response::new(pb::DataPolicy {
+            retention_days: self.retention_days,
+        }))
     }
 
     #[tracing::instrument(skip_all)]

@@ -259,6 +259,7 @@ test("the keyboard reaches everything, starting with the skip link", async () =>
 test("the legal pages are accessible too", async () => {
   const page = await open(browser, DESKTOP);
   for (const [path, name] of [
+    ["/impressum", "impressum"],
     ["/barrierefreiheit", "barrierefreiheit"],
     ["/datenschutz", "datenschutz"],
   ]) {

@@ -29,7 +29,11 @@ async fn pages_are_german_html_with_security_headers() {
     assert!(body.contains("<html lang=\"de\">"));
     assert!(body.contains("Zum Inhalt springen"));
     assert!(body.contains("Pass- und Ausweisangelegenheiten"));
-    assert!(!body.contains("https://"), "no external resources");
+    // Links out (the city's website) are fine; nothing is loaded from elsewhere.
+    assert!(
+        !body.contains("src=\"http") && !body.contains("<link rel=\"stylesheet\" href=\"http"),
+        "no external resources"
+    );
     let (status, css, headers) = page(&app, "/static/style.css").await;
     assert_eq!(
         (status, headers["content-type"].to_str().ok()),
@@ -396,4 +400,56 @@ async fn the_confirmation_reads_calmly_and_a_cancelled_booking_leads_to_a_new_on
     let body = response.text().await.unwrap_or_default();
     assert!(body.contains("Ihr Termin wurde abgesagt"));
     assert!(body.contains(r#"href="/amt/bergkamen">Neuen Termin buchen"#), "{body}");
+}
+
+#[tokio::test]
+async fn the_legal_pages_come_from_the_configuration() {
+    let Some(app) = TestApp::spawn_with(Backend::Sqlite, |settings| settings.booking.retention_days = 14).await else {
+        return;
+    };
+    let (status, body, _) = page(&app, "/impressum").await;
+    assert_eq!(status, 200);
+    for expected in [
+        "Digitale-Dienste-Gesetz",
+        "Stadt Bergkamen, Rathausplatz 1, 59192 Bergkamen",
+        "Der Bürgermeister",
+        "Bürgerbüro Bergkamen, Standesamt Bergkamen",
+    ] {
+        assert!(body.contains(expected), "imprint: {expected}");
+    }
+    let (status, body, _) = page(&app, "/datenschutz").await;
+    assert_eq!(status, 200);
+    for expected in [
+        "Art. 6 Abs. 1 Buchst. e",
+        "14 Tage nach dem Termin",
+        "Datenschutzbeauftragte der Stadt Bergkamen",
+        "Landesbeauftragte für Datenschutz und Informationsfreiheit Nordrhein-Westfalen",
+        "Art. 15",
+        "Art. 77",
+    ] {
+        assert!(body.contains(expected), "privacy: {expected}");
+    }
+    assert!(
+        !body.contains("30 Tage"),
+        "the retention as configured, not a fixed text"
+    );
+    let (status, body, _) = page(&app, "/barrierefreiheit").await;
+    assert_eq!(status, 200);
+    for expected in [
+        "am Dienstag, 24. November 2026 erstellt",
+        "mailto:buergerbuero@bergkamen.example",
+        "Ombudsstelle für barrierefreie Informationstechnik des Landes Nordrhein-Westfalen",
+    ] {
+        assert!(body.contains(expected), "accessibility: {expected}");
+    }
+    // Every page names the operator and links back to its website; an
+    // office's pages say how to reach it.
+    let (_, body, _) = page(&app, "/amt/bergkamen").await;
+    assert!(body.contains(r#"<a class="operator" href="https://www.bergkamen.example">Stadt Bergkamen</a>"#));
+    assert!(
+        body.contains(r#"<a href="tel:023079650">02307 965-0</a>"#),
+        "the phone number, dialable"
+    );
+    assert!(body.contains("Öffnungszeiten") && body.contains("Donnerstag 8:00 bis 12:30 und 14:00 bis 18:00 Uhr"));
+    assert!(body.contains(r#"href="/impressum""#));
 }

@@ -13,6 +13,7 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Datelike, NaiveDate, TimeDelta, Utc};
 use serde::Deserialize;
 
+use super::frame::Frame;
 use super::{Csrf, WebError, encode, messages, random_hex, render, see_other};
 use crate::Services;
 use crate::challenge::Mode;
@@ -86,6 +87,7 @@ struct Group {
 #[derive(Template)]
 #[template(path = "office.html")]
 struct Start {
+    frame: Frame,
     office: availability::Office,
     featured: Vec<ConcernOption>,
     groups: Vec<Group>,
@@ -167,6 +169,7 @@ async fn start_page(
         Vec::new()
     };
     let page = render(&Start {
+        frame: Frame::office(&office),
         office: office.office.clone(),
         featured,
         groups,
@@ -202,6 +205,7 @@ struct PersonsQuestion {
 #[derive(Template)]
 #[template(path = "persons.html")]
 struct Persons {
+    frame: Frame,
     office_id: String,
     office_name: String,
     chosen: Vec<String>,
@@ -299,6 +303,7 @@ pub async fn choose(
             _ => None,
         };
         let page = render(&Persons {
+            frame: Frame::office(&office),
             office_id: office_id.clone(),
             office_name: office.office.name.clone(),
             back_link: format!(
@@ -387,6 +392,7 @@ struct SelectedDay {
 #[derive(Template)]
 #[template(path = "calendar.html")]
 struct Calendar {
+    frame: Frame,
     office_name: String,
     address: String,
     concerns: String,
@@ -531,6 +537,7 @@ pub async fn calendar(
         None => choice_link(&office, &ids),
     };
     let page = render(&Calendar {
+        frame: Frame::office(&office),
         office_name: office.office.name.clone(),
         address: office.office.address.clone(),
         concerns: describe(&office, &ids),
@@ -560,6 +567,7 @@ struct Alternative {
 #[derive(Template)]
 #[template(path = "form.html")]
 struct BookingForm {
+    frame: Frame,
     office_id: String,
     office_name: String,
     address: String,
@@ -663,6 +671,7 @@ async fn form_page(
     };
     let day = start.with_timezone(&tz).date_naive();
     let page = render(&BookingForm {
+        frame: Frame::office(&office),
         office_id: office_id.to_owned(),
         office_name: office.office.name.clone(),
         address: office.office.address.clone(),

@@ -15,6 +15,7 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, NaiveDate, NaiveTime, TimeDelta, TimeZone, Utc};
 use serde::Deserialize;
 
+use super::frame::Frame;
 use super::{Csrf, WebError, encode, render, see_other};
 use crate::Https;
 use crate::Services;
@@ -71,6 +72,7 @@ fn session_cookie(value: &str, max_age: i64) -> Option<HeaderValue> {
 #[derive(Template)]
 #[template(path = "desk_login.html")]
 struct Login {
+    frame: Frame,
     csrf: String,
     login: String,
     failed: bool,
@@ -97,6 +99,7 @@ fn needs_https(https: Option<Extension<Https>>, headers: &HeaderMap) -> Option<R
         return None;
     }
     let page = super::Message {
+        frame: Frame::default(),
         heading: "Anmeldung nur über HTTPS",
         text: "Der Schalter braucht eine verschlüsselte Verbindung. Bitte rufen Sie diese Seite mit https:// auf \
                oder bitten Sie die IT, die Terminvergabe über HTTPS bereitzustellen.",
@@ -115,6 +118,7 @@ pub async fn login_form(https: Option<Extension<Https>>, headers: HeaderMap) -> 
     }
     let csrf = Csrf::from_headers(&headers)?;
     let page = render(&Login {
+        frame: Frame::default(),
         csrf: csrf.token.clone(),
         login: String::new(),
         failed: false,
@@ -174,6 +178,7 @@ pub async fn login(
             tracing::warn!(locked = wait.is_some(), "failed staff sign-in");
             let csrf = Csrf::from_headers(&headers)?;
             let page = render(&Login {
+                frame: Frame::default(),
                 csrf: csrf.token.clone(),
                 login: credentials.login,
                 failed: true,
@@ -228,6 +233,7 @@ pub async fn logout(
 #[derive(Template)]
 #[template(path = "desk_offices.html")]
 struct Offices {
+    frame: Frame,
     name: String,
     offices: Vec<availability::Office>,
     csrf: String,
@@ -245,6 +251,7 @@ pub async fn offices(State(services): State<Services>, headers: HeaderMap) -> Re
         .cloned()
         .collect();
     let page = render(&Offices {
+        frame: Frame::default(),
         name: account.display_name().to_owned(),
         offices,
         csrf: csrf.token.clone(),
@@ -270,6 +277,7 @@ struct CounterColumn {
 #[derive(Template)]
 #[template(path = "desk_day.html")]
 struct Day {
+    frame: Frame,
     office_id: String,
     office_name: String,
     staff_name: String,
@@ -380,6 +388,7 @@ pub async fn day(
         .map(|counter| (counter.id.clone(), counter.name.clone()))
         .collect();
     let page = render(&Day {
+        frame: Frame::default(),
         office_id: office_id.clone(),
         office_name: office.office.name.clone(),
         staff_name: account.display_name().to_owned(),
@@ -524,6 +533,7 @@ pub async fn walk_in(
 #[derive(Template)]
 #[template(path = "desk_ticket.html")]
 struct Ticket {
+    frame: Frame,
     office_id: String,
     /// The booking's day, for the way back to the desk.
     day: String,
@@ -569,6 +579,7 @@ pub async fn ticket(
         .map(str::to_owned)
         .collect();
     let page = render(&Ticket {
+        frame: Frame::default(),
         office_id,
         day: start.with_timezone(&tz).date_naive().to_string(),
         code: booking.code.clone(),
@@ -583,6 +594,7 @@ pub async fn ticket(
 #[derive(Template)]
 #[template(path = "desk_list.html")]
 struct Choices {
+    frame: Frame,
     office_id: String,
     heading: String,
     text: String,
@@ -617,6 +629,7 @@ pub async fn move_choices(
         .map(|(start, _)| (view::at(start, tz), Some(start.with_timezone(&tz).to_rfc3339())))
         .collect();
     let page = render(&Choices {
+        frame: Frame::default(),
         office_id: office_id.clone(),
         heading: format!("Termin {code} verschieben"),
         text: "Wählen Sie die neue Zeit; der bisherige Termin wird dabei freigegeben.".to_owned(),
@@ -747,6 +760,7 @@ pub async fn absence(
         })
         .collect();
     let page = render(&Choices {
+        frame: Frame::default(),
         office_id: office_id.clone(),
         heading: "Abwesenheit eingetragen".to_owned(),
         text: format!(

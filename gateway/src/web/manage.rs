@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use super::citizen::parse_ids;
+use super::frame::Frame;
 use super::{Csrf, WebError, encode, messages, render, see_other};
 use crate::Services;
 use crate::client::Client;
@@ -20,6 +21,7 @@ use crate::view::{self, ConcernDocuments, concern_documents, describe, times, wh
 #[derive(Template)]
 #[template(path = "booking.html")]
 struct BookingPage {
+    frame: Frame,
     new: bool,
     /// For a pending booking: until when it must be confirmed, in words.
     pending: Option<String>,
@@ -131,6 +133,7 @@ pub async fn show(
                 .to_string()
         });
     let page = render(&BookingPage {
+        frame: Frame::office(&office),
         new: query.neu.is_some(),
         pending,
         message,
@@ -178,6 +181,7 @@ pub async fn show(
 #[derive(Template)]
 #[template(path = "confirm.html")]
 struct Confirm {
+    frame: Frame,
     heading: &'static str,
     problem: Option<&'static str>,
     summary: Vec<(&'static str, String)>,
@@ -213,6 +217,7 @@ pub async fn confirm_cancel(
     let booking = load(&services, &code, &query.token).await?;
     let csrf = Csrf::from_headers(&headers)?;
     let page = render(&Confirm {
+        frame: Frame::office(&*services.office(&booking.office_id).await?),
         heading: "Termin absagen?",
         problem: (booking.status() != booking::BookingStatus::Booked)
             .then_some("Dieser Termin kann nicht mehr abgesagt werden."),
@@ -241,6 +246,7 @@ pub async fn confirm_booking_form(
     services.limit(Class::Lookups, None, client).await?;
     let csrf = Csrf::from_headers(&headers)?;
     let page = render(&Confirm {
+        frame: services.site_frame().await,
         heading: "Termin bestätigen",
         problem: None,
         summary: vec![("Buchungscode", code.clone())],
@@ -283,6 +289,7 @@ pub async fn confirm_booking(
         Err(status) => return Err(not_found_or(status)),
     };
     let page = render(&Confirm::done(
+        Frame::office(&*services.office(&booking.office_id).await?),
         "Ihr Termin ist bestätigt",
         summary(&services, &booking).await?,
     ))?;
@@ -291,8 +298,9 @@ pub async fn confirm_booking(
 
 impl Confirm {
     /// A page that reports a change done: no form, back to the start.
-    fn done(heading: &'static str, summary: Vec<(&'static str, String)>) -> Self {
+    fn done(frame: Frame, heading: &'static str, summary: Vec<(&'static str, String)>) -> Self {
         Self {
+            frame,
             heading,
             problem: None,
             summary,
@@ -374,6 +382,7 @@ async fn move_page(
         encode(token)
     );
     let page = render(&Confirm {
+        frame: Frame::office(&office),
         heading: "Termin verschieben?",
         problem,
         summary: items,

@@ -4,6 +4,7 @@
 
 mod citizen;
 mod desk;
+mod frame;
 mod manage;
 mod messages;
 mod pages;
@@ -67,6 +68,7 @@ pub fn routes() -> Router<Services> {
             "/static/favicon.svg",
             get(|| async { asset("image/svg+xml", include_str!("../../static/favicon.svg")) }),
         )
+        .route("/impressum", get(pages::imprint))
         .route("/barrierefreiheit", get(pages::accessibility))
         .route("/datenschutz", get(pages::privacy))
         .route(
@@ -195,6 +197,7 @@ impl From<tonic::Status> for WebError {
 #[derive(Template)]
 #[template(path = "message.html")]
 pub struct Message<'a> {
+    frame: frame::Frame,
     heading: &'a str,
     text: &'a str,
     link: &'a str,
@@ -233,6 +236,7 @@ impl IntoResponse for WebError {
             ),
         };
         let page = Message {
+            frame: frame::Frame::default(),
             heading,
             text,
             link: "/",
