@@ -83,6 +83,31 @@ impl Bookings {
         }
     }
 
+    /// The booking made under `key`, with its token and the hash of the
+    /// request that made it.
+    async fn made_with(
+        &self,
+        office_id: &str,
+        key: &IdempotencyKey,
+    ) -> Result<Option<(pb::CreateBookingResponse, Vec<u8>)>, Error> {
+        let Some((booking, idempotency)) = self
+            .store()?
+            .by_idempotency_key(office_id, &key.hash(office_id))
+            .await?
+        else {
+            return Ok(None);
+        };
+        let token = key
+            .unseal(office_id, &idempotency.token_sealed)
+            .ok_or_else(|| Error::Internal("stored sealed token is malformed".to_owned()))?;
+        let response = pb::CreateBookingResponse {
+            booking: Some(to_proto(booking, 0)),
+            token: bookings::token_to_string(&token),
+            replayed: true,
+        };
+        Ok(Some((response, idempotency.request_hash)))
+    }
+
     /// The answer to a retry: the booking made under `key`, if any, provided
     /// the retry asks for the same thing.
     async fn replay(
@@ -91,24 +116,11 @@ impl Bookings {
         key: &IdempotencyKey,
         request_hash: &[u8],
     ) -> Result<Option<pb::CreateBookingResponse>, Error> {
-        let Some((booking, idempotency)) = self
-            .store()?
-            .by_idempotency_key(office_id, &key.hash(office_id))
-            .await?
-        else {
-            return Ok(None);
-        };
-        if idempotency.request_hash != request_hash {
-            return Err(Error::IdempotencyKeyReused);
+        match self.made_with(office_id, key).await? {
+            Some((_, made)) if made != request_hash => Err(Error::IdempotencyKeyReused),
+            Some((response, _)) => Ok(Some(response)),
+            None => Ok(None),
         }
-        let token = key
-            .unseal(office_id, &idempotency.token_sealed)
-            .ok_or_else(|| Error::Internal("stored sealed token is malformed".to_owned()))?;
-        Ok(Some(pb::CreateBookingResponse {
-            booking: Some(to_proto(booking, 0)),
-            token: bookings::token_to_string(&token),
-            replayed: true,
-        }))
     }
 
     async fn create(&self, request: pb::CreateBookingRequest) -> Result<pb::CreateBookingResponse, Error> {
@@ -647,6 +659,17 @@ impl BookingService for Bookings {
         let id = session_id(&request.get_ref().session_id)?;
         let revoked = self.store()?.session_revoked(id).await?;
         Ok(Response::new(pb::CheckStaffSessionResponse { revoked }))
+    }
+
+    #[tracing::instrument(skip_all, fields(office = %request.get_ref().office_id))]
+    async fn get_booking_by_idempotency_key(
+        &self,
+        request: Request<pb::GetBookingByIdempotencyKeyRequest>,
+    ) -> Result<Response<pb::CreateBookingResponse>, Status> {
+        let request = request.into_inner();
+        let key = IdempotencyKey::parse(&request.idempotency_key)?.ok_or(Error::NotFound)?;
+        let (response, _) = self.made_with(&request.office_id, &key).await?.ok_or(Error::NotFound)?;
+        Ok(Response::new(response))
     }
 
     async fn get_data_policy(

@@ -111,6 +111,7 @@ pub fn required_scope(path: &str) -> Option<Scope> {
             | "MoveBooking"
             | "GetBookingHistory"
             | "BookNextFree"
+            | "GetBookingByIdempotencyKey"
             | "RevokeStaffSession"
             | "CheckStaffSession",
         ) => Some(Scope::Staff),

@@ -189,6 +189,27 @@ test("every step works without JavaScript", async () => {
   await page.context().close();
 });
 
+test("back from the confirmation, the address corrected and sent again: the booking made is shown, not an error", async () => {
+  const page = await open(browser, PHONE);
+  await chooseFirstTime(page);
+  await fillForm(page, { address: "erika@tippfehler.example" });
+  await page.getByRole("heading", { name: "Ihr Termin ist gebucht" }).waitFor();
+  const code = await page.locator("strong.code").innerText();
+  await page.goBack();
+  await page.waitForURL("**/buchen**");
+  await page.getByLabel("E-Mail-Adresse").fill(email("erika"));
+  if (!(await page.getByLabel(/Datenschutzhinweise/).isChecked())) await page.getByLabel(/Datenschutzhinweise/).check();
+  await page.getByRole("button", { name: "Termin verbindlich buchen" }).click();
+  await page.getByRole("heading", { name: "Mit diesem Formular haben Sie schon gebucht" }).waitFor();
+  const text = await page.locator("main").innerText();
+  assert.match(text, new RegExp(code));
+  assert.match(text, /erika@tippfehler\.example/);
+  await check(page, "zurueck-01-schon-gebucht");
+  await page.getByRole("link", { name: "Zum gebuchten Termin" }).click();
+  await page.getByRole("link", { name: "Termin absagen" }).waitFor();
+  await page.context().close();
+});
+
 test("the form explains mistakes next to the fields and in a summary", async () => {
   const page = await open(browser, DESKTOP);
   await chooseFirstTime(page);

@@ -316,7 +316,6 @@ async fn the_booking_form_names_every_mistake_at_once() {
         &[
             ("csrf", CSRF),
             ("anliegen", "meldebescheinigung"),
-            ("formular", "fedcba9876543210fedcba9876543210"),
             ("start", &start),
             ("name", "Erika Mustermann"),
             ("email", "erika@mustermann"),
@@ -452,4 +451,50 @@ async fn the_legal_pages_come_from_the_configuration() {
     );
     assert!(body.contains("Öffnungszeiten") && body.contains("Donnerstag 8:00 bis 12:30 und 14:00 bis 18:00 Uhr"));
     assert!(body.contains(r#"href="/impressum""#));
+}
+
+#[tokio::test]
+async fn a_form_sent_again_with_another_address_shows_the_booking_it_made() {
+    let Some(app) = TestApp::spawn(Backend::Sqlite).await else {
+        return;
+    };
+    let slots = app.slots("bergkamen", "meldebescheinigung").await;
+    let start = slots["days"][0]["slots"][0]["start"]
+        .as_str()
+        .expect("a free time")
+        .to_owned();
+    let send = |email: &'static str| {
+        let start = start.clone();
+        let app = &app;
+        async move {
+            post_form(
+                app,
+                "/amt/bergkamen/buchen",
+                &[
+                    ("csrf", CSRF),
+                    ("anliegen", "meldebescheinigung"),
+                    ("start", &start),
+                    ("name", "Erika Mustermann"),
+                    ("email", email),
+                    ("consent", "ja"),
+                ],
+            )
+            .await
+        }
+    };
+    let first = send("erika@tippfehler.example").await;
+    assert!(first.url().path().starts_with("/termin/"), "booked: {}", first.url());
+    let code = first.url().path().trim_start_matches("/termin/").to_owned();
+    // Back, the address corrected, sent again: the same form.
+    let again = send("erika@mustermann.example").await;
+    assert_eq!(again.status().as_u16(), 409);
+    let body = again.text().await.unwrap_or_default();
+    assert!(body.contains("Mit diesem Formular haben Sie schon gebucht"), "{body}");
+    assert!(body.contains(&code), "which booking");
+    assert!(body.contains("erika@tippfehler.example"), "where its confirmation went");
+    assert!(
+        body.contains(&format!("/termin/{code}?token=")),
+        "a way to it, to cancel"
+    );
+    assert!(!body.contains("Diese Anfrage ist ungültig"));
 }

@@ -12,9 +12,10 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Datelike, NaiveDate, TimeDelta, Utc};
 use serde::Deserialize;
+use sha2::{Digest, Sha256};
 
 use super::frame::Frame;
-use super::{Csrf, WebError, encode, messages, random_hex, render, see_other};
+use super::{Csrf, WebError, encode, messages, render, see_other};
 use crate::Services;
 use crate::challenge::Mode;
 use crate::client::Client;
@@ -579,7 +580,6 @@ struct BookingForm {
     when: String,
     back_link: String,
     csrf: String,
-    form_id: String,
     name: String,
     email: String,
     phone: String,
@@ -614,8 +614,6 @@ pub struct Submitted {
     csrf: String,
     #[serde(default)]
     anliegen: String,
-    #[serde(default)]
-    formular: String,
     #[serde(default)]
     start: String,
     #[serde(default)]
@@ -664,11 +662,6 @@ async fn form_page(
     } else {
         StatusCode::BAD_REQUEST
     };
-    let form_id = if submitted.formular.len() == 32 {
-        submitted.formular.clone()
-    } else {
-        random_hex(16)?
-    };
     let day = start.with_timezone(&tz).date_naive();
     let page = render(&BookingForm {
         frame: Frame::office(&office),
@@ -687,7 +680,6 @@ async fn form_page(
             encode(&ids.join(","))
         ),
         csrf: csrf.token.clone(),
-        form_id,
         name: submitted.name,
         email: submitted.email,
         phone: submitted.phone,
@@ -818,8 +810,9 @@ pub async fn submit(
             name: submitted.name.clone(),
             email: submitted.email.clone(),
             phone: submitted.phone.clone(),
-            // One form, one booking: a double click or a reload books once.
-            idempotency_key: submitted.formular.clone(),
+            // One browser, one time, one booking: a double click, a reload
+            // or a form sent again after going back books once.
+            idempotency_key: form_key(&submitted.csrf, &office_id, &ids, start),
             channel: availability::Channel::Online.into(),
             actor: String::new(),
             client_address: client.key().to_string(),
@@ -854,14 +847,17 @@ pub async fn submit(
                 return form_page(&services, &office_id, client, submitted, csrf, errors, None).await;
             }
             match code {
+                ErrorCode::IdempotencyKeyReused => {
+                    already_booked(
+                        &services,
+                        &office_id,
+                        &form_key(&submitted.csrf, &office_id, &ids, start),
+                    )
+                    .await
+                }
                 ErrorCode::SlotUnavailable | ErrorCode::SlotTaken => {
                     let office = services.office(&office_id).await?;
                     let alternatives = nearest(&services, &office, &ids, start).await;
-                    // The same form id would replay nothing; a new choice is a new request.
-                    let submitted = Submitted {
-                        formular: random_hex(16)?,
-                        ..submitted
-                    };
                     form_page(
                         &services,
                         &office_id,
@@ -877,4 +873,62 @@ pub async fn submit(
             }
         }
     }
+}
+
+/// The idempotency key of a booking from the website: derived from the
+/// browser's own secret (its CSRF token, checked before) and what it books.
+/// The same browser asking for the same time again (a double click, a
+/// reload, or back to the form to change the address) gets the same key, so
+/// it books once and is shown what it booked; nobody else can derive it.
+fn form_key(csrf: &str, office_id: &str, ids: &[String], start: DateTime<Utc>) -> String {
+    let digest = Sha256::new()
+        .chain_update(b"amtstermin web form\0")
+        .chain_update(csrf.as_bytes())
+        .chain_update(b"\0")
+        .chain_update(office_id.as_bytes())
+        .chain_update(b"\0")
+        .chain_update(ids.join(",").as_bytes())
+        .chain_update(b"\0")
+        .chain_update(start.to_rfc3339().as_bytes())
+        .finalize();
+    amtstermin_platform::hex(&digest[..16])
+}
+
+#[derive(Template)]
+#[template(path = "already_booked.html")]
+struct AlreadyBooked {
+    frame: Frame,
+    code: String,
+    when: String,
+    concerns: String,
+    email: String,
+    manage_link: String,
+    office_id: String,
+}
+
+/// A form sent again with other details (the citizen went back and changed
+/// it): the booking it already made stands; say which, and where it went.
+async fn already_booked(services: &Services, office_id: &str, key: &str) -> Result<Response, WebError> {
+    let made = services
+        .bookings
+        .clone()
+        .get_booking_by_idempotency_key(booking::GetBookingByIdempotencyKeyRequest {
+            office_id: office_id.to_owned(),
+            idempotency_key: key.to_owned(),
+        })
+        .await?
+        .into_inner();
+    let booking = made.booking.ok_or(WebError::Internal)?;
+    let office = services.office(office_id).await?;
+    let (start, end) = view::times(&booking);
+    let page = render(&AlreadyBooked {
+        frame: Frame::office(&office),
+        when: when(start, end, office.timezone()),
+        concerns: describe(&office, &booking.concern_ids),
+        email: booking.email.clone(),
+        manage_link: format!("/termin/{}?token={}", encode(&booking.code), encode(&made.token)),
+        office_id: office_id.to_owned(),
+        code: booking.code,
+    })?;
+    Ok((StatusCode::CONFLICT, page).into_response())
 }
