@@ -37,17 +37,59 @@ impl Availability {
         (first, last): (NaiveDate, NaiveDate),
         moving: Option<&str>,
     ) -> Result<Vec<DaySlots>, Error> {
-        let query = slots::Query {
-            office,
-            counters: appointment.counters & window.counters,
-            duration: TimeDelta::minutes(i64::from(appointment.duration_minutes)),
-            first_day: first,
-            last_day: last,
-            earliest_start: window.earliest_start,
-        };
+        let query = query(office, appointment, window, (first, last));
         let compute = |busy: &slots::Busy| slots::open_slots(&query, busy);
         self.projection.read(&office.id, window.online, moving, compute)
     }
+}
+
+fn query<'a>(
+    office: &'a Office,
+    appointment: Appointment,
+    window: &Window,
+    (first, last): (NaiveDate, NaiveDate),
+) -> slots::Query<'a> {
+    slots::Query {
+        office,
+        counters: appointment.counters & window.counters,
+        duration: TimeDelta::minutes(i64::from(appointment.duration_minutes)),
+        first_day: first,
+        last_day: last,
+        earliest_start: window.earliest_start,
+    }
+}
+
+/// The days of `first..=last` (from today on) that `days` does not list,
+/// each with why.
+fn unavailable_days(
+    query: &slots::Query<'_>,
+    online_from: NaiveDate,
+    (first, last): (NaiveDate, NaiveDate),
+    days: &[DaySlots],
+) -> Vec<pb::UnavailableDay> {
+    // `days` is in date order: one walk along both.
+    let mut listed = days.iter().map(|day| day.date).peekable();
+    first
+        .iter_days()
+        .take_while(|day| *day <= last)
+        .filter(|day| {
+            while listed.next_if(|date| date < day).is_some() {}
+            listed.next_if_eq(day).is_none()
+        })
+        .map(|day| {
+            let (reason, name) = match slots::no_time(query, online_from, day) {
+                slots::NoTime::NotOnline => (pb::DayReason::NotOnline, ""),
+                slots::NoTime::Holiday(name) => (pb::DayReason::Holiday, name),
+                slots::NoTime::Closed => (pb::DayReason::Closed, ""),
+                slots::NoTime::FullyBooked => (pb::DayReason::FullyBooked, ""),
+            };
+            pb::UnavailableDay {
+                date: day.format("%Y-%m-%d").to_string(),
+                reason: reason.into(),
+                name: name.to_owned(),
+            }
+        })
+        .collect()
 }
 
 fn channel(value: i32) -> Channel {
@@ -191,11 +233,25 @@ impl AvailabilityService for Availability {
         {
             return Err(Error::InvalidArgument(format!("from ({from}) must not be after to ({to})")).into());
         }
-        let window = Window::of(office, Utc::now(), channel(request.channel));
+        let now = Utc::now();
+        let window = Window::of(office, now, channel(request.channel));
         let first = from.map_or(window.first_day, |day| day.max(window.first_day));
         let last = to.map_or(window.last_day, |day| day.min(window.last_day));
         let days = if first <= last {
             self.open_slots(office, appointment, &window, (first, last), None)?
+        } else {
+            Vec::new()
+        };
+        let unavailable = if request.explain_unavailable_days {
+            // From today on, the days before the window included.
+            let today = now.with_timezone(&office.timezone).date_naive();
+            let explained = (from.map_or(today, |day| day.max(today)), last);
+            unavailable_days(
+                &query(office, appointment, &window, explained),
+                window.first_day,
+                explained,
+                &days,
+            )
         } else {
             Vec::new()
         };
@@ -220,6 +276,7 @@ impl AvailabilityService for Availability {
                         .collect(),
                 })
                 .collect(),
+            unavailable_days: unavailable,
         }))
     }
 

@@ -230,6 +230,43 @@ pub fn open_slots(query: &Query<'_>, busy: &Busy) -> Vec<DaySlots> {
     days
 }
 
+/// Why a day offers no time to book, for a calendar that explains itself.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NoTime {
+    /// Before the online window: kept for the desk and the phone.
+    NotOnline,
+    /// A public holiday of the office's state, by name.
+    Holiday(&'static str),
+    /// No counter for these concerns works that day (a weekend, a closure).
+    Closed,
+    /// Open, but every time is taken or already past.
+    FullyBooked,
+}
+
+/// Why `day`, which `open_slots` left out, has no time for `query`;
+/// `online_from` is the first day the channel may book.
+pub fn no_time(query: &Query<'_>, online_from: NaiveDate, day: NaiveDate) -> NoTime {
+    let office = query.office;
+    if day < online_from {
+        return NoTime::NotOnline;
+    }
+    if let Some(name) = crate::holidays::public_holiday(office.state, day) {
+        return NoTime::Holiday(name);
+    }
+    if office.closed_all_day(day) {
+        return NoTime::Closed;
+    }
+    let mut open = Vec::new();
+    let works = office.counters.iter().enumerate().any(|(index, counter)| {
+        if query.counters & (1 << index) == 0 {
+            return false;
+        }
+        office.closures.open_parts(day, counter.schedule.on(day), &mut open);
+        !open.is_empty()
+    });
+    if works { NoTime::FullyBooked } else { NoTime::Closed }
+}
+
 fn instant(seconds: i64) -> DateTime<Utc> {
     DateTime::from_timestamp(seconds, 0).unwrap_or_default()
 }
@@ -364,6 +401,38 @@ mod tests {
                 (local.format("%H:%M").to_string(), slot.free())
             })
             .collect()
+    }
+
+    #[test]
+    fn a_day_without_time_says_why() {
+        let catalogue = catalogue(OFFICE);
+        let office = catalogue.office("amt").expect("office");
+        let (monday, saturday, sunday) = (date(2026, 11, 30), date(2026, 12, 5), date(2026, 12, 6));
+        let christmas = date(2026, 12, 25);
+        let short = query(office, &["kurz"], monday, christmas);
+        let long = query(office, &["lang"], monday, christmas);
+        let online_from = monday;
+        assert_eq!(no_time(&short, online_from, date(2026, 11, 29)), NoTime::NotOnline);
+        assert_eq!(no_time(&short, online_from, sunday), NoTime::Closed);
+        assert_eq!(
+            no_time(&short, online_from, christmas),
+            NoTime::Holiday("1. Weihnachtstag")
+        );
+        // Only the second counter works on Saturdays, and only for "kurz".
+        assert_eq!(no_time(&short, online_from, saturday), NoTime::FullyBooked);
+        assert_eq!(no_time(&long, online_from, saturday), NoTime::Closed);
+        // A Monday whose one counter for "lang" is taken all morning.
+        let busy = Busy::new(
+            2,
+            [Booked {
+                counter: 0,
+                start: berlin(2026, 11, 30, 8, 0),
+                end: berlin(2026, 11, 30, 9, 0),
+            }],
+        );
+        let monday_only = query(office, &["lang"], monday, monday);
+        assert!(open_slots(&monday_only, &busy).is_empty());
+        assert_eq!(no_time(&monday_only, online_from, monday), NoTime::FullyBooked);
     }
 
     #[test]

@@ -298,6 +298,7 @@ impl Bookings {
                 from_date: String::new(),
                 to_date: last_day.to_string(),
                 channel: channel.into(),
+                explain_unavailable_days: false,
             })
             .await
             .map_err(Error::Availability)?

@@ -154,6 +154,7 @@ async fn slots(
             to_date: param("to"),
             // The public API is the online channel; staff use theirs.
             channel: availability::Channel::Online.into(),
+            explain_unavailable_days: false,
         })
         .await?
         .into_inner();

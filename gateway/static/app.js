@@ -82,3 +82,61 @@ document.addEventListener("DOMContentLoaded", () => {
   };
   worker.postMessage(challenge);
 });
+
+// The calendar as a date grid (WAI-ARIA pattern, for the days with free
+// times): one Tab stop, arrow keys move a day or a week, Home/End to the
+// week's first or last free day, Page Up/Down a month. Without this file
+// every day is a plain link in the Tab order.
+document.addEventListener("DOMContentLoaded", () => {
+  const links = [...document.querySelectorAll(".calendar td.free a[data-date]")];
+  if (links.length === 0) return;
+  const hint = document.querySelector("[data-arrow-hint]");
+  if (hint) hint.hidden = false;
+  const day = (link) => new Date(`${link.dataset.date}T12:00:00Z`);
+  const dayMs = 24 * 60 * 60 * 1000;
+  let current = links.find((link) => link.getAttribute("aria-current")) || links[0];
+  const focus = (link) => {
+    if (!link) return;
+    current.tabIndex = -1;
+    link.tabIndex = 0;
+    current = link;
+    link.focus();
+  };
+  for (const link of links) link.tabIndex = link === current ? 0 : -1;
+  // The first free day at or after `target` (forwards), or at or before it.
+  const nearest = (target, forwards) => {
+    const candidates = forwards ? links : [...links].reverse();
+    return candidates.find((link) => (forwards ? day(link) >= target : day(link) <= target));
+  };
+  const weekStart = (date) => new Date(date.getTime() - ((date.getUTCDay() + 6) % 7) * dayMs);
+  for (const link of links) {
+    link.addEventListener("keydown", (event) => {
+      const here = day(link);
+      const index = links.indexOf(link);
+      let target;
+      switch (event.key) {
+        case "ArrowRight": target = links[index + 1]; break;
+        case "ArrowLeft": target = links[index - 1]; break;
+        case "ArrowDown": target = nearest(new Date(here.getTime() + 7 * dayMs), true); break;
+        case "ArrowUp": target = nearest(new Date(here.getTime() - 7 * dayMs), false); break;
+        case "Home": target = nearest(weekStart(here), true); break;
+        case "End": target = nearest(new Date(weekStart(here).getTime() + 6 * dayMs), false); break;
+        case "PageDown": {
+          const next = new Date(here);
+          next.setUTCMonth(next.getUTCMonth() + 1);
+          target = nearest(next, true);
+          break;
+        }
+        case "PageUp": {
+          const previous = new Date(here);
+          previous.setUTCMonth(previous.getUTCMonth() - 1);
+          target = nearest(previous, false);
+          break;
+        }
+        default: return;
+      }
+      event.preventDefault();
+      focus(target);
+    });
+  }
+});

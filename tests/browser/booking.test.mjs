@@ -117,6 +117,39 @@ test("with JavaScript the list filters while typing and says when nothing matche
   await page.context().close();
 });
 
+test("the calendar is one Tab stop and the arrow keys move through the days", async () => {
+  const page = await open(browser, DESKTOP);
+  await page.goto(`${BASE}/amt/bergkamen/kalender?anliegen=meldebescheinigung`);
+  await check(page, "kalender-legende");
+  const days = page.locator(".calendar td.free a");
+  assert.ok((await days.count()) > 10);
+  // Tab from the last link before the calendar lands on one day only.
+  await page.getByRole("link", { name: /Diesen Termin wählen/ }).focus();
+  let onDay = false;
+  for (let step = 0; step < 10 && !onDay; step += 1) {
+    await page.keyboard.press("Tab");
+    onDay = await page.evaluate(() => document.activeElement?.closest(".calendar") !== null);
+  }
+  assert.ok(onDay, "the calendar is reached by Tab");
+  const first = await page.evaluate(() => document.activeElement.dataset.date);
+  await page.keyboard.press("ArrowRight");
+  const second = await page.evaluate(() => document.activeElement.dataset.date);
+  assert.ok(second > first, `right moves to a later day (${first} → ${second})`);
+  await page.keyboard.press("ArrowDown");
+  const week = await page.evaluate(() => document.activeElement.dataset.date);
+  const gap = (Date.parse(week) - Date.parse(second)) / 86400000;
+  assert.ok(gap >= 7, `down moves a week on (${second} → ${week})`);
+  await page.keyboard.press("ArrowUp");
+  await page.keyboard.press("Tab");
+  assert.equal(await page.evaluate(() => document.activeElement?.closest(".calendar")), null, "one Tab leaves the calendar");
+  await page.keyboard.press("Shift+Tab");
+  const chosen = await page.evaluate(() => document.activeElement.dataset.date);
+  await page.keyboard.press("Enter");
+  await page.waitForURL(`**tag=${chosen}**`);
+  await page.getByRole("heading", { name: /Freie Zeiten am/ }).waitFor();
+  await page.context().close();
+});
+
 test("unknown pages answer a German page that passes axe", async () => {
   const page = await open(browser, PHONE);
   const response = await page.goto(`${BASE}/gibt-es-nicht`);

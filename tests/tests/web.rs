@@ -498,3 +498,37 @@ async fn a_form_sent_again_with_another_address_shows_the_booking_it_made() {
     );
     assert!(!body.contains("Diese Anfrage ist ungültig"));
 }
+
+#[tokio::test]
+async fn the_calendar_starts_today_and_explains_every_day() {
+    let Some(app) = TestApp::spawn(Backend::Sqlite).await else {
+        return;
+    };
+    let (status, body, _) = page(&app, "/amt/bergkamen/kalender?anliegen=meldebescheinigung").await;
+    assert_eq!(status, 200);
+    assert!(body.contains("So lesen Sie den Kalender"), "a legend in words");
+    assert!(body.contains(", heute"), "today is marked");
+    assert!(body.contains(": geschlossen</span>"), "Sundays say they are closed");
+    assert!(!body.contains("line-through"), "no crossed-out past");
+    // The month of today comes first, even late in the month.
+    let today = chrono::Utc::now()
+        .with_timezone(&chrono_tz::Europe::Berlin)
+        .date_naive();
+    let first_month = body.find("<h2 id=\"monat-").expect("a month");
+    assert!(body[first_month..].starts_with(&format!("<h2 id=\"monat-{}\"", today.format("%Y-%m"))));
+    // A chosen day's times come in the morning and the afternoon.
+    let slots = app.slots("bergkamen", "meldebescheinigung").await;
+    let day = slots["days"]
+        .as_array()
+        .expect("days")
+        .iter()
+        .find(|day| day["slots"].as_array().is_some_and(|slots| slots.len() > 20))
+        .expect("a day with many times");
+    let date = day["date"].as_str().expect("date");
+    let (_, body, _) = page(
+        &app,
+        &format!("/amt/bergkamen/kalender?anliegen=meldebescheinigung&tag={date}"),
+    )
+    .await;
+    assert!(body.contains("<h3>Vormittag</h3>"), "times grouped");
+}

@@ -10,7 +10,7 @@ use askama::Template;
 use axum::extract::{Form, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use chrono::{DateTime, Datelike, NaiveDate, TimeDelta, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, TimeDelta, Timelike, Utc};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
@@ -42,6 +42,7 @@ pub async fn slots(
     office: &str,
     ids: &[String],
     days: Option<(NaiveDate, NaiveDate)>,
+    explain: bool,
 ) -> Result<availability::ListSlotsResponse, tonic::Status> {
     let (from_date, to_date) = days.map_or_else(Default::default, |(from, to)| (from.to_string(), to.to_string()));
     Ok(services
@@ -53,6 +54,7 @@ pub async fn slots(
             from_date,
             to_date,
             channel: availability::Channel::Online.into(),
+            explain_unavailable_days: explain,
         })
         .await?
         .into_inner())
@@ -325,7 +327,7 @@ pub async fn choose(
     }
     // Checks the choice without computing slots: a range before the window is empty.
     let past = NaiveDate::from_ymd_opt(2000, 1, 1).unwrap_or_default();
-    match slots(&services, &office_id, &ids, Some((past, past))).await {
+    match slots(&services, &office_id, &ids, Some((past, past)), false).await {
         Ok(_) => Ok(see_other(&format!(
             "/amt/{}/kalender?anliegen={}",
             encode(&office_id),
@@ -367,10 +369,19 @@ fn choice_link(office: &OfficeCatalogue, ids: &[String]) -> String {
 
 struct DayCell {
     number: u32,
+    /// ISO date, for the arrow keys (app.js).
+    date: String,
     label: String,
     link: Option<String>,
     free_times: usize,
     selected: bool,
+    today: bool,
+    /// Before today: a blank cell.
+    past: bool,
+    /// Why a day without a link has none: the short mark the legend
+    /// explains, and the words for screen readers.
+    mark: &'static str,
+    reason: String,
 }
 
 struct MonthView {
@@ -387,7 +398,8 @@ struct TimeView {
 
 struct SelectedDay {
     label: String,
-    times: Vec<TimeView>,
+    morning: Vec<TimeView>,
+    afternoon: Vec<TimeView>,
 }
 
 #[derive(Template)]
@@ -431,7 +443,7 @@ pub async fn calendar(
     services.limit(Class::SlotReads, Some(&office_id), client).await?;
     let ids = parse_ids(&query.anliegen);
     let office = services.office(&office_id).await?;
-    let response = match slots(&services, &office_id, &ids, None).await {
+    let response = match slots(&services, &office_id, &ids, None, true).await {
         Ok(response) => response,
         Err(status) => {
             return match selection_problem(&status) {
@@ -457,46 +469,14 @@ pub async fn calendar(
 
     let today = Utc::now().with_timezone(&tz).date_naive();
     let last = today + TimeDelta::days(i64::from(office.office.booking_window_days));
-    let mut months = Vec::new();
-    let mut first_of_month = today.with_day(1).unwrap_or(today);
-    while first_of_month <= last {
-        let mut weeks: Vec<[Option<DayCell>; 7]> = Vec::new();
-        let mut week: [Option<DayCell>; 7] = Default::default();
-        let mut day = first_of_month;
-        while day.month() == first_of_month.month() {
-            let key = day.to_string();
-            let slots = by_date.get(&key).map_or(0, |day| day.slots.len());
-            let column = day.weekday().num_days_from_monday() as usize;
-            week[column] = Some(DayCell {
-                number: day.day(),
-                label: german::long_date(day),
-                link: (slots > 0).then(|| format!("{base}&tag={key}#zeiten")),
-                free_times: slots,
-                selected: selected_date.as_deref() == Some(key.as_str()),
-            });
-            if column == 6 {
-                weeks.push(std::mem::take(&mut week));
-            }
-            let Some(next) = day.succ_opt() else { break };
-            day = next;
-        }
-        if week.iter().any(Option::is_some) {
-            weeks.push(week);
-        }
-        if by_date
-            .keys()
-            .any(|date| date.starts_with(&first_of_month.format("%Y-%m").to_string()))
-        {
-            months.push(MonthView {
-                key: first_of_month.format("%Y-%m").to_string(),
-                label: german::month(first_of_month),
-                weeks,
-            });
-        }
-        first_of_month = first_of_month
-            .checked_add_months(chrono::Months::new(1))
-            .unwrap_or(last + TimeDelta::days(1));
-    }
+    let months = month_views(
+        today,
+        last,
+        &by_date,
+        &response.unavailable_days,
+        selected_date.as_deref(),
+        &base,
+    );
 
     let time_view = |slot: &availability::Slot| -> Option<TimeView> {
         let start = timestamp::from_proto(slot.start.as_ref()?)?;
@@ -531,7 +511,18 @@ pub async fn calendar(
             label: NaiveDate::parse_from_str(&day.date, "%Y-%m-%d")
                 .map(german::long_date)
                 .unwrap_or_default(),
-            times: day.slots.iter().filter_map(time_view).collect(),
+            morning: day
+                .slots
+                .iter()
+                .filter(|slot| local_hour(slot, tz) < 12)
+                .filter_map(time_view)
+                .collect(),
+            afternoon: day
+                .slots
+                .iter()
+                .filter(|slot| local_hour(slot, tz) >= 12)
+                .filter_map(time_view)
+                .collect(),
         });
     let back_link = match &moving {
         Some(code) => format!("/termin/{}?token={}", encode(code), encode(&query.token)),
@@ -553,6 +544,86 @@ pub async fn calendar(
         selected,
     })?;
     Ok(page.into_response())
+}
+
+fn local_hour(slot: &availability::Slot, tz: chrono_tz::Tz) -> u32 {
+    slot.start
+        .as_ref()
+        .and_then(timestamp::from_proto)
+        .map_or(0, |start| start.with_timezone(&tz).hour())
+}
+
+/// The months from today's to the last day of the window, each day with its
+/// link or with why it has none.
+fn month_views(
+    today: NaiveDate,
+    last: NaiveDate,
+    free: &HashMap<String, &availability::Day>,
+    unavailable: &[availability::UnavailableDay],
+    selected: Option<&str>,
+    base: &str,
+) -> Vec<MonthView> {
+    let unavailable: HashMap<&str, &availability::UnavailableDay> =
+        unavailable.iter().map(|day| (day.date.as_str(), day)).collect();
+    let mut months = Vec::new();
+    let mut first_of_month = today.with_day(1).unwrap_or(today);
+    while first_of_month <= last {
+        let mut weeks: Vec<[Option<DayCell>; 7]> = Vec::new();
+        let mut week: [Option<DayCell>; 7] = Default::default();
+        let mut day = first_of_month;
+        while day.month() == first_of_month.month() {
+            let key = day.to_string();
+            let slots = free.get(&key).map_or(0, |day| day.slots.len());
+            let column = day.weekday().num_days_from_monday() as usize;
+            let (mark, reason) = if slots > 0 || day < today {
+                ("", String::new())
+            } else if day > last {
+                ("–", "noch nicht buchbar".to_owned())
+            } else {
+                match unavailable.get(key.as_str()) {
+                    Some(why) => match why.reason() {
+                        availability::DayReason::Holiday => ("FT", format!("Feiertag ({})", why.name)),
+                        availability::DayReason::Closed => ("zu", "geschlossen".to_owned()),
+                        availability::DayReason::FullyBooked => ("voll", "ausgebucht".to_owned()),
+                        availability::DayReason::NotOnline => ("tel", "nur telefonisch oder vor Ort".to_owned()),
+                        availability::DayReason::Unspecified => ("–", "keine freien Termine".to_owned()),
+                    },
+                    None => ("–", "keine freien Termine".to_owned()),
+                }
+            };
+            week[column] = Some(DayCell {
+                number: day.day(),
+                label: german::long_date(day),
+                link: (slots > 0).then(|| format!("{base}&tag={key}#zeiten")),
+                free_times: slots,
+                selected: selected == Some(key.as_str()),
+                today: day == today,
+                past: day < today,
+                mark,
+                reason,
+                date: key,
+            });
+            if column == 6 {
+                weeks.push(std::mem::take(&mut week));
+            }
+            let Some(next) = day.succ_opt() else { break };
+            day = next;
+        }
+        if week.iter().any(Option::is_some) {
+            weeks.push(week);
+        }
+        // Rows of days all before today say nothing.
+        weeks.retain(|week| week.iter().flatten().any(|cell| !cell.past));
+        months.push(MonthView {
+            key: first_of_month.format("%Y-%m").to_string(),
+            label: german::month(first_of_month),
+            weeks,
+        });
+        first_of_month = first_of_month
+            .checked_add_months(chrono::Months::new(1))
+            .unwrap_or(last + TimeDelta::days(1));
+    }
+    months
 }
 
 struct FieldError {
@@ -719,7 +790,7 @@ async fn nearest(
 ) -> Vec<Alternative> {
     let tz = office.timezone();
     let day = wanted.with_timezone(&tz).date_naive();
-    let Ok(response) = slots(services, office.id(), ids, Some((day, day + TimeDelta::days(7)))).await else {
+    let Ok(response) = slots(services, office.id(), ids, Some((day, day + TimeDelta::days(7))), false).await else {
         return Vec::new();
     };
     let mut starts: Vec<DateTime<Utc>> = response

@@ -422,6 +422,7 @@ async fn foyer_slots(
             from_date: from.to_string(),
             to_date: to.to_string(),
             channel: availability::Channel::Foyer.into(),
+            explain_unavailable_days: false,
         })
         .await?
         .into_inner();
