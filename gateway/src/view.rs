@@ -52,7 +52,8 @@ pub fn parse_status(name: &str) -> Option<booking::BookingStatus> {
 pub fn status_label(status: booking::BookingStatus) -> &'static str {
     match status {
         booking::BookingStatus::Pending => "noch nicht bestätigt",
-        booking::BookingStatus::CheckedIn => "angemeldet",
+        // Not "angemeldet": in a registration office that means a residence.
+        booking::BookingStatus::CheckedIn => "eingetroffen",
         booking::BookingStatus::Completed => "erledigt",
         booking::BookingStatus::NoShow => "nicht erschienen",
         booking::BookingStatus::Cancelled => "abgesagt",

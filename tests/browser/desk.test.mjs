@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 
-import { BASE, DESKTOP, check, launch, open } from "./helpers.mjs";
+import { BASE, DESKTOP, PHONE, check, launch, open } from "./helpers.mjs";
 
 let browser;
 before(async () => {
@@ -48,6 +48,8 @@ test("staff give a walk-in the next free slot, print the ticket and record arriv
   await page.getByRole("button", { name: "Nächsten freien Termin vergeben" }).click();
   await page.getByRole("heading", { name: "Ihr Termin" }).waitFor();
   const code = (await page.locator(".ticket .code").innerText()).trim();
+  assert.match(await page.locator(".ticket").innerText(), /Bürgerbüro Bergkamen\s+Rathausplatz 1/);
+  assert.ok(await page.getByRole("button", { name: "Wartezettel drucken" }).isVisible());
   assert.match(code, /^[A-Z0-9]{4}-[A-Z0-9]{4}$/);
   await check(page, "schalter-03-wartezettel");
 
@@ -57,7 +59,7 @@ test("staff give a walk-in the next free slot, print the ticket and record arriv
   assert.match(await row().innerText(), /Laufkunde Test/);
   await row().getByRole("button", { name: /Angekommen/ }).click();
   await page.getByText("Der Status wurde gespeichert.").waitFor();
-  assert.match(await row().innerText(), /angemeldet/);
+  assert.match(await row().innerText(), /eingetroffen/);
   await row().getByRole("button", { name: /Erledigt/ }).click();
   await page.getByText("Der Status wurde gespeichert.").waitFor();
   assert.match(await row().innerText(), /erledigt/);
@@ -73,5 +75,71 @@ test("staff record a counter absence and see the bookings it affects", async () 
   await page.getByRole("button", { name: "Abwesenheit eintragen" }).click();
   await page.getByRole("heading", { name: "Abwesenheit eingetragen" }).waitFor();
   await check(page, "schalter-04-abwesenheit");
+  await page.context().close();
+});
+
+/** A walk-in booked at the desk, for the tests below; returns its code. */
+async function walkIn(page, name) {
+  await page.goto(`${BASE}/schalter/bergkamen`);
+  await page.getByLabel("Anliegen", { exact: true }).first().selectOption({ label: "Allgemeine Beratung und Auskunft" });
+  await page.locator("#walkin-name").fill(name);
+  await page.getByRole("button", { name: "Nächsten freien Termin vergeben" }).click();
+  await page.getByRole("heading", { name: "Ihr Termin" }).waitFor();
+  const code = (await page.locator(".ticket .code").innerText()).trim();
+  await page.getByRole("link", { name: "Zurück zum Schalter" }).click();
+  return code;
+}
+
+test("staff move through the days, and cancelling or a no-show asks first", async () => {
+  const page = await open(browser, DESKTOP);
+  await signIn(page);
+  const code = await walkIn(page, "Laufkunde Absage");
+  const today = await page.locator("#tag-wahl").inputValue();
+  await page.getByRole("link", { name: "Folgetag →" }).click();
+  await page.waitForURL("**tag=**");
+  assert.notEqual(await page.locator("#tag-wahl").inputValue(), today);
+  await page.getByRole("link", { name: "Heute" }).click();
+  await page.waitForURL(/\/schalter\/bergkamen(#termine)?$/);
+  await page.locator("#tag-wahl").fill(today);
+  await page.getByRole("button", { name: "Anzeigen" }).first().click();
+
+  const row = () => page.getByRole("row").filter({ hasText: code });
+  await row().getByRole("button", { name: /Absagen/ }).click();
+  await page.getByRole("heading", { name: "Termin absagen?" }).waitFor();
+  await check(page, "schalter-05-absagen-bestaetigen");
+  await page.getByRole("link", { name: "Nein, zurück" }).click();
+  assert.match(await row().innerText(), /gebucht/, "not cancelled without the confirmation");
+  await row().getByRole("button", { name: /Nicht erschienen/ }).click();
+  await page.getByRole("heading", { name: "Als nicht erschienen vermerken?" }).waitFor();
+  await page.getByRole("button", { name: "Ja, nicht erschienen" }).click();
+  await page.getByText("Der Status wurde gespeichert.").waitFor();
+  assert.match(await row().innerText(), /nicht erschienen/);
+  await page.context().close();
+});
+
+test("staff move a booking to any free time of a chosen day", async () => {
+  const page = await open(browser, DESKTOP);
+  await signIn(page);
+  const code = await walkIn(page, "Laufkunde Verschieben");
+  await page.getByRole("row").filter({ hasText: code }).getByRole("link", { name: /Verschieben/ }).click();
+  await page.getByRole("heading", { name: `Termin ${code} verschieben` }).waitFor();
+  await page.getByRole("link", { name: "Folgetag →" }).click();
+  await page.getByRole("heading", { name: /Freie Zeiten am/ }).waitFor();
+  const times = page.getByRole("radio");
+  assert.ok((await times.count()) > 15, "every free time of the day, not the next 15");
+  await check(page, "schalter-06-verschieben");
+  await times.nth(3).check();
+  await page.getByRole("button", { name: "Auf diese Zeit verschieben" }).click();
+  await page.getByText("Der Termin wurde verschoben.").waitFor();
+  await page.context().close();
+});
+
+test("the desk works on a phone: the day's bookings as cards, nothing wider than the screen", async () => {
+  const page = await open(browser, PHONE);
+  await signIn(page);
+  await walkIn(page, "Laufkunde Telefon");
+  const width = await page.evaluate(() => document.documentElement.scrollWidth);
+  assert.ok(width <= 390, `the page is ${width} px wide`);
+  await check(page, "schalter-07-telefon");
   await page.context().close();
 });

@@ -266,3 +266,75 @@ async fn signing_out_ends_the_session_everywhere_even_a_copied_cookie() {
         .expect("desk");
     assert_eq!(desk.status().as_u16(), 303, "back to the sign-in");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_desk_asks_before_a_cancellation_or_a_no_show() {
+    let Some(app) = TestApp::spawn(Backend::Sqlite).await else {
+        return;
+    };
+    let (status, walk_in) = call(
+        &app,
+        reqwest::Method::POST,
+        "/api/v1/staff/offices/bergkamen/walk-ins",
+        Some(json!({ "concerns": ["allgemeine-beratung"], "name": "Laufkunde" })),
+        Some(STAFF_API_TOKEN),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let code = walk_in["code"].as_str().expect("code").to_owned();
+    let (session, csrf_cookie, csrf) = app.sign_in_at_desk().await;
+    let cookies = format!("{session}; {csrf_cookie}");
+    let desk_post = |fields: Vec<(&'static str, String)>| {
+        let request = app
+            .http
+            .post(app.url(&format!("/schalter/bergkamen/termine/{code}/status")))
+            .header("cookie", &cookies)
+            .form(&fields);
+        async move { request.send().await.expect("post") }
+    };
+    let status_of = || async {
+        let (_, listed) = call(
+            &app,
+            reqwest::Method::GET,
+            "/api/v1/staff/offices/bergkamen/bookings",
+            None,
+            Some(STAFF_API_TOKEN),
+        )
+        .await;
+        listed
+            .as_array()
+            .and_then(|all| all.iter().find(|b| b["code"] == code.as_str()))
+            .map(|b| b["status"].clone())
+            .unwrap_or_default()
+    };
+    for (status, heading) in [
+        ("cancelled", "Termin absagen?"),
+        ("no_show", "Als nicht erschienen vermerken?"),
+    ] {
+        let asked = desk_post(vec![("csrf", csrf.clone()), ("status", status.to_owned())]).await;
+        assert_eq!(asked.status().as_u16(), 200);
+        let body = asked.text().await.unwrap_or_default();
+        assert!(body.contains(heading), "{body}");
+        assert!(
+            body.contains("Laufkunde") && body.contains("Arbeitsplatz"),
+            "whom it concerns"
+        );
+        assert_eq!(
+            status_of().await,
+            json!("booked"),
+            "nothing changed before the confirmation"
+        );
+    }
+    let confirmed = desk_post(vec![
+        ("csrf", csrf.clone()),
+        ("status", "no_show".to_owned()),
+        ("bestaetigt", "1".to_owned()),
+    ])
+    .await;
+    assert!(
+        confirmed.url().path().ends_with("/schalter/bergkamen"),
+        "{}",
+        confirmed.url()
+    );
+    assert_eq!(status_of().await, json!("no_show"));
+}

@@ -261,6 +261,7 @@ pub async fn offices(State(services): State<Services>, headers: HeaderMap) -> Re
 
 struct BookingRow {
     time: String,
+    /// Actions that need a confirmation (cancel, no-show) lead to it.
     code: String,
     name: String,
     concerns: String,
@@ -283,6 +284,10 @@ struct Day {
     staff_name: String,
     day: String,
     day_label: String,
+    /// `?tag=` of the day before and after, and whether this is today.
+    previous_day: String,
+    next_day: String,
+    is_today: bool,
     message: Option<&'static str>,
     csrf: String,
     concerns: Vec<(String, String)>,
@@ -333,11 +338,7 @@ pub async fn day(
         let start = entry.start.as_ref().and_then(timestamp::from_proto).unwrap_or_default();
         let status = entry.status();
         let actions: Vec<(&'static str, &'static str)> = match status {
-            booking::BookingStatus::Booked => vec![
-                ("checked_in", "Angekommen"),
-                ("no_show", "Nicht erschienen"),
-                ("cancelled", "Absagen"),
-            ],
+            booking::BookingStatus::Booked => vec![("checked_in", "Angekommen"), ("no_show", "Nicht erschienen")],
             booking::BookingStatus::CheckedIn => vec![("completed", "Erledigt")],
             _ => Vec::new(),
         };
@@ -394,6 +395,9 @@ pub async fn day(
         staff_name: account.display_name().to_owned(),
         day: day.to_string(),
         day_label: german::long_date(day),
+        previous_day: day.pred_opt().unwrap_or(day).to_string(),
+        next_day: day.succ_opt().unwrap_or(day).to_string(),
+        is_today: day == today,
         message: message(&query.meldung),
         csrf: csrf.token.clone(),
         concerns,
@@ -443,6 +447,25 @@ pub struct StatusForm {
     /// The day the desk shows, to return to it.
     #[serde(default)]
     tag: String,
+    /// Set by the confirm step a no-show or a cancellation goes through.
+    #[serde(default)]
+    bestaetigt: String,
+}
+
+#[derive(Template)]
+#[template(path = "desk_confirm.html")]
+struct ConfirmStatus {
+    frame: Frame,
+    office_id: String,
+    code: String,
+    heading: &'static str,
+    text: &'static str,
+    summary: Vec<(&'static str, String)>,
+    status: String,
+    confirm: &'static str,
+    danger: bool,
+    day: String,
+    csrf: String,
 }
 
 pub async fn change_status(
@@ -460,12 +483,55 @@ pub async fn change_status(
         "cancelled" => booking::BookingStatus::Cancelled,
         _ => return Err(WebError::BadRequest("Unbekannter Status.")),
     };
+    // What cannot be undone at the desk is asked once more.
+    let final_step = matches!(
+        status,
+        booking::BookingStatus::NoShow | booking::BookingStatus::Cancelled
+    );
+    if final_step && form.bestaetigt.is_empty() {
+        let csrf = desk_csrf(&services, &headers)?;
+        let booking = find(&services, &office_id, &code).await?;
+        let office = services.office(&office_id).await?;
+        let (start, _) = times(&booking);
+        let cancelling = status == booking::BookingStatus::Cancelled;
+        let page = render(&ConfirmStatus {
+            frame: Frame::default(),
+            office_id: office_id.clone(),
+            code: booking.code.clone(),
+            heading: if cancelling {
+                "Termin absagen?"
+            } else {
+                "Als nicht erschienen vermerken?"
+            },
+            text: if cancelling {
+                "Die Zeit wird sofort wieder frei. Die Person erhält eine Absage per E-Mail, wenn sie eine Adresse angegeben hat."
+            } else {
+                "Der Termin bleibt in der Statistik als nicht wahrgenommen."
+            },
+            summary: vec![
+                ("Zeit", view::at(start, office.timezone())),
+                ("Name", booking.name.clone()),
+                ("Anliegen", describe(&office, &booking.concern_ids)),
+                ("Platz", office.counter_name(&booking.counter_id).to_owned()),
+            ],
+            status: form.status.clone(),
+            confirm: if cancelling {
+                "Ja, Termin absagen"
+            } else {
+                "Ja, nicht erschienen"
+            },
+            danger: cancelling,
+            day: form.tag.clone(),
+            csrf: csrf.token.clone(),
+        })?;
+        return Ok(csrf.respond(page));
+    }
     let changed = services
         .bookings
         .clone()
         .change_booking_status(booking::ChangeBookingStatusRequest {
             office_id: office_id.clone(),
-            code,
+            code: code.clone(),
             status: status.into(),
             actor: account.login.clone(),
             note: String::new(),
@@ -536,6 +602,8 @@ pub async fn walk_in(
 struct Ticket {
     frame: Frame,
     office_id: String,
+    office_name: String,
+    address: String,
     /// The booking's day, for the way back to the desk.
     day: String,
     code: String,
@@ -581,6 +649,8 @@ pub async fn ticket(
         .collect();
     let page = render(&Ticket {
         frame: Frame::default(),
+        office_name: office.office.name.clone(),
+        address: office.office.address.clone(),
         office_id,
         day: start.with_timezone(&tz).date_naive().to_string(),
         code: booking.code.clone(),
@@ -605,10 +675,35 @@ struct Choices {
     items: Vec<(String, Option<String>)>,
 }
 
+#[derive(Template)]
+#[template(path = "desk_move.html")]
+struct MoveChoices {
+    frame: Frame,
+    office_id: String,
+    code: String,
+    booking_summary: String,
+    day: String,
+    day_label: String,
+    previous_day: Option<String>,
+    next_day: String,
+    /// (label, value) of every free start that day.
+    times: Vec<(String, String)>,
+    csrf: String,
+}
+
+#[derive(Deserialize)]
+pub struct MoveQuery {
+    #[serde(default)]
+    tag: String,
+}
+
+/// Moving at the desk: any free time of a chosen day (today by default),
+/// picked and then confirmed with one button.
 pub async fn move_choices(
     State(services): State<Services>,
     Path((office_id, code)): Path<(String, String)>,
     headers: HeaderMap,
+    Query(query): Query<MoveQuery>,
 ) -> Result<Response, WebError> {
     signed_in(&services, &headers, Some(&office_id)).await?;
     let csrf = desk_csrf(&services, &headers)?;
@@ -616,28 +711,37 @@ pub async fn move_choices(
     let office = services.office(&office_id).await?;
     let tz = office.timezone();
     let today = Utc::now().with_timezone(&tz).date_naive();
-    let starts = foyer_slots(
-        &services,
-        &office_id,
-        &booking.concern_ids,
-        today,
-        today + TimeDelta::days(14),
-    )
-    .await?;
-    let items = starts
+    let day = NaiveDate::parse_from_str(&query.tag, "%Y-%m-%d")
+        .unwrap_or(today)
+        .max(today);
+    let times = foyer_slots(&services, &office_id, &booking.concern_ids, day, day)
+        .await?
         .into_iter()
-        .take(15)
-        .map(|(start, _)| (view::at(start, tz), Some(start.with_timezone(&tz).to_rfc3339())))
+        .map(|(start, free)| {
+            let local = start.with_timezone(&tz);
+            (
+                format!("{} Uhr ({free} frei)", local.format("%H:%M")),
+                local.to_rfc3339(),
+            )
+        })
         .collect();
-    let page = render(&Choices {
+    let (start, _) = view::times(&booking);
+    let page = render(&MoveChoices {
         frame: Frame::default(),
         office_id: office_id.clone(),
-        heading: format!("Termin {code} verschieben"),
-        text: "Wählen Sie die neue Zeit; der bisherige Termin wird dabei freigegeben.".to_owned(),
-        empty: "In den nächsten zwei Wochen ist keine Zeit frei.",
-        action: format!("/schalter/{}/termine/{}/verschieben", encode(&office_id), encode(&code)),
+        booking_summary: format!(
+            "{}, {}, {}",
+            view::at(start, tz),
+            booking.name,
+            describe(&office, &booking.concern_ids)
+        ),
+        code,
+        day: day.to_string(),
+        day_label: german::long_date(day),
+        previous_day: (day > today).then(|| day.pred_opt().unwrap_or(day).to_string()),
+        next_day: day.succ_opt().unwrap_or(day).to_string(),
+        times,
         csrf: csrf.token.clone(),
-        items,
     })?;
     Ok(csrf.respond(page))
 }
@@ -766,7 +870,7 @@ pub async fn absence(
         heading: "Abwesenheit eingetragen".to_owned(),
         text: format!(
             "{} ist am {} von {} bis {} Uhr abwesend. Betroffene Termine bleiben bestehen; bitte verschieben oder sagen Sie sie ab:",
-            form.platz.as_str(),
+            office.counter_name(&form.platz),
             german::long_date(date),
             form.von,
             form.bis
