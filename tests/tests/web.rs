@@ -4,7 +4,25 @@
 use amtstermin_tests::{Backend, TestApp};
 
 async fn page(app: &TestApp, path: &str) -> (u16, String, reqwest::header::HeaderMap) {
-    let response = app.http.get(app.url(path)).send().await.expect("request");
+    fetch(app, reqwest::Method::GET, path, None).await
+}
+
+/// A page fetched as a browser asks for it.
+async fn browser_page(app: &TestApp, method: reqwest::Method, path: &str) -> (u16, String, reqwest::header::HeaderMap) {
+    fetch(app, method, path, Some("text/html,application/xhtml+xml")).await
+}
+
+async fn fetch(
+    app: &TestApp,
+    method: reqwest::Method,
+    path: &str,
+    accept: Option<&str>,
+) -> (u16, String, reqwest::header::HeaderMap) {
+    let mut request = app.http.request(method, app.url(path));
+    if let Some(accept) = accept {
+        request = request.header("accept", accept);
+    }
+    let response = request.send().await.expect("request");
     let status = response.status().as_u16();
     let headers = response.headers().clone();
     (status, response.text().await.unwrap_or_default(), headers)
@@ -111,20 +129,6 @@ async fn people_get_pages_not_codes_when_something_is_wrong() {
     let body = response.text().await.unwrap_or_default();
     assert!(body.contains("Personalausweis beantragen (2 Personen)"));
     assert!(body.contains("40 Minuten"));
-}
-
-/// A page fetched as a browser asks for it.
-async fn browser_page(app: &TestApp, method: reqwest::Method, path: &str) -> (u16, String, reqwest::header::HeaderMap) {
-    let response = app
-        .http
-        .request(method, app.url(path))
-        .header("accept", "text/html,application/xhtml+xml")
-        .send()
-        .await
-        .expect("request");
-    let status = response.status().as_u16();
-    let headers = response.headers().clone();
-    (status, response.text().await.unwrap_or_default(), headers)
 }
 
 #[tokio::test]

@@ -284,8 +284,9 @@ struct Day {
     staff_name: String,
     day: String,
     day_label: String,
-    /// `?tag=` of the day before and after, and whether this is today.
-    previous_day: String,
+    /// The day choice (desk_day_nav.html).
+    nav_base: String,
+    previous_day: Option<String>,
     next_day: String,
     is_today: bool,
     message: Option<&'static str>,
@@ -395,7 +396,8 @@ pub async fn day(
         staff_name: account.display_name().to_owned(),
         day: day.to_string(),
         day_label: german::long_date(day),
-        previous_day: day.pred_opt().unwrap_or(day).to_string(),
+        nav_base: format!("/schalter/{}", encode(&office_id)),
+        previous_day: day.pred_opt().map(|day| day.to_string()),
         next_day: day.succ_opt().unwrap_or(day).to_string(),
         is_today: day == today,
         message: message(&query.meldung),
@@ -684,8 +686,11 @@ struct MoveChoices {
     booking_summary: String,
     day: String,
     day_label: String,
+    /// The day choice (desk_day_nav.html); no day before today.
+    nav_base: String,
     previous_day: Option<String>,
     next_day: String,
+    is_today: bool,
     /// (label, value) of every free start that day.
     times: Vec<(String, String)>,
     csrf: String,
@@ -726,8 +731,10 @@ pub async fn move_choices(
         })
         .collect();
     let (start, _) = view::times(&booking);
+    let nav_base = format!("/schalter/{}/termine/{}/verschieben", encode(&office_id), encode(&code));
     let page = render(&MoveChoices {
         frame: Frame::default(),
+        nav_base,
         office_id: office_id.clone(),
         booking_summary: format!(
             "{}, {}, {}",
@@ -740,6 +747,7 @@ pub async fn move_choices(
         day_label: german::long_date(day),
         previous_day: (day > today).then(|| day.pred_opt().unwrap_or(day).to_string()),
         next_day: day.succ_opt().unwrap_or(day).to_string(),
+        is_today: day == today,
         times,
         csrf: csrf.token.clone(),
     })?;
