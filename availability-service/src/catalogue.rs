@@ -91,6 +91,8 @@ pub struct Category {
     pub name: String,
     pub featured: bool,
     pub concern_ids: Vec<String>,
+    /// The name in other languages, by language code.
+    pub translated_names: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Clone, Debug)]
@@ -106,6 +108,8 @@ pub struct Concern {
     pub max_persons: u32,
     /// Among the most asked for, listed first.
     pub featured: bool,
+    /// Name, documents and fee in other languages, by language code.
+    pub translations: std::collections::BTreeMap<String, crate::config::ConcernText>,
 }
 
 #[derive(Clone, Debug)]

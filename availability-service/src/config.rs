@@ -227,6 +227,21 @@ struct CategoryEntry {
     name: String,
     #[serde(default)]
     featured: bool,
+    /// The name in other languages: `translations = { en = "…" }`.
+    #[serde(default)]
+    translations: std::collections::BTreeMap<String, String>,
+}
+
+/// A concern's texts in another language; empty fields keep the office's own.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConcernText {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub required_documents: Vec<String>,
+    #[serde(default)]
+    pub fee: String,
 }
 
 #[derive(Deserialize)]
@@ -247,6 +262,9 @@ struct ConcernEntry {
     max_persons: u32,
     #[serde(default)]
     featured: bool,
+    /// Name, documents and fee in other languages: `translations = { en = { … } }`.
+    #[serde(default)]
+    translations: std::collections::BTreeMap<String, ConcernText>,
 }
 
 fn default_max_persons() -> u32 {
@@ -465,6 +483,7 @@ fn categories(entries: &[CategoryEntry], concerns: &[ConcernEntry]) -> Result<Ve
                 id: entry.id.clone(),
                 name: entry.name.clone(),
                 featured: entry.featured,
+                translated_names: entry.translations.clone(),
                 concern_ids: concerns
                     .iter()
                     .filter(|concern| concern.category == entry.id)
@@ -520,6 +539,7 @@ fn concerns(entries: Vec<ConcernEntry>, categories: &[Category]) -> Result<Vec<C
                 leika_key: entry.leika_key,
                 max_persons: entry.max_persons,
                 featured: entry.featured,
+                translations: entry.translations,
             })
         })
         .collect()

@@ -181,6 +181,7 @@ impl AvailabilityService for Availability {
                     name: category.name.clone(),
                     featured: category.featured,
                     concern_ids: category.concern_ids.clone(),
+                    translated_names: category.translated_names.clone().into_iter().collect(),
                 })
                 .collect(),
             concerns: office
@@ -196,6 +197,20 @@ impl AvailabilityService for Availability {
                     leika_key: concern.leika_key.clone(),
                     max_persons: concern.max_persons,
                     featured: concern.featured,
+                    translations: concern
+                        .translations
+                        .iter()
+                        .map(|(language, text)| {
+                            (
+                                language.clone(),
+                                pb::ConcernText {
+                                    name: text.name.clone(),
+                                    required_documents: text.required_documents.clone(),
+                                    fee: text.fee.clone(),
+                                },
+                            )
+                        })
+                        .collect(),
                 })
                 .collect(),
             counters: office

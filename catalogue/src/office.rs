@@ -50,6 +50,33 @@ impl OfficeCatalogue {
         self.concerns(ids).map(|concern| concern.name.as_str()).collect()
     }
 
+    /// The catalogue in another language (by code, e.g. "en"): names,
+    /// documents and fees where the configuration translates them, the
+    /// office's own where it does not.
+    pub fn translated(&self, language: &str) -> Self {
+        let mut translated = self.clone();
+        for category in &mut translated.catalogue.categories {
+            if let Some(name) = category.translated_names.get(language).filter(|name| !name.is_empty()) {
+                category.name = name.clone();
+            }
+        }
+        for concern in &mut translated.catalogue.concerns {
+            let Some(text) = concern.translations.get(language) else {
+                continue;
+            };
+            if !text.name.is_empty() {
+                concern.name = text.name.clone();
+            }
+            if !text.required_documents.is_empty() {
+                concern.required_documents = text.required_documents.clone();
+            }
+            if !text.fee.is_empty() {
+                concern.fee = text.fee.clone();
+            }
+        }
+        translated
+    }
+
     /// Documents to bring for the appointment, each once, in order.
     pub fn documents(&self, ids: &[String]) -> Vec<&str> {
         let mut documents: Vec<&str> = Vec::new();
@@ -155,6 +182,28 @@ mod tests {
         assert_eq!(office.counter_name("platz-1"), "Arbeitsplatz 1");
         assert_eq!(office.counter_name("platz-9"), "platz-9");
         assert_eq!(office.timezone(), chrono_tz::Europe::Berlin);
+    }
+
+    #[test]
+    fn a_translation_replaces_what_it_names_and_keeps_the_rest() {
+        let mut office = office();
+        office.catalogue.concerns[0].translations.insert(
+            "en".to_owned(),
+            pb::ConcernText {
+                name: "Passport".to_owned(),
+                required_documents: vec!["Photo".to_owned()],
+                fee: String::new(),
+            },
+        );
+        let english = office.translated("en");
+        let pass = english.concern("pass").expect("pass");
+        assert_eq!((pass.name.as_str(), pass.fee.as_str()), ("Passport", "37,00 €"));
+        assert_eq!(pass.required_documents, ["Photo"]);
+        assert_eq!(english.concern("melde").map(|c| c.name.as_str()), Some("Name melde"));
+        assert_eq!(
+            office.translated("fr").concern("pass").map(|c| c.name.as_str()),
+            Some("Name pass")
+        );
     }
 
     #[test]

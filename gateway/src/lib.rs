@@ -5,6 +5,7 @@
 pub mod challenge;
 pub mod client;
 pub mod error;
+pub mod i18n;
 pub mod openapi;
 pub mod protection;
 pub mod public_api;
@@ -108,6 +109,16 @@ impl Services {
     /// An office with its catalogue (cached).
     pub async fn office(&self, id: &str) -> Result<Arc<OfficeCatalogue>, ApiError> {
         Ok(self.catalogues.office(id).await?)
+    }
+
+    /// An office with its catalogue in the language of the page being
+    /// answered (the configuration's translations).
+    pub async fn page_office(&self, id: &str) -> Result<Arc<OfficeCatalogue>, ApiError> {
+        let office = self.office(id).await?;
+        Ok(match i18n::current() {
+            i18n::Lang::De => office,
+            lang => Arc::new(office.translated(lang.code())),
+        })
     }
 
     /// Counts a request of `client` against the limits of its class, the
@@ -231,6 +242,7 @@ pub fn app(services: Services, http: &serve::HttpSettings) -> Router {
         .fallback(web::not_found)
         .method_not_allowed_fallback(web::method_not_allowed)
         .layer(DefaultBodyLimit::max(public_api::BODY_LIMIT))
+        .layer(middleware::from_fn(i18n::middleware))
         .layer(middleware::from_fn(trace_requests))
         .layer(middleware::from_fn_with_state(services.clone(), security_headers))
         .layer(middleware::from_fn(move |request, next| {

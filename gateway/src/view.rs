@@ -2,8 +2,8 @@
 //! statuses and channels in the APIs, German labels and dates on the pages,
 //! times in the office's zone.
 
+use crate::i18n;
 use amtstermin_catalogue::OfficeCatalogue;
-use amtstermin_catalogue::german;
 use amtstermin_platform::timestamp;
 use amtstermin_proto::availability::v1 as availability;
 use amtstermin_proto::booking::v1 as booking;
@@ -88,11 +88,15 @@ pub fn local(instant: DateTime<Utc>, tz: Tz) -> String {
 /// "Donnerstag, 3. Dezember 2026, 08:20 bis 08:40 Uhr".
 pub fn when(start: DateTime<Utc>, end: DateTime<Utc>, tz: Tz) -> String {
     let (start, end) = (start.with_timezone(&tz), end.with_timezone(&tz));
+    let lang = i18n::current();
     format!(
-        "{}, {} bis {} Uhr",
-        german::long_date(start.date_naive()),
-        start.format("%H:%M"),
-        end.format("%H:%M")
+        "{}, {}",
+        i18n::long_date(start.date_naive()),
+        lang.t2(
+            "booking.from_to",
+            ("from", &start.format("%H:%M")),
+            ("to", &end.format("%H:%M"))
+        )
     )
 }
 
@@ -100,9 +104,9 @@ pub fn when(start: DateTime<Utc>, end: DateTime<Utc>, tz: Tz) -> String {
 pub fn at(start: DateTime<Utc>, tz: Tz) -> String {
     let start = start.with_timezone(&tz);
     format!(
-        "{}, {} Uhr",
-        german::long_date(start.date_naive()),
-        start.format("%H:%M")
+        "{}, {}",
+        i18n::long_date(start.date_naive()),
+        i18n::current().t1("booking.at", "time", start.format("%H:%M"))
     )
 }
 
@@ -120,7 +124,7 @@ pub fn describe(office: &OfficeCatalogue, ids: &[String]) -> String {
         .map(|(id, count)| {
             let name = office.concern(id).map_or(*id, |concern| concern.name.as_str());
             if *count > 1 {
-                format!("{name} ({count} Personen)")
+                format!("{name} ({})", i18n::current().t1("booking.persons", "count", count))
             } else {
                 name.to_owned()
             }

@@ -37,8 +37,9 @@ document.addEventListener("DOMContentLoaded", () => {
   };
   const counted = () => {
     const chosen = new Set(boxes.filter((box) => box.checked).map((box) => box.value));
+    // The words come from the page, in its language.
     count.textContent =
-      chosen.size === 0 ? "" : chosen.size === 1 ? "1 Anliegen gewählt" : `${chosen.size} Anliegen gewählt`;
+      chosen.size === 0 ? "" : chosen.size === 1 ? count.dataset.one : count.dataset.many.replace("{count}", chosen.size);
   };
   for (const box of boxes) {
     box.addEventListener("change", () => {
@@ -62,9 +63,9 @@ document.addEventListener("DOMContentLoaded", () => {
   const status = form.querySelector("[data-altcha-status]");
   const label = button.textContent;
   button.disabled = true;
-  button.textContent = "Einen Moment …";
+  button.textContent = field.dataset.wait;
   status.hidden = false;
-  status.textContent = "Ihr Browser bestätigt gerade, dass hier ein Mensch bucht.";
+  status.textContent = field.dataset.working;
   const worker = new Worker("/static/altcha-worker.js");
   worker.onmessage = (event) => {
     const { number, took } = event.data;
@@ -72,13 +73,13 @@ document.addEventListener("DOMContentLoaded", () => {
     button.disabled = false;
     button.textContent = label;
     if (number === null) {
-      status.textContent = "Die Bestätigung ist nicht gelungen. Bitte laden Sie die Seite neu.";
+      status.textContent = field.dataset.failed;
       return;
     }
     const payload = { ...challenge, number, took };
     delete payload.maxnumber;
     field.value = btoa(JSON.stringify(payload));
-    status.textContent = "Bestätigt. Sie können jetzt buchen.";
+    status.textContent = field.dataset.done;
   };
   worker.postMessage(challenge);
 });

@@ -150,6 +150,38 @@ test("the calendar is one Tab stop and the arrow keys move through the days", as
   await page.context().close();
 });
 
+test("in English from the start page to the booked appointment, and back to German", async () => {
+  const page = await open(browser, PHONE);
+  await page.goto(`${BASE}/amt/bergkamen`);
+  await page.getByRole("link", { name: "English" }).click();
+  await page.getByRole("heading", { name: "Most requested" }).waitFor();
+  assert.equal(await page.getAttribute("html", "lang"), "en");
+  await check(page, "englisch-01-start");
+  await page.getByLabel("Apply for an identity card", { exact: true }).first().check();
+  await page.getByRole("button", { name: "Continue", exact: true }).click();
+  await page.getByRole("heading", { name: "For how many people?" }).waitFor();
+  await page.getByRole("button", { name: "Continue to the times" }).click();
+  await page.getByRole("heading", { name: "Next free appointment" }).waitFor();
+  await check(page, "englisch-02-kalender");
+  await page.getByRole("link", { name: /Take this appointment/ }).click();
+  await page.getByRole("heading", { name: "Your details" }).waitFor();
+  assert.match(await page.locator("main").innerText(), /Current identity card or passport/);
+  await page.getByLabel("First and last name").fill("Erika Visitor");
+  await page.getByLabel("Email address").fill(email("english"));
+  await page.getByLabel(/privacy notice/).check();
+  await page.getByRole("button", { name: "Book the appointment (binding)" }).click();
+  await page.getByRole("heading", { name: "Your appointment is booked" }).waitFor();
+  await check(page, "englisch-03-gebucht");
+  const booked = await page.locator("main").innerText();
+  assert.match(booked, /Please bring/);
+  assert.match(booked, /\d{2}:\d{2} to \d{2}:\d{2}/, "times in English");
+  assert.match(booked, /(Monday|Tuesday|Wednesday|Thursday|Friday|Saturday), \d+ [A-Z][a-z]+ \d{4}/, "the date in English");
+  await page.getByRole("link", { name: "Deutsch" }).click();
+  await page.getByRole("heading", { name: "Ihr Termin ist gebucht" }).waitFor();
+  assert.equal(await page.getAttribute("html", "lang"), "de");
+  await page.context().close();
+});
+
 test("unknown pages answer a German page that passes axe", async () => {
   const page = await open(browser, PHONE);
   const response = await page.goto(`${BASE}/gibt-es-nicht`);

@@ -536,3 +536,74 @@ async fn the_calendar_starts_today_and_explains_every_day() {
     .await;
     assert!(body.contains("<h3>Vormittag</h3>"), "times grouped");
 }
+
+#[tokio::test]
+async fn english_is_a_choice_the_browser_remembers() {
+    let Some(app) = TestApp::spawn(Backend::Sqlite).await else {
+        return;
+    };
+    let (_, german, _) = page(&app, "/amt/bergkamen").await;
+    assert!(german.contains("<html lang=\"de\">"));
+    assert!(german.contains(r#"href="/amt/bergkamen?lang=en" hreflang="en" lang="en">English</a>"#));
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let chosen = no_redirects
+        .get(app.url("/amt/bergkamen?suche=pass&lang=en"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(chosen.status().as_u16(), 303);
+    assert_eq!(
+        chosen.headers()["location"],
+        "/amt/bergkamen?suche=pass",
+        "the same page, without the choice"
+    );
+    let cookie = chosen.headers()["set-cookie"].to_str().expect("cookie").to_owned();
+    assert!(cookie.starts_with("amtstermin_sprache=en;") && cookie.contains("Max-Age=31536000"));
+    let english = |path: &str| {
+        app.http
+            .get(app.url(path))
+            .header("cookie", "amtstermin_sprache=en")
+            .header("accept", "text/html")
+            .send()
+    };
+    let body = english("/amt/bergkamen")
+        .await
+        .expect("page")
+        .text()
+        .await
+        .unwrap_or_default();
+    assert!(body.contains("<html lang=\"en\">"));
+    for expected in [
+        "Most requested",
+        "Apply for an identity card",
+        "about 20 minutes",
+        "Certifications",
+        "Deutsch",
+    ] {
+        assert!(body.contains(expected), "start page in English: {expected}");
+    }
+    assert!(!body.contains("Häufig gewählt"));
+    let body = english("/amt/bergkamen/kalender?anliegen=anmeldung-wohnsitz")
+        .await
+        .expect("page")
+        .text()
+        .await
+        .unwrap_or_default();
+    for expected in [
+        "Next free appointment",
+        "How to read the calendar",
+        "Landlord's confirmation",
+        "title=\"Monday\">Mo</abbr>",
+    ] {
+        assert!(
+            body.contains(expected) || body.contains(&expected.replace('\'', "&#39;")),
+            "calendar in English: {expected}"
+        );
+    }
+    let response = english("/gibt-es-nicht").await.expect("page");
+    assert_eq!(response.status().as_u16(), 404);
+    assert!(response.text().await.unwrap_or_default().contains("Page not found"));
+}

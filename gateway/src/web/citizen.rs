@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use amtstermin_catalogue::{OfficeCatalogue, german};
+use amtstermin_catalogue::OfficeCatalogue;
 use amtstermin_platform::{ErrorCode, contact, timestamp};
 use amtstermin_proto::availability::v1 as availability;
 use amtstermin_proto::booking::v1 as booking;
@@ -20,6 +20,7 @@ use crate::Services;
 use crate::challenge::Mode;
 use crate::client::Client;
 use crate::error::ApiError;
+use crate::i18n;
 use crate::protection::Class;
 use crate::view::{self, ConcernDocuments, concern_documents, describe, when};
 
@@ -63,7 +64,7 @@ pub async fn slots(
 /// What the start page says when the chosen concerns cannot make one appointment.
 fn selection_problem(status: &tonic::Status) -> Option<&'static str> {
     let code = ErrorCode::of(status);
-    messages::is_selection_problem(code).then(|| messages::german(code))
+    messages::is_selection_problem(code).then(|| messages::text(code))
 }
 
 /// A concern to tick on the start page.
@@ -113,7 +114,7 @@ async fn start_page(
     chosen: &[String],
     error: Option<&'static str>,
 ) -> Result<Response, WebError> {
-    let office = services.office(office_id).await?;
+    let office = services.page_office(office_id).await?;
     let catalogue = &office.catalogue;
     let words: Vec<String> = search.split_whitespace().map(str::to_lowercase).collect();
     let option = |concern: &availability::Concern, category: &str, input_id: String| ConcernOption {
@@ -200,7 +201,7 @@ pub async fn start(
 struct PersonsQuestion {
     id: String,
     name: String,
-    duration: u32,
+    hint: String,
     max: u32,
     count: u32,
 }
@@ -256,7 +257,7 @@ pub async fn choose(
     Path(office_id): Path<String>,
     Query(params): Query<Vec<(String, String)>>,
 ) -> Result<Response, WebError> {
-    let office = services.office(&office_id).await?;
+    let office = services.page_office(&office_id).await?;
     let choice = Choice::of(&params);
     let ask = params.iter().any(|(key, _)| key == "fragen");
     let mut ids: Vec<String> = Vec::new();
@@ -292,7 +293,7 @@ pub async fn choose(
             questions.push(PersonsQuestion {
                 id: id.clone(),
                 name: concern.name.clone(),
-                duration: concern.duration_minutes,
+                hint: i18n::current().t2("persons.hint", ("max", &max), ("minutes", &concern.duration_minutes)),
                 max,
                 count: count.unwrap_or(1),
             });
@@ -301,8 +302,8 @@ pub async fn choose(
     }
     if !choice.chosen.is_empty() && (missing || invalid || ask) && !questions.is_empty() {
         let error = match (invalid, too_many) {
-            (_, true) => Some(messages::german(ErrorCode::TooManyPersons)),
-            (true, false) => Some("Bitte wählen Sie für jedes Anliegen, für wie viele Personen Sie kommen."),
+            (_, true) => Some(messages::text(ErrorCode::TooManyPersons)),
+            (true, false) => Some(i18n::current().t("persons.invalid")),
             _ => None,
         };
         let page = render(&Persons {
@@ -406,6 +407,8 @@ struct SelectedDay {
 #[template(path = "calendar.html")]
 struct Calendar {
     frame: Frame,
+    /// The table's head: (full name, short name) from Monday.
+    weekdays: Vec<(&'static str, String)>,
     office_name: String,
     address: String,
     concerns: String,
@@ -442,7 +445,7 @@ pub async fn calendar(
 ) -> Result<Response, WebError> {
     services.limit(Class::SlotReads, Some(&office_id), client).await?;
     let ids = parse_ids(&query.anliegen);
-    let office = services.office(&office_id).await?;
+    let office = services.page_office(&office_id).await?;
     let response = match slots(&services, &office_id, &ids, None, true).await {
         Ok(response) => response,
         Err(status) => {
@@ -509,7 +512,7 @@ pub async fn calendar(
         .and_then(|date| by_date.get(&date).copied())
         .map(|day| SelectedDay {
             label: NaiveDate::parse_from_str(&day.date, "%Y-%m-%d")
-                .map(german::long_date)
+                .map(i18n::long_date)
                 .unwrap_or_default(),
             morning: day
                 .slots
@@ -530,6 +533,7 @@ pub async fn calendar(
     };
     let page = render(&Calendar {
         frame: Frame::office(&office),
+        weekdays: i18n::weekdays(),
         office_name: office.office.name.clone(),
         address: office.office.address.clone(),
         concerns: describe(&office, &ids),
@@ -575,25 +579,35 @@ fn month_views(
             let key = day.to_string();
             let slots = free.get(&key).map_or(0, |day| day.slots.len());
             let column = day.weekday().num_days_from_monday() as usize;
+            let lang = i18n::current();
             let (mark, reason) = if slots > 0 || day < today {
                 ("", String::new())
             } else if day > last {
-                ("–", "noch nicht buchbar".to_owned())
+                ("–", lang.t("calendar.not_yet").to_owned())
             } else {
-                match unavailable.get(key.as_str()) {
-                    Some(why) => match why.reason() {
-                        availability::DayReason::Holiday => ("FT", format!("Feiertag ({})", why.name)),
-                        availability::DayReason::Closed => ("zu", "geschlossen".to_owned()),
-                        availability::DayReason::FullyBooked => ("voll", "ausgebucht".to_owned()),
-                        availability::DayReason::NotOnline => ("tel", "nur telefonisch oder vor Ort".to_owned()),
-                        availability::DayReason::Unspecified => ("–", "keine freien Termine".to_owned()),
-                    },
-                    None => ("–", "keine freien Termine".to_owned()),
+                match unavailable.get(key.as_str()).map(|why| (why.reason(), why)) {
+                    Some((availability::DayReason::Holiday, why)) => (
+                        lang.t("calendar.mark_holiday"),
+                        lang.t1("calendar.holiday_named", "name", &why.name),
+                    ),
+                    Some((availability::DayReason::Closed, _)) => {
+                        (lang.t("calendar.mark_closed"), lang.t("calendar.closed").to_owned())
+                    }
+                    Some((availability::DayReason::FullyBooked, _)) => {
+                        (lang.t("calendar.mark_full"), lang.t("calendar.full").to_owned())
+                    }
+                    Some((availability::DayReason::NotOnline, _)) => (
+                        lang.t("calendar.mark_not_online"),
+                        lang.t("calendar.not_online").to_owned(),
+                    ),
+                    Some((availability::DayReason::Unspecified, _)) | None => {
+                        ("–", lang.t("calendar.no_times").to_owned())
+                    }
                 }
             };
             week[column] = Some(DayCell {
                 number: day.day(),
-                label: german::long_date(day),
+                label: i18n::long_date(day),
                 link: (slots > 0).then(|| format!("{base}&tag={key}#zeiten")),
                 free_times: slots,
                 selected: selected == Some(key.as_str()),
@@ -616,7 +630,7 @@ fn month_views(
         weeks.retain(|week| week.iter().flatten().any(|cell| !cell.past));
         months.push(MonthView {
             key: first_of_month.format("%Y-%m").to_string(),
-            label: german::month(first_of_month),
+            label: i18n::month(first_of_month),
             weeks,
         });
         first_of_month = first_of_month
@@ -703,7 +717,7 @@ pub struct Submitted {
 fn parse_start(text: &str) -> Result<DateTime<Utc>, WebError> {
     DateTime::parse_from_rfc3339(text.trim())
         .map(|start| start.with_timezone(&Utc))
-        .map_err(|_| WebError::BadRequest("Diese Terminzeit ist ungültig. Bitte wählen Sie sie im Kalender neu."))
+        .map_err(|_| WebError::BadRequest(i18n::current().t("form.invalid_time")))
 }
 
 async fn form_page(
@@ -717,7 +731,7 @@ async fn form_page(
 ) -> Result<Response, WebError> {
     let ids = parse_ids(&submitted.anliegen);
     let start = parse_start(&submitted.start)?;
-    let office = services.office(office_id).await?;
+    let office = services.page_office(office_id).await?;
     let tz = office.timezone();
     let duration: u32 = office.concerns(&ids).map(|concern| concern.duration_minutes).sum();
     let challenge = match services.challenges.demanded(Mode::of(&office), client) {
@@ -827,12 +841,12 @@ pub async fn submit(
     if submitted.name.trim().is_empty() {
         errors.push(FieldError {
             field: "name",
-            message: "Bitte geben Sie Ihren Vor- und Nachnamen an.".to_owned(),
+            message: i18n::current().t("form.name_missing").to_owned(),
         });
     } else if let Err(code) = contact::name(&submitted.name) {
         errors.push(FieldError {
             field: "name",
-            message: messages::german(code).to_owned(),
+            message: messages::text(code).to_owned(),
         });
     }
     for (field, check) in [
@@ -842,20 +856,20 @@ pub async fn submit(
         if let Err(code) = check {
             errors.push(FieldError {
                 field,
-                message: messages::german(code).to_owned(),
+                message: messages::text(code).to_owned(),
             });
         }
     }
     if submitted.consent.is_none() {
         errors.push(FieldError {
             field: "consent",
-            message: "Bitte bestätigen Sie, dass Sie die Datenschutzhinweise gelesen haben.".to_owned(),
+            message: i18n::current().t("form.consent_missing").to_owned(),
         });
     }
     if !errors.is_empty() {
         return form_page(&services, &office_id, client, submitted, csrf, errors, None).await;
     }
-    let office = services.office(&office_id).await?;
+    let office = services.page_office(&office_id).await?;
     if let Err(error) = services
         .challenges
         .admit(Mode::of(&office), client, Some(&submitted.altcha))
@@ -865,7 +879,7 @@ pub async fn submit(
         }
         let errors = vec![FieldError {
             field: "altcha",
-            message: messages::german(ErrorCode::ChallengeRequired).to_owned(),
+            message: messages::text(ErrorCode::ChallengeRequired).to_owned(),
         }];
         return form_page(&services, &office_id, client, submitted, csrf, errors, None).await;
     }
@@ -913,7 +927,7 @@ pub async fn submit(
             if let Some(field) = field {
                 let errors = vec![FieldError {
                     field,
-                    message: messages::german(code).to_owned(),
+                    message: messages::text(code).to_owned(),
                 }];
                 return form_page(&services, &office_id, client, submitted, csrf, errors, None).await;
             }
@@ -927,7 +941,7 @@ pub async fn submit(
                     .await
                 }
                 ErrorCode::SlotUnavailable | ErrorCode::SlotTaken => {
-                    let office = services.office(&office_id).await?;
+                    let office = services.page_office(&office_id).await?;
                     let alternatives = nearest(&services, &office, &ids, start).await;
                     form_page(
                         &services,
@@ -990,7 +1004,7 @@ async fn already_booked(services: &Services, office_id: &str, key: &str) -> Resu
         .await?
         .into_inner();
     let booking = made.booking.ok_or(WebError::Internal)?;
-    let office = services.office(office_id).await?;
+    let office = services.page_office(office_id).await?;
     let (start, end) = view::times(&booking);
     let page = render(&AlreadyBooked {
         frame: Frame::office(&office),

@@ -6,11 +6,16 @@ use amtstermin_catalogue::OfficeCatalogue;
 use amtstermin_proto::availability::v1 as availability;
 
 use crate::Services;
+use crate::i18n::{self, Lang};
 
-/// The header's and footer's content. The default is a neutral frame, for
-/// pages with no office behind them (an error before any lookup).
-#[derive(Default)]
+/// The header's and footer's content, and the page's language. The default
+/// is a neutral frame, for pages with no office behind them (an error
+/// before any lookup).
 pub struct Frame {
+    /// The language the page is written in.
+    pub lang: Lang,
+    /// This page in the other language.
+    pub switch_link: String,
     /// The operator, e.g. "Stadt Bergkamen"; empty: none configured.
     pub operator: String,
     /// The operator's website; empty: none.
@@ -28,7 +33,29 @@ pub struct Contact {
     pub opening_hours: Vec<String>,
 }
 
+impl Default for Frame {
+    fn default() -> Self {
+        Self {
+            lang: i18n::current(),
+            switch_link: i18n::switch_link(),
+            operator: String::new(),
+            website: String::new(),
+            contact: None,
+        }
+    }
+}
+
 impl Frame {
+    /// The text of `key` in the page's language.
+    pub fn t(&self, key: &'static str) -> &'static str {
+        self.lang.t(key)
+    }
+
+    /// The text of `key` with `{name}` filled in.
+    pub fn t1(&self, key: &'static str, name: &str, value: impl std::fmt::Display) -> String {
+        self.lang.t1(key, name, value)
+    }
+
     /// The frame of one office's pages.
     pub fn office(office: &OfficeCatalogue) -> Self {
         Self::of(&office.office)
@@ -52,6 +79,7 @@ impl Frame {
                 email: contact.email,
                 opening_hours: contact.opening_hours,
             }),
+            ..Self::default()
         }
     }
 

@@ -1,7 +1,6 @@
 //! The private manage page behind the link with the booking's token: see the
 //! booking, move it, cancel it (each change behind a confirm step).
 
-use amtstermin_catalogue::german;
 use amtstermin_platform::{ErrorCode, timestamp};
 use amtstermin_proto::booking::v1 as booking;
 use askama::Template;
@@ -15,6 +14,7 @@ use super::frame::Frame;
 use super::{Csrf, WebError, encode, messages, render, see_other};
 use crate::Services;
 use crate::client::Client;
+use crate::i18n;
 use crate::protection::Class;
 use crate::view::{self, ConcernDocuments, concern_documents, describe, times, when};
 
@@ -74,7 +74,7 @@ async fn load(services: &Services, code: &str, token: &str) -> Result<booking::B
 /// Any unknown code or token reads "no such booking".
 fn not_found_or(status: tonic::Status) -> WebError {
     match ErrorCode::of(&status).http_status() {
-        404 => WebError::NotFound(messages::german(ErrorCode::BookingNotFound)),
+        404 => WebError::NotFound(messages::text(ErrorCode::BookingNotFound)),
         _ => status.into(),
     }
 }
@@ -86,10 +86,10 @@ fn manage_url(code: &str, token: &str) -> String {
 /// What the manage page says of a booking that is not (or no longer) `booked`.
 fn status_note(status: booking::BookingStatus) -> Option<&'static str> {
     match status {
-        booking::BookingStatus::Cancelled => Some("Dieser Termin ist abgesagt."),
-        booking::BookingStatus::Completed => Some("Dieser Termin hat stattgefunden."),
-        booking::BookingStatus::NoShow => Some("Zu diesem Termin ist niemand erschienen."),
-        booking::BookingStatus::CheckedIn => Some("Sie sind im Haus gemeldet und werden aufgerufen."),
+        booking::BookingStatus::Cancelled => Some(i18n::current().t("booking.cancelled_note")),
+        booking::BookingStatus::Completed => Some(i18n::current().t("booking.completed_note")),
+        booking::BookingStatus::NoShow => Some(i18n::current().t("booking.no_show_note")),
+        booking::BookingStatus::CheckedIn => Some(i18n::current().t("booking.checked_in_note")),
         booking::BookingStatus::Pending | booking::BookingStatus::Booked | booking::BookingStatus::Unspecified => None,
     }
 }
@@ -103,14 +103,14 @@ pub async fn show(
 ) -> Result<Response, WebError> {
     services.limit(Class::Lookups, None, client).await?;
     let booking = load(&services, &code, &query.token).await?;
-    let office = services.office(&booking.office_id).await?;
+    let office = services.page_office(&booking.office_id).await?;
     let tz = office.timezone();
     let (start, end) = times(&booking);
     let documents = concern_documents(&office, &booking.concern_ids);
     let message = if query.abgesagt.is_some() {
-        Some("Ihr Termin wurde abgesagt. Sie erhalten eine Bestätigung per E-Mail.")
+        Some(i18n::current().t("booking.was_cancelled"))
     } else if query.verschoben.is_some() {
-        Some("Ihr Termin wurde verschoben. Sie erhalten eine Bestätigung per E-Mail.")
+        Some(i18n::current().t("booking.was_moved"))
     } else {
         None
     };
@@ -126,12 +126,7 @@ pub async fn show(
         .confirm_by
         .as_ref()
         .filter(|_| booking.status() == booking::BookingStatus::Pending)
-        .map(|by| {
-            view::instant(Some(by))
-                .with_timezone(&tz)
-                .format("%d.%m.%Y um %H:%M Uhr")
-                .to_string()
-        });
+        .map(|by| view::at(view::instant(Some(by)), tz));
     let page = render(&BookingPage {
         frame: Frame::office(&office),
         new: query.neu.is_some(),
@@ -142,11 +137,11 @@ pub async fn show(
         email: booking.email.clone(),
         concerns: describe(&office, &booking.concern_ids),
         active: booking.status() == booking::BookingStatus::Booked,
-        date: german::long_date(start.with_timezone(&tz).date_naive()),
-        time: format!(
-            "{} bis {} Uhr",
-            start.with_timezone(&tz).format("%H:%M"),
-            end.with_timezone(&tz).format("%H:%M")
+        date: i18n::long_date(start.with_timezone(&tz).date_naive()),
+        time: i18n::current().t2(
+            "booking.from_to",
+            ("from", &start.with_timezone(&tz).format("%H:%M")),
+            ("to", &end.with_timezone(&tz).format("%H:%M")),
         ),
         office_name: office.office.name.clone(),
         address: office.office.address.clone(),
@@ -196,13 +191,22 @@ struct Confirm {
 }
 
 async fn summary(services: &Services, booking: &booking::Booking) -> Result<Vec<(&'static str, String)>, WebError> {
-    let office = services.office(&booking.office_id).await?;
+    let office = services.page_office(&booking.office_id).await?;
     let (start, end) = times(booking);
     Ok(vec![
-        ("Buchungscode", booking.code.clone()),
-        ("Termin", when(start, end, office.timezone())),
-        ("Anliegen", describe(&office, &booking.concern_ids)),
-        ("Ort", format!("{}, {}", office.office.name, office.office.address)),
+        (i18n::current().t("booking.code"), booking.code.clone()),
+        (
+            i18n::current().t("booking.appointment"),
+            when(start, end, office.timezone()),
+        ),
+        (
+            i18n::current().t("booking.concerns"),
+            describe(&office, &booking.concern_ids),
+        ),
+        (
+            i18n::current().t("booking.place"),
+            format!("{}, {}", office.office.name, office.office.address),
+        ),
     ])
 }
 
@@ -217,19 +221,19 @@ pub async fn confirm_cancel(
     let booking = load(&services, &code, &query.token).await?;
     let csrf = Csrf::from_headers(&headers)?;
     let page = render(&Confirm {
-        frame: Frame::office(&*services.office(&booking.office_id).await?),
-        heading: "Termin absagen?",
+        frame: Frame::office(&*services.page_office(&booking.office_id).await?),
+        heading: i18n::current().t("confirm.cancel_heading"),
         problem: (booking.status() != booking::BookingStatus::Booked)
-            .then_some("Dieser Termin kann nicht mehr abgesagt werden."),
+            .then_some(i18n::current().t("confirm.cancel_impossible")),
         summary: summary(&services, &booking).await?,
         action: format!("/termin/{}/absagen", encode(&booking.code)),
         csrf: csrf.token.clone(),
         token: query.token.clone(),
         start: None,
-        confirm: "Ja, Termin absagen",
+        confirm: i18n::current().t("confirm.cancel_yes"),
         danger: true,
         back_link: manage_url(&booking.code, &query.token),
-        back_label: "Nein, zurück zum Termin",
+        back_label: i18n::current().t("confirm.cancel_no"),
     })?;
     Ok(csrf.respond(page))
 }
@@ -247,17 +251,17 @@ pub async fn confirm_booking_form(
     let csrf = Csrf::from_headers(&headers)?;
     let page = render(&Confirm {
         frame: services.site_frame().await,
-        heading: "Termin bestätigen",
+        heading: i18n::current().t("confirm.confirm_heading"),
         problem: None,
-        summary: vec![("Buchungscode", code.clone())],
+        summary: vec![(i18n::current().t("booking.code"), code.clone())],
         action: format!("/termin/{}/bestaetigen", encode(&code)),
         csrf: csrf.token.clone(),
         token: query.token.clone(),
         start: None,
-        confirm: "Termin verbindlich bestätigen",
+        confirm: i18n::current().t("confirm.confirm_button"),
         danger: false,
         back_link: "/".to_owned(),
-        back_label: "Zur Startseite",
+        back_label: i18n::current().t("site.home"),
     })?;
     Ok(csrf.respond(page))
 }
@@ -282,15 +286,13 @@ pub async fn confirm_booking(
     let booking = match confirmed {
         Ok(booking) => booking.into_inner(),
         Err(status) if ErrorCode::of(&status) == ErrorCode::InvalidTransition => {
-            return Err(WebError::BadRequest(
-                "Die Zeit zum Bestätigen ist abgelaufen; der Termin ist wieder frei. Bitte buchen Sie neu.",
-            ));
+            return Err(WebError::BadRequest(i18n::current().t("confirm.confirm_expired")));
         }
         Err(status) => return Err(not_found_or(status)),
     };
     let page = render(&Confirm::done(
-        Frame::office(&*services.office(&booking.office_id).await?),
-        "Ihr Termin ist bestätigt",
+        Frame::office(&*services.page_office(&booking.office_id).await?),
+        i18n::current().t("confirm.confirmed"),
         summary(&services, &booking).await?,
     ))?;
     Ok(page.into_response())
@@ -311,7 +313,7 @@ impl Confirm {
             confirm: "",
             danger: false,
             back_link: "/".to_owned(),
-            back_label: "Zur Startseite",
+            back_label: i18n::current().t("site.home"),
         }
     }
 }
@@ -344,7 +346,7 @@ pub async fn cancel(
         })
         .await
         .map_err(|status| match ErrorCode::of(&status) {
-            ErrorCode::InvalidTransition => WebError::BadRequest("Dieser Termin kann nicht mehr abgesagt werden."),
+            ErrorCode::InvalidTransition => WebError::BadRequest(i18n::current().t("error.cannot_cancel")),
             _ => not_found_or(status),
         })?
         .into_inner();
@@ -364,13 +366,13 @@ async fn move_page(
     problem: Option<&'static str>,
 ) -> Result<Response, WebError> {
     let new_start = chrono::DateTime::parse_from_rfc3339(start.trim())
-        .map_err(|_| WebError::BadRequest("Diese Terminzeit ist ungültig. Bitte wählen Sie sie im Kalender neu."))?;
-    let office = services.office(&booking.office_id).await?;
+        .map_err(|_| WebError::BadRequest(i18n::current().t("form.invalid_time")))?;
+    let office = services.page_office(&booking.office_id).await?;
     let mut items = summary(services, booking).await?;
     items.insert(
         2,
         (
-            "Neue Zeit",
+            i18n::current().t("confirm.new_time"),
             view::at(new_start.with_timezone(&chrono::Utc), office.timezone()),
         ),
     );
@@ -383,17 +385,17 @@ async fn move_page(
     );
     let page = render(&Confirm {
         frame: Frame::office(&office),
-        heading: "Termin verschieben?",
+        heading: i18n::current().t("confirm.move_heading"),
         problem,
         summary: items,
         action: format!("/termin/{}/verschieben", encode(&booking.code)),
         csrf: csrf.token.clone(),
         token: token.to_owned(),
         start: Some(start.to_owned()),
-        confirm: "Ja, Termin verschieben",
+        confirm: i18n::current().t("confirm.move_yes"),
         danger: false,
         back_link: calendar,
-        back_label: "Andere Zeit wählen",
+        back_label: i18n::current().t("confirm.move_other"),
     })?;
     let mut response = csrf.respond(page);
     if problem.is_some() {
@@ -412,8 +414,8 @@ pub async fn confirm_move(
     services.limit(Class::Lookups, None, client).await?;
     let booking = load(&services, &code, &query.token).await?;
     let csrf = Csrf::from_headers(&headers)?;
-    let problem = (booking.status() != booking::BookingStatus::Booked)
-        .then_some("Dieser Termin kann nicht mehr verschoben werden.");
+    let problem =
+        (booking.status() != booking::BookingStatus::Booked).then_some(i18n::current().t("confirm.move_impossible"));
     move_page(&services, &booking, &query.token, &query.start, csrf, problem).await
 }
 
@@ -428,7 +430,7 @@ pub async fn reschedule(
     Csrf::verify(&headers, &posted.csrf)?;
     let booking = load(&services, &code, &posted.token).await?;
     let start = chrono::DateTime::parse_from_rfc3339(posted.start.trim())
-        .map_err(|_| WebError::BadRequest("Diese Terminzeit ist ungültig. Bitte wählen Sie sie im Kalender neu."))?;
+        .map_err(|_| WebError::BadRequest(i18n::current().t("form.invalid_time")))?;
     let moved = services
         .bookings
         .clone()
@@ -454,7 +456,7 @@ pub async fn reschedule(
             ) =>
         {
             let csrf = Csrf::from_headers(&headers)?;
-            let problem = Some(messages::german(ErrorCode::SlotTaken));
+            let problem = Some(messages::text(ErrorCode::SlotTaken));
             move_page(&services, &booking, &posted.token, &posted.start, csrf, problem).await
         }
         Err(status) => Err(status.into()),

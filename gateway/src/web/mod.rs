@@ -127,7 +127,7 @@ pub async fn not_found(method: Method, uri: Uri, headers: HeaderMap) -> Response
         }
     }
     if wants_page(&uri, &headers) {
-        return WebError::NotFound(messages::german(ErrorCode::NotFound)).into_response();
+        return WebError::NotFound(messages::text(ErrorCode::NotFound)).into_response();
     }
     ApiError::new(ErrorCode::NotFound, "no such resource").into_response()
 }
@@ -180,9 +180,9 @@ impl From<ApiError> for WebError {
             return WebError::RateLimited(seconds);
         }
         match error.status() {
-            StatusCode::NOT_FOUND => WebError::NotFound(messages::german(error.code)),
+            StatusCode::NOT_FOUND => WebError::NotFound(messages::text(error.code)),
             StatusCode::SERVICE_UNAVAILABLE => WebError::Unavailable,
-            status if status.is_client_error() => WebError::BadRequest(messages::german(error.code)),
+            status if status.is_client_error() => WebError::BadRequest(messages::text(error.code)),
             _ => WebError::Internal,
         }
     }
@@ -210,29 +210,34 @@ impl IntoResponse for WebError {
             WebError::RateLimited(seconds) => Some(seconds),
             _ => None,
         };
+        let lang = crate::i18n::current();
         let wait;
         let (status, heading, text) = match self {
             WebError::SignIn => return see_other("/schalter/anmelden"),
             WebError::RateLimited(seconds) => {
                 wait = messages::wait_a_while(seconds);
-                (StatusCode::TOO_MANY_REQUESTS, "Zu viele Anfragen", wait.as_str())
+                (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    lang.t("error.too_many_heading"),
+                    wait.as_str(),
+                )
             }
-            WebError::NotFound(text) => (StatusCode::NOT_FOUND, "Seite nicht gefunden", text),
+            WebError::NotFound(text) => (StatusCode::NOT_FOUND, lang.t("error.page_not_found"), text),
             WebError::MethodNotAllowed => (
                 StatusCode::METHOD_NOT_ALLOWED,
-                "Das geht hier nicht",
-                "Diese Seite kann man nur aufrufen, nicht absenden. Bitte beginnen Sie auf der Startseite neu.",
+                lang.t("error.method_heading"),
+                lang.t("error.method_text"),
             ),
-            WebError::BadRequest(text) => (StatusCode::BAD_REQUEST, "Das hat nicht geklappt", text),
+            WebError::BadRequest(text) => (StatusCode::BAD_REQUEST, lang.t("error.failed_heading"), text),
             WebError::Unavailable => (
                 StatusCode::SERVICE_UNAVAILABLE,
-                "Die Terminvergabe ist gerade nicht erreichbar",
-                "Bitte versuchen Sie es in einigen Minuten noch einmal. Ihre bereits gebuchten Termine bleiben bestehen.",
+                lang.t("error.unavailable_heading"),
+                lang.t("error.unavailable_text"),
             ),
             WebError::Internal => (
                 StatusCode::INTERNAL_SERVER_ERROR,
-                "Ein Fehler ist aufgetreten",
-                "Bitte versuchen Sie es später noch einmal.",
+                lang.t("error.internal_heading"),
+                lang.t("error.internal_text"),
             ),
         };
         let page = Message {
@@ -240,7 +245,7 @@ impl IntoResponse for WebError {
             heading,
             text,
             link: "/",
-            link_label: "Zur Startseite",
+            link_label: lang.t("site.home"),
         };
         let mut response = match page.render() {
             Ok(body) => (status, Html(body)).into_response(),
@@ -294,9 +299,7 @@ impl Csrf {
     pub fn verify(headers: &HeaderMap, posted: &str) -> Result<(), WebError> {
         match cookie(headers, CSRF_COOKIE) {
             Some(token) if !posted.is_empty() && token == posted => Ok(()),
-            _ => Err(WebError::BadRequest(
-                "Das Formular ist abgelaufen. Bitte laden Sie die Seite neu und senden Sie es noch einmal.",
-            )),
+            _ => Err(WebError::BadRequest(crate::i18n::current().t("form.expired"))),
         }
     }
 
