@@ -125,6 +125,8 @@ pub struct Booking {
     pub created_at: DateTime<Utc>,
     /// A pending booking is released unless confirmed by then.
     pub confirm_by: Option<DateTime<Utc>>,
+    /// The language the citizen booked in ("de", "en"): their mails use it.
+    pub language: String,
 }
 
 /// A booking's interval on its counter, without personal data.
@@ -177,6 +179,8 @@ pub struct NewBooking {
     pub created_at: DateTime<Utc>,
     /// The office's quota for the client address, where one applies.
     pub quota: Option<ClientQuota>,
+    /// The language the citizen books in, for the mails.
+    pub language: String,
     /// Set where the office wants bookings confirmed by email: the booking
     /// starts `pending` and is released unless confirmed by then, with the
     /// secret (its hash) that only the mail carries.
@@ -412,6 +416,14 @@ pub fn request_hash(office_id: &str, concern_ids: &[String], start: DateTime<Utc
         citizen.phone.as_bytes(),
     ])
     .to_vec()
+}
+
+/// The language a booking's mails are written in: a known code, else German.
+pub fn parse_language(language: &str) -> String {
+    match language.trim() {
+        "en" => "en".to_owned(),
+        _ => "de".to_owned(),
+    }
 }
 
 #[cfg(test)]

@@ -162,6 +162,12 @@ impl Mailer {
                     _ => Failure::Retry(format!("availability service: {}", status.message())),
                 },
             )?;
+        // Names, documents and fees in the citizen's language, where the
+        // configuration translates them.
+        let office = match booking.language.as_str() {
+            "de" => office,
+            language => std::sync::Arc::new(office.translated(language)),
+        };
         let context = MailContext {
             office_name: &office.office.name,
             address: &office.office.address,

@@ -121,106 +121,214 @@ pub struct MailContext<'a> {
     pub confirm_link: Option<String>,
 }
 
+/// The words of the mails in one language: one table per language, so a
+/// mail says the same in each.
+struct Words {
+    hello: &'static str,
+    confirm_subject: &'static str,
+    confirm_lead: &'static str,
+    confirm_link: &'static str,
+    do_not_share: &'static str,
+    not_you: &'static str,
+    booked_subject: &'static str,
+    booked_lead: &'static str,
+    moved_subject: &'static str,
+    moved_lead: &'static str,
+    cancelled_subject: &'static str,
+    cancelled_lead: &'static str,
+    reminder_subject: &'static str,
+    reminder_lead: &'static str,
+    code: &'static str,
+    date: &'static str,
+    time: &'static str,
+    place: &'static str,
+    concerns: &'static str,
+    bring: &'static str,
+    fees: &'static str,
+    manage: &'static str,
+    manage_elsewhere: &'static str,
+    attachment: &'static str,
+    regards: &'static str,
+    /// chrono formats of a short date with time and of a time span's end.
+    short: &'static str,
+    clock: &'static str,
+    long_date: fn(chrono::NaiveDate) -> String,
+}
+
+const GERMAN: Words = Words {
+    hello: "Guten Tag",
+    confirm_subject: "Bitte bestätigen: Termin",
+    confirm_lead: "bitte bestätigen Sie Ihren Termin bis {deadline}. Erst mit Ihrer Bestätigung ist er \
+                   verbindlich gebucht; ohne sie geben wir die Zeit wieder frei.",
+    confirm_link: "Termin bestätigen:",
+    do_not_share: "Bitte geben Sie diesen Link nicht weiter.",
+    not_you: "Sie haben diesen Termin nicht gebucht? Dann müssen Sie nichts tun.",
+    booked_subject: "Terminbestätigung",
+    booked_lead: "Ihr Termin ist verbindlich gebucht.",
+    moved_subject: "Termin verschoben:",
+    moved_lead: "Ihr Termin wurde verschoben. Es gilt die neue Zeit:",
+    cancelled_subject: "Termin abgesagt:",
+    cancelled_lead: "Ihr Termin wurde abgesagt. Sie müssen nichts weiter tun.",
+    reminder_subject: "Erinnerung an Ihren Termin:",
+    reminder_lead: "wir erinnern Sie an Ihren Termin:",
+    code: "Buchungscode",
+    date: "Datum",
+    time: "Uhrzeit",
+    place: "Ort",
+    concerns: "Anliegen",
+    bring: "Bitte bringen Sie mit:",
+    fees: "Gebühren:",
+    manage: "Termin ansehen, verschieben oder absagen:",
+    manage_elsewhere: "Verschieben oder absagen können Sie den Termin über den Link in Ihrer Terminbestätigung.",
+    attachment: "Den Termin als Kalendereintrag finden Sie im Anhang.",
+    regards: "Mit freundlichen Grüßen\nIhr ",
+    short: "%d.%m.%Y, %H:%M Uhr",
+    clock: "%H:%M Uhr",
+    long_date: amtstermin_catalogue::german::long_date,
+};
+
+const ENGLISH: Words = Words {
+    hello: "Hello",
+    confirm_subject: "Please confirm: appointment",
+    confirm_lead: "please confirm your appointment by {deadline}. Only with your confirmation is it \
+                   booked; without it we release the time.",
+    confirm_link: "Confirm the appointment:",
+    do_not_share: "Please do not share this link.",
+    not_you: "You did not book this appointment? Then you need not do anything.",
+    booked_subject: "Appointment confirmation",
+    booked_lead: "Your appointment is booked.",
+    moved_subject: "Appointment moved:",
+    moved_lead: "Your appointment has been moved. The new time is:",
+    cancelled_subject: "Appointment cancelled:",
+    cancelled_lead: "Your appointment has been cancelled. You need not do anything else.",
+    reminder_subject: "Reminder of your appointment:",
+    reminder_lead: "this is a reminder of your appointment:",
+    code: "Booking code",
+    date: "Date",
+    time: "Time",
+    place: "Place",
+    concerns: "Concerns",
+    bring: "Please bring:",
+    fees: "Fees:",
+    manage: "View, move or cancel the appointment:",
+    manage_elsewhere: "You can move or cancel the appointment with the link in your confirmation.",
+    attachment: "The appointment is attached as a calendar entry.",
+    regards: "Kind regards\n",
+    short: "%d/%m/%Y, %H:%M",
+    clock: "%H:%M",
+    long_date: amtstermin_catalogue::english::long_date,
+};
+
+fn words(language: &str) -> &'static Words {
+    match language {
+        "en" => &ENGLISH,
+        _ => &GERMAN,
+    }
+}
+
 /// The mail of a pending booking: follow the link, or the time is released.
 fn render_confirm_request(booking: &Booking, context: &MailContext<'_>) -> (String, String) {
+    let words = words(&booking.language);
     let start = booking.start.with_timezone(&context.timezone);
-    let date = amtstermin_catalogue::german::long_date(start.date_naive());
+    let date = (words.long_date)(start.date_naive());
     let deadline = booking
         .confirm_by
-        .map(|by| {
-            by.with_timezone(&context.timezone)
-                .format("%d.%m.%Y, %H:%M Uhr")
-                .to_string()
-        })
+        .map(|by| by.with_timezone(&context.timezone).format(words.short).to_string())
         .unwrap_or_default();
     let subject = format!(
-        "Bitte bestätigen: Termin {} – {}",
+        "{} {} – {}",
+        words.confirm_subject,
         context.office_name,
-        start.format("%d.%m.%Y, %H:%M Uhr")
+        start.format(words.short)
     );
     let mut text = format!(
-        "Guten Tag {},\n\nbitte bestätigen Sie Ihren Termin bis {deadline}. Erst mit Ihrer Bestätigung ist er \
-         verbindlich gebucht; ohne sie geben wir die Zeit wieder frei.\n\n",
-        booking.name
+        "{} {},\n\n{}\n\n",
+        words.hello,
+        booking.name,
+        words.confirm_lead.replace("{deadline}", &deadline)
     );
-    text.push_str(&format!("Buchungscode: {}\n", booking.code));
-    text.push_str(&format!("Datum: {date}, {} Uhr\n", start.format("%H:%M")));
-    text.push_str(&format!("Ort: {}, {}\n", context.office_name, context.address));
-    text.push_str(&format!("Anliegen: {}\n", context.concerns.join(", ")));
+    text.push_str(&format!("{}: {}\n", words.code, booking.code));
+    text.push_str(&format!("{}: {date}, {}\n", words.date, start.format(words.clock)));
+    text.push_str(&format!(
+        "{}: {}, {}\n",
+        words.place, context.office_name, context.address
+    ));
+    text.push_str(&format!("{}: {}\n", words.concerns, context.concerns.join(", ")));
     if let Some(confirm) = &context.confirm_link {
         text.push_str(&format!(
-            "\nTermin bestätigen:\n{confirm}\nBitte geben Sie diesen Link nicht weiter.\n"
+            "\n{}\n{confirm}\n{}\n",
+            words.confirm_link, words.do_not_share
         ));
     }
     if let Some(link) = &context.manage_link {
-        text.push_str(&format!("\nTermin ansehen, verschieben oder absagen:\n{link}\n"));
+        text.push_str(&format!("\n{}\n{link}\n", words.manage));
     }
-    text.push_str("\nSie haben diesen Termin nicht gebucht? Dann müssen Sie nichts tun.\n");
+    text.push_str(&format!("\n{}\n", words.not_you));
     (subject, text)
 }
 
-/// Subject and German plain text of a mail.
+/// Subject and plain text of a mail, in the language the citizen booked in.
 pub fn render(kind: MailKind, booking: &Booking, context: &MailContext<'_>) -> (String, String) {
-    let start = booking.start.with_timezone(&context.timezone);
-    let end = booking.end.with_timezone(&context.timezone);
-    let date = amtstermin_catalogue::german::long_date(start.date_naive());
-    let short_date = start.format("%d.%m.%Y, %H:%M Uhr");
     if kind == MailKind::Confirmation && booking.status == crate::bookings::Status::Pending {
         return render_confirm_request(booking, context);
     }
+    let words = words(&booking.language);
+    let start = booking.start.with_timezone(&context.timezone);
+    let end = booking.end.with_timezone(&context.timezone);
+    let date = (words.long_date)(start.date_naive());
+    let short_date = start.format(words.short);
     let (subject, lead) = match kind {
         MailKind::Confirmation => (
-            format!("Terminbestätigung {} – {short_date}", context.office_name),
-            "Ihr Termin ist verbindlich gebucht.",
+            format!("{} {} – {short_date}", words.booked_subject, context.office_name),
+            words.booked_lead,
         ),
         MailKind::Rescheduled => (
-            format!("Termin verschoben: {} – {short_date}", context.office_name),
-            "Ihr Termin wurde verschoben. Es gilt die neue Zeit:",
+            format!("{} {} – {short_date}", words.moved_subject, context.office_name),
+            words.moved_lead,
         ),
         MailKind::Cancelled => (
-            format!("Termin abgesagt: {} – {short_date}", context.office_name),
-            "Ihr Termin wurde abgesagt. Sie müssen nichts weiter tun.",
+            format!("{} {} – {short_date}", words.cancelled_subject, context.office_name),
+            words.cancelled_lead,
         ),
         MailKind::Reminder => (
-            format!("Erinnerung an Ihren Termin: {} – {short_date}", context.office_name),
-            "wir erinnern Sie an Ihren Termin:",
+            format!("{} {} – {short_date}", words.reminder_subject, context.office_name),
+            words.reminder_lead,
         ),
     };
-    let mut text = format!("Guten Tag {},\n\n{lead}\n\n", booking.name);
-    text.push_str(&format!("Buchungscode: {}\n", booking.code));
-    text.push_str(&format!("Datum: {date}\n"));
+    let mut text = format!("{} {},\n\n{lead}\n\n", words.hello, booking.name);
+    text.push_str(&format!("{}: {}\n", words.code, booking.code));
+    text.push_str(&format!("{}: {date}\n", words.date));
     text.push_str(&format!(
-        "Uhrzeit: {} – {} Uhr\n",
+        "{}: {} – {}\n",
+        words.time,
         start.format("%H:%M"),
-        end.format("%H:%M")
+        end.format(words.clock)
     ));
-    text.push_str(&format!("Ort: {}, {}\n", context.office_name, context.address));
-    text.push_str(&format!("Anliegen: {}\n", context.concerns.join(", ")));
+    text.push_str(&format!(
+        "{}: {}, {}\n",
+        words.place, context.office_name, context.address
+    ));
+    text.push_str(&format!("{}: {}\n", words.concerns, context.concerns.join(", ")));
     if kind != MailKind::Cancelled {
         if !context.documents.is_empty() {
-            text.push_str("\nBitte bringen Sie mit:\n");
+            text.push_str(&format!("\n{}\n", words.bring));
             for document in &context.documents {
                 text.push_str(&format!("- {document}\n"));
             }
         }
         if !context.fees.is_empty() {
-            text.push_str("\nGebühren:\n");
+            text.push_str(&format!("\n{}\n", words.fees));
             for (concern, fee) in &context.fees {
                 text.push_str(&format!("- {concern}: {fee}\n"));
             }
         }
         match &context.manage_link {
-            Some(link) => text.push_str(&format!(
-                "\nTermin ansehen, verschieben oder absagen:\n{link}\n\
-                 Bitte geben Sie diesen Link nicht weiter.\n"
-            )),
-            None => text.push_str(
-                "\nVerschieben oder absagen können Sie den Termin über den Link in Ihrer Terminbestätigung.\n",
-            ),
+            Some(link) => text.push_str(&format!("\n{}\n{link}\n{}\n", words.manage, words.do_not_share)),
+            None => text.push_str(&format!("\n{}\n", words.manage_elsewhere)),
         }
-        text.push_str("\nDen Termin als Kalendereintrag finden Sie im Anhang.\n");
+        text.push_str(&format!("\n{}\n", words.attachment));
     }
-    text.push_str(&format!("\nMit freundlichen Grüßen\nIhr {}\n", context.office_name));
+    text.push_str(&format!("\n{}{}\n", words.regards, context.office_name));
     (subject, text)
 }
 
@@ -256,6 +364,7 @@ mod tests {
             channel: Channel::Online,
             created_at: at(6),
             confirm_by: None,
+            language: "de".to_owned(),
         }
     }
 

@@ -228,6 +228,7 @@ impl Bookings {
                 }),
                 channel,
                 actor: actor.clone(),
+                language: bookings::parse_language(&request.language),
                 notifications: if citizen.email.is_empty() {
                     Vec::new()
                 } else {
@@ -321,6 +322,8 @@ impl Bookings {
                     channel: channel.into(),
                     actor: request.actor.clone(),
                     client_address: String::new(),
+                    // A walk-in reads the desk's ticket; mails, if any, in German.
+                    language: String::new(),
                 })
                 .await;
             match attempt {

@@ -9,6 +9,7 @@
 
 mod cache;
 mod calendar;
+pub mod english;
 pub mod german;
 mod office;
 

@@ -11,12 +11,12 @@ use std::collections::HashMap;
 use std::fmt::Display;
 use std::sync::LazyLock;
 
-use amtstermin_catalogue::german;
+use amtstermin_catalogue::{english, german};
 use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use chrono::{Datelike, NaiveDate};
+use chrono::NaiveDate;
 
 /// The cookie that remembers the choice.
 pub const COOKIE: &str = "amtstermin_sprache";
@@ -117,41 +117,11 @@ impl Lang {
     }
 }
 
-const WEEKDAYS_EN: [&str; 7] = [
-    "Monday",
-    "Tuesday",
-    "Wednesday",
-    "Thursday",
-    "Friday",
-    "Saturday",
-    "Sunday",
-];
-const MONTHS_EN: [&str; 12] = [
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-];
-
 /// "Dienstag, 24. November 2026" or "Tuesday, 24 November 2026".
 pub fn long_date(date: NaiveDate) -> String {
     match current() {
         Lang::De => german::long_date(date),
-        Lang::En => format!(
-            "{}, {} {} {}",
-            WEEKDAYS_EN[date.weekday().num_days_from_monday() as usize],
-            date.day(),
-            MONTHS_EN[date.month0() as usize],
-            date.year()
-        ),
+        Lang::En => english::long_date(date),
     }
 }
 
@@ -159,7 +129,7 @@ pub fn long_date(date: NaiveDate) -> String {
 pub fn month(date: NaiveDate) -> String {
     match current() {
         Lang::De => german::month(date),
-        Lang::En => format!("{} {}", MONTHS_EN[date.month0() as usize], date.year()),
+        Lang::En => english::month(date),
     }
 }
 
@@ -167,7 +137,7 @@ pub fn month(date: NaiveDate) -> String {
 pub fn weekdays() -> Vec<(&'static str, String)> {
     let names = match current() {
         Lang::De => german::WEEKDAYS,
-        Lang::En => WEEKDAYS_EN,
+        Lang::En => english::WEEKDAYS,
     };
     names
         .iter()

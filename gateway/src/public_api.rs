@@ -183,6 +183,10 @@ struct CreateBooking {
     /// it), where the office asks for one.
     #[serde(default)]
     altcha: Option<String>,
+    /// The language of the citizen's mails: `de` (the default) or `en`.
+    #[serde(default)]
+    #[schema(example = "de")]
+    language: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -360,6 +364,7 @@ async fn create_booking(
             channel: availability::Channel::Online.into(),
             actor: String::new(),
             client_address: client.key().to_string(),
+            language: request.language.unwrap_or_default(),
         })
         .await?
         .into_inner();

@@ -12,7 +12,8 @@ backend_tests!(
     confirmation_move_and_cancellation_mails_say_everything_in_german,
     a_mail_server_that_is_down_delays_mails_but_never_fails_a_booking,
     the_reminder_goes_out_when_it_is_due,
-    a_pending_booking_is_binding_only_with_the_link_from_its_mail
+    a_pending_booking_is_binding_only_with_the_link_from_its_mail,
+    a_booking_in_english_gets_its_mails_in_english
 );
 
 /// A mail as read by a mail program.
@@ -371,4 +372,37 @@ async fn expire(app: &TestApp, code: &str) {
             .await
             .expect("expire");
     }
+}
+
+async fn a_booking_in_english_gets_its_mails_in_english(backend: Backend) {
+    let smtp = SmtpServer::start().await;
+    let Some(app) = TestApp::spawn_with_mail(backend, &smtp.url).await else {
+        return;
+    };
+    let starts = later_starts(&app, 1).await;
+    let mut request = booking_request("bergkamen", &["personalausweis"], &starts[0]);
+    request["language"] = json!("en");
+    let (status, booking) = app.book(&request).await;
+    assert_eq!(status, 201, "{booking}");
+    let mails = smtp.wait_for(1).await;
+    let mail = read(&mails[0]);
+    assert!(
+        mail.subject
+            .starts_with("Appointment confirmation Bürgerbüro Bergkamen – "),
+        "{}",
+        mail.subject
+    );
+    for expected in [
+        "Hello Erika Mustermann,",
+        "Your appointment is booked.",
+        "Concerns: Apply for an identity card",
+        "Please bring:",
+        "- Current identity card or passport",
+        "- Apply for an identity card: €37.00 (under 24: €22.80)",
+        "View, move or cancel the appointment:",
+        "Kind regards",
+    ] {
+        assert!(mail.text.contains(expected), "{expected:?} in\n{}", mail.text);
+    }
+    assert!(!mail.text.contains("Guten Tag"), "nothing German but names");
 }

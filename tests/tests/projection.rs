@@ -74,6 +74,7 @@ async fn the_projection_resumes_after_a_booking_service_restart(backend: Backend
         notifications: Vec::new(),
         created_at: Utc::now(),
         quota: None,
+        language: "de".to_owned(),
         confirm_by: None,
     };
     let counters: Vec<String> = (1..=4).map(|n| format!("platz-{n}")).collect();

@@ -65,6 +65,7 @@ fn new_booking(office: &str, code: &str, start: DateTime<Utc>, minutes: i64) -> 
         notifications: Vec::new(),
         created_at: at(0, 0),
         quota: None,
+        language: "de".to_owned(),
         confirm_by: None,
     }
 }

@@ -260,7 +260,7 @@ pub fn open(url: &str, max_connections: u32) -> Result<Arc<dyn BookingStore>, Er
 macro_rules! booking_columns {
     () => {
         "SELECT office_id, code, counter_id, concern_ids, start_at, end_at, status, \
-         name, email, phone, channel, created_at, confirm_by"
+         name, email, phone, channel, created_at, confirm_by, language"
     };
 }
 pub(crate) use booking_columns;

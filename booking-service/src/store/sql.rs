@@ -32,10 +32,10 @@ use crate::notifications::{MailKind, Notification, PendingMail};
 
 const INSERT_BOOKING: &str = "INSERT INTO bookings (office_id, code, counter_id, concern_ids, start_at, end_at, \
      name, email, phone, token_hash, idempotency_key_hash, request_hash, token_sealed, channel, created_at, \
-     updated_at, email_normalized, client_key, status, confirm_by, confirm_hash) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15, $16, $17, $18, $19, $20)";
+     updated_at, email_normalized, client_key, status, confirm_by, confirm_hash, language) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15, $16, $17, $18, $19, $20, $21)";
 const SELECT_BY_IDEMPOTENCY_KEY: &str = "SELECT office_id, code, counter_id, concern_ids, start_at, end_at, status, \
-     name, email, phone, channel, created_at, confirm_by, idempotency_key_hash, request_hash, token_sealed FROM bookings \
+     name, email, phone, channel, created_at, confirm_by, language, idempotency_key_hash, request_hash, token_sealed FROM bookings \
      WHERE office_id = $1 AND idempotency_key_hash = $2";
 const SELECT_BY_CODE_AND_TOKEN: &str =
     concat!(booking_columns!(), " FROM bookings WHERE code = $1 AND token_hash = $2");
@@ -213,6 +213,7 @@ where
                 .try_get::<Option<D::Instant>, _>("confirm_by")?
                 .map(D::instant)
                 .transpose()?,
+            language: row.try_get("language")?,
         })
     }
 
@@ -492,6 +493,7 @@ where
             .bind(status.as_str())
             .bind(new.confirm_by.as_ref().map(|(by, _)| D::stored(*by)))
             .bind(new.confirm_by.as_ref().map(|(_, hash)| hash.as_slice()))
+            .bind(new.language.as_str())
             .execute(&mut *conn)
             .await;
         match inserted {
@@ -942,5 +944,6 @@ fn created(new: &NewBooking, counter_id: &str) -> Booking {
         channel: new.channel,
         created_at: new.created_at,
         confirm_by: new.confirm_by.as_ref().map(|(by, _)| *by),
+        language: new.language.clone(),
     }
 }

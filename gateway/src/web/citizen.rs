@@ -901,6 +901,7 @@ pub async fn submit(
             channel: availability::Channel::Online.into(),
             actor: String::new(),
             client_address: client.key().to_string(),
+            language: i18n::current().code().to_owned(),
         })
         .await;
     match created {
