@@ -164,10 +164,7 @@ impl Mailer {
             )?;
         // Names, documents and fees in the citizen's language, where the
         // configuration translates them.
-        let office = match booking.language.as_str() {
-            "de" => office,
-            language => std::sync::Arc::new(office.translated(language)),
-        };
+        let office = amtstermin_catalogue::OfficeCatalogue::in_language(office, &booking.language);
         let context = MailContext {
             office_name: &office.office.name,
             address: &office.office.address,
@@ -210,6 +207,7 @@ impl Mailer {
         let (subject, text) = notifications::render(mail.kind, &booking, &context);
         let ics = office.calendar_file(&Appointment {
             code: &booking.code,
+            language: &booking.language,
             concern_ids: &booking.concern_ids,
             created: booking.created_at,
             start: booking.start,

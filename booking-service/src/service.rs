@@ -592,6 +592,7 @@ fn to_proto(booking: Booking, sequence: u64) -> pb::Booking {
         phone: booking.phone,
         created_at: Some(timestamp::to_proto(booking.created_at)),
         confirm_by: booking.confirm_by.map(timestamp::to_proto),
+        language: booking.language,
         channel: match booking.channel {
             bookings::Channel::Online => ProtoChannel::Online,
             bookings::Channel::Foyer => ProtoChannel::Foyer,

@@ -20,6 +20,8 @@ pub struct Event<'a> {
 /// What an appointment's calendar entry shows.
 pub struct Appointment<'a> {
     pub code: &'a str,
+    /// "en" for English; German otherwise.
+    pub language: &'a str,
     pub office_id: &'a str,
     pub office_name: &'a str,
     pub address: &'a str,
@@ -35,15 +37,21 @@ pub struct Appointment<'a> {
 
 /// The calendar file of an appointment (download and mail attachment alike).
 pub fn appointment(appointment: &Appointment<'_>) -> String {
-    let mut description = format!("Buchungscode: {}\n", appointment.code);
+    let (code, bring, fees) = match appointment.language {
+        "en" => ("Booking code", "Please bring:", "Fees:"),
+        _ => ("Buchungscode", "Bitte mitbringen:", "Gebühren:"),
+    };
+    let mut description = format!("{code}: {}\n", appointment.code);
     if !appointment.documents.is_empty() {
-        description.push_str("Bitte mitbringen:\n");
+        description.push_str(bring);
+        description.push('\n');
         for document in appointment.documents {
             description.push_str(&format!("- {document}\n"));
         }
     }
     if !appointment.fees.is_empty() {
-        description.push_str("Gebühren:\n");
+        description.push_str(fees);
+        description.push('\n');
         for (concern, fee) in appointment.fees {
             description.push_str(&format!("- {concern}: {fee}\n"));
         }

@@ -1,6 +1,8 @@
 //! One office with its catalogue, and what clients derive from it.
 
 use amtstermin_proto::availability::v1 as pb;
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
@@ -77,6 +79,15 @@ impl OfficeCatalogue {
         translated
     }
 
+    /// `office` as read in `language`: the configuration's own (German)
+    /// as it is, any other a translated copy.
+    pub fn in_language(office: Arc<Self>, language: &str) -> Arc<Self> {
+        match language {
+            "" | "de" => office,
+            language => Arc::new(office.translated(language)),
+        }
+    }
+
     /// Documents to bring for the appointment, each once, in order.
     pub fn documents(&self, ids: &[String]) -> Vec<&str> {
         let mut documents: Vec<&str> = Vec::new();
@@ -112,6 +123,7 @@ impl OfficeCatalogue {
             .collect();
         calendar::appointment(&calendar::Appointment {
             code: appointment.code,
+            language: appointment.language,
             office_id: &self.office.id,
             office_name: &self.office.name,
             address: &self.office.address,
@@ -129,6 +141,8 @@ impl OfficeCatalogue {
 /// What a calendar file needs to know of a booking.
 pub struct Appointment<'a> {
     pub code: &'a str,
+    /// The language the citizen booked in ("de", "en").
+    pub language: &'a str,
     pub concern_ids: &'a [String],
     pub created: DateTime<Utc>,
     pub start: DateTime<Utc>,
@@ -213,6 +227,7 @@ mod tests {
         let at = |seconds| chrono::DateTime::from_timestamp(seconds, 0).expect("valid");
         let ics = office.calendar_file(&Appointment {
             code: "K7MQ-4PXZ",
+            language: "de",
             concern_ids: &ids,
             created: at(1_795_000_000),
             start: at(1_795_100_000),

@@ -115,10 +115,7 @@ impl Services {
     /// answered (the configuration's translations).
     pub async fn page_office(&self, id: &str) -> Result<Arc<OfficeCatalogue>, ApiError> {
         let office = self.office(id).await?;
-        Ok(match i18n::current() {
-            i18n::Lang::De => office,
-            lang => Arc::new(office.translated(lang.code())),
-        })
+        Ok(OfficeCatalogue::in_language(office, i18n::current().code()))
     }
 
     /// Counts a request of `client` against the limits of its class, the

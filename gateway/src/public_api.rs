@@ -521,8 +521,11 @@ async fn calendar(
     let booking = booking_by_token(&services, path_value(code)?, token).await?;
     let office = services.office(&booking.office_id).await?;
     let (start, end) = view::times(&booking);
+    // In the language the citizen booked in.
+    let office = OfficeCatalogue::in_language(office, &booking.language);
     let body = office.calendar_file(&Appointment {
         code: &booking.code,
+        language: &booking.language,
         concern_ids: &booking.concern_ids,
         created: view::instant(booking.created_at.as_ref()),
         start,

@@ -55,6 +55,9 @@ test("a citizen books on a phone (390×844)", async () => {
   const page = await open(browser, PHONE);
   const started = Date.now();
   const code = await bookFirstTime(page, "telefon");
+  // A gap under the header on every page (a `.wrap` rule once zeroed it).
+  const gap = await page.evaluate(() => parseFloat(getComputedStyle(document.querySelector("main")).paddingTop));
+  assert.ok(gap >= 16, `main keeps its top padding (${gap} px)`);
   assert.match(code, /^[A-Z0-9]{4}-[A-Z0-9]{4}$/);
   // Reported, not asserted: machine speed is no test result.
   console.log(`phone path: start page to confirmation in ${Date.now() - started} ms (with axe checks)`);

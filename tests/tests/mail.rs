@@ -405,4 +405,10 @@ async fn a_booking_in_english_gets_its_mails_in_english(backend: Backend) {
         assert!(mail.text.contains(expected), "{expected:?} in\n{}", mail.text);
     }
     assert!(!mail.text.contains("Guten Tag"), "nothing German but names");
+    let (_, calendar) = mail.attachment.expect("the calendar file");
+    let calendar = calendar.replace("\r\n ", "");
+    assert!(
+        calendar.contains("Booking code:") && calendar.contains("Please bring:"),
+        "the calendar entry in English too: {calendar}"
+    );
 }

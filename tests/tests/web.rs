@@ -394,6 +394,18 @@ async fn the_confirmation_reads_calmly_and_a_cancelled_booking_leads_to_a_new_on
         "documents first, cancelling last"
     );
 
+    // Moving starts in the calendar, whose way back leads to the booking.
+    let (_, calendar, _) = page(
+        &app,
+        &format!("/amt/bergkamen/kalender?anliegen=meldebescheinigung&termin={code}&token={token}"),
+    )
+    .await;
+    assert!(
+        calendar.contains(&format!(
+            r#"<a href="/termin/{code}?token={token}">← Zurück zum Termin</a>"#
+        )),
+        "the back link says where it leads"
+    );
     let response = post_form(
         &app,
         &format!("/termin/{code}/absagen"),

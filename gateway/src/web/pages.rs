@@ -2,7 +2,6 @@
 //! texts (imprint, privacy, accessibility), built from the offices'
 //! configuration so that another city only changes configuration.
 
-use amtstermin_catalogue::german;
 use amtstermin_proto::availability::v1 as availability;
 use amtstermin_proto::booking::v1 as booking;
 use askama::Template;
@@ -14,6 +13,7 @@ use super::frame::Frame;
 use super::{WebError, render};
 use crate::Services;
 use crate::error::ApiError;
+use crate::i18n;
 
 #[derive(Template)]
 #[template(path = "offices.html")]
@@ -68,7 +68,7 @@ async fn operators(services: &Services) -> Result<Vec<Operator>, WebError> {
             legal.accessibility_arbitration.clone()
         };
         let reviewed = NaiveDate::parse_from_str(&legal.accessibility_reviewed, "%Y-%m-%d")
-            .map(german::long_date)
+            .map(i18n::long_date)
             .unwrap_or_default();
         operators.push(Operator {
             legal,
@@ -85,9 +85,10 @@ async fn operators(services: &Services) -> Result<Vec<Operator>, WebError> {
 /// The body that settles unresolved barrier reports, by the office's state
 /// (ISO 3166-2 suffix); a general pointer where amtstermin knows none.
 fn arbitration_of_state(state: &str) -> &'static str {
+    let lang = i18n::current();
     match state {
-        "NW" => "die Ombudsstelle für barrierefreie Informationstechnik des Landes Nordrhein-Westfalen",
-        _ => "die Schlichtungsstelle nach dem Behindertengleichstellungsgesetz Ihres Landes",
+        "NW" => lang.t("legal.arbitration_nw"),
+        _ => lang.t("legal.arbitration_any"),
     }
 }
 
