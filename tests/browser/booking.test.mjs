@@ -175,6 +175,17 @@ test("in English from the start page to the booked appointment, and back to Germ
   await page.getByRole("button", { name: "Book the appointment (binding)" }).click();
   await page.getByRole("heading", { name: "Your appointment is booked" }).waitFor();
   await check(page, "englisch-03-gebucht");
+  for (const [path, heading] of [
+    ["/datenschutz", "Privacy notice for the online appointments"],
+    ["/impressum", "Imprint"],
+    ["/barrierefreiheit", "Accessibility statement"],
+  ]) {
+    const legal = await page.context().newPage();
+    await legal.goto(`${BASE}${path}`);
+    await legal.getByRole("heading", { name: heading, exact: true }).waitFor();
+    await check(legal, `englisch-recht${path.replace("/", "-")}`);
+    await legal.close();
+  }
   const booked = await page.locator("main").innerText();
   assert.match(booked, /Please bring/);
   assert.match(booked, /\d{2}:\d{2} to \d{2}:\d{2}/, "times in English");

@@ -223,11 +223,7 @@ async fn the_calendar_offers_the_next_free_time_and_says_what_to_bring() {
         "documents before booking: {body}"
     );
     // The form, the step before the binding booking, says it too.
-    let slots = app.slots("bergkamen", "anmeldung-wohnsitz").await;
-    let start = slots["days"][0]["slots"][0]["start"]
-        .as_str()
-        .expect("a free time")
-        .to_owned();
+    let start = first_free(&app, "anmeldung-wohnsitz").await;
     let (status, body, _) = page(
         &app,
         &format!(
@@ -294,6 +290,15 @@ async fn browsers_get_german_error_pages_and_api_clients_json() {
 
 const CSRF: &str = "0123456789abcdef0123456789abcdef";
 
+/// The first free start for one person with `concern` at the demo office.
+async fn first_free(app: &TestApp, concern: &str) -> String {
+    let slots = app.slots("bergkamen", concern).await;
+    slots["days"][0]["slots"][0]["start"]
+        .as_str()
+        .expect("a free time")
+        .to_owned()
+}
+
 async fn post_form(app: &TestApp, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
     app.http
         .post(app.url(path))
@@ -309,11 +314,7 @@ async fn the_booking_form_names_every_mistake_at_once() {
     let Some(app) = TestApp::spawn(Backend::Sqlite).await else {
         return;
     };
-    let slots = app.slots("bergkamen", "meldebescheinigung").await;
-    let start = slots["days"][0]["slots"][0]["start"]
-        .as_str()
-        .expect("a free time")
-        .to_owned();
+    let start = first_free(&app, "meldebescheinigung").await;
     let response = post_form(
         &app,
         "/amt/bergkamen/buchen",
@@ -344,11 +345,7 @@ async fn the_confirmation_reads_calmly_and_a_cancelled_booking_leads_to_a_new_on
     let Some(app) = TestApp::spawn_with(Backend::Sqlite, |settings| settings.gateway.public_url = None).await else {
         return;
     };
-    let slots = app.slots("bergkamen", "meldebescheinigung").await;
-    let start = slots["days"][0]["slots"][0]["start"]
-        .as_str()
-        .expect("a free time")
-        .to_owned();
+    let start = first_free(&app, "meldebescheinigung").await;
     let (status, booking) = app
         .book(&amtstermin_tests::booking_request(
             "bergkamen",
@@ -474,11 +471,7 @@ async fn a_form_sent_again_with_another_address_shows_the_booking_it_made() {
     let Some(app) = TestApp::spawn(Backend::Sqlite).await else {
         return;
     };
-    let slots = app.slots("bergkamen", "meldebescheinigung").await;
-    let start = slots["days"][0]["slots"][0]["start"]
-        .as_str()
-        .expect("a free time")
-        .to_owned();
+    let start = first_free(&app, "meldebescheinigung").await;
     let send = |email: &'static str| {
         let start = start.clone();
         let app = &app;

@@ -259,6 +259,29 @@ pub async fn offices(State(services): State<Services>, headers: HeaderMap) -> Re
     Ok(csrf.respond(page))
 }
 
+/// The desk's day choice (desk_day_nav.html): the page without `?tag=`,
+/// the day shown and its neighbours.
+struct DayNav {
+    base: String,
+    previous_day: Option<String>,
+    next_day: String,
+    is_today: bool,
+}
+
+impl DayNav {
+    fn new(base: String, day: NaiveDate, today: NaiveDate, past_allowed: bool) -> Self {
+        Self {
+            base,
+            previous_day: (past_allowed || day > today)
+                .then(|| day.pred_opt())
+                .flatten()
+                .map(|day| day.to_string()),
+            next_day: day.succ_opt().unwrap_or(day).to_string(),
+            is_today: day == today,
+        }
+    }
+}
+
 struct BookingRow {
     time: String,
     /// Actions that need a confirmation (cancel, no-show) lead to it.
@@ -284,11 +307,7 @@ struct Day {
     staff_name: String,
     day: String,
     day_label: String,
-    /// The day choice (desk_day_nav.html).
-    nav_base: String,
-    previous_day: Option<String>,
-    next_day: String,
-    is_today: bool,
+    nav: DayNav,
     message: Option<&'static str>,
     csrf: String,
     concerns: Vec<(String, String)>,
@@ -396,10 +415,7 @@ pub async fn day(
         staff_name: account.display_name().to_owned(),
         day: day.to_string(),
         day_label: german::long_date(day),
-        nav_base: format!("/schalter/{}", encode(&office_id)),
-        previous_day: day.pred_opt().map(|day| day.to_string()),
-        next_day: day.succ_opt().unwrap_or(day).to_string(),
-        is_today: day == today,
+        nav: DayNav::new(format!("/schalter/{}", encode(&office_id)), day, today, true),
         message: message(&query.meldung),
         csrf: csrf.token.clone(),
         concerns,
@@ -686,11 +702,7 @@ struct MoveChoices {
     booking_summary: String,
     day: String,
     day_label: String,
-    /// The day choice (desk_day_nav.html); no day before today.
-    nav_base: String,
-    previous_day: Option<String>,
-    next_day: String,
-    is_today: bool,
+    nav: DayNav,
     /// (label, value) of every free start that day.
     times: Vec<(String, String)>,
     csrf: String,
@@ -731,10 +743,11 @@ pub async fn move_choices(
         })
         .collect();
     let (start, _) = view::times(&booking);
-    let nav_base = format!("/schalter/{}/termine/{}/verschieben", encode(&office_id), encode(&code));
+    let base = format!("/schalter/{}/termine/{}/verschieben", encode(&office_id), encode(&code));
     let page = render(&MoveChoices {
         frame: Frame::default(),
-        nav_base,
+        // A booking cannot move into the past.
+        nav: DayNav::new(base, day, today, false),
         office_id: office_id.clone(),
         booking_summary: format!(
             "{}, {}, {}",
@@ -745,9 +758,6 @@ pub async fn move_choices(
         code,
         day: day.to_string(),
         day_label: german::long_date(day),
-        previous_day: (day > today).then(|| day.pred_opt().unwrap_or(day).to_string()),
-        next_day: day.succ_opt().unwrap_or(day).to_string(),
-        is_today: day == today,
         times,
         csrf: csrf.token.clone(),
     })?;
