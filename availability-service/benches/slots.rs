@@ -52,6 +52,7 @@ fn office() -> Office {
         limits: Default::default(),
         contact: Default::default(),
         legal: Default::default(),
+        waiting_prefixes: ("T".to_owned(), "W".to_owned()),
         categories: Vec::new(),
         concerns: Vec::new(),
         counters: (0..COUNTERS)

@@ -80,6 +80,8 @@ pub struct Office {
     pub limits: crate::config::LimitsEntry,
     pub contact: crate::config::ContactEntry,
     pub legal: crate::config::LegalEntry,
+    /// Prefixes of the waiting numbers: (booked, walk-in).
+    pub waiting_prefixes: (String, String),
     pub categories: Vec<Category>,
     pub concerns: Vec<Concern>,
     pub counters: Vec<Counter>,

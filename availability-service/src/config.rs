@@ -70,6 +70,11 @@ struct OfficeEntry {
     /// Who runs the office, for the imprint, privacy and accessibility pages.
     #[serde(default)]
     legal: LegalEntry,
+    /// Prefixes of the waiting numbers: booked appointments and walk-ins.
+    #[serde(default = "default_waiting_prefix_booked")]
+    waiting_prefix_booked: String,
+    #[serde(default = "default_waiting_prefix_walk_in")]
+    waiting_prefix_walk_in: String,
     /// Default weekly hours of the office's counters.
     #[serde(default)]
     hours: HoursEntry,
@@ -267,6 +272,14 @@ struct ConcernEntry {
     translations: std::collections::BTreeMap<String, ConcernText>,
 }
 
+fn default_waiting_prefix_booked() -> String {
+    "T".to_owned()
+}
+
+fn default_waiting_prefix_walk_in() -> String {
+    "W".to_owned()
+}
+
 fn default_max_persons() -> u32 {
     MAX_CONCERNS_PER_APPOINTMENT as u32
 }
@@ -430,6 +443,8 @@ fn office(entry: OfficeEntry) -> Result<Office, Error> {
     if entry.staff_only_days > entry.booking_window_days {
         return invalid("staff_only_days must not exceed booking_window_days");
     }
+    let waiting_prefixes =
+        check_waiting_prefixes(&entry.id, entry.waiting_prefix_booked, entry.waiting_prefix_walk_in)?;
 
     Ok(Office {
         id: entry.id,
@@ -453,6 +468,7 @@ fn office(entry: OfficeEntry) -> Result<Office, Error> {
         limits: entry.limits,
         contact: entry.contact,
         legal: entry.legal,
+        waiting_prefixes,
         categories,
         concerns,
         counters,
@@ -635,6 +651,18 @@ fn hours(entry: &HoursEntry) -> Result<WeeklyHours, Error> {
         day(&entry.sun)?,
     ])
     .map_err(|error| Error::InvalidConfig(error.to_string()))
+}
+
+/// Waiting-number prefixes: 1 to 3 capital letters, the two different.
+fn check_waiting_prefixes(office: &str, booked: String, walk_in: String) -> Result<(String, String), Error> {
+    let valid = |prefix: &str| (1..=3).contains(&prefix.len()) && prefix.bytes().all(|b| b.is_ascii_uppercase());
+    if !valid(&booked) || !valid(&walk_in) || booked == walk_in {
+        return Err(Error::InvalidConfig(format!(
+            "office {office:?}: waiting_prefix_booked and waiting_prefix_walk_in must be 1 to 3 capital letters, \
+             different from each other"
+        )));
+    }
+    Ok((booked, walk_in))
 }
 
 #[cfg(test)]

@@ -150,6 +150,8 @@ fn office_to_proto(office: &Office) -> pb::Office {
             accessibility_contact: office.legal.accessibility_contact.clone(),
             website: office.legal.website.clone(),
         }),
+        waiting_prefix_booked: office.waiting_prefixes.0.clone(),
+        waiting_prefix_walk_in: office.waiting_prefixes.1.clone(),
     }
 }
 

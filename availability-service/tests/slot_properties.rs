@@ -193,6 +193,7 @@ fn case() -> impl Strategy<Value = Case> {
                     limits: Default::default(),
                     contact: Default::default(),
                     legal: Default::default(),
+                    waiting_prefixes: ("T".to_owned(), "W".to_owned()),
                     categories: Vec::new(),
                     concerns: Vec::new(),
                     counters,

@@ -127,6 +127,8 @@ pub struct Booking {
     pub confirm_by: Option<DateTime<Utc>>,
     /// The language the citizen booked in ("de", "en"): their mails use it.
     pub language: String,
+    /// Drawn on arrival, e.g. "T-017"; none before.
+    pub waiting_number: Option<String>,
 }
 
 /// A booking's interval on its counter, without personal data.

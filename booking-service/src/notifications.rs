@@ -365,6 +365,7 @@ mod tests {
             created_at: at(6),
             confirm_by: None,
             language: "de".to_owned(),
+            waiting_number: None,
         }
     }
 

@@ -19,7 +19,7 @@ use amtstermin_platform::ErrorCode;
 
 use crate::error::Error;
 use crate::notifications::{MailKind, MailPolicy};
-use crate::store::{BookingStore, Move, MoveRequest, Reservation, StatusChange, StatusRequest};
+use crate::store::{BookingStore, Move, MoveRequest, Reservation, StatusChange, StatusRequest, WaitingNumber};
 
 /// How often a reservation may draw a new code after a collision (40-bit
 /// codes collide about never; this only bounds the loop).
@@ -43,6 +43,8 @@ pub struct Bookings {
     mail_queued: Arc<tokio::sync::Notify>,
     /// Days after an appointment until its personal data is erased.
     retention_days: u32,
+    /// The offices' configuration (time zone, waiting-number prefixes).
+    catalogues: amtstermin_catalogue::Catalogues,
 }
 
 impl Bookings {
@@ -58,7 +60,8 @@ impl Bookings {
         Self {
             store,
             feed,
-            availability: AvailabilityServiceClient::new(availability),
+            availability: AvailabilityServiceClient::new(availability.clone()),
+            catalogues: amtstermin_catalogue::Catalogues::new(availability),
             ready,
             mail,
             mail_queued,
@@ -374,9 +377,28 @@ impl Bookings {
         notifications: &[crate::notifications::Notification],
     ) -> Result<pb::Booking, Error> {
         let now = Utc::now();
+        // Arriving draws a waiting number of the appointment's local day.
+        let waiting = match to {
+            BookingStatus::CheckedIn => {
+                let office = self
+                    .catalogues
+                    .office(&booking.office_id)
+                    .await
+                    .map_err(Error::Availability)?;
+                let day = booking.start.with_timezone(&office.timezone()).date_naive().to_string();
+                let prefix = if booking.channel == bookings::Channel::Foyer {
+                    office.office.waiting_prefix_walk_in.clone()
+                } else {
+                    office.office.waiting_prefix_booked.clone()
+                };
+                Some((day, prefix))
+            }
+            _ => None,
+        };
         let request = StatusRequest {
             office_id: &booking.office_id,
             code: &booking.code,
+            waiting: waiting.as_ref().map(|(day, prefix)| WaitingNumber { day, prefix }),
             to,
             actor,
             detail: note,
@@ -593,6 +615,7 @@ fn to_proto(booking: Booking, sequence: u64) -> pb::Booking {
         created_at: Some(timestamp::to_proto(booking.created_at)),
         confirm_by: booking.confirm_by.map(timestamp::to_proto),
         language: booking.language,
+        waiting_number: booking.waiting_number.unwrap_or_default(),
         channel: match booking.channel {
             bookings::Channel::Online => ProtoChannel::Online,
             bookings::Channel::Foyer => ProtoChannel::Foyer,

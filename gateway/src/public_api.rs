@@ -775,6 +775,8 @@ struct BookingView {
     fees: Vec<FeeView>,
     office_name: String,
     address: String,
+    /// Drawn on arrival at the office, e.g. `T-017`; `null` before.
+    waiting_number: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -820,6 +822,7 @@ impl BookingView {
                 .collect(),
             office_name: office.office.name.clone(),
             address: office.office.address.clone(),
+            waiting_number: non_empty(&booking.waiting_number),
         }
     }
 }

@@ -317,6 +317,9 @@ struct StaffBooking {
     name: Option<String>,
     email: Option<String>,
     phone: Option<String>,
+    /// Drawn on arrival, e.g. `T-017`; `null` before.
+    #[schema(example = "T-017")]
+    waiting_number: Option<String>,
 }
 
 impl StaffBooking {
@@ -334,6 +337,7 @@ impl StaffBooking {
             name: non_empty(&booking.name),
             email: non_empty(&booking.email),
             phone: non_empty(&booking.phone),
+            waiting_number: non_empty(&booking.waiting_number),
         }
     }
 }

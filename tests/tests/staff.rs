@@ -6,6 +6,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::{Value, json};
 
 backend_tests!(
+    twenty_arrivals_at_once_draw_unique_waiting_numbers_without_gaps,
     the_staff_api_books_walk_ins_changes_statuses_and_records_absences,
     the_staff_api_needs_a_session_or_the_token
 );
@@ -337,4 +338,76 @@ async fn the_desk_asks_before_a_cancellation_or_a_no_show() {
         confirmed.url()
     );
     assert_eq!(status_of().await, json!("no_show"));
+}
+
+async fn twenty_arrivals_at_once_draw_unique_waiting_numbers_without_gaps(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    // Twenty walk-ins on the next free times (today or, late in the day, on
+    // the days after), then all arriving at once.
+    let mut walk_ins = Vec::new();
+    for person in 0..20 {
+        let (status, walk_in) = call(
+            &app,
+            reqwest::Method::POST,
+            "/api/v1/staff/offices/bergkamen/walk-ins",
+            Some(json!({ "concerns": ["allgemeine-beratung"], "name": format!("Laufkunde {person}") })),
+            Some(STAFF_API_TOKEN),
+        )
+        .await;
+        assert_eq!(status, 201, "{walk_in}");
+        assert_eq!(walk_in["waiting_number"], Value::Null, "no number before arriving");
+        walk_ins.push((
+            walk_in["code"].as_str().expect("code").to_owned(),
+            walk_in["start"].as_str().expect("start")[..10].to_owned(),
+        ));
+    }
+    let mut arrivals = tokio::task::JoinSet::new();
+    for (index, (code, _)) in walk_ins.iter().enumerate() {
+        let request = app
+            .http
+            .post(app.url(&format!("/api/v1/staff/offices/bergkamen/bookings/{code}/status")))
+            .bearer_auth(STAFF_API_TOKEN)
+            .json(&json!({ "status": "checked_in" }));
+        arrivals.spawn(async move {
+            let response = request.send().await.expect("request");
+            let status = response.status().as_u16();
+            (index, (status, response.json::<Value>().await.unwrap_or(Value::Null)))
+        });
+    }
+    let mut answers: Vec<(u16, Value)> = vec![(0, Value::Null); walk_ins.len()];
+    while let Some(arrived) = arrivals.join_next().await {
+        let (index, answer) = arrived.expect("arrival");
+        answers[index] = answer;
+    }
+    let mut numbers_by_day: std::collections::BTreeMap<String, Vec<u32>> = Default::default();
+    for ((status, arrived), (_, day)) in answers.iter().zip(&walk_ins) {
+        assert_eq!(*status, 200, "{arrived}");
+        let number = arrived["waiting_number"].as_str().expect("a waiting number");
+        let digits = number
+            .strip_prefix("W-")
+            .unwrap_or_else(|| panic!("a walk-in's number: {number}"));
+        numbers_by_day
+            .entry(day.clone())
+            .or_default()
+            .push(digits.parse().expect("digits"));
+    }
+    for (day, mut numbers) in numbers_by_day {
+        numbers.sort_unstable();
+        let expected: Vec<u32> = (1..=u32::try_from(numbers.len()).expect("few")).collect();
+        assert_eq!(numbers, expected, "unique and without gaps on {day}");
+    }
+    // Arriving again draws no second number.
+    let (code, _) = &walk_ins[0];
+    let (answer, again) = call(
+        &app,
+        reqwest::Method::POST,
+        &format!("/api/v1/staff/offices/bergkamen/bookings/{code}/status"),
+        Some(json!({ "status": "checked_in" })),
+        Some(STAFF_API_TOKEN),
+    )
+    .await;
+    assert_eq!(answer, 200, "{again}");
+    assert_eq!(again["waiting_number"], answers[0].1["waiting_number"]);
 }

@@ -72,6 +72,7 @@ fn new_booking(office: &str, code: &str, start: DateTime<Utc>, minutes: i64) -> 
 
 async fn cancel(store: &Arc<dyn BookingStore>, office_id: &str, code: &str, at: DateTime<Utc>) -> StatusChange {
     let request = StatusRequest {
+        waiting: None,
         office_id,
         code,
         to: Status::Cancelled,
@@ -633,6 +634,7 @@ async fn set_status(
     note: Option<&str>,
 ) -> StatusChange {
     let request = StatusRequest {
+        waiting: None,
         office_id: "amt",
         code,
         to,
@@ -1005,6 +1007,7 @@ async fn a_pending_booking_holds_its_counter_until_confirmed_or_released(backend
     );
     // Released, the time is free again and the log says so.
     let request = StatusRequest {
+        waiting: None,
         office_id: "amt",
         code: "AAAA-AAAA",
         to: Status::Cancelled,
@@ -1034,6 +1037,7 @@ async fn a_pending_booking_holds_its_counter_until_confirmed_or_released(backend
     );
     assert_eq!(confirmed.status, Status::Pending);
     let request = StatusRequest {
+        waiting: None,
         office_id: "amt",
         code: "EEEE-EEEE",
         to: Status::Booked,

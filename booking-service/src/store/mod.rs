@@ -78,6 +78,17 @@ pub struct StatusRequest<'a> {
     pub at: DateTime<Utc>,
     /// Mails to queue with the change; pending reminders are dropped.
     pub notifications: &'a [Notification],
+    /// On arrival: the waiting number to draw, unless the booking has one.
+    pub waiting: Option<WaitingNumber<'a>>,
+}
+
+/// Which counter a waiting number comes from: the office's local day of the
+/// appointment and the prefix of its kind (booked or walk-in).
+#[derive(Clone, Copy, Debug)]
+pub struct WaitingNumber<'a> {
+    /// "YYYY-MM-DD".
+    pub day: &'a str,
+    pub prefix: &'a str,
 }
 
 /// What one `reschedule` call asks for.
@@ -260,7 +271,7 @@ pub fn open(url: &str, max_connections: u32) -> Result<Arc<dyn BookingStore>, Er
 macro_rules! booking_columns {
     () => {
         "SELECT office_id, code, counter_id, concern_ids, start_at, end_at, status, \
-         name, email, phone, channel, created_at, confirm_by, language"
+         name, email, phone, channel, created_at, confirm_by, language, waiting_number"
     };
 }
 pub(crate) use booking_columns;

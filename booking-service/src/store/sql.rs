@@ -35,7 +35,8 @@ const INSERT_BOOKING: &str = "INSERT INTO bookings (office_id, code, counter_id,
      updated_at, email_normalized, client_key, status, confirm_by, confirm_hash, language) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15, $16, $17, $18, $19, $20, $21)";
 const SELECT_BY_IDEMPOTENCY_KEY: &str = "SELECT office_id, code, counter_id, concern_ids, start_at, end_at, status, \
-     name, email, phone, channel, created_at, confirm_by, language, idempotency_key_hash, request_hash, token_sealed FROM bookings \
+     name, email, phone, channel, created_at, confirm_by, language, waiting_number, idempotency_key_hash, request_hash, \
+     token_sealed FROM bookings \
      WHERE office_id = $1 AND idempotency_key_hash = $2";
 const SELECT_BY_CODE_AND_TOKEN: &str =
     concat!(booking_columns!(), " FROM bookings WHERE code = $1 AND token_hash = $2");
@@ -49,6 +50,14 @@ const SELECT_LIST: &str = concat!(
     booking_columns!(),
     " FROM bookings WHERE office_id = $1 AND start_at < $3 AND end_at > $2 ORDER BY start_at, code"
 );
+/// The next number of an office's day and kind: the row's lock makes
+/// concurrent check-ins take turns, so numbers are unique and gap-free.
+const NEXT_WAITING_NUMBER: &str = "INSERT INTO waiting_counters (office_id, day, prefix, last_number) \
+     VALUES ($1, $2, $3, 1) \
+     ON CONFLICT (office_id, day, prefix) DO UPDATE SET last_number = waiting_counters.last_number + 1 \
+     RETURNING last_number";
+const SET_WAITING_NUMBER: &str =
+    "UPDATE bookings SET waiting_number = $3, waiting_day = $4 WHERE office_id = $1 AND code = $2";
 const UPDATE_STATUS: &str = "UPDATE bookings SET status = $4, updated_at = $5 \
      WHERE office_id = $1 AND code = $2 AND status = $3";
 const MOVE: &str = "UPDATE bookings SET counter_id = $3, start_at = $4, end_at = $5, updated_at = $6 \
@@ -214,6 +223,7 @@ where
                 .map(D::instant)
                 .transpose()?,
             language: row.try_get("language")?,
+            waiting_number: row.try_get("waiting_number")?,
         })
     }
 
@@ -641,6 +651,26 @@ where
             let (key, transition) = ((request.office_id, request.code), (Some(booking.status), request.to));
             Self::record(&mut tx, key, request.at, request.actor, transition, request.detail).await?;
             Self::queue(&mut tx, request.office_id, request.code, request.notifications, true).await?;
+            if let Some(waiting) = request.waiting
+                && booking.waiting_number.is_none()
+            {
+                let number: i64 = sqlx::query(NEXT_WAITING_NUMBER)
+                    .bind(request.office_id)
+                    .bind(waiting.day)
+                    .bind(waiting.prefix)
+                    .fetch_one(&mut *tx)
+                    .await?
+                    .try_get("last_number")?;
+                let label = format!("{}-{number:03}", waiting.prefix);
+                sqlx::query(SET_WAITING_NUMBER)
+                    .bind(request.office_id)
+                    .bind(request.code)
+                    .bind(label.as_str())
+                    .bind(waiting.day)
+                    .execute(&mut *tx)
+                    .await?;
+                booking.waiting_number = Some(label);
+            }
             // Only a cancellation releases the counter, so only it is logged.
             let mut sequence = None;
             if request.to == Status::Cancelled {
@@ -945,5 +975,6 @@ fn created(new: &NewBooking, counter_id: &str) -> Booking {
         created_at: new.created_at,
         confirm_by: new.confirm_by.as_ref().map(|(by, _)| *by),
         language: new.language.clone(),
+        waiting_number: None,
     }
 }

@@ -288,7 +288,8 @@ struct BookingRow {
     code: String,
     name: String,
     concerns: String,
-    status: &'static str,
+    /// With the waiting number once drawn: "eingetroffen · T-003".
+    status: String,
     actions: Vec<(&'static str, &'static str)>,
     movable: bool,
 }
@@ -367,7 +368,10 @@ pub async fn day(
             code: entry.code.clone(),
             name: entry.name.clone(),
             concerns: describe(&office, &entry.concern_ids),
-            status: status_label(status),
+            status: match entry.waiting_number.as_str() {
+                "" => status_label(status).to_owned(),
+                number => format!("{} · {number}", status_label(status)),
+            },
             movable: status == booking::BookingStatus::Booked,
             actions,
         };
