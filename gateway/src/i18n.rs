@@ -191,10 +191,15 @@ pub async fn middleware(request: Request, next: Next) -> Response {
             .split('&')
             .filter(|pair| !pair.starts_with("lang=") && !pair.is_empty())
             .collect();
+        // `//host` (or `/\host`, which browsers read alike) would leave the site.
+        let path = match uri.path() {
+            path if path.starts_with("//") || path.starts_with("/\\") => "/",
+            path => path,
+        };
         let location = if rest.is_empty() {
-            uri.path().to_owned()
+            path.to_owned()
         } else {
-            format!("{}?{}", uri.path(), rest.join("&"))
+            format!("{path}?{}", rest.join("&"))
         };
         let cookie = format!(
             "{COOKIE}={}; Path=/; Max-Age=31536000; SameSite=Lax; HttpOnly",

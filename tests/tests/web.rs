@@ -566,6 +566,12 @@ async fn english_is_a_choice_the_browser_remembers() {
         "the same page, without the choice"
     );
     let cookie = chosen.headers()["set-cookie"].to_str().expect("cookie").to_owned();
+    let elsewhere = no_redirects
+        .get(app.url("//evil.example/?lang=en"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(elsewhere.headers()["location"], "/", "the choice never leads off the site");
     assert!(cookie.starts_with("amtstermin_sprache=en;") && cookie.contains("Max-Age=31536000"));
     let english = |path: &str| {
         app.http
