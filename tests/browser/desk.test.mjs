@@ -143,3 +143,15 @@ test("the desk works on a phone: the day's bookings as cards, nothing wider than
   await check(page, "schalter-07-telefon");
   await page.context().close();
 });
+
+test("the self check-in kiosk takes a code and answers in words", async () => {
+  const page = await open(browser, DESKTOP);
+  await page.goto(`${BASE}/einchecken/bergkamen`);
+  await page.getByRole("heading", { name: "Selbst anmelden" }).waitFor();
+  await check(page, "kiosk-01-start");
+  await page.getByLabel("Buchungscode").fill("ABCD-EFGH");
+  await page.getByRole("button", { name: "Anmelden" }).click();
+  await page.getByText("Zu diesem Code gibt es keinen Termin").waitFor();
+  await check(page, "kiosk-02-unbekannt");
+  await page.context().close();
+});

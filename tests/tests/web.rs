@@ -571,7 +571,11 @@ async fn english_is_a_choice_the_browser_remembers() {
         .send()
         .await
         .expect("request");
-    assert_eq!(elsewhere.headers()["location"], "/", "the choice never leads off the site");
+    assert_eq!(
+        elsewhere.headers()["location"],
+        "/",
+        "the choice never leads off the site"
+    );
     assert!(cookie.starts_with("amtstermin_sprache=en;") && cookie.contains("Max-Age=31536000"));
     let english = |path: &str| {
         app.http
@@ -617,4 +621,91 @@ async fn english_is_a_choice_the_browser_remembers() {
     let response = english("/gibt-es-nicht").await.expect("page");
     assert_eq!(response.status().as_u16(), 404);
     assert!(response.text().await.unwrap_or_default().contains("Page not found"));
+}
+
+#[tokio::test]
+async fn the_kiosk_checks_in_by_code_or_says_why_not() {
+    let Some(app) = TestApp::spawn(Backend::Sqlite).await else {
+        return;
+    };
+    let kiosk = |code: String| {
+        let app = &app;
+        async move {
+            let response = app
+                .http
+                .post(app.url("/einchecken/bergkamen"))
+                .header("cookie", format!("amtstermin_csrf={CSRF}"))
+                .form(&[("csrf", CSRF), ("code", code.as_str())])
+                .send()
+                .await
+                .expect("request");
+            (response.status().as_u16(), response.text().await.unwrap_or_default())
+        }
+    };
+    let (status, body, _) = page(&app, "/einchecken/bergkamen").await;
+    assert_eq!(status, 200);
+    assert!(body.contains("Buchungscode"));
+
+    let (status, body) = kiosk("ABCD-EFGH".to_owned()).await;
+    assert_eq!(status, 409);
+    assert!(body.contains("Zu diesem Code gibt es keinen Termin"), "{body}");
+
+    // A booking of the other office, and one days ahead.
+    let registry = app.slots("standesamt-bergkamen", "geburtsurkunde").await;
+    let start = registry["days"][0]["slots"][0]["start"]
+        .as_str()
+        .expect("free")
+        .to_owned();
+    let (_, other) = app
+        .book(&amtstermin_tests::booking_request(
+            "standesamt-bergkamen",
+            &["geburtsurkunde"],
+            &start,
+        ))
+        .await;
+    let (status, body) = kiosk(other["code"].as_str().expect("code").to_owned()).await;
+    assert_eq!(status, 409);
+    assert!(body.contains("Ihr Termin ist bei: Standesamt Bergkamen"), "{body}");
+
+    let slots = app.slots("bergkamen", "meldebescheinigung").await;
+    let later = slots["days"]
+        .as_array()
+        .expect("days")
+        .iter()
+        .find(|day| day["date"].as_str() > Some(&*chrono::Utc::now().format("%Y-%m-%d").to_string()))
+        .and_then(|day| day["slots"][0]["start"].as_str())
+        .expect("a free time on a later day")
+        .to_owned();
+    let (_, ahead) = app
+        .book(&amtstermin_tests::booking_request(
+            "bergkamen",
+            &["meldebescheinigung"],
+            &later,
+        ))
+        .await;
+    let code = ahead["code"].as_str().expect("code").to_owned();
+    let (status, body) = kiosk(code.to_lowercase()).await;
+    assert_eq!(status, 409);
+    assert!(body.contains("nicht heute, sondern am"), "{body}");
+
+    // Checked in at the desk already: the kiosk shows the number drawn.
+    let checked_in = app
+        .http
+        .post(app.url(&format!("/api/v1/staff/offices/bergkamen/bookings/{code}/status")))
+        .bearer_auth(amtstermin_tests::STAFF_API_TOKEN)
+        .json(&serde_json::json!({ "status": "checked_in" }))
+        .send()
+        .await
+        .expect("request")
+        .json::<serde_json::Value>()
+        .await
+        .expect("json");
+    let number = checked_in["waiting_number"].as_str().expect("number").to_owned();
+    assert!(number.starts_with("T-"), "{number}");
+    let (status, body) = kiosk(code).await;
+    assert_eq!(status, 200);
+    assert!(
+        body.contains(&format!(r#"<p class="waiting-number">{number}</p>"#)),
+        "{body}"
+    );
 }

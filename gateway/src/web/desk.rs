@@ -636,7 +636,7 @@ struct Ticket {
 }
 
 /// A booking of an office by code, for staff.
-async fn find(services: &Services, office_id: &str, code: &str) -> Result<booking::Booking, WebError> {
+pub(super) async fn find(services: &Services, office_id: &str, code: &str) -> Result<booking::Booking, WebError> {
     let now = Utc::now();
     services
         .bookings

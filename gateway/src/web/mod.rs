@@ -5,6 +5,7 @@
 mod citizen;
 mod desk;
 mod frame;
+mod kiosk;
 mod manage;
 mod messages;
 mod pages;
@@ -40,6 +41,7 @@ pub fn routes() -> Router<Services> {
             "/termin/{code}/verschieben",
             get(manage::confirm_move).post(manage::reschedule),
         )
+        .route("/einchecken/{office}", get(kiosk::form).post(kiosk::check_in))
         .route("/schalter", get(desk::offices))
         .route("/schalter/anmelden", get(desk::login_form).post(desk::login))
         .route("/schalter/abmelden", axum::routing::post(desk::logout))

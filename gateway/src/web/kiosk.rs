@@ -1,0 +1,184 @@
+//! Self check-in in the foyer (`/einchecken/{office}`): a kiosk where a
+//! citizen types the booking code and draws their waiting number, instead
+//! of queueing at the desk. Too early, too late, another day, another
+//! office and already checked in each get their own answer.
+
+use amtstermin_platform::ErrorCode;
+use amtstermin_proto::booking::v1 as booking;
+use askama::Template;
+use axum::extract::{Form, Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use chrono::{TimeDelta, Utc};
+use serde::Deserialize;
+
+use super::desk::find;
+use super::frame::Frame;
+use super::{Csrf, WebError, render};
+use crate::Services;
+use crate::client::Client;
+use crate::i18n;
+use crate::protection::Class;
+use crate::view::{self, describe};
+
+/// How long before the appointment a citizen may check in.
+const EARLIEST_MINUTES: i64 = 60;
+
+#[derive(Template)]
+#[template(path = "kiosk.html")]
+struct Kiosk {
+    frame: Frame,
+    office_id: String,
+    office_name: String,
+    csrf: String,
+    code: String,
+    /// The waiting number drawn, shown large.
+    number: Option<String>,
+    /// What the kiosk says about the code (a refusal or the appointment).
+    answer: Option<String>,
+    refused: bool,
+}
+
+pub async fn form(
+    State(services): State<Services>,
+    Path(office_id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, WebError> {
+    let office = services.page_office(&office_id).await?;
+    let csrf = Csrf::from_headers(&headers)?;
+    let page = render(&Kiosk {
+        frame: Frame::office(&office),
+        office_name: office.office.name.clone(),
+        office_id,
+        csrf: csrf.token.clone(),
+        code: String::new(),
+        number: None,
+        answer: None,
+        refused: false,
+    })?;
+    Ok(csrf.respond(page))
+}
+
+#[derive(Deserialize)]
+pub struct CheckIn {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    code: String,
+}
+
+pub async fn check_in(
+    State(services): State<Services>,
+    client: Client,
+    Path(office_id): Path<String>,
+    headers: HeaderMap,
+    Form(form): Form<CheckIn>,
+) -> Result<Response, WebError> {
+    services.limit(Class::Lookups, Some(&office_id), client).await?;
+    Csrf::verify(&headers, &form.csrf)?;
+    let csrf = Csrf::from_headers(&headers)?;
+    let office = services.page_office(&office_id).await?;
+    let lang = i18n::current();
+    let code = form.code.trim().to_ascii_uppercase();
+    let outcome = arrive(&services, &office_id, &code).await?;
+    let (number, answer, refused) = match outcome {
+        Arrival::CheckedIn(found) | Arrival::Already(found) => {
+            let (start, _) = view::times(&found);
+            let answer = lang.t2(
+                "kiosk.your_appointment",
+                ("time", &view::at(start, office.timezone())),
+                ("concerns", &describe(&office, &found.concern_ids)),
+            );
+            (Some(found.waiting_number), Some(answer), false)
+        }
+        Arrival::Refused(text) => (None, Some(text), true),
+    };
+    let page = render(&Kiosk {
+        frame: Frame::office(&office),
+        office_name: office.office.name.clone(),
+        office_id,
+        csrf: csrf.token.clone(),
+        code: if refused { code } else { String::new() },
+        number,
+        answer,
+        refused,
+    })?;
+    let mut response = csrf.respond(page);
+    if refused {
+        *response.status_mut() = StatusCode::CONFLICT;
+    }
+    Ok(response.into_response())
+}
+
+enum Arrival {
+    CheckedIn(booking::Booking),
+    Already(booking::Booking),
+    Refused(String),
+}
+
+/// Checks the citizen with `code` in at `office_id`, or says why not.
+async fn arrive(services: &Services, office_id: &str, code: &str) -> Result<Arrival, WebError> {
+    let lang = i18n::current();
+    let found = match find(services, office_id, code).await {
+        Ok(found) => found,
+        Err(WebError::NotFound(_)) => return Ok(Arrival::Refused(elsewhere(services, office_id, code).await)),
+        Err(error) => return Err(error),
+    };
+    let office = services.page_office(office_id).await?;
+    let tz = office.timezone();
+    let (start, end) = view::times(&found);
+    let now = Utc::now();
+    match found.status() {
+        booking::BookingStatus::CheckedIn => return Ok(Arrival::Already(found)),
+        booking::BookingStatus::Booked => {}
+        _ => return Ok(Arrival::Refused(lang.t("kiosk.not_active").to_owned())),
+    }
+    if start.with_timezone(&tz).date_naive() != now.with_timezone(&tz).date_naive() {
+        let day = i18n::long_date(start.with_timezone(&tz).date_naive());
+        return Ok(Arrival::Refused(lang.t1("kiosk.other_day", "day", day)));
+    }
+    let earliest = start - TimeDelta::minutes(EARLIEST_MINUTES);
+    if now < earliest {
+        let from = earliest.with_timezone(&tz).format("%H:%M");
+        return Ok(Arrival::Refused(lang.t1("kiosk.too_early", "from", from)));
+    }
+    if now > end {
+        return Ok(Arrival::Refused(lang.t("kiosk.too_late").to_owned()));
+    }
+    let changed = services
+        .bookings
+        .clone()
+        .change_booking_status(booking::ChangeBookingStatusRequest {
+            office_id: office_id.to_owned(),
+            code: found.code.clone(),
+            status: booking::BookingStatus::CheckedIn.into(),
+            actor: "kiosk".to_owned(),
+            note: String::new(),
+        })
+        .await;
+    match changed {
+        Ok(changed) => Ok(Arrival::CheckedIn(changed.into_inner())),
+        Err(status) if ErrorCode::of(&status) == ErrorCode::InvalidTransition => {
+            Ok(Arrival::Refused(lang.t("kiosk.not_active").to_owned()))
+        }
+        Err(status) => Err(status.into()),
+    }
+}
+
+/// The answer for a code this office does not know: the office it belongs
+/// to, if any.
+async fn elsewhere(services: &Services, office_id: &str, code: &str) -> String {
+    let lang = i18n::current();
+    let offices = services
+        .catalogues
+        .offices()
+        .await
+        .map(|offices| offices.to_vec())
+        .unwrap_or_default();
+    for other in offices.iter().filter(|other| other.id != office_id) {
+        if find(services, &other.id, code).await.is_ok() {
+            return lang.t1("kiosk.other_office", "office", &other.name);
+        }
+    }
+    lang.t("kiosk.unknown").to_owned()
+}
