@@ -17,16 +17,19 @@ pub enum Status {
     Pending,
     Booked,
     CheckedIn,
+    /// Called to the counter, after arriving.
+    Called,
     Completed,
     NoShow,
     Cancelled,
 }
 
 impl Status {
-    const ALL: [Status; 6] = [
+    const ALL: [Status; 7] = [
         Status::Pending,
         Status::Booked,
         Status::CheckedIn,
+        Status::Called,
         Status::Completed,
         Status::NoShow,
         Status::Cancelled,
@@ -37,6 +40,7 @@ impl Status {
             Status::Pending => "pending",
             Status::Booked => "booked",
             Status::CheckedIn => "checked_in",
+            Status::Called => "called",
             Status::Completed => "completed",
             Status::NoShow => "no_show",
             Status::Cancelled => "cancelled",
@@ -53,7 +57,8 @@ impl Status {
             (self, next),
             (Status::Pending, Status::Booked | Status::Cancelled)
                 | (Status::Booked, Status::CheckedIn | Status::NoShow | Status::Cancelled)
-                | (Status::CheckedIn, Status::Completed)
+                | (Status::CheckedIn, Status::Called | Status::Completed)
+                | (Status::Called, Status::Completed | Status::NoShow)
         )
     }
 }
@@ -448,7 +453,10 @@ mod tests {
                 (Booked, CheckedIn),
                 (Booked, NoShow),
                 (Booked, Cancelled),
-                (CheckedIn, Completed)
+                (CheckedIn, Called),
+                (CheckedIn, Completed),
+                (Called, Completed),
+                (Called, NoShow)
             ]
         );
         for status in Status::ALL {

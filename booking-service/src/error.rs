@@ -16,6 +16,10 @@ pub enum Error {
     SlotTaken,
     #[error("nothing is free in the next two weeks")]
     NothingFree,
+    #[error("nobody is waiting for this counter")]
+    NobodyWaiting,
+    #[error("the office has no counter {0:?}")]
+    UnknownCounter(String),
     #[error("this email address already holds {limit} upcoming appointments at this office")]
     LimitReached { limit: u32 },
     #[error("this address has made {limit} online bookings at this office within a day")]
@@ -48,6 +52,8 @@ impl Error {
             Error::NotFound => ErrorCode::BookingNotFound,
             Error::SlotTaken => ErrorCode::SlotTaken,
             Error::NothingFree => ErrorCode::SlotUnavailable,
+            Error::NobodyWaiting => ErrorCode::NobodyWaiting,
+            Error::UnknownCounter(_) => ErrorCode::CounterNotFound,
             Error::LimitReached { .. } => ErrorCode::LimitReached,
             Error::QuotaReached { .. } => ErrorCode::QuotaReached,
             Error::InvalidTransition { .. } => ErrorCode::InvalidTransition,

@@ -545,11 +545,31 @@ fn session_id(id: &str) -> Result<&str, Error> {
     }
 }
 
+/// How often `CallNext` looks again after another desk called its pick.
+const CALL_ATTEMPTS: usize = 5;
+
+/// The order of calling: booked appointments first, by their time; then
+/// walk-ins, by their waiting number (that is, by arrival).
+fn call_order(booking: &Booking) -> (bool, chrono::DateTime<Utc>, u32) {
+    if booking.channel == bookings::Channel::Foyer {
+        let number = booking
+            .waiting_number
+            .as_deref()
+            .and_then(|label| label.rsplit_once('-'))
+            .and_then(|(_, digits)| digits.parse().ok())
+            .unwrap_or(u32::MAX);
+        (true, chrono::DateTime::<Utc>::MIN_UTC, number)
+    } else {
+        (false, booking.start, 0)
+    }
+}
+
 fn status_to_proto(status: BookingStatus) -> pb::BookingStatus {
     match status {
         BookingStatus::Pending => pb::BookingStatus::Pending,
         BookingStatus::Booked => pb::BookingStatus::Booked,
         BookingStatus::CheckedIn => pb::BookingStatus::CheckedIn,
+        BookingStatus::Called => pb::BookingStatus::Called,
         BookingStatus::Completed => pb::BookingStatus::Completed,
         BookingStatus::NoShow => pb::BookingStatus::NoShow,
         BookingStatus::Cancelled => pb::BookingStatus::Cancelled,
@@ -561,6 +581,7 @@ fn status_from_proto(value: i32) -> Option<BookingStatus> {
         pb::BookingStatus::Pending => Some(BookingStatus::Pending),
         pb::BookingStatus::Booked => Some(BookingStatus::Booked),
         pb::BookingStatus::CheckedIn => Some(BookingStatus::CheckedIn),
+        pb::BookingStatus::Called => Some(BookingStatus::Called),
         pb::BookingStatus::Completed => Some(BookingStatus::Completed),
         pb::BookingStatus::NoShow => Some(BookingStatus::NoShow),
         pb::BookingStatus::Cancelled => Some(BookingStatus::Cancelled),
@@ -698,6 +719,56 @@ impl BookingService for Bookings {
         let key = IdempotencyKey::parse(&request.idempotency_key)?.ok_or(Error::NotFound)?;
         let (response, _) = self.made_with(&request.office_id, &key).await?.ok_or(Error::NotFound)?;
         Ok(Response::new(response))
+    }
+
+    #[tracing::instrument(skip_all, fields(office = %request.get_ref().office_id))]
+    async fn call_next(&self, request: Request<pb::CallNextRequest>) -> Result<Response<pb::Booking>, Status> {
+        let request = request.into_inner();
+        let actor = staff_actor(&request.actor)?;
+        let office = self
+            .catalogues
+            .office(&request.office_id)
+            .await
+            .map_err(Error::Availability)?;
+        if !office
+            .catalogue
+            .counters
+            .iter()
+            .any(|counter| counter.id == request.counter_id)
+        {
+            return Err(Error::UnknownCounter(request.counter_id).into());
+        }
+        let tz = office.timezone();
+        let today = Utc::now().with_timezone(&tz).date_naive();
+        let midnight = |day: chrono::NaiveDate| {
+            day.and_hms_opt(0, 0, 0)
+                .and_then(|local| local.and_local_timezone(tz).earliest())
+                .map(|instant| instant.with_timezone(&Utc))
+        };
+        let (Some(from), Some(to)) = (midnight(today), today.succ_opt().and_then(midnight)) else {
+            return Err(Error::Internal("no midnight today".to_owned()).into());
+        };
+        // Someone else may call the same citizen meanwhile: then the next.
+        for _ in 0..CALL_ATTEMPTS {
+            let mut waiting: Vec<Booking> = self
+                .store()?
+                .list(&request.office_id, from, to)
+                .await?
+                .into_iter()
+                .filter(|booking| {
+                    booking.status == BookingStatus::CheckedIn && booking.counter_id == request.counter_id
+                })
+                .collect();
+            waiting.sort_by_key(call_order);
+            let Some(next) = waiting.first() else {
+                return Err(Error::NobodyWaiting.into());
+            };
+            match self.change_status(next, BookingStatus::Called, &actor, None).await {
+                Err(Error::InvalidTransition { .. }) => continue,
+                outcome => return Ok(Response::new(outcome?)),
+            }
+        }
+        Err(Error::NobodyWaiting.into())
     }
 
     async fn get_data_policy(
@@ -871,5 +942,51 @@ impl BookingService for Bookings {
         Ok(Response::new(
             self.feed.watch(request.office_id, request.after_sequence),
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn waiting(code: &str, channel: bookings::Channel, hour: u32, number: &str) -> Booking {
+        let at = |hour: u32| {
+            chrono::NaiveDate::from_ymd_opt(2026, 11, 24)
+                .and_then(|day| day.and_hms_opt(hour, 0, 0))
+                .map(|local| local.and_utc())
+                .expect("valid")
+        };
+        Booking {
+            office_id: "amt".to_owned(),
+            code: code.to_owned(),
+            counter_id: "platz-1".to_owned(),
+            concern_ids: vec!["c".to_owned()],
+            start: at(hour),
+            end: at(hour + 1),
+            status: BookingStatus::CheckedIn,
+            name: String::new(),
+            email: String::new(),
+            phone: String::new(),
+            channel,
+            created_at: at(6),
+            confirm_by: None,
+            language: "de".to_owned(),
+            waiting_number: Some(number.to_owned()),
+        }
+    }
+
+    #[test]
+    fn booked_appointments_are_called_by_time_then_walk_ins_by_arrival() {
+        use bookings::Channel::{Foyer, Online, Phone};
+        let mut queue = [
+            waiting("W-2", Foyer, 8, "W-002"),
+            waiting("T-10", Online, 10, "T-001"),
+            waiting("W-10", Foyer, 8, "W-010"),
+            waiting("T-9", Phone, 9, "T-002"),
+            waiting("W-1", Foyer, 11, "W-001"),
+        ];
+        queue.sort_by_key(call_order);
+        let order: Vec<&str> = queue.iter().map(|booking| booking.code.as_str()).collect();
+        assert_eq!(order, ["T-9", "T-10", "W-1", "W-2", "W-10"]);
     }
 }

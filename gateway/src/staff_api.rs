@@ -29,6 +29,7 @@ pub fn routes() -> OpenApiRouter<Services> {
         .routes(routes!(change_status))
         .routes(routes!(walk_in))
         .routes(routes!(absence))
+        .routes(routes!(call_next))
 }
 
 fn unauthorized() -> ApiError {
@@ -175,6 +176,53 @@ async fn change_status(
     services.await_slots(&changed).await;
     let office = services.office(&changed.office_id).await?;
     Ok(Json(StaffBooking::new(&changed, &office)).into_response())
+}
+
+/// The counter's path parameters (documentation only; `path_value` reads them).
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+#[expect(dead_code, reason = "only describes the path in the OpenAPI document")]
+struct CounterPath {
+    /// The office's id.
+    #[param(example = "bergkamen")]
+    office: String,
+    /// The counter's id.
+    #[param(example = "platz-1")]
+    counter: String,
+}
+
+/// Calls the next citizen waiting for this counter today: of those who
+/// arrived at it, booked appointments first by their time, then walk-ins
+/// by their waiting number. The booking becomes `called`.
+#[utoipa::path(post, path = "/api/v1/staff/offices/{office}/counters/{counter}/call-next", tag = "staff",
+    params(CounterPath),
+    security(("staff_token" = []), ("desk_session" = [])),
+    responses(
+        (status = 200, description = "The booking called, with its waiting number", body = StaffBooking),
+        (status = 400, description = "A bad path", body = ErrorBody),
+        (status = 401, description = "Neither signed in nor the staff token (`unauthorized`)", body = ErrorBody),
+        (status = 403, description = "Not for this account, or a desk session without this site's Origin or CSRF token (`forbidden`)", body = ErrorBody),
+        (status = 404, description = "Nobody waits there (`nobody_waiting`), or no such office or counter", body = ErrorBody),
+    ))]
+async fn call_next(
+    State(services): State<Services>,
+    path: Result<Path<(String, String)>, PathRejection>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let (office_id, counter_id) = path_value(path)?;
+    let actor = caller(&services, &headers, &office_id, true).await?;
+    let called = services
+        .bookings
+        .clone()
+        .call_next(booking::CallNextRequest {
+            office_id: office_id.clone(),
+            counter_id,
+            actor,
+        })
+        .await?
+        .into_inner();
+    let office = services.office(&office_id).await?;
+    Ok(Json(StaffBooking::new(&called, &office)).into_response())
 }
 
 /// A visitor at the foyer desk, without an appointment.

@@ -15,6 +15,7 @@ pub fn status_name(status: booking::BookingStatus) -> &'static str {
     match status {
         booking::BookingStatus::Pending => "pending",
         booking::BookingStatus::CheckedIn => "checked_in",
+        booking::BookingStatus::Called => "called",
         booking::BookingStatus::Completed => "completed",
         booking::BookingStatus::NoShow => "no_show",
         booking::BookingStatus::Cancelled => "cancelled",
@@ -23,10 +24,11 @@ pub fn status_name(status: booking::BookingStatus) -> &'static str {
 }
 
 /// Every status a booking can have, as the APIs list them.
-pub const STATUSES: [booking::BookingStatus; 6] = [
+pub const STATUSES: [booking::BookingStatus; 7] = [
     booking::BookingStatus::Pending,
     booking::BookingStatus::Booked,
     booking::BookingStatus::CheckedIn,
+    booking::BookingStatus::Called,
     booking::BookingStatus::Completed,
     booking::BookingStatus::NoShow,
     booking::BookingStatus::Cancelled,
@@ -54,6 +56,7 @@ pub fn status_label(status: booking::BookingStatus) -> &'static str {
         booking::BookingStatus::Pending => "noch nicht bestätigt",
         // Not "angemeldet": in a registration office that means a residence.
         booking::BookingStatus::CheckedIn => "eingetroffen",
+        booking::BookingStatus::Called => "aufgerufen",
         booking::BookingStatus::Completed => "erledigt",
         booking::BookingStatus::NoShow => "nicht erschienen",
         booking::BookingStatus::Cancelled => "abgesagt",

@@ -112,6 +112,7 @@ pub fn required_scope(path: &str) -> Option<Scope> {
             | "GetBookingHistory"
             | "BookNextFree"
             | "GetBookingByIdempotencyKey"
+            | "CallNext"
             | "RevokeStaffSession"
             | "CheckStaffSession",
         ) => Some(Scope::Staff),

@@ -27,6 +27,7 @@ const OPERATIONS: &[(&str, &str)] = &[
     ("post", "/api/v1/staff/offices/{office}/bookings/{code}/status"),
     ("post", "/api/v1/staff/offices/{office}/walk-ins"),
     ("post", "/api/v1/staff/offices/{office}/absences"),
+    ("post", "/api/v1/staff/offices/{office}/counters/{counter}/call-next"),
     ("get", "/healthz"),
     ("get", "/metrics"),
 ];

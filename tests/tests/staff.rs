@@ -6,6 +6,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::{Value, json};
 
 backend_tests!(
+    the_next_arrived_citizen_is_called_once,
     twenty_arrivals_at_once_draw_unique_waiting_numbers_without_gaps,
     the_staff_api_books_walk_ins_changes_statuses_and_records_absences,
     the_staff_api_needs_a_session_or_the_token
@@ -410,4 +411,68 @@ async fn twenty_arrivals_at_once_draw_unique_waiting_numbers_without_gaps(backen
     .await;
     assert_eq!(answer, 200, "{again}");
     assert_eq!(again["waiting_number"], answers[0].1["waiting_number"]);
+}
+
+async fn the_next_arrived_citizen_is_called_once(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    let post = |path: String, body: Value| {
+        let request = app.http.post(app.url(&path)).bearer_auth(STAFF_API_TOKEN).json(&body);
+        async move {
+            let response = request.send().await.expect("request");
+            let status = response.status().as_u16();
+            (status, response.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let (status, walk_in) = post(
+        "/api/v1/staff/offices/bergkamen/walk-ins".to_owned(),
+        json!({ "concerns": ["allgemeine-beratung"], "name": "Laufkunde Aufruf" }),
+    )
+    .await;
+    assert_eq!(status, 201, "{walk_in}");
+    let code = walk_in["code"].as_str().expect("code").to_owned();
+    let counter = walk_in["counter"].as_str().expect("counter").to_owned();
+    let call = format!("/api/v1/staff/offices/bergkamen/counters/{counter}/call-next");
+    // Nobody has arrived yet.
+    let (status, error) = post(call.clone(), json!({})).await;
+    assert_eq!((status, &error["error"]["code"]), (404, &json!("nobody_waiting")));
+    let (status, arrived) = post(
+        format!("/api/v1/staff/offices/bergkamen/bookings/{code}/status"),
+        json!({ "status": "checked_in" }),
+    )
+    .await;
+    assert_eq!(status, 200, "{arrived}");
+    let today = chrono::Utc::now()
+        .with_timezone(&chrono_tz::Europe::Berlin)
+        .format("%Y-%m-%d")
+        .to_string();
+    let (status, called) = post(call.clone(), json!({})).await;
+    if walk_in["start"].as_str().is_some_and(|start| start.starts_with(&today)) {
+        assert_eq!(status, 200, "{called}");
+        assert_eq!(
+            (called["code"].as_str(), called["status"].as_str()),
+            (Some(code.as_str()), Some("called"))
+        );
+        assert_eq!(called["waiting_number"], arrived["waiting_number"]);
+        // Called once: the next call finds nobody.
+        let (status, error) = post(call.clone(), json!({})).await;
+        assert_eq!((status, &error["error"]["code"]), (404, &json!("nobody_waiting")));
+        let (status, done) = post(
+            format!("/api/v1/staff/offices/bergkamen/bookings/{code}/status"),
+            json!({ "status": "completed" }),
+        )
+        .await;
+        assert_eq!((status, &done["status"]), (200, &json!("completed")));
+    } else {
+        // Outside opening hours the walk-in is on a later day: only today's
+        // arrivals are called.
+        assert_eq!((status, &called["error"]["code"]), (404, &json!("nobody_waiting")));
+    }
+    let (status, error) = post(
+        "/api/v1/staff/offices/bergkamen/counters/platz-99/call-next".to_owned(),
+        json!({}),
+    )
+    .await;
+    assert_eq!((status, &error["error"]["code"]), (404, &json!("counter_not_found")));
 }

@@ -295,6 +295,7 @@ struct BookingRow {
 }
 
 struct CounterColumn {
+    id: String,
     name: String,
     bookings: Vec<BookingRow>,
 }
@@ -332,6 +333,8 @@ fn message(code: &str) -> Option<&'static str> {
     Some(match code {
         "status" => "Der Status wurde gespeichert.",
         "verschoben" => "Der Termin wurde verschoben.",
+        "aufgerufen" => "Die nächste Person wurde aufgerufen.",
+        "niemand" => "An diesem Platz wartet niemand, der schon eingetroffen ist.",
         "abwesenheit" => "Die Abwesenheit wurde eingetragen.",
         "kein-termin" => "Heute ist für dieses Anliegen kein Termin mehr frei.",
         "name" => "Bitte geben Sie einen Namen an.",
@@ -361,6 +364,7 @@ pub async fn day(
         let actions: Vec<(&'static str, &'static str)> = match status {
             booking::BookingStatus::Booked => vec![("checked_in", "Angekommen"), ("no_show", "Nicht erschienen")],
             booking::BookingStatus::CheckedIn => vec![("completed", "Erledigt")],
+            booking::BookingStatus::Called => vec![("completed", "Erledigt"), ("no_show", "Nicht erschienen")],
             _ => Vec::new(),
         };
         let row = BookingRow {
@@ -379,6 +383,7 @@ pub async fn day(
         match by_counter.iter_mut().find(|column| column.name == counter_name) {
             Some(column) => column.bookings.push(row),
             None => by_counter.push(CounterColumn {
+                id: entry.counter_id.clone(),
                 name: counter_name,
                 bookings: vec![row],
             }),
@@ -903,4 +908,39 @@ pub async fn absence(
         items,
     })?;
     Ok(csrf.respond(page))
+}
+
+#[derive(Deserialize)]
+pub struct CallForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+/// "Nächste/n aufrufen" at a counter.
+pub async fn call_next(
+    State(services): State<Services>,
+    Path((office_id, counter_id)): Path<(String, String)>,
+    headers: HeaderMap,
+    Form(form): Form<CallForm>,
+) -> Result<Response, WebError> {
+    let account = signed_in(&services, &headers, Some(&office_id)).await?;
+    verify_bound(&services, &headers, &form.csrf)?;
+    let called = services
+        .bookings
+        .clone()
+        .call_next(booking::CallNextRequest {
+            office_id: office_id.clone(),
+            counter_id,
+            actor: account.login.clone(),
+        })
+        .await;
+    let outcome = match called {
+        Ok(_) => "aufgerufen",
+        Err(status) if ErrorCode::of(&status) == ErrorCode::NobodyWaiting => "niemand",
+        Err(status) => return Err(status.into()),
+    };
+    Ok(see_other(&format!(
+        "/schalter/{}?meldung={outcome}#termine",
+        encode(&office_id)
+    )))
 }

@@ -129,7 +129,7 @@ async fn arrive(services: &Services, office_id: &str, code: &str) -> Result<Arri
     let (start, end) = view::times(&found);
     let now = Utc::now();
     match found.status() {
-        booking::BookingStatus::CheckedIn => return Ok(Arrival::Already(found)),
+        booking::BookingStatus::CheckedIn | booking::BookingStatus::Called => return Ok(Arrival::Already(found)),
         booking::BookingStatus::Booked => {}
         _ => return Ok(Arrival::Refused(lang.t("kiosk.not_active").to_owned())),
     }

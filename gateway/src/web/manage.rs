@@ -89,7 +89,9 @@ fn status_note(status: booking::BookingStatus) -> Option<&'static str> {
         booking::BookingStatus::Cancelled => Some(i18n::current().t("booking.cancelled_note")),
         booking::BookingStatus::Completed => Some(i18n::current().t("booking.completed_note")),
         booking::BookingStatus::NoShow => Some(i18n::current().t("booking.no_show_note")),
-        booking::BookingStatus::CheckedIn => Some(i18n::current().t("booking.checked_in_note")),
+        booking::BookingStatus::CheckedIn | booking::BookingStatus::Called => {
+            Some(i18n::current().t("booking.checked_in_note"))
+        }
         booking::BookingStatus::Pending | booking::BookingStatus::Booked | booking::BookingStatus::Unspecified => None,
     }
 }

@@ -50,6 +50,10 @@ pub fn routes() -> Router<Services> {
         .route("/schalter/{office}/ticket/{code}", get(desk::ticket))
         .route("/schalter/{office}/abwesenheit", axum::routing::post(desk::absence))
         .route(
+            "/schalter/{office}/platz/{counter}/aufrufen",
+            axum::routing::post(desk::call_next),
+        )
+        .route(
             "/schalter/{office}/termine/{code}/status",
             axum::routing::post(desk::change_status),
         )
