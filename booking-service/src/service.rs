@@ -545,6 +545,55 @@ fn session_id(id: &str) -> Result<&str, Error> {
     }
 }
 
+/// How often a board being watched is read again.
+const BOARD_INTERVAL: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// The board of an office today: who is called, who waits, and about how
+/// long (the waiting appointments' minutes spread over the counters).
+async fn board(store: &dyn BookingStore, office: &amtstermin_catalogue::OfficeCatalogue) -> Result<pb::Board, Error> {
+    let tz = office.timezone();
+    let today = Utc::now().with_timezone(&tz).date_naive();
+    let midnight = |day: chrono::NaiveDate| {
+        day.and_hms_opt(0, 0, 0)
+            .and_then(|local| local.and_local_timezone(tz).earliest())
+            .map(|instant| instant.with_timezone(&Utc))
+    };
+    let (Some(from), Some(to)) = (midnight(today), today.succ_opt().and_then(midnight)) else {
+        return Err(Error::Internal("no midnight today".to_owned()));
+    };
+    let bookings = store.list(office.id(), from, to).await?;
+    let mut called: Vec<&Booking> = bookings
+        .iter()
+        .filter(|booking| booking.status == BookingStatus::Called && booking.waiting_number.is_some())
+        .collect();
+    called.sort_by_key(|booking| std::cmp::Reverse(call_order(booking)));
+    let mut waiting: Vec<&Booking> = bookings
+        .iter()
+        .filter(|booking| booking.status == BookingStatus::CheckedIn && booking.waiting_number.is_some())
+        .collect();
+    waiting.sort_by_key(|booking| call_order(booking));
+    let minutes: i64 = waiting
+        .iter()
+        .map(|booking| (booking.end - booking.start).num_minutes())
+        .sum();
+    let counters = office.catalogue.counters.len().max(1) as i64;
+    Ok(pb::Board {
+        called: called
+            .iter()
+            .take(6)
+            .map(|booking| pb::CalledNumber {
+                number: booking.waiting_number.clone().unwrap_or_default(),
+                counter_id: booking.counter_id.clone(),
+            })
+            .collect(),
+        waiting: waiting
+            .iter()
+            .map(|booking| booking.waiting_number.clone().unwrap_or_default())
+            .collect(),
+        estimated_wait_minutes: u32::try_from((minutes + counters - 1) / counters).unwrap_or(u32::MAX),
+    })
+}
+
 /// How often `CallNext` looks again after another desk called its pick.
 const CALL_ATTEMPTS: usize = 5;
 
@@ -769,6 +818,46 @@ impl BookingService for Bookings {
             }
         }
         Err(Error::NobodyWaiting.into())
+    }
+
+    type WatchBoardStream = tokio_stream::wrappers::ReceiverStream<Result<pb::Board, Status>>;
+
+    #[tracing::instrument(skip_all, fields(office = %request.get_ref().office_id))]
+    async fn watch_board(
+        &self,
+        request: Request<pb::WatchBoardRequest>,
+    ) -> Result<Response<Self::WatchBoardStream>, Status> {
+        let office_id = request.into_inner().office_id;
+        let office = self.catalogues.office(&office_id).await.map_err(Error::Availability)?;
+        self.store()?;
+        let store = Arc::clone(&self.store);
+        let (sender, receiver) = tokio::sync::mpsc::channel(4);
+        // Every replica reads the board from the database, so a display
+        // follows calls made on any of them.
+        tokio::spawn(async move {
+            let mut last: Option<pb::Board> = None;
+            let mut ticks = tokio::time::interval(BOARD_INTERVAL);
+            loop {
+                ticks.tick().await;
+                let board = match board(&*store, &office).await {
+                    Ok(board) => board,
+                    Err(error) => {
+                        let _ = sender.send(Err(error.into())).await;
+                        return;
+                    }
+                };
+                if last.as_ref() != Some(&board) {
+                    if sender.send(Ok(board.clone())).await.is_err() {
+                        return;
+                    }
+                    last = Some(board);
+                }
+                if sender.is_closed() {
+                    return;
+                }
+            }
+        });
+        Ok(Response::new(tokio_stream::wrappers::ReceiverStream::new(receiver)))
     }
 
     async fn get_data_policy(

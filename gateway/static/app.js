@@ -150,3 +150,65 @@ document.addEventListener("DOMContentLoaded", () => {
     button.addEventListener("click", () => window.print());
   }
 });
+
+// The call display (/aufruf/…): follows the board through Server-Sent
+// Events; the browser's EventSource reconnects by itself after a restart or
+// a network loss. A chime, when switched on, marks a newly called number.
+document.addEventListener("DOMContentLoaded", () => {
+  const board = document.querySelector("[data-board]");
+  if (!board || !window.EventSource) return;
+  const called = board.querySelector("[data-called]");
+  const calledEmpty = board.querySelector("[data-called-empty]");
+  const waiting = board.querySelector("[data-waiting]");
+  const wait = board.querySelector("[data-wait]");
+  const chime = board.querySelector("[data-chime]");
+  let chimeOn = false;
+  let audio;
+  chime.hidden = false;
+  chime.addEventListener("click", () => {
+    chimeOn = !chimeOn;
+    chime.textContent = chimeOn ? chime.dataset.off : chime.dataset.on;
+    audio = audio || new AudioContext();
+  });
+  const ring = () => {
+    if (!chimeOn || !audio) return;
+    const tone = audio.createOscillator();
+    const gain = audio.createGain();
+    tone.frequency.value = 660;
+    gain.gain.setValueAtTime(0.2, audio.currentTime);
+    gain.gain.exponentialRampToValueAtTime(0.001, audio.currentTime + 1.2);
+    tone.connect(gain).connect(audio.destination);
+    tone.start();
+    tone.stop(audio.currentTime + 1.2);
+  };
+  let latest = called.querySelector(".board-number")?.textContent ?? "";
+  const events = new EventSource(board.dataset.board);
+  events.addEventListener("board", (event) => {
+    const data = JSON.parse(event.data);
+    called.replaceChildren(
+      ...data.called.map(([number, counter]) => {
+        const item = document.createElement("li");
+        const big = document.createElement("span");
+        big.className = "board-number";
+        big.textContent = number;
+        const where = document.createElement("span");
+        where.className = "board-counter";
+        where.textContent = `${called.dataset.counterLabel} ${counter}`;
+        item.append(big, " ", where);
+        return item;
+      }),
+    );
+    calledEmpty.hidden = data.called.length > 0;
+    waiting.replaceChildren(
+      ...data.waiting.map((number) => {
+        const item = document.createElement("li");
+        item.textContent = number;
+        return item;
+      }),
+    );
+    wait.textContent = wait.dataset.template.replace("{minutes}", data.estimated_wait_minutes);
+    const first = data.called[0]?.[0] ?? "";
+    if (first && first !== latest) ring();
+    latest = first;
+  });
+});

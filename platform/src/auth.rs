@@ -99,7 +99,7 @@ pub fn required_scope(path: &str) -> Option<Scope> {
         ) => Some(Scope::Public),
         (
             "amtstermin.booking.v1.BookingService",
-            "CreateBooking" | "GetBooking" | "RescheduleBooking" | "CancelBooking" | "GetDataPolicy",
+            "CreateBooking" | "GetBooking" | "RescheduleBooking" | "CancelBooking" | "GetDataPolicy" | "WatchBoard",
         ) => Some(Scope::Public),
         ("amtstermin.availability.v1.AvailabilityService", "CheckStart")
         | ("amtstermin.booking.v1.BookingService", "WatchBookings") => Some(Scope::Service),

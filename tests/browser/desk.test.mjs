@@ -155,3 +155,37 @@ test("the self check-in kiosk takes a code and answers in words", async () => {
   await check(page, "kiosk-02-unbekannt");
   await page.context().close();
 });
+
+test("the call display shows a call within a second, without reloading", async () => {
+  const page = await open(browser, { viewport: { width: 1920, height: 1080 } });
+  await page.goto(`${BASE}/aufruf/bergkamen`);
+  await page.getByRole("heading", { name: "Wartende Nummern" }).waitFor();
+  await check(page, "aufruf-01-anzeige");
+  const api = page.request;
+  const headers = { Authorization: `Bearer ${process.env.AMTSTERMIN_STAFF_API_TOKEN}` };
+  const walkIn = await (
+    await api.post(`${BASE}/api/v1/staff/offices/bergkamen/walk-ins`, {
+      headers,
+      data: { concerns: ["allgemeine-beratung"], name: "Laufkunde Anzeige" },
+    })
+  ).json();
+  const arrived = await (
+    await api.post(`${BASE}/api/v1/staff/offices/bergkamen/bookings/${walkIn.code}/status`, {
+      headers,
+      data: { status: "checked_in" },
+    })
+  ).json();
+  const today = new Date().toLocaleDateString("sv-SE", { timeZone: "Europe/Berlin" });
+  if (!walkIn.start.startsWith(today)) {
+    // Outside opening hours the walk-in is on a later day; the board shows today.
+    await page.context().close();
+    return;
+  }
+  const started = Date.now();
+  await api.post(`${BASE}/api/v1/staff/offices/bergkamen/counters/${walkIn.counter}/call-next`, { headers });
+  await page.locator(".board-number", { hasText: arrived.waiting_number }).first().waitFor({ timeout: 5_000 });
+  // Reported, not asserted: machine speed is no test result.
+  console.log(`call display: ${arrived.waiting_number} shown ${Date.now() - started} ms after the call`);
+  await check(page, "aufruf-02-aufgerufen");
+  await page.context().close();
+});

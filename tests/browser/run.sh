@@ -17,6 +17,8 @@ if ! [ -x /usr/bin/chromium ]; then
 fi
 (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error)
 
+# The tests drive the staff API too (the call display).
+export AMTSTERMIN_STAFF_API_TOKEN="browser-run-$(date +%s%N)"
 # Below the ephemeral range (32768+), where test clients' sockets could sit.
 port=${AMTSTERMIN_BROWSER_PORT:-28080}
 source tests/stack.sh

@@ -2,6 +2,7 @@
 //! booking, and the private manage page. Server-rendered German HTML that
 //! works without JavaScript, built on the same gRPC calls as the JSON API.
 
+mod board;
 mod citizen;
 mod desk;
 mod frame;
@@ -42,6 +43,8 @@ pub fn routes() -> Router<Services> {
             get(manage::confirm_move).post(manage::reschedule),
         )
         .route("/einchecken/{office}", get(kiosk::form).post(kiosk::check_in))
+        .route("/aufruf/{office}", get(board::page))
+        .route("/aufruf/{office}/ereignisse", get(board::events))
         .route("/schalter", get(desk::offices))
         .route("/schalter/anmelden", get(desk::login_form).post(desk::login))
         .route("/schalter/abmelden", axum::routing::post(desk::logout))
