@@ -53,6 +53,7 @@ fn office() -> Office {
         contact: Default::default(),
         legal: Default::default(),
         waiting_prefixes: ("T".to_owned(), "W".to_owned()),
+        kiosk_walk_ins: false,
         categories: Vec::new(),
         concerns: Vec::new(),
         counters: (0..COUNTERS)

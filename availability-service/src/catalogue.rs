@@ -82,6 +82,8 @@ pub struct Office {
     pub legal: crate::config::LegalEntry,
     /// Prefixes of the waiting numbers: (booked, walk-in).
     pub waiting_prefixes: (String, String),
+    /// Whether walk-ins may draw a number at the self check-in kiosk.
+    pub kiosk_walk_ins: bool,
     pub categories: Vec<Category>,
     pub concerns: Vec<Concern>,
     pub counters: Vec<Counter>,

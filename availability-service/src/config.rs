@@ -75,6 +75,9 @@ struct OfficeEntry {
     waiting_prefix_booked: String,
     #[serde(default = "default_waiting_prefix_walk_in")]
     waiting_prefix_walk_in: String,
+    /// Whether walk-ins may draw a number at the self check-in kiosk.
+    #[serde(default)]
+    kiosk_walk_ins: bool,
     /// Default weekly hours of the office's counters.
     #[serde(default)]
     hours: HoursEntry,
@@ -469,6 +472,7 @@ fn office(entry: OfficeEntry) -> Result<Office, Error> {
         contact: entry.contact,
         legal: entry.legal,
         waiting_prefixes,
+        kiosk_walk_ins: entry.kiosk_walk_ins,
         categories,
         concerns,
         counters,

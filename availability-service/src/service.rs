@@ -152,6 +152,7 @@ fn office_to_proto(office: &Office) -> pb::Office {
         }),
         waiting_prefix_booked: office.waiting_prefixes.0.clone(),
         waiting_prefix_walk_in: office.waiting_prefixes.1.clone(),
+        kiosk_walk_ins: office.kiosk_walk_ins,
     }
 }
 

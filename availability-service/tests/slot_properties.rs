@@ -194,6 +194,7 @@ fn case() -> impl Strategy<Value = Case> {
                     contact: Default::default(),
                     legal: Default::default(),
                     waiting_prefixes: ("T".to_owned(), "W".to_owned()),
+                    kiosk_walk_ins: false,
                     categories: Vec::new(),
                     concerns: Vec::new(),
                     counters,

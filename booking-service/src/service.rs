@@ -292,7 +292,16 @@ impl Bookings {
             Ok(ProtoChannel::Phone) => ProtoChannel::Phone,
             _ => ProtoChannel::Foyer,
         };
-        let last_day = (Utc::now() + chrono::TimeDelta::days(WALK_IN_DAYS)).date_naive();
+        let last_day = if request.today_only {
+            let office = self
+                .catalogues
+                .office(&request.office_id)
+                .await
+                .map_err(Error::Availability)?;
+            Utc::now().with_timezone(&office.timezone()).date_naive()
+        } else {
+            (Utc::now() + chrono::TimeDelta::days(WALK_IN_DAYS)).date_naive()
+        };
         let slots = self
             .availability
             .clone()

@@ -200,13 +200,14 @@ impl Services {
         }
     }
 
-    /// Books a walk-in on the next free start (staff channel, no email).
+    /// Books a walk-in on the next free start (staff channel, no email),
+    /// within two weeks or, `today_only`, today.
     pub async fn book_walk_in(
         &self,
         office_id: &str,
         concern_ids: &[String],
-        name: &str,
-        actor: &str,
+        (name, actor): (&str, &str),
+        today_only: bool,
     ) -> Result<booking::Booking, ApiError> {
         let created = self
             .bookings
@@ -219,6 +220,7 @@ impl Services {
                 phone: String::new(),
                 channel: availability::Channel::Foyer.into(),
                 actor: actor.to_owned(),
+                today_only,
             })
             .await?
             .into_inner();

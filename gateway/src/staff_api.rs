@@ -256,7 +256,7 @@ async fn walk_in(
     let actor = caller(&services, &headers, &office_id, true).await?;
     let request: WalkIn = json_body(body)?;
     let booking = services
-        .book_walk_in(&office_id, &request.concerns, &request.name, &actor)
+        .book_walk_in(&office_id, &request.concerns, (&request.name, &actor), false)
         .await?;
     let office = services.office(&office_id).await?;
     Ok((StatusCode::CREATED, Json(StaffBooking::new(&booking, &office))).into_response())

@@ -79,6 +79,7 @@ async fn codes(availability_channel: Channel, booking_channel: Channel) -> Vec<(
             code(
                 bookings
                     .book_next_free(booking::BookNextFreeRequest {
+                        today_only: false,
                         office_id: office(),
                         ..Default::default()
                     })

@@ -645,6 +645,38 @@ async fn the_kiosk_checks_in_by_code_or_says_why_not() {
     let (status, body, _) = page(&app, "/einchecken/bergkamen").await;
     assert_eq!(status, 200);
     assert!(body.contains("Buchungscode"));
+    assert!(body.contains("Ohne Termin?"), "walk-ins allowed here");
+    let (_, registry_kiosk, _) = page(&app, "/einchecken/standesamt-bergkamen").await;
+    assert!(
+        !registry_kiosk.contains("Ohne Termin?"),
+        "but not at the registry office"
+    );
+    let walk_in = |office: &'static str, concern: &'static str| {
+        let app = &app;
+        async move {
+            let response = app
+                .http
+                .post(app.url(&format!("/einchecken/{office}/ohne-termin")))
+                .header("cookie", format!("amtstermin_csrf={CSRF}"))
+                .form(&[("csrf", CSRF), ("anliegen", concern)])
+                .send()
+                .await
+                .expect("request");
+            (response.status().as_u16(), response.text().await.unwrap_or_default())
+        }
+    };
+    let (status, body) = walk_in("bergkamen", "allgemeine-beratung").await;
+    match status {
+        200 => assert!(body.contains(r#"<p class="waiting-number">W-"#), "{body}"),
+        // Late in the day nothing is free any more.
+        409 => assert!(
+            body.contains("Heute ist für dieses Anliegen keine Zeit mehr frei"),
+            "{body}"
+        ),
+        other => panic!("{other}: {body}"),
+    }
+    assert_eq!(walk_in("bergkamen", "drachenzaehmung").await.0, 404);
+    assert_eq!(walk_in("standesamt-bergkamen", "geburtsurkunde").await.0, 404);
 
     let (status, body) = kiosk("ABCD-EFGH".to_owned()).await;
     assert_eq!(status, 409);

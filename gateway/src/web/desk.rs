@@ -608,7 +608,7 @@ pub async fn walk_in(
     let persons = form.personen.trim().parse::<usize>().unwrap_or(1).clamp(1, 10);
     let ids = vec![form.anliegen.clone(); persons];
     match services
-        .book_walk_in(&office_id, &ids, &form.name, &account.login)
+        .book_walk_in(&office_id, &ids, (&form.name, &account.login), false)
         .await
     {
         Ok(booking) => Ok(see_other(&format!(

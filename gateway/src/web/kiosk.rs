@@ -3,6 +3,7 @@
 //! of queueing at the desk. Too early, too late, another day, another
 //! office and already checked in each get their own answer.
 
+use amtstermin_catalogue::OfficeCatalogue;
 use amtstermin_platform::ErrorCode;
 use amtstermin_proto::booking::v1 as booking;
 use askama::Template;
@@ -37,6 +38,21 @@ struct Kiosk {
     /// What the kiosk says about the code (a refusal or the appointment).
     answer: Option<String>,
     refused: bool,
+    /// (id, name) of the concerns a walk-in may draw a number for; empty
+    /// where the office does not allow it.
+    walk_in_concerns: Vec<(String, String)>,
+}
+
+fn walk_in_concerns(office: &OfficeCatalogue) -> Vec<(String, String)> {
+    if !office.office.kiosk_walk_ins {
+        return Vec::new();
+    }
+    office
+        .catalogue
+        .concerns
+        .iter()
+        .map(|concern| (concern.id.clone(), concern.name.clone()))
+        .collect()
 }
 
 pub async fn form(
@@ -55,6 +71,7 @@ pub async fn form(
         number: None,
         answer: None,
         refused: false,
+        walk_in_concerns: walk_in_concerns(&office),
     })?;
     Ok(csrf.respond(page))
 }
@@ -102,6 +119,72 @@ pub async fn check_in(
         number,
         answer,
         refused,
+        walk_in_concerns: walk_in_concerns(&office),
+    })?;
+    let mut response = csrf.respond(page);
+    if refused {
+        *response.status_mut() = StatusCode::CONFLICT;
+    }
+    Ok(response.into_response())
+}
+
+#[derive(Deserialize)]
+pub struct WalkIn {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    anliegen: String,
+}
+
+/// A walk-in draws a number for a concern: the next free time of today
+/// (foyer channel), checked in at once.
+pub async fn walk_in(
+    State(services): State<Services>,
+    client: Client,
+    Path(office_id): Path<String>,
+    headers: HeaderMap,
+    Form(form): Form<WalkIn>,
+) -> Result<Response, WebError> {
+    // A booking each: the bookings budget of the kiosk's address counts it.
+    services.limit(Class::Bookings, Some(&office_id), client).await?;
+    Csrf::verify(&headers, &form.csrf)?;
+    let csrf = Csrf::from_headers(&headers)?;
+    let office = services.page_office(&office_id).await?;
+    let lang = i18n::current();
+    if !office.office.kiosk_walk_ins || office.concern(&form.anliegen).is_none() {
+        return Err(WebError::NotFound(lang.t("error.not_found")));
+    }
+    let name = lang.t("kiosk.walk_in_name");
+    let booked = services
+        .book_walk_in(&office_id, std::slice::from_ref(&form.anliegen), (name, "kiosk"), true)
+        .await;
+    let (number, answer, refused) = match booked {
+        Ok(booked) => {
+            // Here now, whenever the time is: checked in at once.
+            let arrived = check_in_now(&services, &office_id, &booked.code).await?;
+            let (start, _) = view::times(&arrived);
+            let answer = lang.t2(
+                "kiosk.your_appointment",
+                ("time", &view::at(start, office.timezone())),
+                ("concerns", &describe(&office, &arrived.concern_ids)),
+            );
+            (Some(arrived.waiting_number), Some(answer), false)
+        }
+        Err(error) if error.code == ErrorCode::SlotUnavailable => {
+            (None, Some(lang.t("kiosk.nothing_today").to_owned()), true)
+        }
+        Err(error) => return Err(error.into()),
+    };
+    let page = render(&Kiosk {
+        frame: Frame::office(&office),
+        office_name: office.office.name.clone(),
+        office_id,
+        csrf: csrf.token.clone(),
+        code: String::new(),
+        number,
+        answer,
+        refused,
+        walk_in_concerns: walk_in_concerns(&office),
     })?;
     let mut response = csrf.respond(page);
     if refused {
@@ -145,24 +228,27 @@ async fn arrive(services: &Services, office_id: &str, code: &str) -> Result<Arri
     if now > end {
         return Ok(Arrival::Refused(lang.t("kiosk.too_late").to_owned()));
     }
-    let changed = services
+    match check_in_now(services, office_id, &found.code).await {
+        Ok(arrived) => Ok(Arrival::CheckedIn(arrived)),
+        Err(WebError::BadRequest(_)) => Ok(Arrival::Refused(lang.t("kiosk.not_active").to_owned())),
+        Err(error) => Err(error),
+    }
+}
+
+/// Marks the booking `code` arrived (drawing its waiting number).
+async fn check_in_now(services: &Services, office_id: &str, code: &str) -> Result<booking::Booking, WebError> {
+    Ok(services
         .bookings
         .clone()
         .change_booking_status(booking::ChangeBookingStatusRequest {
             office_id: office_id.to_owned(),
-            code: found.code.clone(),
+            code: code.to_owned(),
             status: booking::BookingStatus::CheckedIn.into(),
             actor: "kiosk".to_owned(),
             note: String::new(),
         })
-        .await;
-    match changed {
-        Ok(changed) => Ok(Arrival::CheckedIn(changed.into_inner())),
-        Err(status) if ErrorCode::of(&status) == ErrorCode::InvalidTransition => {
-            Ok(Arrival::Refused(lang.t("kiosk.not_active").to_owned()))
-        }
-        Err(status) => Err(status.into()),
-    }
+        .await?
+        .into_inner())
 }
 
 /// The answer for a code this office does not know: the office it belongs

@@ -43,6 +43,7 @@ pub fn routes() -> Router<Services> {
             get(manage::confirm_move).post(manage::reschedule),
         )
         .route("/einchecken/{office}", get(kiosk::form).post(kiosk::check_in))
+        .route("/einchecken/{office}/ohne-termin", axum::routing::post(kiosk::walk_in))
         .route("/aufruf/{office}", get(board::page))
         .route("/aufruf/{office}/ereignisse", get(board::events))
         .route("/schalter", get(desk::offices))
