@@ -178,7 +178,9 @@ fn with_lang(page: &str, lang: Lang) -> String {
 /// otherwise runs the request in the language of the cookie.
 pub async fn middleware(request: Request, next: Next) -> Response {
     let uri = request.uri().clone();
-    let chosen = uri.query().and_then(|query| {
+    // Pages only: the JSON API has no language and no redirects.
+    let page_request = !uri.path().starts_with("/api/");
+    let chosen = uri.query().filter(|_| page_request).and_then(|query| {
         query
             .split('&')
             .filter_map(|pair| pair.strip_prefix("lang="))

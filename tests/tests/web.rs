@@ -576,6 +576,12 @@ async fn english_is_a_choice_the_browser_remembers() {
         "/",
         "the choice never leads off the site"
     );
+    let api = no_redirects
+        .get(app.url("/api/v1/offices?lang=en"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(api.status().as_u16(), 200, "the API ignores a lang parameter");
     assert!(cookie.starts_with("amtstermin_sprache=en;") && cookie.contains("Max-Age=31536000"));
     let english = |path: &str| {
         app.http
