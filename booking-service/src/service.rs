@@ -557,9 +557,11 @@ fn session_id(id: &str) -> Result<&str, Error> {
 /// How often a board being watched is read again.
 const BOARD_INTERVAL: std::time::Duration = std::time::Duration::from_millis(500);
 
-/// The board of an office today: who is called, who waits, and about how
-/// long (the waiting appointments' minutes spread over the counters).
-async fn board(store: &dyn BookingStore, office: &amtstermin_catalogue::OfficeCatalogue) -> Result<pb::Board, Error> {
+/// The office's bookings of its local today, any status.
+async fn todays_bookings(
+    store: &dyn BookingStore,
+    office: &amtstermin_catalogue::OfficeCatalogue,
+) -> Result<Vec<Booking>, Error> {
     let tz = office.timezone();
     let today = Utc::now().with_timezone(&tz).date_naive();
     let midnight = |day: chrono::NaiveDate| {
@@ -570,7 +572,13 @@ async fn board(store: &dyn BookingStore, office: &amtstermin_catalogue::OfficeCa
     let (Some(from), Some(to)) = (midnight(today), today.succ_opt().and_then(midnight)) else {
         return Err(Error::Internal("no midnight today".to_owned()));
     };
-    let bookings = store.list(office.id(), from, to).await?;
+    store.list(office.id(), from, to).await
+}
+
+/// The board of an office today: who is called, who waits, and about how
+/// long (the waiting appointments' minutes spread over the counters).
+async fn board(store: &dyn BookingStore, office: &amtstermin_catalogue::OfficeCatalogue) -> Result<pb::Board, Error> {
+    let bookings = todays_bookings(store, office).await?;
     let mut called: Vec<&Booking> = bookings
         .iter()
         .filter(|booking| booking.status == BookingStatus::Called && booking.waiting_number.is_some())
@@ -796,21 +804,9 @@ impl BookingService for Bookings {
         {
             return Err(Error::UnknownCounter(request.counter_id).into());
         }
-        let tz = office.timezone();
-        let today = Utc::now().with_timezone(&tz).date_naive();
-        let midnight = |day: chrono::NaiveDate| {
-            day.and_hms_opt(0, 0, 0)
-                .and_then(|local| local.and_local_timezone(tz).earliest())
-                .map(|instant| instant.with_timezone(&Utc))
-        };
-        let (Some(from), Some(to)) = (midnight(today), today.succ_opt().and_then(midnight)) else {
-            return Err(Error::Internal("no midnight today".to_owned()).into());
-        };
         // Someone else may call the same citizen meanwhile: then the next.
         for _ in 0..CALL_ATTEMPTS {
-            let mut waiting: Vec<Booking> = self
-                .store()?
-                .list(&request.office_id, from, to)
+            let mut waiting: Vec<Booking> = todays_bookings(self.store()?, &office)
                 .await?
                 .into_iter()
                 .filter(|booking| {

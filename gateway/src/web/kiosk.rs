@@ -9,7 +9,7 @@ use amtstermin_proto::booking::v1 as booking;
 use askama::Template;
 use axum::extract::{Form, Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use chrono::{TimeDelta, Utc};
 use serde::Deserialize;
 
@@ -95,37 +95,53 @@ pub async fn check_in(
     Csrf::verify(&headers, &form.csrf)?;
     let csrf = Csrf::from_headers(&headers)?;
     let office = services.page_office(&office_id).await?;
-    let lang = i18n::current();
     let code = form.code.trim().to_ascii_uppercase();
-    let outcome = arrive(&services, &office_id, &code).await?;
-    let (number, answer, refused) = match outcome {
-        Arrival::CheckedIn(found) | Arrival::Already(found) => {
+    let shown = match arrive(&services, &office_id, &code).await? {
+        Arrival::CheckedIn(found) | Arrival::Already(found) => Shown::Number(Box::new(found)),
+        Arrival::Refused(text) => Shown::Refusal(text, code),
+    };
+    answer(&office, &office_id, csrf, shown)
+}
+
+/// What the kiosk shows after a try: the number drawn, or why not (with
+/// the code typed, to correct it).
+enum Shown {
+    Number(Box<booking::Booking>),
+    Refusal(String, String),
+}
+
+/// The kiosk page with the outcome of a try (409 for a refusal).
+fn answer(office: &OfficeCatalogue, office_id: &str, csrf: Csrf, shown: Shown) -> Result<Response, WebError> {
+    let lang = i18n::current();
+    let (number, answer, code) = match shown {
+        Shown::Number(found) => {
             let (start, _) = view::times(&found);
             let answer = lang.t2(
                 "kiosk.your_appointment",
                 ("time", &view::at(start, office.timezone())),
-                ("concerns", &describe(&office, &found.concern_ids)),
+                ("concerns", &describe(office, &found.concern_ids)),
             );
-            (Some(found.waiting_number), Some(answer), false)
+            (Some(found.waiting_number), answer, String::new())
         }
-        Arrival::Refused(text) => (None, Some(text), true),
+        Shown::Refusal(text, code) => (None, text, code),
     };
+    let refused = number.is_none();
     let page = render(&Kiosk {
-        frame: Frame::office(&office),
+        frame: Frame::office(office),
         office_name: office.office.name.clone(),
-        office_id,
+        office_id: office_id.to_owned(),
         csrf: csrf.token.clone(),
-        code: if refused { code } else { String::new() },
+        code,
         number,
-        answer,
+        answer: Some(answer),
         refused,
-        walk_in_concerns: walk_in_concerns(&office),
+        walk_in_concerns: walk_in_concerns(office),
     })?;
     let mut response = csrf.respond(page);
     if refused {
         *response.status_mut() = StatusCode::CONFLICT;
     }
-    Ok(response.into_response())
+    Ok(response)
 }
 
 #[derive(Deserialize)]
@@ -158,39 +174,15 @@ pub async fn walk_in(
     let booked = services
         .book_walk_in(&office_id, std::slice::from_ref(&form.anliegen), (name, "kiosk"), true)
         .await;
-    let (number, answer, refused) = match booked {
-        Ok(booked) => {
-            // Here now, whenever the time is: checked in at once.
-            let arrived = check_in_now(&services, &office_id, &booked.code).await?;
-            let (start, _) = view::times(&arrived);
-            let answer = lang.t2(
-                "kiosk.your_appointment",
-                ("time", &view::at(start, office.timezone())),
-                ("concerns", &describe(&office, &arrived.concern_ids)),
-            );
-            (Some(arrived.waiting_number), Some(answer), false)
-        }
+    let shown = match booked {
+        // Here now, whenever the time is: checked in at once.
+        Ok(booked) => Shown::Number(Box::new(check_in_now(&services, &office_id, &booked.code).await?)),
         Err(error) if error.code == ErrorCode::SlotUnavailable => {
-            (None, Some(lang.t("kiosk.nothing_today").to_owned()), true)
+            Shown::Refusal(lang.t("kiosk.nothing_today").to_owned(), String::new())
         }
         Err(error) => return Err(error.into()),
     };
-    let page = render(&Kiosk {
-        frame: Frame::office(&office),
-        office_name: office.office.name.clone(),
-        office_id,
-        csrf: csrf.token.clone(),
-        code: String::new(),
-        number,
-        answer,
-        refused,
-        walk_in_concerns: walk_in_concerns(&office),
-    })?;
-    let mut response = csrf.respond(page);
-    if refused {
-        *response.status_mut() = StatusCode::CONFLICT;
-    }
-    Ok(response.into_response())
+    answer(&office, &office_id, csrf, shown)
 }
 
 enum Arrival {
