@@ -54,6 +54,7 @@ fn office() -> Office {
         legal: Default::default(),
         waiting_prefixes: ("T".to_owned(), "W".to_owned()),
         kiosk_walk_ins: false,
+        mail_when_two_ahead: false,
         categories: Vec::new(),
         concerns: Vec::new(),
         counters: (0..COUNTERS)

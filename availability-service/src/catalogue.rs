@@ -84,6 +84,8 @@ pub struct Office {
     pub waiting_prefixes: (String, String),
     /// Whether walk-ins may draw a number at the self check-in kiosk.
     pub kiosk_walk_ins: bool,
+    /// Whether an arrived citizen is mailed when two numbers remain ahead.
+    pub mail_when_two_ahead: bool,
     pub categories: Vec<Category>,
     pub concerns: Vec<Concern>,
     pub counters: Vec<Counter>,

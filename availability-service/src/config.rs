@@ -78,6 +78,9 @@ struct OfficeEntry {
     /// Whether walk-ins may draw a number at the self check-in kiosk.
     #[serde(default)]
     kiosk_walk_ins: bool,
+    /// Whether an arrived citizen is mailed when two numbers remain ahead.
+    #[serde(default)]
+    mail_when_two_ahead: bool,
     /// Default weekly hours of the office's counters.
     #[serde(default)]
     hours: HoursEntry,
@@ -473,6 +476,7 @@ fn office(entry: OfficeEntry) -> Result<Office, Error> {
         legal: entry.legal,
         waiting_prefixes,
         kiosk_walk_ins: entry.kiosk_walk_ins,
+        mail_when_two_ahead: entry.mail_when_two_ahead,
         categories,
         concerns,
         counters,

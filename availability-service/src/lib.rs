@@ -125,7 +125,11 @@ pub async fn run(
             }
         }
     });
-    let service = AvailabilityServiceServer::new(service::Availability::new(catalogue.clone(), projection.clone()));
+    let service = AvailabilityServiceServer::new(service::Availability::new(
+        catalogue.clone(),
+        projection.clone(),
+        absences.clone(),
+    ));
     let admin = ScheduleAdminServiceServer::new(admin::ScheduleAdmin::new(
         catalogue.clone(),
         projection.clone(),

@@ -185,7 +185,15 @@ impl Projection {
         } else {
             state.busy.remove(interval);
         }
+        drop(state);
+        // Watchers of the slots look again; the sequence stays.
+        office.applied.send_modify(|_| {});
         Ok(())
+    }
+
+    /// Wakes on every change applied to the office's projection.
+    pub fn changes(&self, office_id: &str) -> Result<watch::Receiver<u64>, Error> {
+        Ok(self.office(office_id)?.applied.subscribe())
     }
 
     /// Forgets bookings that ended before `before`: no slot can overlap them

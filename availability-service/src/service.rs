@@ -17,14 +17,90 @@ use crate::slots::{self, Channel, DaySlots, Window};
 /// How long AwaitBookingSequence waits at most.
 const AWAIT_SEQUENCE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
+/// How long a slot watcher lets changes settle before it computes again.
+const WATCH_SETTLE: std::time::Duration = std::time::Duration::from_millis(250);
+/// How often a slot watcher computes again without a change (time passes:
+/// starts slip into the past, held time is released).
+const WATCH_REFRESH: std::time::Duration = std::time::Duration::from_secs(30);
+
+#[derive(Clone)]
 pub struct Availability {
     catalogue: Arc<Catalogue>,
     projection: Arc<Projection>,
+    absences: Arc<crate::absences::Absences>,
 }
 
 impl Availability {
-    pub fn new(catalogue: Arc<Catalogue>, projection: Arc<Projection>) -> Self {
-        Self { catalogue, projection }
+    pub fn new(
+        catalogue: Arc<Catalogue>,
+        projection: Arc<Projection>,
+        absences: Arc<crate::absences::Absences>,
+    ) -> Self {
+        Self {
+            catalogue,
+            projection,
+            absences,
+        }
+    }
+
+    /// The open slots `request` asks for (its scope checked by the caller).
+    fn slots(&self, request: &pb::ListSlotsRequest) -> Result<pb::ListSlotsResponse, Error> {
+        let office = self.catalogue.office(&request.office_id)?;
+        let appointment = office.appointment(&request.concern_ids)?;
+        let from = parse_day("from", &request.from_date)?;
+        let to = parse_day("to", &request.to_date)?;
+        if let (Some(from), Some(to)) = (from, to)
+            && from > to
+        {
+            return Err(Error::InvalidArgument(format!(
+                "from ({from}) must not be after to ({to})"
+            )));
+        }
+        let now = Utc::now();
+        let window = Window::of(office, now, channel(request.channel));
+        let first = from.map_or(window.first_day, |day| day.max(window.first_day));
+        let last = to.map_or(window.last_day, |day| day.min(window.last_day));
+        let days = if first <= last {
+            self.open_slots(office, appointment, &window, (first, last), None)?
+        } else {
+            Vec::new()
+        };
+        let unavailable = if request.explain_unavailable_days {
+            // From today on, the days before the window included.
+            let today = now.with_timezone(&office.timezone).date_naive();
+            let explained = (from.map_or(today, |day| day.max(today)), last);
+            unavailable_days(
+                &query(office, appointment, &window, explained),
+                window.first_day,
+                explained,
+                &days,
+            )
+        } else {
+            Vec::new()
+        };
+        let slot_count: usize = days.iter().map(|day| day.slots.len()).sum();
+        tracing::debug!(days = days.len(), slots = slot_count, "computed slots");
+        Ok(pb::ListSlotsResponse {
+            office_id: office.id.clone(),
+            timezone: office.timezone.name().to_owned(),
+            duration_minutes: appointment.duration_minutes,
+            days: days
+                .into_iter()
+                .map(|day| pb::Day {
+                    date: day.date.format("%Y-%m-%d").to_string(),
+                    slots: day
+                        .slots
+                        .iter()
+                        .map(|slot| pb::Slot {
+                            start: Some(timestamp::to_proto(slot.start)),
+                            end: Some(timestamp::to_proto(slot.end)),
+                            free: slot.free(),
+                        })
+                        .collect(),
+                })
+                .collect(),
+            unavailable_days: unavailable,
+        })
     }
 
     /// Open slots of `appointment` on the local days `first..=last`; the
@@ -153,6 +229,7 @@ fn office_to_proto(office: &Office) -> pb::Office {
         waiting_prefix_booked: office.waiting_prefixes.0.clone(),
         waiting_prefix_walk_in: office.waiting_prefixes.1.clone(),
         kiosk_walk_ins: office.kiosk_walk_ins,
+        mail_when_two_ahead: office.mail_when_two_ahead,
     }
 }
 
@@ -241,61 +318,54 @@ impl AvailabilityService for Availability {
                 scopes.require(Scope::Staff)?;
             }
         }
-        let request = request.into_inner();
-        let office = self.catalogue.office(&request.office_id)?;
-        let appointment = office.appointment(&request.concern_ids)?;
-        let from = parse_day("from", &request.from_date)?;
-        let to = parse_day("to", &request.to_date)?;
-        if let (Some(from), Some(to)) = (from, to)
-            && from > to
-        {
-            return Err(Error::InvalidArgument(format!("from ({from}) must not be after to ({to})")).into());
+        Ok(Response::new(self.slots(request.get_ref())?))
+    }
+
+    type WatchSlotsStream = tokio_stream::wrappers::ReceiverStream<Result<pb::ListSlotsResponse, Status>>;
+
+    #[tracing::instrument(skip_all, fields(office = %request.get_ref().office_id))]
+    async fn watch_slots(
+        &self,
+        request: Request<pb::ListSlotsRequest>,
+    ) -> Result<Response<Self::WatchSlotsStream>, Status> {
+        if channel(request.get_ref().channel) != Channel::Online {
+            Scopes::of_request(&request).require(Scope::Staff)?;
         }
-        let now = Utc::now();
-        let window = Window::of(office, now, channel(request.channel));
-        let first = from.map_or(window.first_day, |day| day.max(window.first_day));
-        let last = to.map_or(window.last_day, |day| day.min(window.last_day));
-        let days = if first <= last {
-            self.open_slots(office, appointment, &window, (first, last), None)?
-        } else {
-            Vec::new()
-        };
-        let unavailable = if request.explain_unavailable_days {
-            // From today on, the days before the window included.
-            let today = now.with_timezone(&office.timezone).date_naive();
-            let explained = (from.map_or(today, |day| day.max(today)), last);
-            unavailable_days(
-                &query(office, appointment, &window, explained),
-                window.first_day,
-                explained,
-                &days,
-            )
-        } else {
-            Vec::new()
-        };
-        let slot_count: usize = days.iter().map(|day| day.slots.len()).sum();
-        tracing::debug!(days = days.len(), slots = slot_count, "computed slots");
-        Ok(Response::new(pb::ListSlotsResponse {
-            office_id: office.id.clone(),
-            timezone: office.timezone.name().to_owned(),
-            duration_minutes: appointment.duration_minutes,
-            days: days
-                .into_iter()
-                .map(|day| pb::Day {
-                    date: day.date.format("%Y-%m-%d").to_string(),
-                    slots: day
-                        .slots
-                        .iter()
-                        .map(|slot| pb::Slot {
-                            start: Some(timestamp::to_proto(slot.start)),
-                            end: Some(timestamp::to_proto(slot.end)),
-                            free: slot.free(),
-                        })
-                        .collect(),
-                })
-                .collect(),
-            unavailable_days: unavailable,
-        }))
+        let request = request.into_inner();
+        let first = self.slots(&request)?;
+        let mut changes = self.projection.changes(&request.office_id)?;
+        let (sender, receiver) = tokio::sync::mpsc::channel(2);
+        let service = self.clone();
+        tokio::spawn(async move {
+            let mut last = first;
+            if sender.send(Ok(last.clone())).await.is_err() {
+                return;
+            }
+            loop {
+                tokio::select! {
+                    changed = changes.changed() => if changed.is_err() { return },
+                    () = tokio::time::sleep(WATCH_REFRESH) => {}
+                    () = sender.closed() => return,
+                }
+                // A burst of changes (a busy morning) is computed once.
+                tokio::time::sleep(WATCH_SETTLE).await;
+                changes.mark_unchanged();
+                match service.slots(&request) {
+                    Ok(next) if next == last => {}
+                    Ok(next) => {
+                        if sender.send(Ok(next.clone())).await.is_err() {
+                            return;
+                        }
+                        last = next;
+                    }
+                    Err(error) => {
+                        let _ = sender.send(Err(error.into())).await;
+                        return;
+                    }
+                }
+            }
+        });
+        Ok(Response::new(tokio_stream::wrappers::ReceiverStream::new(receiver)))
     }
 
     #[tracing::instrument(skip_all, fields(office = %request.get_ref().office_id))]
@@ -341,6 +411,48 @@ impl AvailabilityService for Availability {
     }
 
     #[tracing::instrument(skip_all, fields(office = %request.get_ref().office_id))]
+    #[tracing::instrument(skip_all, fields(office = %request.get_ref().office_id))]
+    async fn get_offered_time(
+        &self,
+        request: Request<pb::GetOfferedTimeRequest>,
+    ) -> Result<Response<pb::GetOfferedTimeResponse>, Status> {
+        let request = request.into_inner();
+        let office = self.catalogue.office(&request.office_id)?;
+        let (Some(from), Some(to)) = (parse_day("from", &request.from)?, parse_day("to", &request.to)?) else {
+            return Err(Error::InvalidArgument("from and to are required".to_owned()).into());
+        };
+        if from > to || (to - from).num_days() >= 366 {
+            return Err(
+                Error::InvalidArgument("from must not be after to, and at most 366 days before".to_owned()).into(),
+            );
+        }
+        let since = slots::local_instant(office.timezone, from, 0).unwrap_or_default();
+        let absences = self
+            .absences
+            .store()
+            .list(chrono::DateTime::from_timestamp(since, 0).unwrap_or_default())
+            .await?;
+        let mut offered = Vec::new();
+        for (index, counter) in office.counters.iter().enumerate() {
+            let absent: Vec<(i64, i64)> = absences
+                .iter()
+                .filter(|absence| absence.office_id == office.id && absence.counter_id == counter.id)
+                .map(|absence| (absence.start.timestamp(), absence.end.timestamp()))
+                .collect();
+            for day in from.iter_days().take_while(|day| *day <= to) {
+                let minutes = slots::offered_minutes(office, index, day, &absent);
+                if minutes > 0 {
+                    offered.push(pb::OfferedTime {
+                        date: day.format("%Y-%m-%d").to_string(),
+                        counter_id: counter.id.clone(),
+                        minutes,
+                    });
+                }
+            }
+        }
+        Ok(Response::new(pb::GetOfferedTimeResponse { offered }))
+    }
+
     async fn await_booking_sequence(
         &self,
         request: Request<pb::AwaitBookingSequenceRequest>,

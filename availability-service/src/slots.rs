@@ -315,6 +315,46 @@ pub fn local_instant(tz: Tz, day: NaiveDate, minute: u32) -> Option<i64> {
         .map(|instant| instant.timestamp())
 }
 
+/// Minutes counter `counter` is open on the local `day`: its hours less
+/// closures and holidays, and less `absent` (UTC seconds, any order).
+/// Counters that serve staff only count too: their time is offered.
+pub fn offered_minutes(office: &Office, counter: usize, day: NaiveDate, absent: &[(i64, i64)]) -> u32 {
+    let Some(schedule) = office.counters.get(counter).map(|counter| &counter.schedule) else {
+        return 0;
+    };
+    if office.closed_all_day(day) {
+        return 0;
+    }
+    let mut open = Vec::new();
+    office.closures.open_parts(day, schedule.on(day), &mut open);
+    let mut seconds = 0;
+    for period in &open {
+        let (Some(from), Some(to)) = (
+            local_instant(office.timezone, day, period.start),
+            local_instant(office.timezone, day, period.end),
+        ) else {
+            continue;
+        };
+        let mut covered: Vec<(i64, i64)> = absent
+            .iter()
+            .map(|&(start, end)| (start.max(from), end.min(to)))
+            .filter(|(start, end)| start < end)
+            .collect();
+        covered.sort_unstable();
+        // Absences may overlap each other: count their union once.
+        let (mut away, mut reached) = (0, from);
+        for (start, end) in covered {
+            let start = start.max(reached);
+            if end > start {
+                away += end - start;
+                reached = end;
+            }
+        }
+        seconds += (to - from) - away;
+    }
+    u32::try_from(seconds / 60).unwrap_or(0)
+}
+
 /// Whether [start, end) overlaps none of `busy` (sorted by start). Starts
 /// passed for one counter never decrease, so intervals ending before a start
 /// are skipped for good; the first interval ending after it decides: it
@@ -401,6 +441,32 @@ mod tests {
                 (local.format("%H:%M").to_string(), slot.free())
             })
             .collect()
+    }
+
+    #[test]
+    fn offered_time_is_the_hours_less_holidays_and_absences() {
+        let catalogue = catalogue(OFFICE);
+        let office = catalogue.office("amt").expect("office");
+        // Thursday 3 December: counter one 08-09 and 14-15, counter two not.
+        let thursday = date(2026, 12, 3);
+        assert_eq!(offered_minutes(office, 0, thursday, &[]), 120);
+        assert_eq!(offered_minutes(office, 1, thursday, &[]), 0);
+        // Monday: counter two 08:30-09:30.
+        assert_eq!(offered_minutes(office, 1, date(2026, 11, 30), &[]), 60);
+        assert_eq!(offered_minutes(office, 0, date(2026, 12, 25), &[]), 0);
+        // Absent 08:30-14:30 and, overlapping, 08:45-08:50: 30 + 30 remain.
+        let absent = [
+            (
+                berlin(2026, 12, 3, 8, 30).timestamp(),
+                berlin(2026, 12, 3, 14, 30).timestamp(),
+            ),
+            (
+                berlin(2026, 12, 3, 8, 45).timestamp(),
+                berlin(2026, 12, 3, 8, 50).timestamp(),
+            ),
+        ];
+        assert_eq!(offered_minutes(office, 0, thursday, &absent), 60);
+        assert_eq!(offered_minutes(office, 7, thursday, &[]), 0);
     }
 
     #[test]

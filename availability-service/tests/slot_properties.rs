@@ -195,6 +195,7 @@ fn case() -> impl Strategy<Value = Case> {
                     legal: Default::default(),
                     waiting_prefixes: ("T".to_owned(), "W".to_owned()),
                     kiosk_walk_ins: false,
+                    mail_when_two_ahead: false,
                     categories: Vec::new(),
                     concerns: Vec::new(),
                     counters,

@@ -134,6 +134,8 @@ pub struct Booking {
     pub language: String,
     /// Drawn on arrival, e.g. "T-017"; none before.
     pub waiting_number: Option<String>,
+    /// When last called to the counter (a recall calls again).
+    pub called_at: Option<DateTime<Utc>>,
 }
 
 /// A booking's interval on its counter, without personal data.

@@ -7,6 +7,7 @@ pub mod mailer;
 pub mod notifications;
 pub mod retention;
 pub mod service;
+pub mod statistics;
 pub mod store;
 
 use amtstermin_platform::auth::Auth;

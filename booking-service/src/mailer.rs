@@ -203,6 +203,8 @@ impl Mailer {
                         booking.code
                     )
                 }),
+            check_in_link: MailContext::shows_check_in(mail.kind, &booking)
+                .then(|| amtstermin_platform::qr::check_in_link(&self.public_url, &booking.office_id, &booking.code)),
         };
         let (subject, text) = notifications::render(mail.kind, &booking, &context);
         let ics = office.calendar_file(&Appointment {
@@ -226,16 +228,28 @@ impl Mailer {
             mail.id,
             self.from.email.domain()
         );
+        let mut parts = MultiPart::mixed().singlepart(SinglePart::plain(text));
+        // The appointment is in the citizen's calendar already by the time
+        // they are almost called.
+        if mail.kind != MailKind::Soon {
+            parts = parts.singlepart(Attachment::new(format!("termin-{}.ics", booking.code)).body(ics, calendar_type));
+        }
+        // The QR code for the kiosk, 6 pixels a module: scannable from a
+        // phone's screen and from paper.
+        if let Some(qr) = context
+            .check_in_link
+            .as_deref()
+            .and_then(|link| amtstermin_platform::qr::png(link, 6))
+        {
+            let png = ContentType::parse("image/png").map_err(|error| Failure::Final(error.to_string()))?;
+            parts = parts.singlepart(Attachment::new(format!("einchecken-{}.png", booking.code)).body(qr, png));
+        }
         let message = Message::builder()
             .message_id(Some(message_id))
             .from(self.from.clone())
             .to(to)
             .subject(subject)
-            .multipart(
-                MultiPart::mixed()
-                    .singlepart(SinglePart::plain(text))
-                    .singlepart(Attachment::new(format!("termin-{}.ics", booking.code)).body(ics, calendar_type)),
-            )
+            .multipart(parts)
             .map_err(|error| Failure::Final(error.to_string()))?;
         let name = format!(
             "{}-{}-{}-{}",

@@ -13,6 +13,8 @@ pub enum MailKind {
     Rescheduled,
     Cancelled,
     Reminder,
+    /// "Sie sind gleich dran": at most two numbers remain ahead.
+    Soon,
 }
 
 impl MailKind {
@@ -22,6 +24,7 @@ impl MailKind {
             MailKind::Rescheduled => "rescheduled",
             MailKind::Cancelled => "cancelled",
             MailKind::Reminder => "reminder",
+            MailKind::Soon => "soon",
         }
     }
 
@@ -31,6 +34,7 @@ impl MailKind {
             MailKind::Rescheduled,
             MailKind::Cancelled,
             MailKind::Reminder,
+            MailKind::Soon,
         ]
         .into_iter()
         .find(|kind| kind.as_str() == stored)
@@ -119,6 +123,20 @@ pub struct MailContext<'a> {
     pub manage_link: Option<String>,
     /// The link that confirms a pending booking.
     pub confirm_link: Option<String>,
+    /// The office's self check-in with the code filled in (the QR code
+    /// attached carries it); `None` where a mail shows none.
+    pub check_in_link: Option<String>,
+}
+
+impl MailContext<'_> {
+    /// Whether a mail of `kind` about `booking` carries the check-in QR
+    /// code: those of a standing appointment.
+    pub fn shows_check_in(kind: MailKind, booking: &Booking) -> bool {
+        matches!(
+            kind,
+            MailKind::Confirmation | MailKind::Rescheduled | MailKind::Reminder
+        ) && booking.status == crate::bookings::Status::Booked
+    }
 }
 
 /// The words of the mails in one language: one table per language, so a
@@ -138,6 +156,9 @@ struct Words {
     cancelled_lead: &'static str,
     reminder_subject: &'static str,
     reminder_lead: &'static str,
+    soon_subject: &'static str,
+    soon_lead: &'static str,
+    waiting_number: &'static str,
     code: &'static str,
     date: &'static str,
     time: &'static str,
@@ -148,6 +169,7 @@ struct Words {
     manage: &'static str,
     manage_elsewhere: &'static str,
     attachment: &'static str,
+    check_in: &'static str,
     regards: &'static str,
     /// chrono formats of a short date with time and of a time span's end.
     short: &'static str,
@@ -171,6 +193,10 @@ const GERMAN: Words = Words {
     cancelled_lead: "Ihr Termin wurde abgesagt. Sie müssen nichts weiter tun.",
     reminder_subject: "Erinnerung an Ihren Termin:",
     reminder_lead: "wir erinnern Sie an Ihren Termin:",
+    soon_subject: "Sie sind gleich dran:",
+    soon_lead: "Sie sind gleich dran: Vor Ihnen warten nur noch höchstens zwei Personen. Bitte kommen Sie \
+                jetzt in den Wartebereich und achten Sie auf die Aufrufanzeige.",
+    waiting_number: "Ihre Wartenummer",
     code: "Buchungscode",
     date: "Datum",
     time: "Uhrzeit",
@@ -181,6 +207,9 @@ const GERMAN: Words = Words {
     manage: "Termin ansehen, verschieben oder absagen:",
     manage_elsewhere: "Verschieben oder absagen können Sie den Termin über den Link in Ihrer Terminbestätigung.",
     attachment: "Den Termin als Kalendereintrag finden Sie im Anhang.",
+    check_in: "Im Foyer melden Sie sich ab einer Stunde vor dem Termin selbst an: Zeigen Sie den QR-Code \
+               aus dem Anhang am Check-in-Terminal vor oder geben Sie dort Ihren Buchungscode ein. Sie \
+               erhalten dann Ihre Wartenummer.",
     regards: "Mit freundlichen Grüßen\nIhr ",
     short: "%d.%m.%Y, %H:%M Uhr",
     clock: "%H:%M Uhr",
@@ -203,6 +232,10 @@ const ENGLISH: Words = Words {
     cancelled_lead: "Your appointment has been cancelled. You need not do anything else.",
     reminder_subject: "Reminder of your appointment:",
     reminder_lead: "this is a reminder of your appointment:",
+    soon_subject: "It is almost your turn:",
+    soon_lead: "It is almost your turn: at most two people are waiting ahead of you. Please come to the \
+                waiting area now and watch the call display.",
+    waiting_number: "Your waiting number",
     code: "Booking code",
     date: "Date",
     time: "Time",
@@ -213,6 +246,9 @@ const ENGLISH: Words = Words {
     manage: "View, move or cancel the appointment:",
     manage_elsewhere: "You can move or cancel the appointment with the link in your confirmation.",
     attachment: "The appointment is attached as a calendar entry.",
+    check_in: "In the foyer you check in yourself from one hour before the appointment: show the attached \
+               QR code at the check-in terminal or type your booking code there. You then get your waiting \
+               number.",
     regards: "Kind regards\n",
     short: "%d/%m/%Y, %H:%M",
     clock: "%H:%M",
@@ -294,8 +330,20 @@ pub fn render(kind: MailKind, booking: &Booking, context: &MailContext<'_>) -> (
             format!("{} {} – {short_date}", words.reminder_subject, context.office_name),
             words.reminder_lead,
         ),
+        MailKind::Soon => (
+            format!(
+                "{} {} – {}",
+                words.soon_subject,
+                booking.waiting_number.as_deref().unwrap_or_default(),
+                context.office_name
+            ),
+            words.soon_lead,
+        ),
     };
     let mut text = format!("{} {},\n\n{lead}\n\n", words.hello, booking.name);
+    if let Some(number) = &booking.waiting_number {
+        text.push_str(&format!("{}: {number}\n", words.waiting_number));
+    }
     text.push_str(&format!("{}: {}\n", words.code, booking.code));
     text.push_str(&format!("{}: {date}\n", words.date));
     text.push_str(&format!(
@@ -309,7 +357,7 @@ pub fn render(kind: MailKind, booking: &Booking, context: &MailContext<'_>) -> (
         words.place, context.office_name, context.address
     ));
     text.push_str(&format!("{}: {}\n", words.concerns, context.concerns.join(", ")));
-    if kind != MailKind::Cancelled {
+    if !matches!(kind, MailKind::Cancelled | MailKind::Soon) {
         if !context.documents.is_empty() {
             text.push_str(&format!("\n{}\n", words.bring));
             for document in &context.documents {
@@ -325,6 +373,9 @@ pub fn render(kind: MailKind, booking: &Booking, context: &MailContext<'_>) -> (
         match &context.manage_link {
             Some(link) => text.push_str(&format!("\n{}\n{link}\n{}\n", words.manage, words.do_not_share)),
             None => text.push_str(&format!("\n{}\n", words.manage_elsewhere)),
+        }
+        if context.check_in_link.is_some() {
+            text.push_str(&format!("\n{}\n", words.check_in));
         }
         text.push_str(&format!("\n{}\n", words.attachment));
     }
@@ -366,6 +417,7 @@ mod tests {
             confirm_by: None,
             language: "de".to_owned(),
             waiting_number: None,
+            called_at: None,
         }
     }
 
@@ -379,6 +431,7 @@ mod tests {
             fees: vec![("Personalausweis beantragen".into(), "37,00 €".into())],
             manage_link: link.map(str::to_owned),
             confirm_link: None,
+            check_in_link: Some("https://x/einchecken/bergkamen?code=K7MQ-4PXZ".into()),
         }
     }
 
@@ -403,6 +456,7 @@ mod tests {
             "- Biometrisches Passfoto",
             "- Personalausweis beantragen: 37,00 €",
             "https://x/termin?token=t",
+            "Check-in-Terminal",
         ] {
             assert!(text.contains(expected), "{expected:?} missing in\n{text}");
         }
@@ -411,6 +465,26 @@ mod tests {
         let (subject, cancelled) = render(MailKind::Cancelled, &booking(), &context(None));
         assert!(subject.starts_with("Termin abgesagt"));
         assert!(!cancelled.contains("Bitte bringen Sie mit"));
+        assert!(!cancelled.contains("Check-in"));
+        let mut booked = booking();
+        assert!(MailContext::shows_check_in(MailKind::Reminder, &booked));
+        assert!(!MailContext::shows_check_in(MailKind::Cancelled, &booked));
+        booked.status = crate::bookings::Status::Pending;
+        assert!(!MailContext::shows_check_in(MailKind::Confirmation, &booked));
+    }
+
+    #[test]
+    fn almost_your_turn_names_the_waiting_number() {
+        let mut arrived = booking();
+        arrived.status = crate::bookings::Status::CheckedIn;
+        arrived.waiting_number = Some("T-007".to_owned());
+        let (subject, text) = render(MailKind::Soon, &arrived, &context(None));
+        assert_eq!(subject, "Sie sind gleich dran: T-007 – Bürgerbüro Bergkamen");
+        assert!(text.contains("Ihre Wartenummer: T-007"), "{text}");
+        assert!(text.contains("höchstens zwei Personen"));
+        assert!(!text.contains("Bitte bringen Sie mit"));
+        assert!(!MailContext::shows_check_in(MailKind::Soon, &arrived));
+        assert_eq!(MailKind::parse("soon"), Some(MailKind::Soon));
     }
 
     #[test]

@@ -19,6 +19,7 @@ use amtstermin_platform::ErrorCode;
 
 use crate::error::Error;
 use crate::notifications::{MailKind, MailPolicy};
+use crate::statistics;
 use crate::store::{BookingStore, Move, MoveRequest, Reservation, StatusChange, StatusRequest, WaitingNumber};
 
 /// How often a reservation may draw a new code after a collision (40-bit
@@ -429,6 +430,35 @@ impl Bookings {
         }
     }
 
+    /// Where the office wants it: mails those who arrived and wait at
+    /// `counter_id` with at most two ahead of them, once each ("Sie sind
+    /// gleich dran"), so they can wait outside the foyer.
+    async fn mail_the_next(
+        &self,
+        office: &amtstermin_catalogue::OfficeCatalogue,
+        counter_id: &str,
+    ) -> Result<(), Error> {
+        if !self.mail.enabled || !office.office.mail_when_two_ahead {
+            return Ok(());
+        }
+        let store = self.store()?;
+        let mut waiting: Vec<Booking> = todays_bookings(store, office)
+            .await?
+            .into_iter()
+            .filter(|booking| booking.status == BookingStatus::CheckedIn && booking.counter_id == counter_id)
+            .collect();
+        waiting.sort_by_key(call_order);
+        let mut queued = false;
+        for booking in waiting.iter().take(3).filter(|booking| !booking.email.is_empty()) {
+            let mail = crate::notifications::Notification::new(MailKind::Soon, Utc::now(), None)?;
+            queued |= store.queue_soon_mail(&booking.office_id, &booking.code, &mail).await?;
+        }
+        if queued {
+            self.mail_queued.notify_one();
+        }
+        Ok(())
+    }
+
     /// Releases the pending bookings nobody confirmed in time, for as long
     /// as the process runs (every replica; the database decides who wins).
     pub async fn release_unconfirmed(self) {
@@ -583,7 +613,7 @@ async fn board(store: &dyn BookingStore, office: &amtstermin_catalogue::OfficeCa
         .iter()
         .filter(|booking| booking.status == BookingStatus::Called && booking.waiting_number.is_some())
         .collect();
-    called.sort_by_key(|booking| std::cmp::Reverse(call_order(booking)));
+    called.sort_by_key(|booking| std::cmp::Reverse((booking.called_at, call_order(booking))));
     let mut waiting: Vec<&Booking> = bookings
         .iter()
         .filter(|booking| booking.status == BookingStatus::CheckedIn && booking.waiting_number.is_some())
@@ -601,6 +631,7 @@ async fn board(store: &dyn BookingStore, office: &amtstermin_catalogue::OfficeCa
             .map(|booking| pb::CalledNumber {
                 number: booking.waiting_number.clone().unwrap_or_default(),
                 counter_id: booking.counter_id.clone(),
+                called_at: booking.called_at.map(timestamp::to_proto),
             })
             .collect(),
         waiting: waiting
@@ -627,6 +658,29 @@ fn call_order(booking: &Booking) -> (bool, chrono::DateTime<Utc>, u32) {
         (true, chrono::DateTime::<Utc>::MIN_UTC, number)
     } else {
         (false, booking.start, 0)
+    }
+}
+
+fn statistics_row(row: statistics::Row) -> pb::StatisticsRow {
+    let figures = &row.figures;
+    pb::StatisticsRow {
+        period_start: row.period_start.format("%Y-%m-%d").to_string(),
+        scope: row.scope.kind().to_owned(),
+        key: row.scope.key().to_owned(),
+        bookings: figures.bookings,
+        online: figures.online,
+        phone: figures.phone,
+        walk_ins: figures.walk_ins,
+        cancelled: figures.cancelled,
+        no_shows: figures.no_shows,
+        completed: figures.completed,
+        no_show_rate: figures.no_show_rate(),
+        average_lead_time_hours: figures.lead_time_hours.value(),
+        average_wait_minutes: figures.wait_minutes.value(),
+        average_service_minutes: figures.service_minutes.value(),
+        booked_minutes: figures.booked_minutes,
+        offered_minutes: figures.offered_minutes,
+        utilisation: figures.utilisation(),
     }
 }
 
@@ -703,6 +757,7 @@ fn to_proto(booking: Booking, sequence: u64) -> pb::Booking {
         confirm_by: booking.confirm_by.map(timestamp::to_proto),
         language: booking.language,
         waiting_number: booking.waiting_number.unwrap_or_default(),
+        called_at: booking.called_at.map(timestamp::to_proto),
         channel: match booking.channel {
             bookings::Channel::Online => ProtoChannel::Online,
             bookings::Channel::Foyer => ProtoChannel::Foyer,
@@ -819,10 +874,118 @@ impl BookingService for Bookings {
             };
             match self.change_status(next, BookingStatus::Called, &actor, None).await {
                 Err(Error::InvalidTransition { .. }) => continue,
-                outcome => return Ok(Response::new(outcome?)),
+                outcome => {
+                    let called = outcome?;
+                    // The call stands whatever becomes of the mails.
+                    if let Err(error) = self.mail_the_next(&office, &request.counter_id).await {
+                        tracing::warn!(error = %amtstermin_platform::telemetry::error_chain(&error), "cannot queue the almost-your-turn mails");
+                    }
+                    return Ok(Response::new(called));
+                }
             }
         }
         Err(Error::NobodyWaiting.into())
+    }
+
+    #[tracing::instrument(skip_all, fields(office = %request.get_ref().office_id))]
+    async fn recall_booking(
+        &self,
+        request: Request<pb::RecallBookingRequest>,
+    ) -> Result<Response<pb::Booking>, Status> {
+        let request = request.into_inner();
+        let actor = staff_actor(&request.actor)?;
+        let code = bookings::normalise_code(&request.code).ok_or(Error::NotFound)?;
+        match self
+            .store()?
+            .recall(&request.office_id, &code, &actor, Utc::now())
+            .await?
+        {
+            StatusChange::Changed { booking, .. } | StatusChange::Unchanged(booking) => {
+                tracing::info!(office = %booking.office_id, code = %booking.code, "recalled");
+                Ok(Response::new(to_proto(booking, 0)))
+            }
+            StatusChange::Refused(booking) => Err(Error::InvalidTransition {
+                from: booking.status.as_str(),
+                to: BookingStatus::Called.as_str(),
+            }
+            .into()),
+            StatusChange::NotFound => Err(Error::NotFound.into()),
+        }
+    }
+
+    #[tracing::instrument(skip_all, fields(office = %request.get_ref().office_id))]
+    async fn get_statistics(
+        &self,
+        request: Request<pb::GetStatisticsRequest>,
+    ) -> Result<Response<pb::Statistics>, Status> {
+        let request = request.into_inner();
+        let day = |field: &str, value: &str| {
+            chrono::NaiveDate::parse_from_str(value, "%Y-%m-%d").map_err(|_| Error::Invalid {
+                code: ErrorCode::InvalidArgument,
+                message: format!("{field} must be a date written YYYY-MM-DD, got {value:?}"),
+            })
+        };
+        let (from, to) = (day("from", &request.from)?, day("to", &request.to)?);
+        if from > to || (to - from).num_days() >= statistics::MAX_DAYS {
+            return Err(Error::Invalid {
+                code: ErrorCode::InvalidArgument,
+                message: format!(
+                    "from must not be after to, and the range at most {} days",
+                    statistics::MAX_DAYS
+                ),
+            }
+            .into());
+        }
+        let period = match pb::StatisticsPeriod::try_from(request.period) {
+            Ok(pb::StatisticsPeriod::Week) => statistics::Period::Week,
+            Ok(pb::StatisticsPeriod::Month) => statistics::Period::Month,
+            Ok(pb::StatisticsPeriod::Range) => statistics::Period::Range(from),
+            _ => statistics::Period::Day,
+        };
+        let office = self
+            .catalogues
+            .office(&request.office_id)
+            .await
+            .map_err(Error::Availability)?;
+        let tz = office.timezone();
+        let midnight = |day: chrono::NaiveDate| {
+            day.and_hms_opt(0, 0, 0)
+                .and_then(|local| local.and_local_timezone(tz).earliest())
+                .map(|instant| instant.with_timezone(&Utc))
+                .ok_or_else(|| Error::Internal(format!("no midnight on {day}")))
+        };
+        let until = to
+            .succ_opt()
+            .ok_or_else(|| Error::Internal("no day after to".to_owned()))?;
+        let records = self
+            .store()?
+            .statistics_records(office.id(), midnight(from)?, midnight(until)?)
+            .await?;
+        let offered = self
+            .availability
+            .clone()
+            .get_offered_time(amtstermin_proto::availability::v1::GetOfferedTimeRequest {
+                office_id: request.office_id.clone(),
+                from: request.from.clone(),
+                to: request.to.clone(),
+            })
+            .await
+            .map_err(Error::Availability)?
+            .into_inner()
+            .offered
+            .into_iter()
+            .filter_map(|offered| {
+                Some(statistics::Offered {
+                    date: chrono::NaiveDate::parse_from_str(&offered.date, "%Y-%m-%d").ok()?,
+                    counter_id: offered.counter_id,
+                    minutes: offered.minutes,
+                })
+            })
+            .collect::<Vec<_>>();
+        let rows = statistics::compute(&records, &offered, tz, period);
+        Ok(Response::new(pb::Statistics {
+            rows: rows.into_iter().map(statistics_row).collect(),
+        }))
     }
 
     type WatchBoardStream = tokio_stream::wrappers::ReceiverStream<Result<pb::Board, Status>>;
@@ -1066,6 +1229,7 @@ mod tests {
             confirm_by: None,
             language: "de".to_owned(),
             waiting_number: Some(number.to_owned()),
+            called_at: None,
         }
     }
 

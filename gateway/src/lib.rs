@@ -13,6 +13,7 @@ pub mod serve;
 pub mod sign_in;
 pub mod staff;
 pub mod staff_api;
+pub mod statistics;
 pub mod view;
 pub mod web;
 

@@ -30,6 +30,9 @@ pub fn routes() -> OpenApiRouter<Services> {
         .routes(routes!(walk_in))
         .routes(routes!(absence))
         .routes(routes!(call_next))
+        .routes(routes!(recall))
+        .routes(routes!(statistics))
+        .routes(routes!(statistics_csv))
 }
 
 fn unauthorized() -> ApiError {
@@ -225,6 +228,131 @@ async fn call_next(
     Ok(Json(StaffBooking::new(&called, &office)).into_response())
 }
 
+/// Calls a called citizen again, who did not come: the call display shows
+/// the number as the latest call and chimes again.
+#[utoipa::path(post, path = "/api/v1/staff/offices/{office}/bookings/{code}/recall", tag = "staff",
+    params(OfficePath, CodePath),
+    security(("staff_token" = []), ("desk_session" = [])),
+    responses(
+        (status = 200, description = "The booking, called again", body = StaffBooking),
+        (status = 400, description = "A bad path", body = ErrorBody),
+        (status = 401, description = "Neither signed in nor the staff token (`unauthorized`)", body = ErrorBody),
+        (status = 403, description = "Not for this account, or a desk session without this site's Origin or CSRF token (`forbidden`)", body = ErrorBody),
+        (status = 404, description = "No such office or booking", body = ErrorBody),
+        (status = 409, description = "The booking is not called (`invalid_transition`)", body = ErrorBody),
+    ))]
+async fn recall(
+    State(services): State<Services>,
+    path: Result<Path<(String, String)>, PathRejection>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let (office_id, code) = path_value(path)?;
+    let actor = caller(&services, &headers, &office_id, true).await?;
+    let recalled = services
+        .bookings
+        .clone()
+        .recall_booking(booking::RecallBookingRequest {
+            office_id: office_id.clone(),
+            code,
+            actor,
+        })
+        .await?
+        .into_inner();
+    let office = services.office(&office_id).await?;
+    Ok(Json(StaffBooking::new(&recalled, &office)).into_response())
+}
+
+/// The statistics' query (documentation only; `StatisticsQuery` reads it).
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[expect(dead_code, reason = "only describes the query in the OpenAPI document")]
+struct StatisticsParams {
+    /// First local day (YYYY-MM-DD); default 29 days before `to`.
+    #[param(format = Date)]
+    from: Option<String>,
+    /// Last local day (YYYY-MM-DD), at most 366 days after `from`; default today.
+    #[param(format = Date)]
+    to: Option<String>,
+    /// `day` (default), `week` (from Monday), `month`, or `range` for
+    /// the totals of the whole range.
+    #[param(pattern = "^(day|week|month|range)$")]
+    period: Option<String>,
+}
+
+async fn statistics_of(
+    services: &Services,
+    path: Result<Path<String>, PathRejection>,
+    headers: &HeaderMap,
+    query: Result<Query<crate::statistics::StatisticsQuery>, QueryRejection>,
+) -> Result<crate::statistics::Statistics, ApiError> {
+    let office_id = path_value(path)?;
+    caller(services, headers, &office_id, false).await?;
+    let Query(query) = query.map_err(|rejection| ApiError::new(ErrorCode::InvalidQuery, rejection.body_text()))?;
+    let office = services.office(&office_id).await?;
+    let range = query.range(&office)?;
+    crate::statistics::fetch(services, &office, range).await
+}
+
+/// The office's figures per day, week or month: for the office, each
+/// concern and each counter, the appointments by channel, cancellations,
+/// no-shows, lead, waiting and service times and the utilisation. They
+/// survive the retention job, which removes only personal data.
+#[utoipa::path(get, path = "/api/v1/staff/offices/{office}/statistics", tag = "staff",
+    params(OfficePath, StatisticsParams),
+    security(("staff_token" = []), ("desk_session" = [])),
+    responses(
+        (status = 200, description = "The figures", body = crate::statistics::Statistics),
+        (status = 400, description = "A bad date or range (`invalid_date`), period (`invalid_query`) or path", body = ErrorBody),
+        (status = 401, description = "Neither signed in nor the staff token (`unauthorized`)", body = ErrorBody),
+        (status = 403, description = "This account does not work for this office (`forbidden`)", body = ErrorBody),
+        (status = 404, description = "No such office", body = ErrorBody),
+    ))]
+async fn statistics(
+    State(services): State<Services>,
+    path: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+    query: Result<Query<crate::statistics::StatisticsQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    Ok(Json(statistics_of(&services, path, &headers, query).await?).into_response())
+}
+
+/// The same figures as CSV, one row per line, for a spreadsheet.
+#[utoipa::path(get, path = "/api/v1/staff/offices/{office}/statistics.csv", tag = "staff",
+    params(OfficePath, StatisticsParams),
+    security(("staff_token" = []), ("desk_session" = [])),
+    responses(
+        (status = 200, description = "The figures as CSV", content_type = "text/csv", body = String),
+        (status = 400, description = "A bad date or range (`invalid_date`), period (`invalid_query`) or path", body = ErrorBody),
+        (status = 401, description = "Neither signed in nor the staff token (`unauthorized`)", body = ErrorBody),
+        (status = 403, description = "This account does not work for this office (`forbidden`)", body = ErrorBody),
+        (status = 404, description = "No such office", body = ErrorBody),
+    ))]
+async fn statistics_csv(
+    State(services): State<Services>,
+    path: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+    query: Result<Query<crate::statistics::StatisticsQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let statistics = statistics_of(&services, path, &headers, query).await?;
+    Ok(csv_download(&statistics))
+}
+
+/// The figures as a CSV download named after office and range.
+pub fn csv_download(statistics: &crate::statistics::Statistics) -> Response {
+    let name = format!(
+        "attachment; filename=\"statistik-{}-{}-{}.csv\"",
+        statistics.office, statistics.from, statistics.to
+    );
+    (
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+            (header::CONTENT_DISPOSITION, name),
+        ],
+        crate::statistics::csv(statistics),
+    )
+        .into_response()
+}
+
 /// A visitor at the foyer desk, without an appointment.
 #[derive(Deserialize, ToSchema)]
 struct WalkIn {
@@ -368,6 +496,9 @@ struct StaffBooking {
     /// Drawn on arrival, e.g. `T-017`; `null` before.
     #[schema(example = "T-017")]
     waiting_number: Option<String>,
+    /// When last called to the counter; `null` before.
+    #[schema(format = DateTime)]
+    called_at: Option<String>,
 }
 
 impl StaffBooking {
@@ -386,6 +517,11 @@ impl StaffBooking {
             email: non_empty(&booking.email),
             phone: non_empty(&booking.phone),
             waiting_number: non_empty(&booking.waiting_number),
+            called_at: booking
+                .called_at
+                .as_ref()
+                .and_then(timestamp::from_proto)
+                .map(|at| local(at, office.timezone())),
         }
     }
 }

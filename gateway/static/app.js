@@ -88,7 +88,7 @@ document.addEventListener("DOMContentLoaded", () => {
 // times): one Tab stop, arrow keys move a day or a week, Home/End to the
 // week's first or last free day, Page Up/Down a month. Without this file
 // every day is a plain link in the Tab order.
-document.addEventListener("DOMContentLoaded", () => {
+function calendarGrid() {
   const links = [...document.querySelectorAll(".calendar td.free a[data-date]")];
   if (links.length === 0) return;
   const hint = document.querySelector("[data-arrow-hint]");
@@ -140,6 +140,59 @@ document.addEventListener("DOMContentLoaded", () => {
       focus(target);
     });
   }
+}
+document.addEventListener("DOMContentLoaded", calendarGrid);
+
+// Live free times: the calendar hears of every change of its slots (a time
+// taken by someone else, one given back) and swaps in the page as it is
+// now, keeping the focus where it was. Without this file the page stays
+// as rendered.
+document.addEventListener("DOMContentLoaded", () => {
+  const live = document.querySelector("[data-live-slots]");
+  if (!live || !window.EventSource || !window.DOMParser) return;
+  let version = live.dataset.version;
+  // The latest fingerprint heard, and whether one came during a fetch.
+  let latest = version;
+  let fetching = false;
+  let missed = false;
+  const refresh = async () => {
+    fetching = true;
+    try {
+      const response = await fetch(location.href, { headers: { Accept: "text/html" } });
+      if (!response.ok) return;
+      const fresh = new DOMParser().parseFromString(await response.text(), "text/html");
+      const focused = document.activeElement;
+      const key = focused?.getAttribute("data-date") ? `[data-date="${focused.dataset.date}"]`
+        : focused?.getAttribute("href") ? `[href="${CSS.escape(focused.getAttribute("href"))}"]` : null;
+      for (const region of document.querySelectorAll("[data-live-region]")) {
+        const replacement = fresh.querySelector(`[data-live-region="${region.dataset.liveRegion}"]`);
+        if (replacement) region.replaceChildren(...replacement.childNodes);
+      }
+      version = fresh.querySelector("[data-live-slots]")?.dataset.version ?? version;
+      calendarGrid();
+      if (key && !document.body.contains(focused)) document.querySelector(key)?.focus();
+      live.textContent = live.dataset.liveNote;
+    } finally {
+      fetching = false;
+    }
+    // A change during the fetch may be newer than what it brought.
+    if (missed && latest !== version) {
+      missed = false;
+      refresh();
+    }
+  };
+  const events = new EventSource(live.dataset.liveSlots);
+  events.addEventListener("open", () => {
+    live.dataset.listening = "";
+  });
+  events.addEventListener("slots", (event) => {
+    latest = event.data;
+    if (fetching) {
+      missed = true;
+      return;
+    }
+    if (latest !== version) refresh();
+  });
 });
 
 // The desk's ticket: a print button (hidden without JavaScript, where the
@@ -181,7 +234,7 @@ document.addEventListener("DOMContentLoaded", () => {
     tone.start();
     tone.stop(audio.currentTime + 1.2);
   };
-  let latest = called.querySelector(".board-number")?.textContent ?? "";
+  let latest = board.dataset.latestCall ?? "";
   const events = new EventSource(board.dataset.board);
   events.addEventListener("board", (event) => {
     const data = JSON.parse(event.data);
@@ -207,8 +260,8 @@ document.addEventListener("DOMContentLoaded", () => {
       }),
     );
     wait.textContent = wait.dataset.template.replace("{minutes}", data.estimated_wait_minutes);
-    const first = data.called[0]?.[0] ?? "";
-    if (first && first !== latest) ring();
-    latest = first;
+    // A new call, or a recall of the same number, rings.
+    if (data.latest_call && data.latest_call !== latest) ring();
+    latest = data.latest_call;
   });
 });

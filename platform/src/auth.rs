@@ -95,13 +95,13 @@ pub fn required_scope(path: &str) -> Option<Scope> {
         (service, _) if service.starts_with("grpc.reflection.") => None,
         (
             "amtstermin.availability.v1.AvailabilityService",
-            "ListOffices" | "GetCatalogue" | "ListSlots" | "AwaitBookingSequence",
+            "ListOffices" | "GetCatalogue" | "ListSlots" | "WatchSlots" | "AwaitBookingSequence",
         ) => Some(Scope::Public),
         (
             "amtstermin.booking.v1.BookingService",
             "CreateBooking" | "GetBooking" | "RescheduleBooking" | "CancelBooking" | "GetDataPolicy" | "WatchBoard",
         ) => Some(Scope::Public),
-        ("amtstermin.availability.v1.AvailabilityService", "CheckStart")
+        ("amtstermin.availability.v1.AvailabilityService", "CheckStart" | "GetOfferedTime")
         | ("amtstermin.booking.v1.BookingService", "WatchBookings") => Some(Scope::Service),
         ("amtstermin.availability.v1.ScheduleAdminService", _)
         | (
@@ -113,6 +113,8 @@ pub fn required_scope(path: &str) -> Option<Scope> {
             | "BookNextFree"
             | "GetBookingByIdempotencyKey"
             | "CallNext"
+            | "RecallBooking"
+            | "GetStatistics"
             | "RevokeStaffSession"
             | "CheckStaffSession",
         ) => Some(Scope::Staff),

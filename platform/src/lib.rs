@@ -14,6 +14,8 @@ pub mod contact;
 pub mod database;
 pub mod error_code;
 pub mod metrics;
+#[cfg(feature = "qr")]
+pub mod qr;
 pub mod server;
 pub mod telemetry;
 pub mod timestamp;

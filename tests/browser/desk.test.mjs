@@ -189,3 +189,25 @@ test("the call display shows a call within a second, without reloading", async (
   await check(page, "aufruf-02-aufgerufen");
   await page.context().close();
 });
+
+test("the statistics draw charts with their numbers beside them, on a desktop and a phone", async () => {
+  for (const [viewport, name] of [
+    [DESKTOP, "statistik-01-desktop"],
+    [PHONE, "statistik-02-telefon"],
+  ]) {
+    const page = await open(browser, viewport);
+    await signIn(page);
+    await page.getByRole("link", { name: "Bürgerbüro Bergkamen" }).click();
+    await page.getByRole("link", { name: "Statistik" }).click();
+    await page.getByRole("heading", { name: "Statistik: Bürgerbüro Bergkamen" }).waitFor();
+    await page.getByLabel("Je", { exact: true }).selectOption({ label: "Woche" });
+    await page.getByRole("button", { name: "Anzeigen" }).click();
+    await page.getByRole("img", { name: /Termine je Woche nach Weg/ }).waitFor();
+    assert.equal(await page.getByRole("img", { name: /Auslastung je Woche/ }).count(), 1);
+    assert.ok((await page.getByRole("table", { name: "Zahlen je Zeitraum" }).getByRole("row").count()) >= 2);
+    const width = await page.evaluate(() => document.documentElement.scrollWidth);
+    assert.ok(width <= viewport.viewport.width, `the page is ${width} px wide`);
+    await check(page, name);
+    await page.context().close();
+  }
+});

@@ -580,6 +580,38 @@ pub fn starts_of_a_day(slots: &Value, count: usize) -> Vec<String> {
 }
 
 /// A booking request body for `start`.
+/// Reads the Server-Sent Events of `response` (with what was read before
+/// in `buffer`) until an event of `kind` whose data `wanted` accepts: its
+/// data and how long that took; `None` after five seconds without one.
+pub async fn wait_for_event(
+    response: &mut reqwest::Response,
+    buffer: &mut String,
+    kind: &str,
+    wanted: impl Fn(&str) -> bool,
+) -> Option<(String, std::time::Duration)> {
+    let started = std::time::Instant::now();
+    loop {
+        if let Some(found) = buffer.find("\n\n") {
+            let event: String = buffer.drain(..found + 2).collect();
+            let of_kind = event.lines().any(|line| line == format!("event: {kind}"));
+            let data: String = event
+                .lines()
+                .filter_map(|line| line.strip_prefix("data: "))
+                .collect::<Vec<_>>()
+                .join("\n");
+            if of_kind && wanted(&data) {
+                return Some((data, started.elapsed()));
+            }
+            continue;
+        }
+        let left = std::time::Duration::from_secs(5).checked_sub(started.elapsed())?;
+        match tokio::time::timeout(left, response.chunk()).await {
+            Ok(Ok(Some(chunk))) => buffer.push_str(&String::from_utf8_lossy(&chunk)),
+            _ => return None,
+        }
+    }
+}
+
 pub fn booking_request(office: &str, concerns: &[&str], start: &str) -> Value {
     serde_json::json!({
         "office": office,

@@ -23,6 +23,8 @@ struct Mail {
     message_id: String,
     text: String,
     attachment: Option<(String, String)>,
+    /// Names and contents of the images attached.
+    images: Vec<(String, Vec<u8>)>,
 }
 
 fn read(received: &Received) -> Mail {
@@ -35,7 +37,18 @@ fn read(received: &Received) -> Mail {
             String::from_utf8_lossy(part.contents()).into_owned(),
         )
     });
+    let images = message
+        .attachments()
+        .filter(|part| part.content_type().is_some_and(|kind| kind.ctype() == "image"))
+        .map(|part| {
+            (
+                part.attachment_name().unwrap_or_default().to_owned(),
+                part.contents().to_vec(),
+            )
+        })
+        .collect();
     Mail {
+        images,
         to: message
             .to()
             .and_then(|to| to.first())
@@ -145,9 +158,19 @@ async fn confirmation_move_and_cancellation_mails_say_everything_in_german(backe
         "- Aktuelles biometrisches Passfoto".to_owned(),
         "- Personalausweis beantragen: 37,00 €".to_owned(),
         format!("https://termine.bergkamen.example/termin/{code}?token={token}"),
+        "Zeigen Sie den QR-Code".to_owned(),
     ] {
         assert!(mail.text.contains(&expected), "{expected:?} missing in:\n{}", mail.text);
     }
+    // The QR code for the kiosk, as a PNG image.
+    let [(name, png)] = mail.images.as_slice() else {
+        panic!(
+            "one image attached: {:?}",
+            mail.images.iter().map(|(name, _)| name).collect::<Vec<_>>()
+        );
+    };
+    assert_eq!(name, &format!("einchecken-{code}.png"));
+    assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"));
     let (name, ics) = mail.attachment.expect("a calendar attachment");
     assert_eq!(name, format!("termin-{code}.ics"));
     assert!(ics.starts_with("BEGIN:VCALENDAR\r\n"), "{ics}");
@@ -192,6 +215,10 @@ async fn confirmation_move_and_cancellation_mails_say_everything_in_german(backe
     assert_eq!(response.status().as_u16(), 204);
     let mails = smtp.wait_for(3).await;
     let cancelled = read(&mails[2]);
+    assert!(
+        cancelled.images.is_empty(),
+        "no check-in code for a cancelled appointment"
+    );
     assert!(
         cancelled.subject.starts_with("Termin abgesagt"),
         "{}",

@@ -28,6 +28,9 @@ const OPERATIONS: &[(&str, &str)] = &[
     ("post", "/api/v1/staff/offices/{office}/walk-ins"),
     ("post", "/api/v1/staff/offices/{office}/absences"),
     ("post", "/api/v1/staff/offices/{office}/counters/{counter}/call-next"),
+    ("post", "/api/v1/staff/offices/{office}/bookings/{code}/recall"),
+    ("get", "/api/v1/staff/offices/{office}/statistics"),
+    ("get", "/api/v1/staff/offices/{office}/statistics.csv"),
     ("get", "/healthz"),
     ("get", "/metrics"),
 ];
@@ -273,6 +276,51 @@ async fn real_answers_match_the_document(backend: Backend) {
         201,
     )
     .await;
+
+    // Checked in, not called: nothing to recall.
+    api.call(
+        "post",
+        "/api/v1/staff/offices/{office}/bookings/{code}/recall",
+        &format!("/api/v1/staff/offices/bergkamen/bookings/{walk_in_code}/recall"),
+        None,
+        Some(STAFF_API_TOKEN),
+        409,
+    )
+    .await;
+    let statistics = api
+        .call(
+            "get",
+            "/api/v1/staff/offices/{office}/statistics",
+            "/api/v1/staff/offices/bergkamen/statistics?period=week",
+            None,
+            Some(STAFF_API_TOKEN),
+            200,
+        )
+        .await;
+    assert!(statistics["rows"].as_array().is_some_and(|rows| !rows.is_empty()));
+    api.call(
+        "get",
+        "/api/v1/staff/offices/{office}/statistics",
+        "/api/v1/staff/offices/bergkamen/statistics?from=2026-13-01",
+        None,
+        Some(STAFF_API_TOKEN),
+        400,
+    )
+    .await;
+    let csv = app
+        .http
+        .get(app.url("/api/v1/staff/offices/bergkamen/statistics.csv"))
+        .bearer_auth(STAFF_API_TOKEN)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(csv.status(), 200);
+    let documented =
+        &doc["paths"]["/api/v1/staff/offices/{office}/statistics.csv"]["get"]["responses"]["200"]["content"];
+    assert!(
+        documented.get("text/csv").is_some(),
+        "the CSV's type is documented: {documented}"
+    );
 
     api.call("delete", "/api/v1/bookings/{code}", &path, None, Some(token), 204)
         .await;

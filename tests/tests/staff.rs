@@ -1,7 +1,7 @@
 //! The staff HTTP API and the desk login: walk-ins, statuses, absences,
 //! behind a session or the internal bearer token.
 
-use amtstermin_tests::{Backend, STAFF_API_TOKEN, STAFF_LOGIN, STAFF_PASSWORD, TestApp, backend_tests};
+use amtstermin_tests::{Backend, STAFF_API_TOKEN, STAFF_LOGIN, STAFF_PASSWORD, TestApp, backend_tests, wait_for_event};
 use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::{Value, json};
 
@@ -295,11 +295,16 @@ async fn the_desk_asks_before_a_cancellation_or_a_no_show() {
             .form(&fields);
         async move { request.send().await.expect("post") }
     };
+    // The walk-in's day: after hours it is a later one.
+    let listing = format!(
+        "/api/v1/staff/offices/bergkamen/bookings?date={}",
+        walk_in["start"].as_str().and_then(|start| start.get(..10)).expect("start")
+    );
     let status_of = || async {
         let (_, listed) = call(
             &app,
             reqwest::Method::GET,
-            "/api/v1/staff/offices/bergkamen/bookings",
+            &listing,
             None,
             Some(STAFF_API_TOKEN),
         )
@@ -480,28 +485,6 @@ async fn the_next_arrived_citizen_is_called_once(backend: Backend) {
 
 /// Reads Server-Sent Events from `response` until one's data contains
 /// `needle`, or gives up after five seconds; returns how long it took.
-async fn wait_for_event(
-    response: &mut reqwest::Response,
-    buffer: &mut String,
-    needle: &str,
-) -> Option<std::time::Duration> {
-    let started = std::time::Instant::now();
-    loop {
-        if let Some(found) = buffer.find("\n\n") {
-            let event: String = buffer.drain(..found + 2).collect();
-            if event.contains("event: board") && event.contains(needle) {
-                return Some(started.elapsed());
-            }
-            continue;
-        }
-        let left = std::time::Duration::from_secs(5).checked_sub(started.elapsed())?;
-        match tokio::time::timeout(left, response.chunk()).await {
-            Ok(Ok(Some(chunk))) => buffer.push_str(&String::from_utf8_lossy(&chunk)),
-            _ => return None,
-        }
-    }
-}
-
 async fn the_call_display_follows_arrivals_and_calls_live(backend: Backend) {
     let Some(app) = TestApp::spawn(backend).await else {
         return;
@@ -517,7 +500,9 @@ async fn the_call_display_follows_arrivals_and_calls_live(backend: Backend) {
     assert_eq!(events.headers()["content-type"], "text/event-stream");
     let mut buffer = String::new();
     assert!(
-        wait_for_event(&mut events, &mut buffer, "\"waiting\"").await.is_some(),
+        wait_for_event(&mut events, &mut buffer, "board", |data| data.contains("\"waiting\""))
+            .await
+            .is_some(),
         "the board as it is, at once"
     );
     let (status, walk_in) = call(
@@ -548,9 +533,11 @@ async fn the_call_display_follows_arrivals_and_calls_live(backend: Backend) {
         // Outside opening hours the walk-in is on a later day; the board shows today.
         return;
     }
-    let waited = wait_for_event(&mut events, &mut buffer, &format!("\"waiting\":[\"{number}\""))
-        .await
-        .expect("the arrival on the board");
+    let (_, waited) = wait_for_event(&mut events, &mut buffer, "board", |data| {
+        data.contains(&format!("\"waiting\":[\"{number}\""))
+    })
+    .await
+    .expect("the arrival on the board");
     let (status, _) = call(
         &app,
         reqwest::Method::POST,
@@ -560,9 +547,11 @@ async fn the_call_display_follows_arrivals_and_calls_live(backend: Backend) {
     )
     .await;
     assert_eq!(status, 200);
-    let shown = wait_for_event(&mut events, &mut buffer, &format!("\"called\":[[\"{number}\""))
-        .await
-        .expect("the call on the board");
+    let (_, shown) = wait_for_event(&mut events, &mut buffer, "board", |data| {
+        data.contains(&format!("\"called\":[[\"{number}\""))
+    })
+    .await
+    .expect("the call on the board");
     // Reported, not asserted: the board is read twice a second.
     println!("display: arrival after {waited:?}, call after {shown:?}");
     assert!(!buffer.contains("Laufkunde"), "no names on the board");

@@ -172,6 +172,24 @@ pub trait BookingStore: Send + Sync + 'static {
     /// Pending bookings (office, code) not confirmed by `now`, at most `limit`.
     async fn expired_pending(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<(String, String)>, Error>;
 
+    /// Calls a called citizen again: the call time moves to `at` and the
+    /// history records the recall. `Refused` unless the booking is called.
+    async fn recall(&self, office_id: &str, code: &str, actor: &str, at: DateTime<Utc>) -> Result<StatusChange, Error>;
+
+    /// Queues `mail` ("Sie sind gleich dran") for the arrived booking,
+    /// once: false when it was queued before or the booking is no longer
+    /// waiting.
+    async fn queue_soon_mail(&self, office_id: &str, code: &str, mail: &Notification) -> Result<bool, Error>;
+
+    /// The appointments of an office starting in [from, to), with their
+    /// history, for the statistics (no personal data).
+    async fn statistics_records(
+        &self,
+        office_id: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<crate::statistics::Record>, Error>;
+
     /// All bookings of an office overlapping [from, to), any status, by start.
     async fn list(&self, office_id: &str, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<Booking>, Error>;
 
@@ -271,7 +289,7 @@ pub fn open(url: &str, max_connections: u32) -> Result<Arc<dyn BookingStore>, Er
 macro_rules! booking_columns {
     () => {
         "SELECT office_id, code, counter_id, concern_ids, start_at, end_at, status, \
-         name, email, phone, channel, created_at, confirm_by, language, waiting_number"
+         name, email, phone, channel, created_at, confirm_by, language, waiting_number, called_at"
     };
 }
 pub(crate) use booking_columns;

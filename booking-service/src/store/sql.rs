@@ -35,8 +35,8 @@ const INSERT_BOOKING: &str = "INSERT INTO bookings (office_id, code, counter_id,
      updated_at, email_normalized, client_key, status, confirm_by, confirm_hash, language) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15, $16, $17, $18, $19, $20, $21)";
 const SELECT_BY_IDEMPOTENCY_KEY: &str = "SELECT office_id, code, counter_id, concern_ids, start_at, end_at, status, \
-     name, email, phone, channel, created_at, confirm_by, language, waiting_number, idempotency_key_hash, request_hash, \
-     token_sealed FROM bookings \
+     name, email, phone, channel, created_at, confirm_by, language, waiting_number, called_at, \
+     idempotency_key_hash, request_hash, token_sealed FROM bookings \
      WHERE office_id = $1 AND idempotency_key_hash = $2";
 const SELECT_BY_CODE_AND_TOKEN: &str =
     concat!(booking_columns!(), " FROM bookings WHERE code = $1 AND token_hash = $2");
@@ -60,6 +60,17 @@ const SET_WAITING_NUMBER: &str =
     "UPDATE bookings SET waiting_number = $3, waiting_day = $4 WHERE office_id = $1 AND code = $2";
 const UPDATE_STATUS: &str = "UPDATE bookings SET status = $4, updated_at = $5 \
      WHERE office_id = $1 AND code = $2 AND status = $3";
+/// Marks the "almost your turn" mail as due, once per booking.
+const MARK_SOON_MAILED: &str = "UPDATE bookings SET soon_mailed = $3 \
+     WHERE office_id = $1 AND code = $2 AND soon_mailed = $4 AND status = 'checked_in'";
+const SET_CALLED_AT: &str = "UPDATE bookings SET called_at = $3, updated_at = $3 WHERE office_id = $1 AND code = $2";
+/// The appointments the statistics count, and their history (by the
+/// office's start index, then the history's key).
+const SELECT_STATISTICS: &str = "SELECT code, counter_id, concern_ids, channel, start_at, end_at, created_at, status \
+     FROM bookings WHERE office_id = $1 AND start_at >= $2 AND start_at < $3";
+const SELECT_STATISTICS_HISTORY: &str = "SELECT h.code, h.at, h.actor, h.from_status, h.to_status \
+     FROM booking_history h JOIN bookings b ON b.office_id = h.office_id AND b.code = h.code \
+     WHERE b.office_id = $1 AND b.start_at >= $2 AND b.start_at < $3 ORDER BY h.code, h.entry";
 const MOVE: &str = "UPDATE bookings SET counter_id = $3, start_at = $4, end_at = $5, updated_at = $6 \
      WHERE office_id = $1 AND code = $2 AND status = 'booked'";
 const INSERT_HISTORY: &str = "INSERT INTO booking_history \
@@ -224,6 +235,10 @@ where
                 .transpose()?,
             language: row.try_get("language")?,
             waiting_number: row.try_get("waiting_number")?,
+            called_at: row
+                .try_get::<Option<D::Instant>, _>("called_at")?
+                .map(D::instant)
+                .transpose()?,
         })
     }
 
@@ -651,6 +666,15 @@ where
             let (key, transition) = ((request.office_id, request.code), (Some(booking.status), request.to));
             Self::record(&mut tx, key, request.at, request.actor, transition, request.detail).await?;
             Self::queue(&mut tx, request.office_id, request.code, request.notifications, true).await?;
+            if request.to == Status::Called {
+                sqlx::query(SET_CALLED_AT)
+                    .bind(request.office_id)
+                    .bind(request.code)
+                    .bind(D::stored(request.at))
+                    .execute(&mut *tx)
+                    .await?;
+                booking.called_at = Some(request.at);
+            }
             if let Some(waiting) = request.waiting
                 && booking.waiting_number.is_none()
             {
@@ -750,6 +774,114 @@ where
             .await?;
         rows.iter()
             .map(|row| Ok((row.try_get("office_id")?, row.try_get("code")?)))
+            .collect()
+    }
+
+    async fn recall(&self, office_id: &str, code: &str, actor: &str, at: DateTime<Utc>) -> Result<StatusChange, Error> {
+        let mut tx = self.writer.begin_with(D::BEGIN_WRITE).await?;
+        let Some(mut booking) = Self::find_in(&mut tx, D::SELECT_FOR_CHANGE, office_id, code).await? else {
+            return Ok(StatusChange::NotFound);
+        };
+        if booking.status != Status::Called {
+            return Ok(StatusChange::Refused(booking));
+        }
+        sqlx::query(SET_CALLED_AT)
+            .bind(office_id)
+            .bind(code)
+            .bind(D::stored(at))
+            .execute(&mut *tx)
+            .await?;
+        Self::record(
+            &mut tx,
+            (office_id, code),
+            at,
+            actor,
+            (Some(Status::Called), Status::Called),
+            None,
+        )
+        .await?;
+        tx.commit().await?;
+        booking.called_at = Some(at);
+        Ok(StatusChange::Changed {
+            booking,
+            sequence: None,
+        })
+    }
+
+    async fn queue_soon_mail(&self, office_id: &str, code: &str, mail: &Notification) -> Result<bool, Error> {
+        let mut tx = self.writer.begin_with(D::BEGIN_WRITE).await?;
+        let marked = sqlx::query(MARK_SOON_MAILED)
+            .bind(office_id)
+            .bind(code)
+            .bind(true)
+            .bind(false)
+            .execute(&mut *tx)
+            .await?;
+        if D::rows_affected(&marked) == 0 {
+            return Ok(false);
+        }
+        Self::queue(&mut tx, office_id, code, std::slice::from_ref(mail), false).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn statistics_records(
+        &self,
+        office_id: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<crate::statistics::Record>, Error> {
+        // One read transaction: the history matches the bookings.
+        let mut tx = self.pool.begin().await?;
+        let rows = sqlx::query(SELECT_STATISTICS)
+            .bind(office_id)
+            .bind(D::stored(from))
+            .bind(D::stored(to))
+            .fetch_all(&mut *tx)
+            .await?;
+        let entries = sqlx::query(SELECT_STATISTICS_HISTORY)
+            .bind(office_id)
+            .bind(D::stored(from))
+            .bind(D::stored(to))
+            .fetch_all(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        let mut histories: std::collections::HashMap<String, Vec<HistoryEntry>> = std::collections::HashMap::new();
+        for row in &entries {
+            let code: String = row.try_get("code")?;
+            let from: Option<String> = row.try_get("from_status")?;
+            let to: String = row.try_get("to_status")?;
+            histories.entry(code).or_default().push(HistoryEntry {
+                at: Self::instant(row, "at")?,
+                actor: row.try_get("actor")?,
+                from: from.as_deref().map(stored_status).transpose()?,
+                to: stored_status(&to)?,
+                detail: None,
+            });
+        }
+        rows.iter()
+            .map(|row| {
+                let code: String = row.try_get("code")?;
+                let concerns: String = row.try_get("concern_ids")?;
+                let status: String = row.try_get("status")?;
+                let channel: String = row.try_get("channel")?;
+                Ok(crate::statistics::Record {
+                    history: histories.remove(&code).unwrap_or_default(),
+                    code,
+                    counter_id: row.try_get("counter_id")?,
+                    concern_ids: concerns
+                        .split(',')
+                        .filter(|id| !id.is_empty())
+                        .map(str::to_owned)
+                        .collect(),
+                    channel: Channel::parse(&channel)
+                        .ok_or_else(|| Error::Internal(format!("unknown stored channel {channel:?}")))?,
+                    start: Self::instant(row, "start_at")?,
+                    end: Self::instant(row, "end_at")?,
+                    created_at: Self::instant(row, "created_at")?,
+                    status: stored_status(&status)?,
+                })
+            })
             .collect()
     }
 
@@ -976,5 +1108,6 @@ fn created(new: &NewBooking, counter_id: &str) -> Booking {
         confirm_by: new.confirm_by.as_ref().map(|(by, _)| *by),
         language: new.language.clone(),
         waiting_number: None,
+        called_at: None,
     }
 }

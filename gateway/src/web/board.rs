@@ -27,11 +27,23 @@ struct BoardView {
     called: Vec<(String, String)>,
     waiting: Vec<String>,
     estimated_wait_minutes: u32,
+    /// The latest call ("number@seconds"): a display chimes when it
+    /// changes, for a recall too.
+    latest_call: String,
 }
 
 impl BoardView {
     fn new(board: booking::Board, office: &OfficeCatalogue) -> Self {
+        let latest_call = board
+            .called
+            .first()
+            .map(|called| {
+                let at = called.called_at.map_or(0, |at| at.seconds);
+                format!("{}@{at}", called.number)
+            })
+            .unwrap_or_default();
         Self {
+            latest_call,
             called: board
                 .called
                 .into_iter()

@@ -422,12 +422,16 @@ struct Calendar {
     moving: Option<String>,
     months: Vec<MonthView>,
     selected: Option<SelectedDay>,
+    /// Where the open page hears of changed free times.
+    live_events: Option<String>,
+    /// The fingerprint of the free times shown (`live::version`).
+    version: String,
 }
 
 #[derive(Deserialize)]
 pub struct CalendarQuery {
     #[serde(default)]
-    anliegen: String,
+    pub anliegen: String,
     #[serde(default)]
     tag: String,
     /// Move mode: the booking being moved and its token.
@@ -546,6 +550,8 @@ pub async fn calendar(
         moving,
         months,
         selected,
+        live_events: Some(super::live::events_url(&office_id, &ids)),
+        version: super::live::version(&response),
     })?;
     Ok(page.into_response())
 }

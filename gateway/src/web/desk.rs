@@ -25,7 +25,11 @@ use crate::staff::{Account, SESSION_COOKIE};
 use crate::view::{self, describe, status_label, times};
 
 /// The signed-in member of staff (who works for `office_id`, if given).
-async fn signed_in(services: &Services, headers: &HeaderMap, office_id: Option<&str>) -> Result<Account, WebError> {
+pub(super) async fn signed_in(
+    services: &Services,
+    headers: &HeaderMap,
+    office_id: Option<&str>,
+) -> Result<Account, WebError> {
     let account = services
         .staff_session(headers)
         .await?
@@ -339,6 +343,7 @@ fn message(code: &str) -> Option<&'static str> {
         "kein-termin" => "Heute ist für dieses Anliegen kein Termin mehr frei.",
         "name" => "Bitte geben Sie einen Namen an.",
         "nicht-moeglich" => "Diese Änderung ist nicht möglich.",
+        "erneut-aufgerufen" => "Die Nummer wurde erneut aufgerufen.",
         _ => return None,
     })
 }
@@ -364,7 +369,11 @@ pub async fn day(
         let actions: Vec<(&'static str, &'static str)> = match status {
             booking::BookingStatus::Booked => vec![("checked_in", "Angekommen"), ("no_show", "Nicht erschienen")],
             booking::BookingStatus::CheckedIn => vec![("completed", "Erledigt")],
-            booking::BookingStatus::Called => vec![("completed", "Erledigt"), ("no_show", "Nicht erschienen")],
+            booking::BookingStatus::Called => vec![
+                ("recall", "Erneut aufrufen"),
+                ("completed", "Erledigt"),
+                ("no_show", "Nicht erschienen"),
+            ],
             _ => Vec::new(),
         };
         let row = BookingRow {
@@ -503,6 +512,27 @@ pub async fn change_status(
 ) -> Result<Response, WebError> {
     let account = signed_in(&services, &headers, Some(&office_id)).await?;
     verify_bound(&services, &headers, &form.csrf)?;
+    if form.status == "recall" {
+        let recalled = services
+            .bookings
+            .clone()
+            .recall_booking(booking::RecallBookingRequest {
+                office_id: office_id.clone(),
+                code,
+                actor: account.login.clone(),
+            })
+            .await;
+        let outcome = match recalled {
+            Ok(_) => "erneut-aufgerufen",
+            Err(status) if ErrorCode::of(&status) == ErrorCode::InvalidTransition => "nicht-moeglich",
+            Err(status) => return Err(status.into()),
+        };
+        return Ok(see_other(&format!(
+            "/schalter/{}?meldung={outcome}&tag={}#termine",
+            encode(&office_id),
+            encode(&form.tag)
+        )));
+    }
     let status = match form.status.as_str() {
         "checked_in" => booking::BookingStatus::CheckedIn,
         "completed" => booking::BookingStatus::Completed,

@@ -7,7 +7,7 @@ use amtstermin_catalogue::OfficeCatalogue;
 use amtstermin_platform::ErrorCode;
 use amtstermin_proto::booking::v1 as booking;
 use askama::Template;
-use axum::extract::{Form, Path, State};
+use axum::extract::{Form, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use chrono::{TimeDelta, Utc};
@@ -55,10 +55,18 @@ fn walk_in_concerns(office: &OfficeCatalogue) -> Vec<(String, String)> {
         .collect()
 }
 
+#[derive(Deserialize)]
+pub struct Prefill {
+    /// From a booking's QR code opened on a phone: the code, filled in.
+    #[serde(default)]
+    code: String,
+}
+
 pub async fn form(
     State(services): State<Services>,
     Path(office_id): Path<String>,
     headers: HeaderMap,
+    Query(prefill): Query<Prefill>,
 ) -> Result<Response, WebError> {
     let office = services.page_office(&office_id).await?;
     let csrf = Csrf::from_headers(&headers)?;
@@ -67,7 +75,7 @@ pub async fn form(
         office_name: office.office.name.clone(),
         office_id,
         csrf: csrf.token.clone(),
-        code: String::new(),
+        code: code_from(&prefill.code),
         number: None,
         answer: None,
         refused: false,
@@ -95,12 +103,21 @@ pub async fn check_in(
     Csrf::verify(&headers, &form.csrf)?;
     let csrf = Csrf::from_headers(&headers)?;
     let office = services.page_office(&office_id).await?;
-    let code = form.code.trim().to_ascii_uppercase();
+    let code = code_from(&form.code);
     let shown = match arrive(&services, &office_id, &code).await? {
         Arrival::CheckedIn(found) | Arrival::Already(found) => Shown::Number(Box::new(found)),
         Arrival::Refused(text) => Shown::Refusal(text, code),
     };
     answer(&office, &office_id, csrf, shown)
+}
+
+/// The booking code in what was typed: the code itself, or the link of a
+/// booking's QR code, which a scanner at the kiosk types in full.
+fn code_from(typed: &str) -> String {
+    let typed = typed.trim();
+    let code = typed.rsplit_once("code=").map_or(typed, |(_, code)| code);
+    let code = code.split(['&', '#']).next().unwrap_or(code);
+    code.chars().take(20).collect::<String>().trim().to_ascii_uppercase()
 }
 
 /// What the kiosk shows after a try: the number drawn, or why not (with
@@ -259,4 +276,20 @@ async fn elsewhere(services: &Services, office_id: &str, code: &str) -> String {
         }
     }
     lang.t("kiosk.unknown").to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_scanned_link_gives_its_code() {
+        assert_eq!(code_from(" abcd-2345 "), "ABCD-2345");
+        assert_eq!(
+            code_from("https://termine.bergkamen.de/einchecken/bergkamen?code=ABCD-2345"),
+            "ABCD-2345"
+        );
+        assert_eq!(code_from("http://x/einchecken/b?code=abcd-2345&lang=en"), "ABCD-2345");
+        assert_eq!(code_from(""), "");
+    }
 }

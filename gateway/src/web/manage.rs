@@ -39,6 +39,8 @@ struct BookingPage {
     documents: Vec<ConcernDocuments>,
     calendar_link: String,
     manage_link: String,
+    /// The kiosk link as a QR code (SVG), for the self check-in.
+    check_in_qr: String,
     move_link: String,
     cancel_link: String,
     book_link: String,
@@ -157,6 +159,10 @@ pub async fn show(
             "{}{}",
             base.trim_end_matches('/'),
             manage_url(&booking.code, &query.token)
+        ),
+        check_in_qr: amtstermin_platform::qr::svg(
+            &amtstermin_platform::qr::check_in_link(&base, &booking.office_id, &booking.code),
+            &i18n::current().t1("booking.qr_label", "code", &booking.code),
         ),
         move_link: format!(
             "/amt/{}/kalender?anliegen={}&termin={}&token={}",

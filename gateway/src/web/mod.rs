@@ -3,13 +3,16 @@
 //! works without JavaScript, built on the same gRPC calls as the JSON API.
 
 mod board;
+mod chart;
 mod citizen;
 mod desk;
 mod frame;
 mod kiosk;
+mod live;
 mod manage;
 mod messages;
 mod pages;
+mod statistics;
 
 use askama::Template;
 use axum::Router;
@@ -28,6 +31,7 @@ pub fn routes() -> Router<Services> {
         .route("/amt/{office}", get(citizen::start))
         .route("/amt/{office}/auswahl", get(citizen::choose))
         .route("/amt/{office}/kalender", get(citizen::calendar))
+        .route("/amt/{office}/kalender/ereignisse", get(live::calendar_events))
         .route("/amt/{office}/buchen", get(citizen::form).post(citizen::submit))
         .route("/termin/{code}", get(manage::show))
         .route(
@@ -52,6 +56,8 @@ pub fn routes() -> Router<Services> {
         .route("/schalter/{office}", get(desk::day))
         .route("/schalter/{office}/laufkundschaft", axum::routing::post(desk::walk_in))
         .route("/schalter/{office}/ticket/{code}", get(desk::ticket))
+        .route("/schalter/{office}/statistik", get(statistics::page))
+        .route("/schalter/{office}/statistik.csv", get(statistics::csv))
         .route("/schalter/{office}/abwesenheit", axum::routing::post(desk::absence))
         .route(
             "/schalter/{office}/platz/{counter}/aufrufen",
