@@ -1,24 +1,25 @@
 //! The office's figures: what became of its appointments, how long citizens
 //! waited and were served, and how much of the offered time was booked.
 //!
-//! Pure: it reads the bookings (without personal data) and their history,
-//! which the retention job keeps, so the figures of past years stay. The
-//! store fetches, this module counts, and is tested on fixed data.
+//! Pure: it reads the bookings (without personal data) and the times their
+//! history records, which the retention job keeps, so the figures of past
+//! years stay. The store fetches (one row per appointment, the history
+//! folded in by the database), this module counts, tested on fixed data.
 
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Datelike, NaiveDate, TimeDelta, Utc};
 use chrono_tz::Tz;
 
-use crate::bookings::{Channel, HistoryEntry, Status};
+use crate::bookings::{Channel, Status};
 
 /// The longest range one request may cover.
 pub const MAX_DAYS: i64 = 366;
 
-/// An appointment as the statistics see it.
+/// An appointment as the statistics see it: the booking without personal
+/// data, and from its history when it first reached the steps that count.
 #[derive(Clone, Debug)]
 pub struct Record {
-    pub code: String,
     pub counter_id: String,
     pub concern_ids: Vec<String>,
     pub channel: Channel,
@@ -26,27 +27,20 @@ pub struct Record {
     pub end: DateTime<Utc>,
     pub created_at: DateTime<Utc>,
     pub status: Status,
-    /// Its history, in order.
-    pub history: Vec<HistoryEntry>,
+    /// First arrival (checked in).
+    pub arrived: Option<DateTime<Utc>>,
+    /// First call (a recall does not move it).
+    pub called: Option<DateTime<Utc>>,
+    pub completed: Option<DateTime<Utc>>,
+    /// Released while it waited for its confirmation by mail.
+    pub never_confirmed: bool,
 }
 
 impl Record {
     /// Whether it was ever a binding appointment: not pending, and not
     /// released while still waiting for its confirmation.
     fn counts(&self) -> bool {
-        self.status != Status::Pending
-            && !self
-                .history
-                .iter()
-                .any(|entry| entry.from == Some(Status::Pending) && entry.to == Status::Cancelled)
-    }
-
-    /// When it first reached `status`.
-    fn first(&self, status: Status) -> Option<DateTime<Utc>> {
-        self.history
-            .iter()
-            .find(|entry| entry.to == status && entry.from != Some(status))
-            .map(|entry| entry.at)
+        self.status != Status::Pending && !self.never_confirmed
     }
 }
 
@@ -166,13 +160,10 @@ impl Figures {
             self.lead_time_hours
                 .add((record.start - record.created_at).num_seconds() as f64 / 3600.0);
         }
-        let arrived = record.first(Status::CheckedIn);
-        let called = record.first(Status::Called);
-        let completed = record.first(Status::Completed);
-        if let (Some(arrived), Some(called)) = (arrived, called) {
+        if let (Some(arrived), Some(called)) = (record.arrived, record.called) {
             self.wait_minutes.add((called - arrived).num_seconds() as f64 / 60.0);
         }
-        if let (Some(called), Some(completed)) = (called, completed) {
+        if let (Some(called), Some(completed)) = (record.called, record.completed) {
             self.service_minutes
                 .add((completed - called).num_seconds() as f64 / 60.0);
         }
@@ -247,16 +238,6 @@ mod tests {
             .unwrap_or_default()
     }
 
-    fn entry(at: DateTime<Utc>, from: Option<Status>, to: Status) -> HistoryEntry {
-        HistoryEntry {
-            at,
-            actor: "staff".to_owned(),
-            from,
-            to,
-            detail: None,
-        }
-    }
-
     /// An appointment at `day` `hour`:00 for 20 minutes, booked 48 hours
     /// ahead, that went through `steps` (status, minutes after the start).
     fn record(
@@ -273,22 +254,24 @@ mod tests {
         } else {
             start - TimeDelta::hours(48)
         };
-        let mut history = vec![entry(created_at, None, Status::Booked)];
-        let mut status = Status::Booked;
-        for (next, minutes) in steps {
-            history.push(entry(start + TimeDelta::minutes(*minutes), Some(status), *next));
-            status = *next;
-        }
+        let when = |status: Status| {
+            steps
+                .iter()
+                .find(|(step, _)| *step == status)
+                .map(|(_, minutes)| start + TimeDelta::minutes(*minutes))
+        };
         Record {
-            code: format!("{day}{hour}{counter}"),
             counter_id: counter.to_owned(),
             concern_ids: concerns.iter().map(|id| (*id).to_owned()).collect(),
             channel,
             start,
             end: start + TimeDelta::minutes(20),
             created_at,
-            status,
-            history,
+            status: steps.last().map_or(Status::Booked, |(status, _)| *status),
+            arrived: when(Status::CheckedIn),
+            called: when(Status::Called),
+            completed: when(Status::Completed),
+            never_confirmed: false,
         }
     }
 
@@ -416,28 +399,10 @@ mod tests {
 
     #[test]
     fn bookings_never_confirmed_do_not_count() {
-        let mut unconfirmed = record(2, 9, "a", &["pass"], Channel::Online, &[]);
-        unconfirmed.history[0].to = Status::Pending;
-        unconfirmed
-            .history
-            .push(entry(at(2, 8, 0), Some(Status::Pending), Status::Cancelled));
-        unconfirmed.status = Status::Cancelled;
+        let mut unconfirmed = record(2, 9, "a", &["pass"], Channel::Online, &[(Status::Cancelled, -60)]);
+        unconfirmed.never_confirmed = true;
         let mut pending = record(2, 10, "a", &["pass"], Channel::Online, &[]);
         pending.status = Status::Pending;
         assert!(compute(&[unconfirmed, pending], &[], BERLIN, Period::Day).is_empty());
-    }
-
-    #[test]
-    fn a_recall_does_not_move_the_first_call() {
-        use Status::*;
-        let mut served = record(2, 9, "a", &["pass"], Channel::Online, &[(CheckedIn, 0), (Called, 4)]);
-        // Recalled after six more minutes, then completed.
-        served.history.push(entry(at(2, 9, 10), Some(Called), Called));
-        served.history.push(entry(at(2, 9, 30), Some(Called), Completed));
-        served.status = Completed;
-        let rows = compute(&[served], &[], BERLIN, Period::Day);
-        let office = find(&rows, (11, 2), Scope::Office);
-        assert_eq!(office.wait_minutes.value(), Some(4.0));
-        assert_eq!(office.service_minutes.value(), Some(26.0));
     }
 }

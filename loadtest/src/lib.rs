@@ -13,6 +13,7 @@ mod load;
 mod pgbench;
 mod report;
 mod stack;
+mod statistics;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -145,6 +146,7 @@ async fn measure(
     {
         bench.race(database).await?;
     }
+    bench.statistics(database).await?;
     Ok(bench.report)
 }
 
@@ -158,6 +160,43 @@ struct Bench {
 }
 
 impl Bench {
+    /// A year of an office's appointments, then its statistics through the
+    /// gateway.
+    async fn statistics(&mut self, database: Option<&ScratchDatabase>) -> anyhow::Result<()> {
+        let target = match database {
+            Some(database) => statistics::Target::Postgres(sqlx::PgPool::connect(&database.url).await?),
+            None => statistics::Target::Sqlite(
+                sqlx::SqlitePool::connect(&format!("sqlite:{}", self.stack.sqlite_bookings().display())).await?,
+            ),
+        };
+        let started = Instant::now();
+        let (appointments, entries) = statistics::write_year(&target).await?;
+        eprintln!(
+            "wrote a year: {appointments} appointments, {entries} history entries in {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+        let client = reqwest::Client::new();
+        for (what, path) in statistics::queries() {
+            let (client, url) = (client.clone(), format!("{}{path}", self.base(0)));
+            let stats = drive(1, Until::Requests(20), move |_| {
+                let (client, url) = (client.clone(), url.clone());
+                async move {
+                    let response = client.get(&url).bearer_auth(stack::STAFF_TOKEN).send().await?;
+                    let status = response.status().as_u16();
+                    response.bytes().await?;
+                    Ok(status)
+                }
+            })
+            .await;
+            self.report.latency(
+                &format!("{what} ({appointments} appointments)"),
+                &stats,
+                "well under 1 s",
+            );
+        }
+        Ok(())
+    }
+
     fn base(&self, replica: usize) -> String {
         self.stack.replicas[replica % self.stack.replicas.len()].base.clone()
     }

@@ -91,6 +91,9 @@ impl Office {
     }
 }
 
+/// The staff API token of the processes (the statistics are read with it).
+pub const STAFF_TOKEN: &str = "loadtest-staff-token";
+
 pub struct Stack {
     pub replicas: Vec<Replica>,
     directory: PathBuf,
@@ -135,6 +138,7 @@ impl Stack {
                 .args(["--booking-listen", &format!("127.0.0.1:{booking}")])
                 .env("AMTSTERMIN_CONFIG", &config)
                 .env("AMTSTERMIN_MAIL_TRANSPORT", "off")
+                .env("AMTSTERMIN_STAFF_API_TOKEN", STAFF_TOKEN)
                 .env(
                     "RUST_LOG",
                     std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".to_owned()),
@@ -165,6 +169,11 @@ impl Stack {
             }
         }
         Ok(stack)
+    }
+
+    /// The SQLite file of the first replica's booking service.
+    pub fn sqlite_bookings(&self) -> PathBuf {
+        self.directory.join("replica-0/data/bookings.db")
     }
 
     /// Resident memory of replica `index` in MiB (Linux).

@@ -75,6 +75,8 @@ struct Placed<'a> {
     start: DateTime<Utc>,
     minutes: i64,
     created_at: DateTime<Utc>,
+    /// Waits for its confirmation by mail (until an hour after creation).
+    pending: bool,
     steps: &'a [(Status, DateTime<Utc>)],
 }
 
@@ -96,7 +98,9 @@ async fn place(store: &Arc<dyn BookingStore>, placed: Placed<'_>) {
         created_at: placed.created_at,
         quota: None,
         language: "de".to_owned(),
-        confirm_by: None,
+        confirm_by: placed
+            .pending
+            .then(|| (placed.created_at + TimeDelta::hours(1), b"confirm".to_vec())),
     };
     let reserved = store
         .reserve(&new, &[placed.counter.to_owned()], None)
@@ -139,15 +143,48 @@ async fn place_a_week(store: &Arc<dyn BookingStore>) {
             start: berlin(2, 9, 0),
             minutes: 20,
             created_at: berlin(2, 9, 0) - ahead,
+            pending: false,
             // Waited 10 minutes, served for 15.
-            steps: &[
-                (Status::CheckedIn, berlin(2, 8, 55)),
-                (Status::Called, berlin(2, 9, 5)),
-                (Status::Completed, berlin(2, 9, 20)),
-            ],
+            steps: &[(Status::CheckedIn, berlin(2, 8, 55)), (Status::Called, berlin(2, 9, 5))],
         },
     )
     .await;
+    // Never confirmed by mail and released: it does not count.
+    place(
+        store,
+        Placed {
+            code: "STAT-2005",
+            counter: "platz-3",
+            concerns: &["personalausweis"],
+            channel: Channel::Online,
+            start: berlin(2, 9, 0),
+            minutes: 20,
+            created_at: berlin(1, 9, 0),
+            pending: true,
+            steps: &[(Status::Cancelled, berlin(1, 10, 0))],
+        },
+    )
+    .await;
+    // Called again (a recall leaves the first call), then served.
+    let recalled = store
+        .recall("bergkamen", "STAT-2001", "staff:test", berlin(2, 9, 12))
+        .await
+        .expect("recall");
+    assert!(matches!(recalled, StatusChange::Changed { .. }));
+    let completed = store
+        .change_status(StatusRequest {
+            office_id: "bergkamen",
+            code: "STAT-2001",
+            to: Status::Completed,
+            actor: "staff:test",
+            detail: None,
+            at: berlin(2, 9, 20),
+            notifications: &[],
+            waiting: None,
+        })
+        .await
+        .expect("complete");
+    assert!(matches!(completed, StatusChange::Changed { .. }));
     place(
         store,
         Placed {
@@ -158,6 +195,7 @@ async fn place_a_week(store: &Arc<dyn BookingStore>) {
             start: berlin(2, 10, 0),
             minutes: 20,
             created_at: berlin(2, 10, 0) - ahead,
+            pending: false,
             steps: &[(Status::NoShow, berlin(2, 10, 30))],
         },
     )
@@ -172,6 +210,7 @@ async fn place_a_week(store: &Arc<dyn BookingStore>) {
             start: berlin(2, 11, 0),
             minutes: 20,
             created_at: berlin(2, 11, 0) - ahead,
+            pending: false,
             steps: &[(Status::Cancelled, berlin(1, 12, 0))],
         },
     )
@@ -186,6 +225,7 @@ async fn place_a_week(store: &Arc<dyn BookingStore>) {
             start: berlin(4, 9, 0),
             minutes: 20,
             created_at: berlin(4, 8, 55),
+            pending: false,
             // Waited 20 minutes, served for 5.
             steps: &[
                 (Status::CheckedIn, berlin(4, 9, 0)),
@@ -302,7 +342,7 @@ async fn the_statistics_match_hand_computed_figures_and_survive_retention(backen
 
     // Retention erases the personal data, not the figures.
     let erased = store.anonymise(Utc::now(), Utc::now()).await.expect("anonymise");
-    assert_eq!(erased, 4);
+    assert_eq!(erased, 5, "four appointments and the unconfirmed one");
     let (_, after) = app.get_json_with_token(path, STAFF_API_TOKEN).await;
     assert_eq!(after, weekly);
 
@@ -417,6 +457,7 @@ async fn a_called_number_is_recalled_and_shows_as_the_latest_call(backend: Backe
                 start,
                 minutes: 1,
                 created_at: now - TimeDelta::days(1),
+                pending: false,
                 steps: &[],
             },
         )

@@ -298,17 +298,13 @@ async fn the_desk_asks_before_a_cancellation_or_a_no_show() {
     // The walk-in's day: after hours it is a later one.
     let listing = format!(
         "/api/v1/staff/offices/bergkamen/bookings?date={}",
-        walk_in["start"].as_str().and_then(|start| start.get(..10)).expect("start")
+        walk_in["start"]
+            .as_str()
+            .and_then(|start| start.get(..10))
+            .expect("start")
     );
     let status_of = || async {
-        let (_, listed) = call(
-            &app,
-            reqwest::Method::GET,
-            &listing,
-            None,
-            Some(STAFF_API_TOKEN),
-        )
-        .await;
+        let (_, listed) = call(&app, reqwest::Method::GET, &listing, None, Some(STAFF_API_TOKEN)).await;
         listed
             .as_array()
             .and_then(|all| all.iter().find(|b| b["code"] == code.as_str()))

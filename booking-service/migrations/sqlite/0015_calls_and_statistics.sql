@@ -2,9 +2,30 @@
 -- shows the latest call first and chimes again for a recall.
 ALTER TABLE bookings ADD COLUMN called_at INTEGER;
 
+-- The steps the statistics count, kept with the booking as they happen (the
+-- history has them too, but a year of statistics then needs a join over
+-- every entry): first arrival, first call, completion, and whether it was
+-- released before its confirmation by mail.
+ALTER TABLE bookings ADD COLUMN arrived_at INTEGER;
+ALTER TABLE bookings ADD COLUMN first_called_at INTEGER;
+ALTER TABLE bookings ADD COLUMN completed_at INTEGER;
+ALTER TABLE bookings ADD COLUMN never_confirmed INTEGER NOT NULL DEFAULT 0;
+UPDATE bookings SET
+    arrived_at = (SELECT MIN(h.at) FROM booking_history h
+        WHERE h.office_id = bookings.office_id AND h.code = bookings.code AND h.to_status = 'checked_in'),
+    first_called_at = (SELECT MIN(h.at) FROM booking_history h
+        WHERE h.office_id = bookings.office_id AND h.code = bookings.code AND h.to_status = 'called'),
+    completed_at = (SELECT MIN(h.at) FROM booking_history h
+        WHERE h.office_id = bookings.office_id AND h.code = bookings.code AND h.to_status = 'completed'),
+    never_confirmed = EXISTS (SELECT 1 FROM booking_history h
+        WHERE h.office_id = bookings.office_id AND h.code = bookings.code
+        AND h.from_status = 'pending' AND h.to_status = 'cancelled');
+
 -- "Sie sind gleich dran": a mail when two numbers remain ahead, once per
--- booking. SQLite cannot change a CHECK constraint in place, so the outbox
--- is rebuilt for the new kind.
+-- booking. The outbox takes it and the waitlist's mails (confirming an
+-- entry, offering a time; their `code` is the entry's id or the offered
+-- hold's code). SQLite cannot change a CHECK constraint in place, so the
+-- outbox is rebuilt for the new kinds.
 ALTER TABLE bookings ADD COLUMN soon_mailed INTEGER NOT NULL DEFAULT 0;
 
 CREATE TABLE mail_outbox_new (
@@ -12,7 +33,8 @@ CREATE TABLE mail_outbox_new (
     id              TEXT        NOT NULL,
     code            TEXT        NOT NULL,
     kind            TEXT        NOT NULL
-        CHECK (kind IN ('confirmation', 'rescheduled', 'cancelled', 'reminder', 'soon')),
+        CHECK (kind IN ('confirmation', 'rescheduled', 'cancelled', 'reminder', 'soon', 'waitlist_confirm',
+            'waitlist_offer')),
     token           TEXT,
     due_at          INTEGER NOT NULL,
     next_attempt_at INTEGER NOT NULL,

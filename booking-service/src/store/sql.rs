@@ -64,13 +64,35 @@ const UPDATE_STATUS: &str = "UPDATE bookings SET status = $4, updated_at = $5 \
 const MARK_SOON_MAILED: &str = "UPDATE bookings SET soon_mailed = $3 \
      WHERE office_id = $1 AND code = $2 AND soon_mailed = $4 AND status = 'checked_in'";
 const SET_CALLED_AT: &str = "UPDATE bookings SET called_at = $3, updated_at = $3 WHERE office_id = $1 AND code = $2";
-/// The appointments the statistics count, and their history (by the
-/// office's start index, then the history's key).
-const SELECT_STATISTICS: &str = "SELECT code, counter_id, concern_ids, channel, start_at, end_at, created_at, status \
+/// The appointments the statistics count, by the office's start index;
+/// the steps they count are kept with each booking (see `MARK_STEP`).
+const SELECT_STATISTICS: &str = "SELECT counter_id, concern_ids, channel, start_at, end_at, created_at, status, \
+     arrived_at, first_called_at, completed_at, never_confirmed \
      FROM bookings WHERE office_id = $1 AND start_at >= $2 AND start_at < $3";
-const SELECT_STATISTICS_HISTORY: &str = "SELECT h.code, h.at, h.actor, h.from_status, h.to_status \
-     FROM booking_history h JOIN bookings b ON b.office_id = h.office_id AND b.code = h.code \
-     WHERE b.office_id = $1 AND b.start_at >= $2 AND b.start_at < $3 ORDER BY h.code, h.entry";
+/// Keeps a step the statistics count with the booking: the first arrival,
+/// the first call, the completion (each taking the instant as $3), a
+/// release before confirmation.
+fn mark_step(from: Status, to: Status) -> Option<(&'static str, bool)> {
+    Some(match (from, to) {
+        (_, Status::CheckedIn) => (
+            "UPDATE bookings SET arrived_at = COALESCE(arrived_at, $3) WHERE office_id = $1 AND code = $2",
+            true,
+        ),
+        (_, Status::Called) => (
+            "UPDATE bookings SET first_called_at = COALESCE(first_called_at, $3) WHERE office_id = $1 AND code = $2",
+            true,
+        ),
+        (_, Status::Completed) => (
+            "UPDATE bookings SET completed_at = COALESCE(completed_at, $3) WHERE office_id = $1 AND code = $2",
+            true,
+        ),
+        (Status::Pending, Status::Cancelled) => (
+            "UPDATE bookings SET never_confirmed = TRUE WHERE office_id = $1 AND code = $2",
+            false,
+        ),
+        _ => return None,
+    })
+}
 const MOVE: &str = "UPDATE bookings SET counter_id = $3, start_at = $4, end_at = $5, updated_at = $6 \
      WHERE office_id = $1 AND code = $2 AND status = 'booked'";
 const INSERT_HISTORY: &str = "INSERT INTO booking_history \
@@ -666,6 +688,11 @@ where
             let (key, transition) = ((request.office_id, request.code), (Some(booking.status), request.to));
             Self::record(&mut tx, key, request.at, request.actor, transition, request.detail).await?;
             Self::queue(&mut tx, request.office_id, request.code, request.notifications, true).await?;
+            if let Some((step, at)) = mark_step(booking.status, request.to) {
+                let query = sqlx::query(step).bind(request.office_id).bind(request.code);
+                let query = if at { query.bind(D::stored(request.at)) } else { query };
+                query.execute(&mut *tx).await?;
+            }
             if request.to == Status::Called {
                 sqlx::query(SET_CALLED_AT)
                     .bind(request.office_id)
@@ -831,43 +858,24 @@ where
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<Vec<crate::statistics::Record>, Error> {
-        // One read transaction: the history matches the bookings.
-        let mut tx = self.pool.begin().await?;
         let rows = sqlx::query(SELECT_STATISTICS)
             .bind(office_id)
             .bind(D::stored(from))
             .bind(D::stored(to))
-            .fetch_all(&mut *tx)
+            .fetch_all(&self.pool)
             .await?;
-        let entries = sqlx::query(SELECT_STATISTICS_HISTORY)
-            .bind(office_id)
-            .bind(D::stored(from))
-            .bind(D::stored(to))
-            .fetch_all(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        let mut histories: std::collections::HashMap<String, Vec<HistoryEntry>> = std::collections::HashMap::new();
-        for row in &entries {
-            let code: String = row.try_get("code")?;
-            let from: Option<String> = row.try_get("from_status")?;
-            let to: String = row.try_get("to_status")?;
-            histories.entry(code).or_default().push(HistoryEntry {
-                at: Self::instant(row, "at")?,
-                actor: row.try_get("actor")?,
-                from: from.as_deref().map(stored_status).transpose()?,
-                to: stored_status(&to)?,
-                detail: None,
-            });
-        }
+        let optional = |row: &RowOf<D>, column: &str| -> Result<Option<DateTime<Utc>>, Error> {
+            Ok(row
+                .try_get::<Option<D::Instant>, _>(column)?
+                .map(D::instant)
+                .transpose()?)
+        };
         rows.iter()
             .map(|row| {
-                let code: String = row.try_get("code")?;
                 let concerns: String = row.try_get("concern_ids")?;
                 let status: String = row.try_get("status")?;
                 let channel: String = row.try_get("channel")?;
                 Ok(crate::statistics::Record {
-                    history: histories.remove(&code).unwrap_or_default(),
-                    code,
                     counter_id: row.try_get("counter_id")?,
                     concern_ids: concerns
                         .split(',')
@@ -880,6 +888,10 @@ where
                     end: Self::instant(row, "end_at")?,
                     created_at: Self::instant(row, "created_at")?,
                     status: stored_status(&status)?,
+                    arrived: optional(row, "arrived_at")?,
+                    called: optional(row, "first_called_at")?,
+                    completed: optional(row, "completed_at")?,
+                    never_confirmed: row.try_get("never_confirmed")?,
                 })
             })
             .collect()
