@@ -55,6 +55,10 @@ fn office() -> Office {
         waiting_prefixes: ("T".to_owned(), "W".to_owned()),
         kiosk_walk_ins: false,
         mail_when_two_ahead: false,
+        waitlist: true,
+        max_waitlist_entries_per_email: 2,
+        waitlist_hold_minutes: 60,
+        waitlist_quiet_hours: String::new(),
         categories: Vec::new(),
         concerns: Vec::new(),
         counters: (0..COUNTERS)

@@ -86,6 +86,12 @@ pub struct Office {
     pub kiosk_walk_ins: bool,
     /// Whether an arrived citizen is mailed when two numbers remain ahead.
     pub mail_when_two_ahead: bool,
+    /// The waitlist: whether it is open, entries per email address (0: no
+    /// limit), the longest hold of an offer, the quiet hours ("" for none).
+    pub waitlist: bool,
+    pub max_waitlist_entries_per_email: u32,
+    pub waitlist_hold_minutes: u32,
+    pub waitlist_quiet_hours: String,
     pub categories: Vec<Category>,
     pub concerns: Vec<Concern>,
     pub counters: Vec<Counter>,

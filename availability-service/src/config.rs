@@ -81,6 +81,18 @@ struct OfficeEntry {
     /// Whether an arrived citizen is mailed when two numbers remain ahead.
     #[serde(default)]
     mail_when_two_ahead: bool,
+    /// Whether citizens may join the waitlist.
+    #[serde(default = "default_true")]
+    waitlist: bool,
+    /// Waitlist entries one email address may hold at once; 0 for no limit.
+    #[serde(default = "default_max_waitlist_entries")]
+    max_waitlist_entries_per_email: u32,
+    /// How long an offered time is held for the entry at most.
+    #[serde(default = "default_waitlist_hold_minutes")]
+    waitlist_hold_minutes: u32,
+    /// Local hours without offer mails, "HH:MM-HH:MM" (may wrap midnight); "" for none.
+    #[serde(default = "default_waitlist_quiet_hours")]
+    waitlist_quiet_hours: String,
     /// Default weekly hours of the office's counters.
     #[serde(default)]
     hours: HoursEntry,
@@ -282,6 +294,22 @@ fn default_waiting_prefix_booked() -> String {
     "T".to_owned()
 }
 
+fn default_true() -> bool {
+    true
+}
+
+fn default_max_waitlist_entries() -> u32 {
+    2
+}
+
+fn default_waitlist_hold_minutes() -> u32 {
+    60
+}
+
+fn default_waitlist_quiet_hours() -> String {
+    "22:00-07:00".to_owned()
+}
+
 fn default_waiting_prefix_walk_in() -> String {
     "W".to_owned()
 }
@@ -440,6 +468,19 @@ fn office(entry: OfficeEntry) -> Result<Office, Error> {
     if entry.confirm_by_email_minutes > 24 * 60 {
         return invalid("confirm_by_email_minutes must be at most a day (1440)");
     }
+    if !(5..=24 * 60).contains(&entry.waitlist_hold_minutes) {
+        return invalid("waitlist_hold_minutes must be 5 to 1440");
+    }
+    if !entry.waitlist_quiet_hours.is_empty() {
+        let valid = entry.waitlist_quiet_hours.split_once('-').is_some_and(|(start, end)| {
+            crate::schedule::parse_minutes(start).is_ok_and(|start| start < 24 * 60)
+                && crate::schedule::parse_minutes(end).is_ok_and(|end| end < 24 * 60)
+                && start != end
+        });
+        if !valid {
+            return invalid("waitlist_quiet_hours must be \"HH:MM-HH:MM\" (it may wrap midnight) or \"\"");
+        }
+    }
     if entry.release_delay_minutes > 24 * 60 {
         return invalid("release_delay_minutes must be at most a day (1440)");
     }
@@ -477,6 +518,10 @@ fn office(entry: OfficeEntry) -> Result<Office, Error> {
         waiting_prefixes,
         kiosk_walk_ins: entry.kiosk_walk_ins,
         mail_when_two_ahead: entry.mail_when_two_ahead,
+        waitlist: entry.waitlist,
+        max_waitlist_entries_per_email: entry.max_waitlist_entries_per_email,
+        waitlist_hold_minutes: entry.waitlist_hold_minutes,
+        waitlist_quiet_hours: entry.waitlist_quiet_hours.clone(),
         categories,
         concerns,
         counters,

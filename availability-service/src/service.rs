@@ -230,6 +230,10 @@ fn office_to_proto(office: &Office) -> pb::Office {
         waiting_prefix_walk_in: office.waiting_prefixes.1.clone(),
         kiosk_walk_ins: office.kiosk_walk_ins,
         mail_when_two_ahead: office.mail_when_two_ahead,
+        waitlist: office.waitlist,
+        max_waitlist_entries_per_email: office.max_waitlist_entries_per_email,
+        waitlist_hold_minutes: office.waitlist_hold_minutes,
+        waitlist_quiet_hours: office.waitlist_quiet_hours.clone(),
     }
 }
 

@@ -12,6 +12,8 @@ pub enum Error {
     IdempotencyKeyReused,
     #[error("no booking with this code and token")]
     NotFound,
+    #[error("no waitlist entry with this id and secret")]
+    EntryNotFound,
     #[error("the slot was taken meanwhile on every counter that could serve it")]
     SlotTaken,
     #[error("nothing is free in the next two weeks")]
@@ -50,6 +52,7 @@ impl Error {
             Error::Invalid { code, .. } => *code,
             Error::IdempotencyKeyReused => ErrorCode::IdempotencyKeyReused,
             Error::NotFound => ErrorCode::BookingNotFound,
+            Error::EntryNotFound => ErrorCode::WaitlistEntryNotFound,
             Error::SlotTaken => ErrorCode::SlotTaken,
             Error::NothingFree => ErrorCode::SlotUnavailable,
             Error::NobodyWaiting => ErrorCode::NobodyWaiting,

@@ -9,6 +9,7 @@ pub mod retention;
 pub mod service;
 pub mod statistics;
 pub mod store;
+pub mod waitlist;
 
 use amtstermin_platform::auth::Auth;
 use std::fmt;

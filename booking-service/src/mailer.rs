@@ -141,7 +141,100 @@ impl Mailer {
         Ok(due.len())
     }
 
+    /// The office of a mail, in `language` where the configuration
+    /// translates it.
+    async fn office(
+        &self,
+        office_id: &str,
+        language: &str,
+    ) -> Result<std::sync::Arc<amtstermin_catalogue::OfficeCatalogue>, Failure> {
+        let office =
+            self.catalogues.office(office_id).await.map_err(|status| {
+                match amtstermin_platform::ErrorCode::of(&status) {
+                    amtstermin_platform::ErrorCode::OfficeNotFound => {
+                        Failure::Final("the office is no longer configured".to_owned())
+                    }
+                    _ => Failure::Retry(format!("availability service: {}", status.message())),
+                }
+            })?;
+        Ok(amtstermin_catalogue::OfficeCatalogue::in_language(office, language))
+    }
+
+    /// The links a mail's token ("manage:confirm", or just "manage") opens,
+    /// under `path` (e.g. `/termin/K7MQ-4PXZ`): the page, and its
+    /// confirmation page.
+    fn links(&self, token: Option<&str>, path: &str) -> (Option<String>, Option<String>) {
+        let base = self.public_url.trim_end_matches('/');
+        let Some(token) = token else {
+            return (None, None);
+        };
+        let (manage, confirm_secret) = match token.split_once(':') {
+            Some((manage, secret)) => (manage, Some(secret)),
+            None => (token, None),
+        };
+        (
+            Some(format!("{base}{path}?token={manage}")),
+            confirm_secret.map(|secret| format!("{base}{path}/bestaetigen?token={secret}")),
+        )
+    }
+
+    /// Asks to confirm a waitlist entry's address.
+    async fn deliver_waitlist_confirm(&self, mail: &PendingMail) -> Result<(), Failure> {
+        let entry = self
+            .store
+            .find_waitlist_entry(&mail.office_id, &mail.code)
+            .await
+            .map_err(|error| Failure::Retry(error.to_string()))?
+            .ok_or_else(|| Failure::Final("the waitlist entry no longer exists".to_owned()))?;
+        let to = Mailbox::new(
+            None,
+            crate::bookings::mail_address(&entry.email)
+                .map_err(|_| Failure::Final("no usable email address".to_owned()))?,
+        );
+        let office = self.office(&entry.office_id, &entry.language).await?;
+        let (manage_link, confirm_link) = self.links(mail.token.as_deref(), &format!("/warteliste/{}", entry.id));
+        let context = MailContext {
+            office_name: &office.office.name,
+            address: &office.office.address,
+            timezone: office.timezone(),
+            concerns: office
+                .concern_names(&entry.concern_ids)
+                .into_iter()
+                .map(str::to_owned)
+                .collect(),
+            documents: Vec::new(),
+            fees: Vec::new(),
+            manage_link,
+            confirm_link,
+            check_in_link: None,
+        };
+        let (subject, text) = notifications::render_waitlist_confirm(&entry, &context);
+        let message = Message::builder()
+            .message_id(Some(self.message_id(mail, &entry.office_id, &entry.id)))
+            .from(self.from.clone())
+            .to(to)
+            .subject(subject)
+            .singlepart(SinglePart::plain(text))
+            .map_err(|error| Failure::Final(error.to_string()))?;
+        let name = format!("{}-{}-{}-{}", entry.office_id, entry.id, mail.kind.as_str(), mail.id);
+        self.transport.send(&message, &name).await.map_err(Failure::Retry)
+    }
+
+    /// Stable per outbox entry: a retried mail keeps its id, so a mail
+    /// program shows a duplicate once.
+    fn message_id(&self, mail: &PendingMail, office_id: &str, code: &str) -> String {
+        format!(
+            "<{office_id}.{code}.{}.{}@{}>",
+            mail.kind.as_str(),
+            mail.id,
+            self.from.email.domain()
+        )
+    }
+
     async fn deliver(&self, mail: &PendingMail) -> Result<(), Failure> {
+        if mail.kind == MailKind::WaitlistConfirm {
+            return self.deliver_waitlist_confirm(mail).await;
+        }
         let booking = self
             .store
             .find(&mail.office_id, &mail.code)
@@ -153,18 +246,11 @@ impl Mailer {
             crate::bookings::mail_address(&booking.email)
                 .map_err(|_| Failure::Final("no usable email address".to_owned()))?,
         );
-        let office =
-            self.catalogues.office(&booking.office_id).await.map_err(
-                |status| match amtstermin_platform::ErrorCode::of(&status) {
-                    amtstermin_platform::ErrorCode::OfficeNotFound => {
-                        Failure::Final("the office is no longer configured".to_owned())
-                    }
-                    _ => Failure::Retry(format!("availability service: {}", status.message())),
-                },
-            )?;
         // Names, documents and fees in the citizen's language, where the
         // configuration translates them.
-        let office = amtstermin_catalogue::OfficeCatalogue::in_language(office, &booking.language);
+        let office = self.office(&booking.office_id, &booking.language).await?;
+        // A pending booking's first mail carries "manage:confirm".
+        let (manage_link, confirm_link) = self.links(mail.token.as_deref(), &format!("/termin/{}", booking.code));
         let context = MailContext {
             office_name: &office.office.name,
             address: &office.office.address,
@@ -183,26 +269,8 @@ impl Mailer {
                 .fees(&booking.concern_ids)
                 .map(|concern| (concern.name.clone(), concern.fee.clone()))
                 .collect(),
-            // A pending booking's first mail carries "manage:confirm".
-            manage_link: mail.token.as_ref().map(|token| {
-                let token = token.split_once(':').map_or(token.as_str(), |(manage, _)| manage);
-                format!(
-                    "{}/termin/{}?token={token}",
-                    self.public_url.trim_end_matches('/'),
-                    booking.code
-                )
-            }),
-            confirm_link: mail
-                .token
-                .as_ref()
-                .and_then(|token| token.split_once(':'))
-                .map(|(_, confirm)| {
-                    format!(
-                        "{}/termin/{}/bestaetigen?token={confirm}",
-                        self.public_url.trim_end_matches('/'),
-                        booking.code
-                    )
-                }),
+            manage_link,
+            confirm_link,
             check_in_link: MailContext::shows_check_in(mail.kind, &booking)
                 .then(|| amtstermin_platform::qr::check_in_link(&self.public_url, &booking.office_id, &booking.code)),
         };
@@ -218,16 +286,7 @@ impl Mailer {
         });
         let calendar_type = ContentType::parse("text/calendar; charset=utf-8; method=PUBLISH")
             .map_err(|error| Failure::Final(error.to_string()))?;
-        // Stable per outbox entry: a retried mail keeps its id, so a mail
-        // program shows a duplicate once.
-        let message_id = format!(
-            "<{}.{}.{}.{}@{}>",
-            booking.office_id,
-            booking.code,
-            mail.kind.as_str(),
-            mail.id,
-            self.from.email.domain()
-        );
+        let message_id = self.message_id(mail, &booking.office_id, &booking.code);
         let mut parts = MultiPart::mixed().singlepart(SinglePart::plain(text));
         // The appointment is in the citizen's calendar already by the time
         // they are almost called.

@@ -15,6 +15,10 @@ pub enum MailKind {
     Reminder,
     /// "Sie sind gleich dran": at most two numbers remain ahead.
     Soon,
+    /// Confirming a waitlist entry's email address (`code` is the entry's id).
+    WaitlistConfirm,
+    /// A time offered to a waitlist entry (`code` is the hold's).
+    WaitlistOffer,
 }
 
 impl MailKind {
@@ -25,6 +29,8 @@ impl MailKind {
             MailKind::Cancelled => "cancelled",
             MailKind::Reminder => "reminder",
             MailKind::Soon => "soon",
+            MailKind::WaitlistConfirm => "waitlist_confirm",
+            MailKind::WaitlistOffer => "waitlist_offer",
         }
     }
 
@@ -35,6 +41,8 @@ impl MailKind {
             MailKind::Cancelled,
             MailKind::Reminder,
             MailKind::Soon,
+            MailKind::WaitlistConfirm,
+            MailKind::WaitlistOffer,
         ]
         .into_iter()
         .find(|kind| kind.as_str() == stored)
@@ -156,6 +164,14 @@ struct Words {
     cancelled_lead: &'static str,
     reminder_subject: &'static str,
     reminder_lead: &'static str,
+    waitlist_subject: &'static str,
+    waitlist_lead: &'static str,
+    waitlist_range: &'static str,
+    waitlist_times: [&'static str; 3],
+    waitlist_confirm: &'static str,
+    waitlist_manage: &'static str,
+    offer_subject: &'static str,
+    offer_lead: &'static str,
     soon_subject: &'static str,
     soon_lead: &'static str,
     waiting_number: &'static str,
@@ -193,6 +209,16 @@ const GERMAN: Words = Words {
     cancelled_lead: "Ihr Termin wurde abgesagt. Sie müssen nichts weiter tun.",
     reminder_subject: "Erinnerung an Ihren Termin:",
     reminder_lead: "wir erinnern Sie an Ihren Termin:",
+    waitlist_subject: "Bitte bestätigen: Terminwecker",
+    waitlist_lead: "Sie möchten einen Termin angeboten bekommen, sobald einer frei wird. Bitte bestätigen Sie \
+                    dazu Ihre E-Mail-Adresse; erst dann nimmt Ihr Terminwecker teil. Wer zuerst bestätigt, \
+                    kommt zuerst an die Reihe.",
+    waitlist_range: "Zeitraum",
+    waitlist_times: ["ganztags", "vormittags", "nachmittags"],
+    waitlist_confirm: "E-Mail-Adresse bestätigen:",
+    waitlist_manage: "Terminwecker ansehen oder zurückziehen:",
+    offer_subject: "Ein Termin für Sie:",
+    offer_lead: "für Ihren Terminwecker ist ein Termin frei geworden. Wir halten ihn für Sie bereit:",
     soon_subject: "Sie sind gleich dran:",
     soon_lead: "Sie sind gleich dran: Vor Ihnen warten nur noch höchstens zwei Personen. Bitte kommen Sie \
                 jetzt in den Wartebereich und achten Sie auf die Aufrufanzeige.",
@@ -232,6 +258,16 @@ const ENGLISH: Words = Words {
     cancelled_lead: "Your appointment has been cancelled. You need not do anything else.",
     reminder_subject: "Reminder of your appointment:",
     reminder_lead: "this is a reminder of your appointment:",
+    waitlist_subject: "Please confirm: appointment alert",
+    waitlist_lead: "You would like to be offered an appointment as soon as one becomes free. Please confirm \
+                    your email address; only then does your alert take part. Whoever confirms first is \
+                    served first.",
+    waitlist_range: "Days",
+    waitlist_times: ["all day", "mornings", "afternoons"],
+    waitlist_confirm: "Confirm your email address:",
+    waitlist_manage: "View or withdraw the alert:",
+    offer_subject: "An appointment for you:",
+    offer_lead: "an appointment has become free for your alert. We are holding it for you:",
     soon_subject: "It is almost your turn:",
     soon_lead: "It is almost your turn: at most two people are waiting ahead of you. Please come to the \
                 waiting area now and watch the call display.",
@@ -330,6 +366,11 @@ pub fn render(kind: MailKind, booking: &Booking, context: &MailContext<'_>) -> (
             format!("{} {} – {short_date}", words.reminder_subject, context.office_name),
             words.reminder_lead,
         ),
+        // A confirmation request has no booking (see `render_waitlist_confirm`).
+        MailKind::WaitlistOffer | MailKind::WaitlistConfirm => (
+            format!("{} {} – {short_date}", words.offer_subject, context.office_name),
+            words.offer_lead,
+        ),
         MailKind::Soon => (
             format!(
                 "{} {} – {}",
@@ -379,6 +420,42 @@ pub fn render(kind: MailKind, booking: &Booking, context: &MailContext<'_>) -> (
         }
         text.push_str(&format!("\n{}\n", words.attachment));
     }
+    text.push_str(&format!("\n{}{}\n", words.regards, context.office_name));
+    (subject, text)
+}
+
+/// The mail that asks to confirm a waitlist entry's address: what it waits
+/// for, the confirmation link and the link to the entry.
+pub fn render_waitlist_confirm(entry: &crate::waitlist::Entry, context: &MailContext<'_>) -> (String, String) {
+    let words = words(&entry.language);
+    let subject = format!("{} {}", words.waitlist_subject, context.office_name);
+    let mut text = format!("{} {},\n\n{}\n\n", words.hello, entry.name, words.waitlist_lead);
+    text.push_str(&format!("{}: {}\n", words.concerns, context.concerns.join(", ")));
+    let times = match entry.time_of_day {
+        crate::waitlist::TimeOfDay::Any => words.waitlist_times[0],
+        crate::waitlist::TimeOfDay::Morning => words.waitlist_times[1],
+        crate::waitlist::TimeOfDay::Afternoon => words.waitlist_times[2],
+    };
+    text.push_str(&format!(
+        "{}: {} – {}, {times}\n",
+        words.waitlist_range,
+        (words.long_date)(entry.from),
+        (words.long_date)(entry.to)
+    ));
+    text.push_str(&format!(
+        "{}: {}, {}\n",
+        words.place, context.office_name, context.address
+    ));
+    if let Some(confirm) = &context.confirm_link {
+        text.push_str(&format!("\n{}\n{confirm}\n", words.waitlist_confirm));
+    }
+    if let Some(link) = &context.manage_link {
+        text.push_str(&format!(
+            "\n{}\n{link}\n{}\n",
+            words.waitlist_manage, words.do_not_share
+        ));
+    }
+    text.push_str(&format!("\n{}\n", words.not_you));
     text.push_str(&format!("\n{}{}\n", words.regards, context.office_name));
     (subject, text)
 }

@@ -1,5 +1,7 @@
 //! The gRPC face of the booking service.
 
+mod waitlist;
+
 use amtstermin_platform::auth::{Scope, Scopes};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -986,6 +988,38 @@ impl BookingService for Bookings {
         Ok(Response::new(pb::Statistics {
             rows: rows.into_iter().map(statistics_row).collect(),
         }))
+    }
+
+    #[tracing::instrument(skip_all, fields(office = %request.get_ref().office_id))]
+    async fn create_waitlist_entry(
+        &self,
+        request: Request<pb::CreateWaitlistEntryRequest>,
+    ) -> Result<Response<pb::CreateWaitlistEntryResponse>, Status> {
+        Ok(Response::new(self.join_waitlist(request.into_inner()).await?))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn confirm_waitlist_entry(
+        &self,
+        request: Request<pb::WaitlistEntryRequest>,
+    ) -> Result<Response<pb::WaitlistEntry>, Status> {
+        Ok(Response::new(self.confirm_waitlist(request.get_ref()).await?))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn get_waitlist_entry(
+        &self,
+        request: Request<pb::WaitlistEntryRequest>,
+    ) -> Result<Response<pb::WaitlistEntry>, Status> {
+        Ok(Response::new(self.waitlist_entry(request.get_ref()).await?))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn withdraw_waitlist_entry(
+        &self,
+        request: Request<pb::WaitlistEntryRequest>,
+    ) -> Result<Response<pb::WaitlistEntry>, Status> {
+        Ok(Response::new(self.withdraw_waitlist(request.get_ref()).await?))
     }
 
     type WatchBoardStream = tokio_stream::wrappers::ReceiverStream<Result<pb::Board, Status>>;

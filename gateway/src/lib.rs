@@ -15,6 +15,7 @@ pub mod staff;
 pub mod staff_api;
 pub mod statistics;
 pub mod view;
+pub mod waitlist_api;
 pub mod web;
 
 use std::future::Future;

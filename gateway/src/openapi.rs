@@ -58,6 +58,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
 fn assemble() -> (Router<Services>, utoipa::openapi::OpenApi) {
     let (router, document) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(public_api::routes())
+        .merge(crate::waitlist_api::routes())
         .merge(staff_api::routes())
         .merge(crate::operations_routes())
         .split_for_parts();

@@ -389,15 +389,14 @@ async fn create_booking(
 /// The token of `Authorization: Bearer <token>`; a missing or malformed
 /// header is treated like a wrong token (404), revealing nothing.
 fn bearer(headers: &HeaderMap) -> Result<String, ApiError> {
-    let value = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
-        .ok_or_else(ApiError::booking_not_found)?;
-    let (scheme, token) = value.trim().split_once(' ').ok_or_else(ApiError::booking_not_found)?;
-    if !scheme.eq_ignore_ascii_case("bearer") {
-        return Err(ApiError::booking_not_found());
-    }
-    Ok(token.trim().to_owned())
+    bearer_token(headers).ok_or_else(ApiError::booking_not_found)
+}
+
+/// The token of `Authorization: Bearer <token>`, if the header is one.
+pub(crate) fn bearer_token(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.trim().split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_owned())
 }
 
 async fn booking_by_token(services: &Services, code: String, token: String) -> Result<booking::Booking, ApiError> {

@@ -99,7 +99,16 @@ pub fn required_scope(path: &str) -> Option<Scope> {
         ) => Some(Scope::Public),
         (
             "amtstermin.booking.v1.BookingService",
-            "CreateBooking" | "GetBooking" | "RescheduleBooking" | "CancelBooking" | "GetDataPolicy" | "WatchBoard",
+            "CreateBooking"
+            | "GetBooking"
+            | "RescheduleBooking"
+            | "CancelBooking"
+            | "GetDataPolicy"
+            | "WatchBoard"
+            | "CreateWaitlistEntry"
+            | "ConfirmWaitlistEntry"
+            | "GetWaitlistEntry"
+            | "WithdrawWaitlistEntry",
         ) => Some(Scope::Public),
         ("amtstermin.availability.v1.AvailabilityService", "CheckStart" | "GetOfferedTime")
         | ("amtstermin.booking.v1.BookingService", "WatchBookings") => Some(Scope::Service),

@@ -23,6 +23,10 @@ const OPERATIONS: &[(&str, &str)] = &[
     ("post", "/api/v1/bookings/{code}/reschedule"),
     ("post", "/api/v1/bookings/{code}/confirm"),
     ("get", "/api/v1/bookings/{code}/calendar.ics"),
+    ("post", "/api/v1/offices/{office}/waitlist"),
+    ("get", "/api/v1/waitlist/{id}"),
+    ("delete", "/api/v1/waitlist/{id}"),
+    ("post", "/api/v1/waitlist/{id}/confirm"),
     ("get", "/api/v1/staff/offices/{office}/bookings"),
     ("post", "/api/v1/staff/offices/{office}/bookings/{code}/status"),
     ("post", "/api/v1/staff/offices/{office}/walk-ins"),
@@ -274,6 +278,62 @@ async fn real_answers_match_the_document(backend: Backend) {
         })),
         Some(STAFF_API_TOKEN),
         201,
+    )
+    .await;
+
+    let today = chrono::Utc::now().date_naive();
+    let entry = api
+        .call(
+            "post",
+            "/api/v1/offices/{office}/waitlist",
+            "/api/v1/offices/bergkamen/waitlist",
+            Some(json!({
+                "concerns": ["personalausweis"],
+                "from": (today + chrono::TimeDelta::days(3)).to_string(),
+                "to": (today + chrono::TimeDelta::days(9)).to_string(),
+                "name": "Erika Mustermann",
+                "email": "erika.openapi@example.de",
+            })),
+            None,
+            201,
+        )
+        .await;
+    let entry_path = format!("/api/v1/waitlist/{}", entry["id"].as_str().expect("id"));
+    let entry_token = entry["token"].as_str().expect("token");
+    api.call(
+        "get",
+        "/api/v1/waitlist/{id}",
+        &entry_path,
+        None,
+        Some(entry_token),
+        200,
+    )
+    .await;
+    api.call(
+        "post",
+        "/api/v1/waitlist/{id}/confirm",
+        &format!("{entry_path}/confirm"),
+        None,
+        Some(entry_token),
+        404,
+    )
+    .await;
+    api.call(
+        "delete",
+        "/api/v1/waitlist/{id}",
+        &entry_path,
+        None,
+        Some(entry_token),
+        204,
+    )
+    .await;
+    api.call(
+        "post",
+        "/api/v1/offices/{office}/waitlist",
+        "/api/v1/offices/bergkamen/waitlist",
+        Some(json!({ "concerns": ["personalausweis"], "from": "gestern", "to": "morgen", "name": "E", "email": "e@example.de" })),
+        None,
+        400,
     )
     .await;
 

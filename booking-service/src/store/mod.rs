@@ -181,6 +181,44 @@ pub trait BookingStore: Send + Sync + 'static {
     /// waiting.
     async fn queue_soon_mail(&self, office_id: &str, code: &str, mail: &Notification) -> Result<bool, Error>;
 
+    /// Adds a waitlist entry with its confirmation mail, unless the address
+    /// holds `limit` entries waiting (unconfirmed or active) already.
+    async fn add_waitlist_entry(
+        &self,
+        new: &crate::waitlist::NewEntry,
+        limit: Option<u32>,
+    ) -> Result<crate::waitlist::Added, Error>;
+
+    /// The entry with this id whose token hashes to `token_hash`, with its
+    /// offers (oldest first).
+    async fn waitlist_entry(
+        &self,
+        id: &str,
+        token_hash: &[u8],
+    ) -> Result<Option<(crate::waitlist::Entry, Vec<crate::waitlist::Offer>)>, Error>;
+
+    /// The entry `id` of an office (for its mails).
+    async fn find_waitlist_entry(&self, office_id: &str, id: &str) -> Result<Option<crate::waitlist::Entry>, Error>;
+
+    /// Confirms the entry whose confirmation secret hashes to
+    /// `confirm_hash`: an unconfirmed one becomes active at `at`. The entry
+    /// as it is then; `None` for a wrong id or secret.
+    async fn confirm_waitlist_entry(
+        &self,
+        id: &str,
+        confirm_hash: &[u8],
+        at: DateTime<Utc>,
+    ) -> Result<Option<crate::waitlist::Entry>, Error>;
+
+    /// Withdraws the entry (unconfirmed or active) at `at`. The entry as it
+    /// is then; `None` for a wrong id or token.
+    async fn withdraw_waitlist_entry(
+        &self,
+        id: &str,
+        token_hash: &[u8],
+        at: DateTime<Utc>,
+    ) -> Result<Option<crate::waitlist::Entry>, Error>;
+
     /// The appointments of an office starting in [from, to), with their
     /// history, for the statistics (no personal data).
     async fn statistics_records(

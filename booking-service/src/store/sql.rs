@@ -93,6 +93,29 @@ fn mark_step(from: Status, to: Status) -> Option<(&'static str, bool)> {
         _ => return None,
     })
 }
+const INSERT_WAITLIST_ENTRY: &str = "INSERT INTO waitlist_entries (office_id, id, token_hash, confirm_hash, \
+     concern_ids, from_day, to_day, time_of_day, name, email, email_normalized, language, status, created_at, \
+     updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'unconfirmed', $13, $13)";
+const COUNT_WAITING_FOR_EMAIL: &str = "SELECT COUNT(*) AS waiting FROM waitlist_entries \
+     WHERE office_id = $1 AND email_normalized = $2 AND status IN ('unconfirmed', 'active')";
+macro_rules! entry_columns {
+    () => {
+        "SELECT office_id, id, concern_ids, from_day, to_day, time_of_day, name, email, language, status, \
+         created_at, confirmed_at, offers_made, open_offer FROM waitlist_entries"
+    };
+}
+const SELECT_ENTRY_BY_TOKEN: &str = concat!(entry_columns!(), " WHERE id = $1 AND token_hash = $2");
+const SELECT_ENTRY: &str = concat!(entry_columns!(), " WHERE office_id = $1 AND id = $2");
+/// Confirming again is harmless: the secret stays valid, the first
+/// confirmation keeps the entry's place.
+const CONFIRM_ENTRY: &str = "UPDATE waitlist_entries SET status = 'active', confirmed_at = $3, updated_at = $3 \
+     WHERE id = $1 AND confirm_hash = $2 AND status = 'unconfirmed'";
+const SELECT_ENTRY_BY_CONFIRMATION: &str = concat!(entry_columns!(), " WHERE id = $1 AND confirm_hash = $2");
+const WITHDRAW_ENTRY: &str = "UPDATE waitlist_entries SET status = 'withdrawn', updated_at = $3 \
+     WHERE id = $1 AND token_hash = $2 AND status IN ('unconfirmed', 'active')";
+const SELECT_OFFERS: &str = "SELECT office_id, id, entry_id, code, counter_id, start_at, end_at, status, \
+     created_at, sent_at, expires_at FROM waitlist_offers WHERE office_id = $1 AND entry_id = $2 \
+     ORDER BY created_at, id";
 const MOVE: &str = "UPDATE bookings SET counter_id = $3, start_at = $4, end_at = $5, updated_at = $6 \
      WHERE office_id = $1 AND code = $2 AND status = 'booked'";
 const INSERT_HISTORY: &str = "INSERT INTO booking_history \
@@ -288,6 +311,76 @@ where
             to: stored_status(&to)?,
             detail: row.try_get("detail")?,
         })
+    }
+
+    fn waitlist_entry_of(row: &RowOf<D>) -> Result<crate::waitlist::Entry, Error> {
+        use crate::waitlist::{EntryStatus, TimeOfDay};
+        let concerns: String = row.try_get("concern_ids")?;
+        let day = |column: &str| -> Result<chrono::NaiveDate, Error> {
+            let text: String = row.try_get(column)?;
+            chrono::NaiveDate::parse_from_str(&text, "%Y-%m-%d")
+                .map_err(|_| Error::Internal(format!("stored {column} {text:?} is not a date")))
+        };
+        let time_of_day: String = row.try_get("time_of_day")?;
+        let status: String = row.try_get("status")?;
+        let offers_made: i32 = row.try_get("offers_made")?;
+        Ok(crate::waitlist::Entry {
+            office_id: row.try_get("office_id")?,
+            id: row.try_get("id")?,
+            concern_ids: concerns
+                .split(',')
+                .filter(|id| !id.is_empty())
+                .map(str::to_owned)
+                .collect(),
+            from: day("from_day")?,
+            to: day("to_day")?,
+            time_of_day: TimeOfDay::parse(&time_of_day)
+                .ok_or_else(|| Error::Internal(format!("unknown stored time of day {time_of_day:?}")))?,
+            name: row.try_get("name")?,
+            email: row.try_get("email")?,
+            language: row.try_get("language")?,
+            status: EntryStatus::parse(&status)
+                .ok_or_else(|| Error::Internal(format!("unknown stored entry status {status:?}")))?,
+            created_at: Self::instant(row, "created_at")?,
+            confirmed_at: row
+                .try_get::<Option<D::Instant>, _>("confirmed_at")?
+                .map(D::instant)
+                .transpose()?,
+            offers_made: u32::try_from(offers_made).unwrap_or(0),
+            open_offer: row.try_get("open_offer")?,
+        })
+    }
+
+    fn waitlist_offer_of(row: &RowOf<D>) -> Result<crate::waitlist::Offer, Error> {
+        let status: String = row.try_get("status")?;
+        Ok(crate::waitlist::Offer {
+            office_id: row.try_get("office_id")?,
+            id: row.try_get("id")?,
+            entry_id: row.try_get("entry_id")?,
+            code: row.try_get("code")?,
+            counter_id: row.try_get("counter_id")?,
+            start: Self::instant(row, "start_at")?,
+            end: Self::instant(row, "end_at")?,
+            status: crate::waitlist::OfferStatus::parse(&status)
+                .ok_or_else(|| Error::Internal(format!("unknown stored offer status {status:?}")))?,
+            created_at: Self::instant(row, "created_at")?,
+            sent_at: Self::instant(row, "sent_at")?,
+            expires_at: Self::instant(row, "expires_at")?,
+        })
+    }
+
+    /// The entry `id` (read with `sql` and `key`).
+    async fn entry_in(
+        conn: &mut Conn<D>,
+        sql: &'static str,
+        key: (&str, &[u8]),
+    ) -> Result<Option<crate::waitlist::Entry>, Error> {
+        let row = sqlx::query(sql)
+            .bind(key.0)
+            .bind(key.1)
+            .fetch_optional(&mut *conn)
+            .await?;
+        row.as_ref().map(Self::waitlist_entry_of).transpose()
     }
 
     fn pending_mail(row: &RowOf<D>) -> Result<PendingMail, Error> {
@@ -850,6 +943,134 @@ where
         Self::queue(&mut tx, office_id, code, std::slice::from_ref(mail), false).await?;
         tx.commit().await?;
         Ok(true)
+    }
+
+    async fn add_waitlist_entry(
+        &self,
+        new: &crate::waitlist::NewEntry,
+        limit: Option<u32>,
+    ) -> Result<crate::waitlist::Added, Error> {
+        use crate::waitlist::Added;
+        let entry = &new.entry;
+        let mut tx = self.writer.begin_with(D::BEGIN_WRITE).await?;
+        if let Some(limit) = limit {
+            // Two requests for one address take turns (PostgreSQL; SQLite's
+            // write lock does it already).
+            if let Some(lock) = D::LOCK_CITIZEN {
+                let key = format!("waitlist {}", new.email_normalized);
+                sqlx::query(lock)
+                    .bind(entry.office_id.as_str())
+                    .bind(key.as_str())
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            let waiting: i64 = sqlx::query(COUNT_WAITING_FOR_EMAIL)
+                .bind(entry.office_id.as_str())
+                .bind(new.email_normalized.as_str())
+                .fetch_one(&mut *tx)
+                .await?
+                .try_get("waiting")?;
+            if waiting >= i64::from(limit) {
+                return Ok(Added::LimitReached);
+            }
+        }
+        let inserted = sqlx::query(INSERT_WAITLIST_ENTRY)
+            .bind(entry.office_id.as_str())
+            .bind(entry.id.as_str())
+            .bind(new.token_hash.as_slice())
+            .bind(new.confirm_hash.as_slice())
+            .bind(entry.concern_ids.join(",").as_str())
+            .bind(entry.from.to_string().as_str())
+            .bind(entry.to.to_string().as_str())
+            .bind(entry.time_of_day.as_str())
+            .bind(entry.name.as_str())
+            .bind(entry.email.as_str())
+            .bind(new.email_normalized.as_str())
+            .bind(entry.language.as_str())
+            .bind(D::stored(entry.created_at))
+            .execute(&mut *tx)
+            .await;
+        match inserted {
+            Ok(_) => {}
+            Err(error) if conflict(&error).is_some() => return Ok(Added::IdTaken),
+            Err(error) => return Err(error.into()),
+        }
+        Self::queue(
+            &mut tx,
+            &entry.office_id,
+            &entry.id,
+            std::slice::from_ref(&new.mail),
+            false,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Added::Added)
+    }
+
+    async fn waitlist_entry(
+        &self,
+        id: &str,
+        token_hash: &[u8],
+    ) -> Result<Option<(crate::waitlist::Entry, Vec<crate::waitlist::Offer>)>, Error> {
+        let mut conn = self.pool.acquire().await?;
+        let Some(entry) = Self::entry_in(&mut conn, SELECT_ENTRY_BY_TOKEN, (id, token_hash)).await? else {
+            return Ok(None);
+        };
+        let rows = sqlx::query(SELECT_OFFERS)
+            .bind(entry.office_id.as_str())
+            .bind(entry.id.as_str())
+            .fetch_all(&mut *conn)
+            .await?;
+        let offers = rows
+            .iter()
+            .map(Self::waitlist_offer_of)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Some((entry, offers)))
+    }
+
+    async fn find_waitlist_entry(&self, office_id: &str, id: &str) -> Result<Option<crate::waitlist::Entry>, Error> {
+        let row = sqlx::query(SELECT_ENTRY)
+            .bind(office_id)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(Self::waitlist_entry_of).transpose()
+    }
+
+    async fn confirm_waitlist_entry(
+        &self,
+        id: &str,
+        confirm_hash: &[u8],
+        at: DateTime<Utc>,
+    ) -> Result<Option<crate::waitlist::Entry>, Error> {
+        let mut tx = self.writer.begin_with(D::BEGIN_WRITE).await?;
+        sqlx::query(CONFIRM_ENTRY)
+            .bind(id)
+            .bind(confirm_hash)
+            .bind(D::stored(at))
+            .execute(&mut *tx)
+            .await?;
+        let entry = Self::entry_in(&mut tx, SELECT_ENTRY_BY_CONFIRMATION, (id, confirm_hash)).await?;
+        tx.commit().await?;
+        Ok(entry)
+    }
+
+    async fn withdraw_waitlist_entry(
+        &self,
+        id: &str,
+        token_hash: &[u8],
+        at: DateTime<Utc>,
+    ) -> Result<Option<crate::waitlist::Entry>, Error> {
+        let mut tx = self.writer.begin_with(D::BEGIN_WRITE).await?;
+        sqlx::query(WITHDRAW_ENTRY)
+            .bind(id)
+            .bind(token_hash)
+            .bind(D::stored(at))
+            .execute(&mut *tx)
+            .await?;
+        let entry = Self::entry_in(&mut tx, SELECT_ENTRY_BY_TOKEN, (id, token_hash)).await?;
+        tx.commit().await?;
+        Ok(entry)
     }
 
     async fn statistics_records(

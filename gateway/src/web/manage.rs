@@ -49,7 +49,7 @@ struct BookingPage {
 #[derive(Deserialize)]
 pub struct TokenQuery {
     #[serde(default)]
-    token: String,
+    pub(super) token: String,
     #[serde(default)]
     neu: Option<String>,
     #[serde(default)]
@@ -183,19 +183,19 @@ pub async fn show(
 
 #[derive(Template)]
 #[template(path = "confirm.html")]
-struct Confirm {
-    frame: Frame,
-    heading: &'static str,
-    problem: Option<&'static str>,
-    summary: Vec<(&'static str, String)>,
-    action: String,
-    csrf: String,
-    token: String,
-    start: Option<String>,
-    confirm: &'static str,
-    danger: bool,
-    back_link: String,
-    back_label: &'static str,
+pub(super) struct Confirm {
+    pub(super) frame: Frame,
+    pub(super) heading: &'static str,
+    pub(super) problem: Option<&'static str>,
+    pub(super) summary: Vec<(&'static str, String)>,
+    pub(super) action: String,
+    pub(super) csrf: String,
+    pub(super) token: String,
+    pub(super) start: Option<String>,
+    pub(super) confirm: &'static str,
+    pub(super) danger: bool,
+    pub(super) back_link: String,
+    pub(super) back_label: &'static str,
 }
 
 async fn summary(services: &Services, booking: &booking::Booking) -> Result<Vec<(&'static str, String)>, WebError> {
@@ -308,7 +308,7 @@ pub async fn confirm_booking(
 
 impl Confirm {
     /// A page that reports a change done: no form, back to the start.
-    fn done(frame: Frame, heading: &'static str, summary: Vec<(&'static str, String)>) -> Self {
+    pub(super) fn done(frame: Frame, heading: &'static str, summary: Vec<(&'static str, String)>) -> Self {
         Self {
             frame,
             heading,
@@ -329,9 +329,9 @@ impl Confirm {
 #[derive(Deserialize)]
 pub struct Posted {
     #[serde(default)]
-    csrf: String,
+    pub(super) csrf: String,
     #[serde(default)]
-    token: String,
+    pub(super) token: String,
     #[serde(default)]
     start: String,
 }

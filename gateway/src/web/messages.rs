@@ -25,6 +25,7 @@ fn key(code: ErrorCode) -> &'static str {
         ErrorCode::SlotUnavailable | ErrorCode::SlotTaken => "error.slot_taken",
         ErrorCode::InvalidTransition | ErrorCode::InvalidStatus => "error.not_possible",
         ErrorCode::BookingNotFound => "error.booking_not_found",
+        ErrorCode::WaitlistEntryNotFound => "error.waitlist_entry_not_found",
         ErrorCode::OfficeNotFound => "error.office_not_found",
         ErrorCode::ServiceUnavailable => "error.unavailable",
         ErrorCode::RateLimited | ErrorCode::QuotaReached => "error.rate_limited",

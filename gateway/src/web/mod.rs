@@ -13,6 +13,7 @@ mod manage;
 mod messages;
 mod pages;
 mod statistics;
+mod waitlist;
 
 use askama::Template;
 use axum::Router;
@@ -45,6 +46,15 @@ pub fn routes() -> Router<Services> {
         .route(
             "/termin/{code}/verschieben",
             get(manage::confirm_move).post(manage::reschedule),
+        )
+        .route("/warteliste/{id}", get(waitlist::show))
+        .route(
+            "/warteliste/{id}/bestaetigen",
+            get(waitlist::confirm_form).post(waitlist::confirm),
+        )
+        .route(
+            "/warteliste/{id}/zurueckziehen",
+            axum::routing::post(waitlist::withdraw),
         )
         .route("/einchecken/{office}", get(kiosk::form).post(kiosk::check_in))
         .route("/einchecken/{office}/ohne-termin", axum::routing::post(kiosk::walk_in))

@@ -1,0 +1,212 @@
+//! The waitlist's gRPC calls: joining, confirming, reading and withdrawing
+//! an entry (see `crate::waitlist` for the rules).
+
+use amtstermin_platform::{ErrorCode, timestamp};
+use amtstermin_proto::availability::v1::{Channel as ProtoChannel, ListSlotsRequest};
+use amtstermin_proto::booking::v1 as pb;
+use chrono::{NaiveDate, TimeDelta, Utc};
+
+use super::Bookings;
+use crate::bookings::{self, Citizen};
+use crate::error::Error;
+use crate::notifications::{MailKind, Notification};
+use crate::waitlist::{Added, Entry, EntryStatus, NewEntry, Offer, TimeOfDay};
+
+/// How often an entry draws a new id after a collision.
+const ID_ATTEMPTS: usize = 5;
+
+fn invalid(code: ErrorCode, message: impl Into<String>) -> Error {
+    Error::Invalid {
+        code,
+        message: message.into(),
+    }
+}
+
+fn day(field: &str, value: &str) -> Result<NaiveDate, Error> {
+    NaiveDate::parse_from_str(value.trim(), "%Y-%m-%d").map_err(|_| {
+        invalid(
+            ErrorCode::InvalidDate,
+            format!("{field} must be a date written YYYY-MM-DD"),
+        )
+    })
+}
+
+impl Bookings {
+    pub(super) async fn join_waitlist(
+        &self,
+        request: pb::CreateWaitlistEntryRequest,
+    ) -> Result<pb::CreateWaitlistEntryResponse, Error> {
+        let office = self
+            .catalogues
+            .office(&request.office_id)
+            .await
+            .map_err(Error::Availability)?;
+        if !office.office.waitlist {
+            return Err(invalid(ErrorCode::NotFound, "this office keeps no waitlist"));
+        }
+        let citizen = Citizen::parse(&request.name, &request.email, "")?;
+        let time_of_day = match request.time_of_day.trim() {
+            "" => TimeOfDay::Any,
+            text => TimeOfDay::parse(text).ok_or_else(|| {
+                invalid(
+                    ErrorCode::InvalidArgument,
+                    "time_of_day must be any, morning or afternoon",
+                )
+            })?,
+        };
+        let (from, to) = (day("from", &request.from)?, day("to", &request.to)?);
+        let today = Utc::now().with_timezone(&office.timezone()).date_naive();
+        let last = today + TimeDelta::days(i64::from(office.office.booking_window_days));
+        crate::waitlist::check_range(from, to, (today, last))?;
+        // The concerns must make one appointment, as for a booking: the
+        // availability service says so (and which are unknown).
+        self.availability
+            .clone()
+            .list_slots(ListSlotsRequest {
+                office_id: request.office_id.clone(),
+                concern_ids: request.concern_ids.clone(),
+                from_date: from.max(today).to_string(),
+                to_date: from.max(today).to_string(),
+                channel: ProtoChannel::Online.into(),
+                explain_unavailable_days: false,
+            })
+            .await
+            .map_err(Error::Availability)?;
+        let token = bookings::new_token()?;
+        let confirm = bookings::new_token()?;
+        let (token, confirm) = (bookings::token_to_string(&token), bookings::token_to_string(&confirm));
+        let hash =
+            |secret: &str| bookings::token_hash(secret).ok_or_else(|| Error::Internal("unhashable token".to_owned()));
+        let limit = office.office.max_waitlist_entries_per_email;
+        let now = Utc::now();
+        for _ in 0..ID_ATTEMPTS {
+            let entry = Entry {
+                office_id: office.id().to_owned(),
+                id: bookings::new_code()?,
+                concern_ids: request.concern_ids.clone(),
+                from,
+                to,
+                time_of_day,
+                name: citizen.name.clone(),
+                email: citizen.email.clone(),
+                language: bookings::parse_language(&request.language),
+                status: EntryStatus::Unconfirmed,
+                created_at: now,
+                confirmed_at: None,
+                offers_made: 0,
+                open_offer: None,
+            };
+            let new = NewEntry {
+                token_hash: hash(&token)?,
+                confirm_hash: hash(&confirm)?,
+                email_normalized: bookings::normalise_email(&citizen.email),
+                mail: Notification::new(MailKind::WaitlistConfirm, now, Some(format!("{token}:{confirm}")))?,
+                entry,
+            };
+            match self
+                .store()?
+                .add_waitlist_entry(&new, (limit > 0).then_some(limit))
+                .await?
+            {
+                Added::Added => {
+                    self.mail_queued.notify_one();
+                    tracing::info!(office = %new.entry.office_id, entry = %new.entry.id, "joined the waitlist");
+                    return Ok(pb::CreateWaitlistEntryResponse {
+                        entry: Some(entry_to_proto(new.entry, Vec::new())),
+                        token,
+                    });
+                }
+                Added::LimitReached => return Err(Error::LimitReached { limit }),
+                Added::IdTaken => continue,
+            }
+        }
+        Err(Error::Internal("no free waitlist id after several draws".to_owned()))
+    }
+
+    pub(super) async fn confirm_waitlist(
+        &self,
+        request: &pb::WaitlistEntryRequest,
+    ) -> Result<pb::WaitlistEntry, Error> {
+        let id = bookings::normalise_code(&request.id).ok_or(Error::EntryNotFound)?;
+        let secret = bookings::token_hash(&request.token).ok_or(Error::EntryNotFound)?;
+        let entry = self
+            .store()?
+            .confirm_waitlist_entry(&id, &secret, Utc::now())
+            .await?
+            .ok_or(Error::EntryNotFound)?;
+        match entry.status {
+            EntryStatus::Active | EntryStatus::Fulfilled => {
+                tracing::info!(office = %entry.office_id, entry = %entry.id, "waitlist entry confirmed");
+                Ok(entry_to_proto(entry, Vec::new()))
+            }
+            status => Err(Error::InvalidTransition {
+                from: status.as_str(),
+                to: EntryStatus::Active.as_str(),
+            }),
+        }
+    }
+
+    pub(super) async fn waitlist_entry(&self, request: &pb::WaitlistEntryRequest) -> Result<pb::WaitlistEntry, Error> {
+        let id = bookings::normalise_code(&request.id).ok_or(Error::EntryNotFound)?;
+        let token = bookings::token_hash(&request.token).ok_or(Error::EntryNotFound)?;
+        let (entry, offers) = self
+            .store()?
+            .waitlist_entry(&id, &token)
+            .await?
+            .ok_or(Error::EntryNotFound)?;
+        Ok(entry_to_proto(entry, offers))
+    }
+
+    pub(super) async fn withdraw_waitlist(
+        &self,
+        request: &pb::WaitlistEntryRequest,
+    ) -> Result<pb::WaitlistEntry, Error> {
+        let id = bookings::normalise_code(&request.id).ok_or(Error::EntryNotFound)?;
+        let token = bookings::token_hash(&request.token).ok_or(Error::EntryNotFound)?;
+        let entry = self
+            .store()?
+            .withdraw_waitlist_entry(&id, &token, Utc::now())
+            .await?
+            .ok_or(Error::EntryNotFound)?;
+        tracing::info!(office = %entry.office_id, entry = %entry.id, status = entry.status.as_str(), "waitlist entry withdrawn");
+        Ok(entry_to_proto(entry, Vec::new()))
+    }
+}
+
+fn status_to_proto(status: EntryStatus) -> pb::WaitlistStatus {
+    match status {
+        EntryStatus::Unconfirmed => pb::WaitlistStatus::Unconfirmed,
+        EntryStatus::Active => pb::WaitlistStatus::Active,
+        EntryStatus::Fulfilled => pb::WaitlistStatus::Fulfilled,
+        EntryStatus::Withdrawn => pb::WaitlistStatus::Withdrawn,
+        EntryStatus::Ended => pb::WaitlistStatus::Ended,
+    }
+}
+
+pub(super) fn entry_to_proto(entry: Entry, offers: Vec<Offer>) -> pb::WaitlistEntry {
+    pb::WaitlistEntry {
+        id: entry.id,
+        office_id: entry.office_id,
+        concern_ids: entry.concern_ids,
+        from: entry.from.to_string(),
+        to: entry.to.to_string(),
+        time_of_day: entry.time_of_day.as_str().to_owned(),
+        name: entry.name,
+        email: entry.email,
+        status: status_to_proto(entry.status).into(),
+        created_at: Some(timestamp::to_proto(entry.created_at)),
+        confirmed_at: entry.confirmed_at.map(timestamp::to_proto),
+        offers_made: entry.offers_made,
+        offers: offers
+            .into_iter()
+            .map(|offer| pb::WaitlistOffer {
+                id: offer.id,
+                start: Some(timestamp::to_proto(offer.start)),
+                end: Some(timestamp::to_proto(offer.end)),
+                status: offer.status.as_str().to_owned(),
+                expires_at: Some(timestamp::to_proto(offer.expires_at)),
+            })
+            .collect(),
+        language: entry.language,
+    }
+}

@@ -1,0 +1,396 @@
+//! The waitlist ("Terminwecker"): citizens who found no suitable time ask to
+//! be offered one. A time that becomes free is held for one waiting entry
+//! (a hold on the counter, like an unconfirmed booking, that nobody else
+//! sees) and offered by mail; accepted, it becomes an ordinary booking; not
+//! accepted in time or declined, it passes on. Who is served depends on the
+//! order of confirmation, never on how fast anyone clicks.
+//!
+//! This module holds the rules, without I/O: what an entry wants, whom a
+//! freed time goes to, how long an offer holds, and when none is made.
+
+use chrono::{DateTime, NaiveDate, NaiveTime, TimeDelta, Timelike, Utc};
+use chrono_tz::Tz;
+
+use crate::error::Error;
+use amtstermin_platform::ErrorCode;
+
+/// Offers one entry gets at most.
+pub const MAX_OFFERS: u32 = 3;
+
+/// How close to its start a time is still offered: the citizen must be able
+/// to read the mail and come.
+pub const LEAST_NOTICE: TimeDelta = TimeDelta::minutes(45);
+
+/// The part of the day an entry asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TimeOfDay {
+    Any,
+    /// Starts before noon.
+    Morning,
+    /// Starts at noon or later.
+    Afternoon,
+}
+
+impl TimeOfDay {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TimeOfDay::Any => "any",
+            TimeOfDay::Morning => "morning",
+            TimeOfDay::Afternoon => "afternoon",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        [TimeOfDay::Any, TimeOfDay::Morning, TimeOfDay::Afternoon]
+            .into_iter()
+            .find(|part| part.as_str() == text)
+    }
+
+    fn admits(self, local: NaiveTime) -> bool {
+        match self {
+            TimeOfDay::Any => true,
+            TimeOfDay::Morning => local.hour() < 12,
+            TimeOfDay::Afternoon => local.hour() >= 12,
+        }
+    }
+}
+
+/// Where an entry stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EntryStatus {
+    /// Waits for the confirmation of its email address.
+    Unconfirmed,
+    /// Takes part: freed times may be offered to it.
+    Active,
+    /// An offer was accepted.
+    Fulfilled,
+    /// Withdrawn by the citizen.
+    Withdrawn,
+    /// Its range is over, or its offers are used up.
+    Ended,
+}
+
+impl EntryStatus {
+    const ALL: [EntryStatus; 5] = [
+        EntryStatus::Unconfirmed,
+        EntryStatus::Active,
+        EntryStatus::Fulfilled,
+        EntryStatus::Withdrawn,
+        EntryStatus::Ended,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EntryStatus::Unconfirmed => "unconfirmed",
+            EntryStatus::Active => "active",
+            EntryStatus::Fulfilled => "fulfilled",
+            EntryStatus::Withdrawn => "withdrawn",
+            EntryStatus::Ended => "ended",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|status| status.as_str() == text)
+    }
+}
+
+/// Where an offer stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OfferStatus {
+    Offered,
+    Accepted,
+    Declined,
+    Expired,
+}
+
+impl OfferStatus {
+    const ALL: [OfferStatus; 4] = [
+        OfferStatus::Offered,
+        OfferStatus::Accepted,
+        OfferStatus::Declined,
+        OfferStatus::Expired,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OfferStatus::Offered => "offered",
+            OfferStatus::Accepted => "accepted",
+            OfferStatus::Declined => "declined",
+            OfferStatus::Expired => "expired",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|status| status.as_str() == text)
+    }
+}
+
+/// A waiting citizen's wish.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Entry {
+    pub office_id: String,
+    pub id: String,
+    /// One per concern and person, as for a booking.
+    pub concern_ids: Vec<String>,
+    /// Local days, inclusive.
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    pub time_of_day: TimeOfDay,
+    pub name: String,
+    pub email: String,
+    pub language: String,
+    pub status: EntryStatus,
+    pub created_at: DateTime<Utc>,
+    /// Its place in the queue: entries are served in confirmation order.
+    pub confirmed_at: Option<DateTime<Utc>>,
+    pub offers_made: u32,
+    /// The offer waiting for an answer, if any.
+    pub open_offer: Option<String>,
+}
+
+impl Entry {
+    /// Whether the entry wants a time starting at `start` (in the office's
+    /// time zone `tz`): on a day of its range, at its time of day.
+    pub fn wants(&self, tz: Tz, start: DateTime<Utc>) -> bool {
+        let local = start.with_timezone(&tz);
+        let day = local.date_naive();
+        self.from <= day && day <= self.to && self.time_of_day.admits(local.time())
+    }
+
+    /// Whether a freed time may be offered to it now: active, no offer
+    /// open, offers left.
+    pub fn may_get_an_offer(&self) -> bool {
+        self.status == EntryStatus::Active && self.open_offer.is_none() && self.offers_made < MAX_OFFERS
+    }
+}
+
+/// A new entry as the store takes it, with its confirmation mail.
+#[derive(Clone, Debug)]
+pub struct NewEntry {
+    pub entry: Entry,
+    pub token_hash: Vec<u8>,
+    pub confirm_hash: Vec<u8>,
+    pub email_normalized: String,
+    pub mail: crate::notifications::Notification,
+}
+
+/// What became of adding an entry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Added {
+    Added,
+    /// The address holds as many waiting entries as allowed.
+    LimitReached,
+    /// The id exists already in this office; draw another.
+    IdTaken,
+}
+
+/// An offered time and what became of it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Offer {
+    pub office_id: String,
+    pub id: String,
+    pub entry_id: String,
+    /// The hold: a pending booking with this code.
+    pub code: String,
+    pub counter_id: String,
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    pub status: OfferStatus,
+    pub created_at: DateTime<Utc>,
+    /// When the mail goes out (after the quiet hours, if made in them).
+    pub sent_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// An office's waitlist settings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Policy {
+    /// How long an offer holds its time at most.
+    pub hold: TimeDelta,
+    /// Local hours in which no offer mail goes out (start, end; may wrap
+    /// midnight); `None` for none.
+    pub quiet: Option<(NaiveTime, NaiveTime)>,
+    /// Entries one email address may hold at once (unconfirmed or active).
+    pub max_entries_per_email: u32,
+}
+
+impl Policy {
+    /// Whether `now` lies in the quiet hours.
+    pub fn is_quiet(&self, tz: Tz, now: DateTime<Utc>) -> bool {
+        let Some((start, end)) = self.quiet else {
+            return false;
+        };
+        let local = now.with_timezone(&tz).time();
+        if start <= end {
+            start <= local && local < end
+        } else {
+            local >= start || local < end
+        }
+    }
+
+    /// When an offer made at `now` is sent: now, or when the quiet hours end.
+    pub fn send_at(&self, tz: Tz, now: DateTime<Utc>) -> DateTime<Utc> {
+        let Some((_, end)) = self.quiet.filter(|_| self.is_quiet(tz, now)) else {
+            return now;
+        };
+        let local = now.with_timezone(&tz);
+        let mut day = local.date_naive();
+        if local.time() >= end {
+            day = day.succ_opt().unwrap_or(day);
+        }
+        day.and_time(end)
+            .and_local_timezone(tz)
+            .earliest()
+            .map_or(now, |at| at.with_timezone(&Utc))
+    }
+
+    /// Sending at `sent`, for a time starting at `start`: until when the
+    /// offer holds, or `None` when the citizen could not make it. The hold
+    /// is the office's, but at most half the time left before the start.
+    pub fn holds_until(&self, sent: DateTime<Utc>, start: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let left = start - sent;
+        if left < LEAST_NOTICE {
+            return None;
+        }
+        Some(sent + self.hold.min(left / 2))
+    }
+}
+
+/// The entry a time starting at `start` goes to: of those that may get an
+/// offer and want it (and `fits`: the concerns fit the time and counter),
+/// the one confirmed first.
+pub fn next_in_line(entries: &[Entry], tz: Tz, start: DateTime<Utc>, fits: impl Fn(&Entry) -> bool) -> Option<&Entry> {
+    entries
+        .iter()
+        .filter(|entry| entry.may_get_an_offer() && entry.wants(tz, start) && fits(entry))
+        .min_by_key(|entry| (entry.confirmed_at, entry.id.clone()))
+}
+
+/// Checks an entry's range against the booking window (`first..=last`).
+pub fn check_range(from: NaiveDate, to: NaiveDate, (first, last): (NaiveDate, NaiveDate)) -> Result<(), Error> {
+    if from > to {
+        return Err(Error::Invalid {
+            code: ErrorCode::InvalidDate,
+            message: "from must not be after to".to_owned(),
+        });
+    }
+    if to < first || from > last {
+        return Err(Error::Invalid {
+            code: ErrorCode::InvalidDate,
+            message: format!("the range must lie in the booking window, {first} to {last}"),
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    const BERLIN: Tz = chrono_tz::Europe::Berlin;
+
+    fn at(day: u32, hour: u32, minute: u32) -> DateTime<Utc> {
+        BERLIN
+            .with_ymd_and_hms(2026, 12, day, hour, minute, 0)
+            .single()
+            .map(|local| local.with_timezone(&Utc))
+            .unwrap_or_default()
+    }
+
+    fn date(day: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(2026, 12, day).unwrap_or_default()
+    }
+
+    fn entry(id: &str, confirmed: Option<DateTime<Utc>>, time_of_day: TimeOfDay) -> Entry {
+        Entry {
+            office_id: "amt".to_owned(),
+            id: id.to_owned(),
+            concern_ids: vec!["pass".to_owned()],
+            from: date(7),
+            to: date(11),
+            time_of_day,
+            name: "N".to_owned(),
+            email: "n@example.de".to_owned(),
+            language: "de".to_owned(),
+            status: if confirmed.is_some() {
+                EntryStatus::Active
+            } else {
+                EntryStatus::Unconfirmed
+            },
+            created_at: at(1, 8, 0),
+            confirmed_at: confirmed,
+            offers_made: 0,
+            open_offer: None,
+        }
+    }
+
+    fn policy() -> Policy {
+        Policy {
+            hold: TimeDelta::minutes(60),
+            quiet: Some((
+                NaiveTime::from_hms_opt(22, 0, 0).unwrap_or_default(),
+                NaiveTime::from_hms_opt(7, 0, 0).unwrap_or_default(),
+            )),
+            max_entries_per_email: 2,
+        }
+    }
+
+    #[test]
+    fn a_freed_time_goes_to_the_first_confirmed_who_wants_it() {
+        let entries = [
+            entry("later", Some(at(2, 9, 0)), TimeOfDay::Any),
+            entry("mornings", Some(at(1, 9, 0)), TimeOfDay::Morning),
+            entry("unconfirmed", None, TimeOfDay::Any),
+            entry("first", Some(at(1, 8, 0)), TimeOfDay::Afternoon),
+        ];
+        let next = |start| next_in_line(&entries, BERLIN, start, |_| true).map(|entry| entry.id.as_str());
+        // 14:00: "first" asked for afternoons and was confirmed first.
+        assert_eq!(next(at(8, 14, 0)), Some("first"));
+        // 09:00: "first" wants no mornings; "mornings" was confirmed before "later".
+        assert_eq!(next(at(8, 9, 0)), Some("mornings"));
+        // Outside every range: nobody.
+        assert_eq!(next(at(12, 9, 0)), None);
+        // Those whose concerns do not fit are passed over.
+        let picky = next_in_line(&entries, BERLIN, at(8, 9, 0), |entry| entry.id != "mornings");
+        assert_eq!(picky.map(|entry| entry.id.as_str()), Some("later"));
+    }
+
+    #[test]
+    fn an_open_offer_or_three_made_keep_an_entry_out_of_line() {
+        let mut waiting = entry("a", Some(at(1, 8, 0)), TimeOfDay::Any);
+        assert!(waiting.may_get_an_offer());
+        waiting.open_offer = Some("o".to_owned());
+        assert!(!waiting.may_get_an_offer());
+        waiting.open_offer = None;
+        waiting.offers_made = MAX_OFFERS;
+        assert!(!waiting.may_get_an_offer());
+    }
+
+    #[test]
+    fn offers_wait_for_the_morning_and_hold_less_when_the_time_is_near() {
+        let policy = policy();
+        assert!(policy.is_quiet(BERLIN, at(7, 23, 30)));
+        assert!(policy.is_quiet(BERLIN, at(8, 6, 59)));
+        assert!(!policy.is_quiet(BERLIN, at(8, 7, 0)));
+        // Freed at 23:30: the mail goes out at 07:00 the next morning.
+        assert_eq!(policy.send_at(BERLIN, at(7, 23, 30)), at(8, 7, 0));
+        assert_eq!(policy.send_at(BERLIN, at(8, 3, 0)), at(8, 7, 0));
+        assert_eq!(policy.send_at(BERLIN, at(8, 12, 0)), at(8, 12, 0));
+        // A day ahead: the full hour.
+        assert_eq!(policy.holds_until(at(8, 9, 0), at(9, 9, 0)), Some(at(8, 10, 0)));
+        // 90 minutes ahead: half of them.
+        assert_eq!(policy.holds_until(at(8, 9, 0), at(8, 10, 30)), Some(at(8, 9, 45)));
+        // 30 minutes ahead: nobody can make it.
+        assert_eq!(policy.holds_until(at(8, 9, 0), at(8, 9, 30)), None);
+    }
+
+    #[test]
+    fn a_range_must_touch_the_booking_window() {
+        let window = (date(1), date(30));
+        assert!(check_range(date(7), date(11), window).is_ok());
+        assert!(check_range(date(11), date(7), window).is_err());
+        let outside = NaiveDate::from_ymd_opt(2027, 3, 1).unwrap_or_default();
+        assert!(check_range(outside, outside, window).is_err());
+    }
+}

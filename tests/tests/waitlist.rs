@@ -1,0 +1,285 @@
+//! The waitlist ("Terminwecker") through the public HTTP API: joining,
+//! confirming with the mail's secret, reading, the limit per address,
+//! withdrawing, and every refusal with its code.
+
+use amtstermin_tests::smtp::SmtpServer;
+use amtstermin_tests::{Backend, TestApp, backend_tests};
+use chrono::{TimeDelta, Utc};
+use mail_parser::MessageParser;
+use serde_json::{Value, json};
+
+backend_tests!(
+    an_entry_takes_part_once_its_address_is_confirmed_by_mail,
+    the_links_of_the_mail_lead_to_pages_that_confirm_and_withdraw,
+    an_address_holds_at_most_two_entries_and_bad_wishes_are_refused,
+);
+
+fn days_ahead(days: i64) -> String {
+    (Utc::now().with_timezone(&chrono_tz::Europe::Berlin).date_naive() + TimeDelta::days(days)).to_string()
+}
+
+fn wish(email: &str) -> Value {
+    json!({
+        "concerns": ["personalausweis"],
+        "from": days_ahead(7),
+        "to": days_ahead(21),
+        "time_of_day": "morning",
+        "name": "Erika Mustermann",
+        "email": email,
+    })
+}
+
+async fn join(app: &TestApp, body: &Value) -> (u16, Value) {
+    let response = app
+        .http
+        .post(app.url("/api/v1/offices/bergkamen/waitlist"))
+        .json(body)
+        .send()
+        .await
+        .expect("join");
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+async fn call(app: &TestApp, method: reqwest::Method, path: &str, token: &str) -> (u16, Value) {
+    let response = app
+        .http
+        .request(method, app.url(path))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("request");
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+async fn an_entry_takes_part_once_its_address_is_confirmed_by_mail(backend: Backend) {
+    let smtp = SmtpServer::start().await;
+    let Some(app) = TestApp::spawn_with_mail(backend, &smtp.url).await else {
+        return;
+    };
+    let (status, entry) = join(&app, &wish("erika.wartet@example.de")).await;
+    assert_eq!(status, 201, "{entry}");
+    assert_eq!(entry["status"], "unconfirmed");
+    assert_eq!(
+        (&entry["time_of_day"], &entry["offers_made"]),
+        (&json!("morning"), &json!(0))
+    );
+    assert_eq!(entry["offers"], json!([]));
+    assert_eq!(entry["confirmed_at"], Value::Null);
+    let id = entry["id"].as_str().expect("id").to_owned();
+    let token = entry["token"].as_str().expect("token").to_owned();
+
+    // The mail asks to confirm, with a secret of its own.
+    let received = smtp.wait_for(1).await;
+    let message = MessageParser::default()
+        .parse(received[0].data.as_bytes())
+        .expect("a mail");
+    let subject = message.subject().unwrap_or_default().to_owned();
+    assert!(subject.starts_with("Bitte bestätigen: Terminwecker"), "{subject}");
+    let text = message.body_text(0).map(|text| text.into_owned()).unwrap_or_default();
+    assert!(text.contains("Anliegen: Personalausweis beantragen"), "{text}");
+    assert!(text.contains("vormittags"), "{text}");
+    let link = |marker: &str| {
+        text.lines()
+            .find(|line| line.contains(marker))
+            .map(|line| line.trim().to_owned())
+            .unwrap_or_else(|| panic!("no {marker} link in {text}"))
+    };
+    let confirm_link = link("/bestaetigen?token=");
+    assert!(confirm_link.starts_with(&format!(
+        "https://termine.bergkamen.example/warteliste/{id}/bestaetigen"
+    )));
+    let secret = confirm_link.rsplit_once("token=").expect("secret").1.to_owned();
+    assert!(link(&format!("/warteliste/{id}?token=")).ends_with(&token));
+    assert_ne!(secret, token);
+
+    // The entry's own token does not confirm: only the mailbox does.
+    let confirm = format!("/api/v1/waitlist/{id}/confirm");
+    let (status, error) = call(&app, reqwest::Method::POST, &confirm, &token).await;
+    assert_eq!(
+        (status, &error["error"]["code"]),
+        (404, &json!("waitlist_entry_not_found"))
+    );
+    let (status, confirmed) = call(&app, reqwest::Method::POST, &confirm, &secret).await;
+    assert_eq!((status, &confirmed["status"]), (200, &json!("active")), "{confirmed}");
+    let confirmed_at = confirmed["confirmed_at"].as_str().expect("confirmed_at").to_owned();
+    assert!(confirmed.get("token").is_none(), "the token is answered once");
+    // Again: harmless, and the place in the queue stays.
+    let (status, again) = call(&app, reqwest::Method::POST, &confirm, &secret).await;
+    assert_eq!((status, &again["confirmed_at"]), (200, &json!(confirmed_at)));
+
+    let entry_path = format!("/api/v1/waitlist/{id}");
+    let (status, read) = call(&app, reqwest::Method::GET, &entry_path, &token).await;
+    assert_eq!((status, &read["status"]), (200, &json!("active")), "{read}");
+    assert_eq!(read["email"], "erika.wartet@example.de");
+    let (status, error) = call(&app, reqwest::Method::GET, &entry_path, &secret).await;
+    assert_eq!(
+        (status, &error["error"]["code"]),
+        (404, &json!("waitlist_entry_not_found"))
+    );
+    let anonymous = app.http.get(app.url(&entry_path)).send().await.expect("get");
+    assert_eq!(anonymous.status().as_u16(), 404);
+
+    // Withdrawn: the entry says so, withdrawing again changes nothing, and
+    // it cannot be confirmed back.
+    let response = app
+        .http
+        .delete(app.url(&entry_path))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("withdraw");
+    assert_eq!(response.status().as_u16(), 204);
+    let (_, read) = call(&app, reqwest::Method::GET, &entry_path, &token).await;
+    assert_eq!(read["status"], "withdrawn");
+    let again = app
+        .http
+        .delete(app.url(&entry_path))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("withdraw again");
+    assert_eq!(again.status().as_u16(), 204);
+    let (status, error) = call(&app, reqwest::Method::POST, &confirm, &secret).await;
+    assert_eq!((status, &error["error"]["code"]), (409, &json!("invalid_transition")));
+}
+
+async fn an_address_holds_at_most_two_entries_and_bad_wishes_are_refused(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    let mut tokens = Vec::new();
+    for _ in 0..2 {
+        let (status, entry) = join(&app, &wish("Zwei.Mal+x@Example.de")).await;
+        assert_eq!(status, 201, "{entry}");
+        tokens.push((
+            entry["id"].as_str().expect("id").to_owned(),
+            entry["token"].as_str().expect("token").to_owned(),
+        ));
+    }
+    // The same address, however written: the third waits for a place.
+    let (status, error) = join(&app, &wish("zwei.mal@example.de")).await;
+    assert_eq!(
+        (status, &error["error"]["code"]),
+        (409, &json!("limit_reached")),
+        "{error}"
+    );
+    let (id, token) = &tokens[0];
+    let withdrawn = app
+        .http
+        .delete(app.url(&format!("/api/v1/waitlist/{id}")))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("withdraw");
+    assert_eq!(withdrawn.status().as_u16(), 204);
+    let (status, _) = join(&app, &wish("zwei.mal@example.de")).await;
+    assert_eq!(status, 201, "a withdrawn entry frees its place");
+
+    let refused = |change: fn(&mut Value), code: &'static str, status: u16| {
+        let app = &app;
+        async move {
+            let mut body = wish("jemand@example.de");
+            change(&mut body);
+            let (answered, error) = join(app, &body).await;
+            assert_eq!(
+                (answered, &error["error"]["code"]),
+                (status, &json!(code)),
+                "{body}: {error}"
+            );
+        }
+    };
+    refused(|body| body["from"] = json!(days_ahead(30)), "invalid_date", 400).await;
+    refused(|body| body["to"] = json!(days_ahead(-3)), "invalid_date", 400).await;
+    refused(|body| body["from"] = json!(days_ahead(200)), "invalid_date", 400).await;
+    refused(|body| body["from"] = json!("morgen"), "invalid_date", 400).await;
+    refused(|body| body["time_of_day"] = json!("nachts"), "invalid_argument", 400).await;
+    refused(|body| body["email"] = json!("kein-at-zeichen"), "invalid_email", 400).await;
+    refused(|body| body["name"] = json!(""), "invalid_name", 400).await;
+    refused(
+        |body| body["concerns"] = json!(["drachenzaehmung"]),
+        "concern_not_found",
+        404,
+    )
+    .await;
+    refused(|body| body["concerns"] = json!([]), "concerns_required", 400).await;
+    let (status, error) = {
+        let response = app
+            .http
+            .post(app.url("/api/v1/offices/atlantis/waitlist"))
+            .json(&wish("jemand@example.de"))
+            .send()
+            .await
+            .expect("join");
+        let status = response.status().as_u16();
+        (status, response.json::<Value>().await.unwrap_or(Value::Null))
+    };
+    assert_eq!((status, &error["error"]["code"]), (404, &json!("office_not_found")));
+}
+
+async fn the_links_of_the_mail_lead_to_pages_that_confirm_and_withdraw(backend: Backend) {
+    let smtp = SmtpServer::start().await;
+    let Some(app) = TestApp::spawn_with_mail(backend, &smtp.url).await else {
+        return;
+    };
+    let (status, entry) = join(&app, &wish("seite@example.de")).await;
+    assert_eq!(status, 201);
+    let id = entry["id"].as_str().expect("id").to_owned();
+    let token = entry["token"].as_str().expect("token").to_owned();
+    let received = smtp.wait_for(1).await;
+    let text = MessageParser::default()
+        .parse(received[0].data.as_bytes())
+        .and_then(|message| message.body_text(0).map(|text| text.into_owned()))
+        .unwrap_or_default();
+    let secret = text
+        .lines()
+        .find_map(|line| line.trim().split_once("/bestaetigen?token="))
+        .map(|(_, secret)| secret.to_owned())
+        .expect("the confirmation link");
+    let page = |path: String| {
+        let request = app.http.get(app.url(&path));
+        async move {
+            let response = request.send().await.expect("page");
+            (response.status().as_u16(), response.text().await.unwrap_or_default())
+        }
+    };
+    // Following the link changes nothing: the page has a button.
+    let (status, html) = page(format!("/warteliste/{id}/bestaetigen?token={secret}")).await;
+    assert_eq!(status, 200);
+    assert!(html.contains("E-Mail-Adresse bestätigen"), "{html}");
+    let (_, still) = call(&app, reqwest::Method::GET, &format!("/api/v1/waitlist/{id}"), &token).await;
+    assert_eq!(still["status"], "unconfirmed");
+    let (cookie, csrf) = app.csrf().await;
+    let post = |path: String, secret: String| {
+        let request = app
+            .http
+            .post(app.url(&path))
+            .header("cookie", &cookie)
+            .form(&[("csrf", csrf.as_str()), ("token", secret.as_str())]);
+        async move {
+            let response = request.send().await.expect("post");
+            (response.status().as_u16(), response.text().await.unwrap_or_default())
+        }
+    };
+    let (status, html) = post(format!("/warteliste/{id}/bestaetigen"), secret.clone()).await;
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains("Ihr Terminwecker ist aktiv"), "{html}");
+    assert!(
+        html.contains("Personalausweis beantragen") && html.contains("vormittags"),
+        "{html}"
+    );
+    // The entry's page, then withdrawn from it.
+    let (status, html) = page(format!("/warteliste/{id}?token={token}")).await;
+    assert_eq!(status, 200);
+    assert!(html.contains("Terminwecker zurückziehen"), "{html}");
+    let (status, html) = post(format!("/warteliste/{id}/zurueckziehen"), token.clone()).await;
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains("Ihr Terminwecker ist zurückgezogen"), "{html}");
+    let (_, withdrawn) = call(&app, reqwest::Method::GET, &format!("/api/v1/waitlist/{id}"), &token).await;
+    assert_eq!(withdrawn["status"], "withdrawn");
+    // A wrong link: a page that says so.
+    let (status, html) = page(format!("/warteliste/{id}?token={secret}")).await;
+    assert_eq!(status, 404);
+    assert!(html.contains("keinen Terminwecker"), "{html}");
+}
