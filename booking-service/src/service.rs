@@ -1022,6 +1022,14 @@ impl BookingService for Bookings {
         Ok(Response::new(self.withdraw_waitlist(request.get_ref()).await?))
     }
 
+    #[tracing::instrument(skip_all, fields(office = %request.get_ref().office_id))]
+    async fn list_waitlist(
+        &self,
+        request: Request<pb::ListWaitlistRequest>,
+    ) -> Result<Response<pb::ListWaitlistResponse>, Status> {
+        Ok(Response::new(self.waiting(request.get_ref()).await?))
+    }
+
     type WatchBoardStream = tokio_stream::wrappers::ReceiverStream<Result<pb::Board, Status>>;
 
     #[tracing::instrument(skip_all, fields(office = %request.get_ref().office_id))]

@@ -124,6 +124,7 @@ pub fn required_scope(path: &str) -> Option<Scope> {
             | "CallNext"
             | "RecallBooking"
             | "GetStatistics"
+            | "ListWaitlist"
             | "RevokeStaffSession"
             | "CheckStaffSession",
         ) => Some(Scope::Staff),

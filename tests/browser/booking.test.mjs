@@ -14,6 +14,7 @@ import {
   email,
   fillForm,
   launch,
+  mailLink,
   open,
   tickConcern,
 } from "./helpers.mjs";
@@ -390,7 +391,6 @@ test("after a few bookings from one address the browser proves its work, and the
 });
 
 test("where the office asks for it, the booking holds until the citizen confirms with the link from the mail", async () => {
-  const { readdir, readFile } = await import("node:fs/promises");
   const page = await open(browser, PHONE);
   await page.goto(`${BASE}/`);
   await page.getByRole("link", { name: "Standesamt Bergkamen" }).click();
@@ -407,18 +407,7 @@ test("where the office asks for it, the booking holds until the citizen confirms
   const code = await page.locator("strong.code").innerText();
 
   // The link from the mail (the stack writes mails as files).
-  let link;
-  for (let attempt = 0; attempt < 50 && !link; attempt += 1) {
-    for (const file of await readdir(process.env.AMTSTERMIN_MAIL_DIR).catch(() => [])) {
-      const raw = await readFile(`${process.env.AMTSTERMIN_MAIL_DIR}/${file}`, "utf8");
-      // The text part as a mail program reads it: quoted-printable or base64.
-      const quoted = raw.replace(/=\r?\n/g, "").replace(/=([0-9A-F]{2})/g, (_, hex) => String.fromCharCode(parseInt(hex, 16)));
-      const base64 = (raw.match(/^[A-Za-z0-9+/=]{40,}$/gm) ?? []).map((line) => Buffer.from(line, "base64").toString("utf8")).join("");
-      const mail = quoted + base64;
-      if (mail.includes(code)) link = mail.match(/https?:\/\/[^\s]+\/bestaetigen\?token=[0-9a-f]{64}/)?.[0];
-    }
-    if (!link) await new Promise((resolve) => setTimeout(resolve, 200));
-  }
+  const link = await mailLink(code, /https?:\/\/[^\s]+\/bestaetigen\?token=[0-9a-f]{64}/);
   assert.ok(link, "the mail carries the confirmation link");
   await page.goto(link);
   await check(page, "bestaetigung-02-knopf");
@@ -464,5 +453,32 @@ test("an open calendar follows the free times live: a time taken disappears, one
   }
   await page.locator("#zeiten a", { hasText: start.slice(11, 16) }).first().waitFor({ timeout: 5_000 });
   console.log(`live slots: a time given back appeared after ${Date.now() - started} ms`);
+  await page.context().close();
+});
+
+test("the waitlist's mail leads to pages that confirm the entry and withdraw it", async () => {
+  const page = await open(browser, PHONE);
+  const today = new Date();
+  const day = (offset) => new Date(today.getTime() + offset * 86_400_000).toLocaleDateString("sv-SE", { timeZone: "Europe/Berlin" });
+  const joined = await page.request.post(`${BASE}/api/v1/offices/bergkamen/waitlist`, {
+    data: { concerns: ["reisepass"], from: day(5), to: day(19), time_of_day: "afternoon", name: "Erika Wartend", email: email("wartend") },
+  });
+  assert.equal(joined.status(), 201);
+  const { id } = await joined.json();
+  const confirmLink = await mailLink(id, new RegExp(`https?://[^\\s]+/warteliste/${id}/bestaetigen\\?token=[0-9a-f]{64}`));
+  assert.ok(confirmLink, "the mail carries the confirmation link");
+  await page.goto(confirmLink);
+  await check(page, "warteliste-01-bestaetigen");
+  await page.getByRole("button", { name: "E-Mail-Adresse bestätigen" }).click();
+  await page.getByRole("heading", { name: "Ihr Terminwecker ist aktiv" }).waitFor();
+  assert.match(await page.locator(".summary").innerText(), /Reisepass beantragen[\s\S]*nachmittags/);
+  await check(page, "warteliste-02-aktiv");
+  const entryLink = await mailLink(id, new RegExp(`https?://[^\\s]+/warteliste/${id}\\?token=[0-9a-f]{64}`));
+  await page.goto(entryLink);
+  await page.getByRole("heading", { name: "Ihr Terminwecker" }).waitFor();
+  await check(page, "warteliste-03-eintrag");
+  await page.getByRole("button", { name: "Terminwecker zurückziehen" }).click();
+  await page.getByRole("heading", { name: "Ihr Terminwecker ist zurückgezogen" }).waitFor();
+  await check(page, "warteliste-04-zurueckgezogen");
   await page.context().close();
 });

@@ -120,3 +120,25 @@ export async function fillForm(page, { name = "Erika Mustermann", address = emai
   if (consent) await page.getByLabel(/Datenschutzhinweise/).check();
   await page.getByRole("button", { name: "Termin verbindlich buchen" }).click();
 }
+
+/**
+ * The first link matching `pattern` in a mail that mentions `marker` (the
+ * stack writes mails as files into AMTSTERMIN_MAIL_DIR), waiting up to ten
+ * seconds for the mail.
+ */
+export async function mailLink(marker, pattern) {
+  const { readdir, readFile } = await import("node:fs/promises");
+  for (let attempt = 0; attempt < 50; attempt += 1) {
+    for (const file of await readdir(process.env.AMTSTERMIN_MAIL_DIR).catch(() => [])) {
+      const raw = await readFile(`${process.env.AMTSTERMIN_MAIL_DIR}/${file}`, "utf8");
+      // The text part as a mail program reads it: quoted-printable or base64.
+      const quoted = raw.replace(/=\r?\n/g, "").replace(/=([0-9A-F]{2})/g, (_, hex) => String.fromCharCode(parseInt(hex, 16)));
+      const base64 = (raw.match(/^[A-Za-z0-9+/=]{40,}$/gm) ?? []).map((line) => Buffer.from(line, "base64").toString("utf8")).join("");
+      const mail = quoted + base64;
+      const link = mail.includes(marker) ? mail.match(pattern)?.[0] : undefined;
+      if (link) return link;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  return undefined;
+}

@@ -121,6 +121,23 @@ async fn an_entry_takes_part_once_its_address_is_confirmed_by_mail(backend: Back
     let anonymous = app.http.get(app.url(&entry_path)).send().await.expect("get");
     assert_eq!(anonymous.status().as_u16(), 404);
 
+    // The desk sees one person waiting for a day in the range, none outside.
+    let (session, _, _) = app.sign_in_at_desk().await;
+    let desk = |day: String| {
+        let request = app
+            .http
+            .get(app.url(&format!("/schalter/bergkamen?tag={day}")))
+            .header("cookie", &session);
+        async move { request.send().await.expect("desk").text().await.unwrap_or_default() }
+    };
+    let html = desk(days_ahead(10)).await;
+    assert!(html.contains("Personalausweis beantragen: 1 Person wartet"), "{html}");
+    let html = desk(days_ahead(30)).await;
+    assert!(
+        html.contains("Niemand wartet auf einen frei werdenden Termin"),
+        "{html}"
+    );
+
     // Withdrawn: the entry says so, withdrawing again changes nothing, and
     // it cannot be confirmed back.
     let response = app

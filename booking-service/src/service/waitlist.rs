@@ -173,6 +173,41 @@ impl Bookings {
     }
 }
 
+impl Bookings {
+    pub(super) async fn waiting(&self, request: &pb::ListWaitlistRequest) -> Result<pb::ListWaitlistResponse, Error> {
+        let day = match request.date.trim() {
+            "" => None,
+            date => Some(day("date", date)?),
+        };
+        let lists = self.store()?.waiting_entries(&request.office_id, day).await?;
+        Ok(count_by_concern(&lists))
+    }
+}
+
+/// How many entries wait per concern: an entry with several concerns (or
+/// persons) counts once for each concern.
+fn count_by_concern(lists: &[(Vec<String>, u32)]) -> pb::ListWaitlistResponse {
+    let mut by_concern: std::collections::BTreeMap<&str, u32> = std::collections::BTreeMap::new();
+    for (concerns, entries) in lists {
+        let mut distinct: Vec<&String> = concerns.iter().collect();
+        distinct.sort();
+        distinct.dedup();
+        for concern in distinct {
+            *by_concern.entry(concern.as_str()).or_default() += entries;
+        }
+    }
+    pb::ListWaitlistResponse {
+        waiting: by_concern
+            .into_iter()
+            .map(|(concern_id, entries)| pb::WaitingForConcern {
+                concern_id: concern_id.to_owned(),
+                entries,
+            })
+            .collect(),
+        entries: lists.iter().map(|(_, entries)| entries).sum(),
+    }
+}
+
 fn status_to_proto(status: EntryStatus) -> pb::WaitlistStatus {
     match status {
         EntryStatus::Unconfirmed => pb::WaitlistStatus::Unconfirmed,
@@ -208,5 +243,23 @@ pub(super) fn entry_to_proto(entry: Entry, offers: Vec<Offer>) -> pb::WaitlistEn
             })
             .collect(),
         language: entry.language,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_concern_counts_the_entries_that_want_it_once() {
+        let ids = |ids: &[&str]| ids.iter().map(|id| (*id).to_owned()).collect::<Vec<_>>();
+        let counted = count_by_concern(&[(ids(&["pass"]), 2), (ids(&["pass", "pass", "ausweis"]), 1)]);
+        let waiting: Vec<(&str, u32)> = counted
+            .waiting
+            .iter()
+            .map(|concern| (concern.concern_id.as_str(), concern.entries))
+            .collect();
+        assert_eq!(waiting, [("ausweis", 1), ("pass", 3)]);
+        assert_eq!(counted.entries, 3);
     }
 }

@@ -219,6 +219,14 @@ pub trait BookingStore: Send + Sync + 'static {
         at: DateTime<Utc>,
     ) -> Result<Option<crate::waitlist::Entry>, Error>;
 
+    /// The concern lists of the office's active entries whose range covers
+    /// `day` (any day when `None`), each with how many entries have it.
+    async fn waiting_entries(
+        &self,
+        office_id: &str,
+        day: Option<chrono::NaiveDate>,
+    ) -> Result<Vec<(Vec<String>, u32)>, Error>;
+
     /// The appointments of an office starting in [from, to), with their
     /// history, for the statistics (no personal data).
     async fn statistics_records(

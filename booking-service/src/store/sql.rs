@@ -113,6 +113,11 @@ const CONFIRM_ENTRY: &str = "UPDATE waitlist_entries SET status = 'active', conf
 const SELECT_ENTRY_BY_CONFIRMATION: &str = concat!(entry_columns!(), " WHERE id = $1 AND confirm_hash = $2");
 const WITHDRAW_ENTRY: &str = "UPDATE waitlist_entries SET status = 'withdrawn', updated_at = $3 \
      WHERE id = $1 AND token_hash = $2 AND status IN ('unconfirmed', 'active')";
+/// Active entries by their concerns, for the desk ($2: a day their range
+/// covers, or NULL for any).
+const COUNT_WAITING: &str = "SELECT concern_ids, COUNT(*) AS entries FROM waitlist_entries \
+     WHERE office_id = $1 AND status = 'active' AND ($2 IS NULL OR (from_day <= $2 AND to_day >= $2)) \
+     GROUP BY concern_ids";
 const SELECT_OFFERS: &str = "SELECT office_id, id, entry_id, code, counter_id, start_at, end_at, status, \
      created_at, sent_at, expires_at FROM waitlist_offers WHERE office_id = $1 AND entry_id = $2 \
      ORDER BY created_at, id";
@@ -367,6 +372,26 @@ where
             sent_at: Self::instant(row, "sent_at")?,
             expires_at: Self::instant(row, "expires_at")?,
         })
+    }
+
+    /// Runs `update` on the entry `key` (id, secret hash) at `at`, and reads
+    /// it back with `read`, in one transaction.
+    async fn change_entry(
+        &self,
+        (update, read): (&'static str, &'static str),
+        key: (&str, &[u8]),
+        at: DateTime<Utc>,
+    ) -> Result<Option<crate::waitlist::Entry>, Error> {
+        let mut tx = self.writer.begin_with(D::BEGIN_WRITE).await?;
+        sqlx::query(update)
+            .bind(key.0)
+            .bind(key.1)
+            .bind(D::stored(at))
+            .execute(&mut *tx)
+            .await?;
+        let entry = Self::entry_in(&mut tx, read, key).await?;
+        tx.commit().await?;
+        Ok(entry)
     }
 
     /// The entry `id` (read with `sql` and `key`).
@@ -1043,16 +1068,8 @@ where
         confirm_hash: &[u8],
         at: DateTime<Utc>,
     ) -> Result<Option<crate::waitlist::Entry>, Error> {
-        let mut tx = self.writer.begin_with(D::BEGIN_WRITE).await?;
-        sqlx::query(CONFIRM_ENTRY)
-            .bind(id)
-            .bind(confirm_hash)
-            .bind(D::stored(at))
-            .execute(&mut *tx)
-            .await?;
-        let entry = Self::entry_in(&mut tx, SELECT_ENTRY_BY_CONFIRMATION, (id, confirm_hash)).await?;
-        tx.commit().await?;
-        Ok(entry)
+        self.change_entry((CONFIRM_ENTRY, SELECT_ENTRY_BY_CONFIRMATION), (id, confirm_hash), at)
+            .await
     }
 
     async fn withdraw_waitlist_entry(
@@ -1061,16 +1078,35 @@ where
         token_hash: &[u8],
         at: DateTime<Utc>,
     ) -> Result<Option<crate::waitlist::Entry>, Error> {
-        let mut tx = self.writer.begin_with(D::BEGIN_WRITE).await?;
-        sqlx::query(WITHDRAW_ENTRY)
-            .bind(id)
-            .bind(token_hash)
-            .bind(D::stored(at))
-            .execute(&mut *tx)
+        self.change_entry((WITHDRAW_ENTRY, SELECT_ENTRY_BY_TOKEN), (id, token_hash), at)
+            .await
+    }
+
+    async fn waiting_entries(
+        &self,
+        office_id: &str,
+        day: Option<chrono::NaiveDate>,
+    ) -> Result<Vec<(Vec<String>, u32)>, Error> {
+        let day = day.map(|day| day.to_string());
+        let rows = sqlx::query(COUNT_WAITING)
+            .bind(office_id)
+            .bind(day.as_deref())
+            .fetch_all(&self.pool)
             .await?;
-        let entry = Self::entry_in(&mut tx, SELECT_ENTRY_BY_TOKEN, (id, token_hash)).await?;
-        tx.commit().await?;
-        Ok(entry)
+        rows.iter()
+            .map(|row| {
+                let concerns: String = row.try_get("concern_ids")?;
+                let entries: i64 = row.try_get("entries")?;
+                Ok((
+                    concerns
+                        .split(',')
+                        .filter(|id| !id.is_empty())
+                        .map(str::to_owned)
+                        .collect(),
+                    u32::try_from(entries).unwrap_or(u32::MAX),
+                ))
+            })
+            .collect()
     }
 
     async fn statistics_records(

@@ -321,6 +321,8 @@ struct Day {
     free_times: Vec<String>,
     counters: Vec<CounterColumn>,
     all_counters: Vec<(String, String)>,
+    /// (concern name, people waiting) for the day shown, from the waitlist.
+    waiting: Vec<(String, u32)>,
 }
 
 #[derive(Deserialize)]
@@ -421,6 +423,29 @@ pub async fn day(
     .into_iter()
     .map(|(start, free)| format!("{} Uhr ({free} frei)", start.with_timezone(&tz).format("%H:%M")))
     .collect();
+    // The waitlist is a help on the side: the desk works without it.
+    let waiting = services
+        .bookings
+        .clone()
+        .list_waitlist(booking::ListWaitlistRequest {
+            office_id: office_id.clone(),
+            date: day.to_string(),
+        })
+        .await
+        .map(|listed| {
+            listed
+                .into_inner()
+                .waiting
+                .into_iter()
+                .map(|concern| {
+                    let name = office
+                        .concern(&concern.concern_id)
+                        .map_or_else(|| concern.concern_id.clone(), |known| known.name.clone());
+                    (name, concern.entries)
+                })
+                .collect()
+        })
+        .unwrap_or_default();
     let all_counters: Vec<(String, String)> = catalogue
         .counters
         .iter()
@@ -441,6 +466,7 @@ pub async fn day(
         free_times,
         counters: by_counter,
         all_counters,
+        waiting,
     })?;
     Ok(csrf.respond(page))
 }
