@@ -283,6 +283,10 @@ async fn the_links_of_the_mail_lead_to_pages_that_confirm_and_withdraw(backend: 
     assert_eq!(status, 200, "{html}");
     assert!(html.contains("Ihr Terminwecker ist aktiv"), "{html}");
     assert!(
+        html.contains("Wer zuerst bestätigt hat") && !html.contains("mitbringen müssen"),
+        "{html}"
+    );
+    assert!(
         html.contains("Personalausweis beantragen") && html.contains("vormittags"),
         "{html}"
     );

@@ -196,6 +196,8 @@ pub(super) struct Confirm {
     pub(super) danger: bool,
     pub(super) back_link: String,
     pub(super) back_label: &'static str,
+    /// What a page reporting a change done adds (e.g. that a mail follows).
+    pub(super) note: Option<&'static str>,
 }
 
 async fn summary(services: &Services, booking: &booking::Booking) -> Result<Vec<(&'static str, String)>, WebError> {
@@ -242,6 +244,7 @@ pub async fn confirm_cancel(
         danger: true,
         back_link: manage_url(&booking.code, &query.token),
         back_label: i18n::current().t("confirm.cancel_no"),
+        note: None,
     })?;
     Ok(csrf.respond(page))
 }
@@ -270,6 +273,7 @@ pub async fn confirm_booking_form(
         danger: false,
         back_link: "/".to_owned(),
         back_label: i18n::current().t("site.home"),
+        note: None,
     })?;
     Ok(csrf.respond(page))
 }
@@ -322,6 +326,7 @@ impl Confirm {
             danger: false,
             back_link: "/".to_owned(),
             back_label: i18n::current().t("site.home"),
+            note: Some(i18n::current().t("confirm.mail_follows")),
         }
     }
 }
@@ -404,6 +409,7 @@ async fn move_page(
         danger: false,
         back_link: calendar,
         back_label: i18n::current().t("confirm.move_other"),
+        note: None,
     })?;
     let mut response = csrf.respond(page);
     if problem.is_some() {

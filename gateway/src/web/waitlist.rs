@@ -88,6 +88,7 @@ pub async fn confirm_form(
         danger: false,
         back_link: "/".to_owned(),
         back_label: lang.t("site.home"),
+        note: None,
     })?;
     Ok(csrf.respond(page))
 }
@@ -112,12 +113,13 @@ pub async fn confirm(
         .map_err(not_found_or)?
         .into_inner();
     let office = services.page_office(&entry.office_id).await?;
-    let page = render(&Confirm::done(
+    let mut page = Confirm::done(
         Frame::office(&office),
         i18n::current().t("confirm.waitlist_active"),
         summary(&services, &entry).await?,
-    ))?;
-    Ok(page.into_response())
+    );
+    page.note = Some(i18n::current().t("confirm.waitlist_note"));
+    Ok(render(&page)?.into_response())
 }
 
 /// The entry's page (the manage link of its mail): what it waits for, and
@@ -165,6 +167,7 @@ pub async fn show(
         danger: true,
         back_link: format!("/amt/{}", encode(&entry.office_id)),
         back_label: lang.t("site.home"),
+        note: None,
     })?;
     Ok(csrf.respond(page))
 }
@@ -194,6 +197,7 @@ pub async fn withdraw(
         i18n::current().t("confirm.waitlist_withdrawn"),
         summary(&services, &entry).await?,
     );
+    page.note = None;
     page.back_link = entry_url(&id, &posted.token);
     page.back_label = i18n::current().t("confirm.waitlist_yours");
     Ok(render(&page)?.into_response())
