@@ -157,6 +157,15 @@ impl Entry {
         self.from <= day && day <= self.to && self.time_of_day.admits(local.time())
     }
 
+    /// The entry as it stands on the office's local `today`: one still
+    /// waiting whose range is over has ended by itself.
+    pub fn as_of(mut self, today: NaiveDate) -> Self {
+        if matches!(self.status, EntryStatus::Unconfirmed | EntryStatus::Active) && self.to < today {
+            self.status = EntryStatus::Ended;
+        }
+        self
+    }
+
     /// Whether a freed time may be offered to it now: active, no offer
     /// open, offers left.
     pub fn may_get_an_offer(&self) -> bool {
@@ -172,6 +181,9 @@ pub struct NewEntry {
     pub confirm_hash: Vec<u8>,
     pub email_normalized: String,
     pub mail: crate::notifications::Notification,
+    /// The office's local day: entries of the address whose range ended
+    /// before it no longer count against the limit.
+    pub today: NaiveDate,
 }
 
 /// What became of adding an entry.
@@ -354,6 +366,16 @@ mod tests {
         // Those whose concerns do not fit are passed over.
         let picky = next_in_line(&entries, BERLIN, at(8, 9, 0), |entry| entry.id != "mornings");
         assert_eq!(picky.map(|entry| entry.id.as_str()), Some("later"));
+    }
+
+    #[test]
+    fn an_entry_ends_by_itself_after_its_range() {
+        let waiting = entry("a", Some(at(1, 8, 0)), TimeOfDay::Any);
+        assert_eq!(waiting.clone().as_of(date(11)).status, EntryStatus::Active);
+        assert_eq!(waiting.clone().as_of(date(12)).status, EntryStatus::Ended);
+        let mut withdrawn = waiting;
+        withdrawn.status = EntryStatus::Withdrawn;
+        assert_eq!(withdrawn.as_of(date(12)).status, EntryStatus::Withdrawn);
     }
 
     #[test]

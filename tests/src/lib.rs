@@ -503,6 +503,29 @@ impl TestApp {
         (session, csrf_cookie, csrf)
     }
 
+    /// Runs a statement on the booking service's database, returning its
+    /// first column (for counts) or 0 when it returns nothing.
+    pub async fn sql(&self, statement: String) -> i64 {
+        use sqlx::Connection as _;
+        let statement = sqlx::AssertSqlSafe(statement);
+        let value: Option<i64> = if self.database.url.starts_with("sqlite:") {
+            let mut connection = sqlx::SqliteConnection::connect(&self.database.url)
+                .await
+                .expect("sqlite");
+            sqlx::query_scalar(statement)
+                .fetch_optional(&mut connection)
+                .await
+                .expect("sql")
+        } else {
+            let mut connection = sqlx::PgConnection::connect(&self.database.url).await.expect("postgres");
+            sqlx::query_scalar(statement)
+                .fetch_optional(&mut connection)
+                .await
+                .expect("sql")
+        };
+        value.unwrap_or(0)
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base_url)
     }

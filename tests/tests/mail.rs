@@ -80,26 +80,9 @@ async fn later_starts(app: &TestApp, n: usize) -> Vec<String> {
         .collect()
 }
 
-/// Runs a statement on the booking database, returning its first column
-/// (for counts) or 0 when it returns nothing.
+/// Runs a statement on the booking database (see `TestApp::sql`).
 async fn sql(app: &TestApp, statement: String) -> i64 {
-    if app.database.url.starts_with("sqlite:") {
-        let mut connection = sqlx::SqliteConnection::connect(&app.database.url)
-            .await
-            .expect("sqlite");
-        let value: Option<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(statement))
-            .fetch_optional(&mut connection)
-            .await
-            .expect("sql");
-        value.unwrap_or(0)
-    } else {
-        let mut connection = sqlx::PgConnection::connect(&app.database.url).await.expect("postgres");
-        let value: Option<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(statement))
-            .fetch_optional(&mut connection)
-            .await
-            .expect("sql");
-        value.unwrap_or(0)
-    }
+    app.sql(statement).await
 }
 
 /// Pending reminder mails of a booking, read straight from the outbox.

@@ -193,6 +193,19 @@ async fn an_address_holds_at_most_two_entries_and_bad_wishes_are_refused(backend
     assert_eq!(withdrawn.status().as_u16(), 204);
     let (status, _) = join(&app, &wish("zwei.mal@example.de")).await;
     assert_eq!(status, 201, "a withdrawn entry frees its place");
+    let (status, _) = join(&app, &wish("zwei.mal@example.de")).await;
+    assert_eq!(status, 409, "two wait again");
+    // An entry whose range is over has ended by itself, and frees its place.
+    let (id, token) = &tokens[1];
+    let yesterday = days_ahead(-1);
+    app.sql(format!(
+        "UPDATE waitlist_entries SET from_day = '{yesterday}', to_day = '{yesterday}' WHERE id = '{id}'"
+    ))
+    .await;
+    let (status, ended) = call(&app, reqwest::Method::GET, &format!("/api/v1/waitlist/{id}"), token).await;
+    assert_eq!((status, &ended["status"]), (200, &json!("ended")), "{ended}");
+    let (status, _) = join(&app, &wish("zwei.mal@example.de")).await;
+    assert_eq!(status, 201, "an ended entry frees its place");
 
     let refused = |change: fn(&mut Value), code: &'static str, status: u16| {
         let app = &app;

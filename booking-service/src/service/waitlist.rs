@@ -100,6 +100,7 @@ impl Bookings {
                 token_hash: hash(&token)?,
                 confirm_hash: hash(&confirm)?,
                 email_normalized: bookings::normalise_email(&citizen.email),
+                today,
                 mail: Notification::new(MailKind::WaitlistConfirm, now, Some(format!("{token}:{confirm}")))?,
                 entry,
             };
@@ -134,6 +135,7 @@ impl Bookings {
             .confirm_waitlist_entry(&id, &secret, Utc::now())
             .await?
             .ok_or(Error::EntryNotFound)?;
+        let entry = self.as_of_today(entry).await?;
         match entry.status {
             EntryStatus::Active | EntryStatus::Fulfilled => {
                 tracing::info!(office = %entry.office_id, entry = %entry.id, "waitlist entry confirmed");
@@ -154,7 +156,7 @@ impl Bookings {
             .waitlist_entry(&id, &token)
             .await?
             .ok_or(Error::EntryNotFound)?;
-        Ok(entry_to_proto(entry, offers))
+        Ok(entry_to_proto(self.as_of_today(entry).await?, offers))
     }
 
     pub(super) async fn withdraw_waitlist(
@@ -168,12 +170,23 @@ impl Bookings {
             .withdraw_waitlist_entry(&id, &token, Utc::now())
             .await?
             .ok_or(Error::EntryNotFound)?;
+        let entry = self.as_of_today(entry).await?;
         tracing::info!(office = %entry.office_id, entry = %entry.id, status = entry.status.as_str(), "waitlist entry withdrawn");
         Ok(entry_to_proto(entry, Vec::new()))
     }
 }
 
 impl Bookings {
+    /// The entry as it stands today in its office's time zone.
+    async fn as_of_today(&self, entry: Entry) -> Result<Entry, Error> {
+        let office = self
+            .catalogues
+            .office(&entry.office_id)
+            .await
+            .map_err(Error::Availability)?;
+        Ok(entry.as_of(Utc::now().with_timezone(&office.timezone()).date_naive()))
+    }
+
     pub(super) async fn waiting(&self, request: &pb::ListWaitlistRequest) -> Result<pb::ListWaitlistResponse, Error> {
         let day = match request.date.trim() {
             "" => None,

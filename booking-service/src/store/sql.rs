@@ -96,8 +96,9 @@ fn mark_step(from: Status, to: Status) -> Option<(&'static str, bool)> {
 const INSERT_WAITLIST_ENTRY: &str = "INSERT INTO waitlist_entries (office_id, id, token_hash, confirm_hash, \
      concern_ids, from_day, to_day, time_of_day, name, email, email_normalized, language, status, created_at, \
      updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'unconfirmed', $13, $13)";
+/// Entries whose range is over ($3: the office's today) no longer wait.
 const COUNT_WAITING_FOR_EMAIL: &str = "SELECT COUNT(*) AS waiting FROM waitlist_entries \
-     WHERE office_id = $1 AND email_normalized = $2 AND status IN ('unconfirmed', 'active')";
+     WHERE office_id = $1 AND email_normalized = $2 AND status IN ('unconfirmed', 'active') AND to_day >= $3";
 macro_rules! entry_columns {
     () => {
         "SELECT office_id, id, concern_ids, from_day, to_day, time_of_day, name, email, language, status, \
@@ -992,6 +993,7 @@ where
             let waiting: i64 = sqlx::query(COUNT_WAITING_FOR_EMAIL)
                 .bind(entry.office_id.as_str())
                 .bind(new.email_normalized.as_str())
+                .bind(new.today.to_string().as_str())
                 .fetch_one(&mut *tx)
                 .await?
                 .try_get("waiting")?;
