@@ -444,12 +444,7 @@ impl Bookings {
             return Ok(());
         }
         let store = self.store()?;
-        let mut waiting: Vec<Booking> = todays_bookings(store, office)
-            .await?
-            .into_iter()
-            .filter(|booking| booking.status == BookingStatus::CheckedIn && booking.counter_id == counter_id)
-            .collect();
-        waiting.sort_by_key(call_order);
+        let waiting = waiting_at(store, office, counter_id).await?;
         let mut queued = false;
         for booking in waiting.iter().take(3).filter(|booking| !booking.email.is_empty()) {
             let mail = crate::notifications::Notification::new(MailKind::Soon, Utc::now(), None)?;
@@ -589,6 +584,25 @@ fn session_id(id: &str) -> Result<&str, Error> {
 /// How often a board being watched is read again.
 const BOARD_INTERVAL: std::time::Duration = std::time::Duration::from_millis(500);
 
+/// The local days `first` to `last` of time zone `tz` as instants: from the
+/// first's midnight to the midnight after the last.
+fn local_days(
+    tz: chrono_tz::Tz,
+    first: chrono::NaiveDate,
+    last: chrono::NaiveDate,
+) -> Result<(chrono::DateTime<Utc>, chrono::DateTime<Utc>), Error> {
+    let midnight = |day: chrono::NaiveDate| {
+        day.and_hms_opt(0, 0, 0)
+            .and_then(|local| local.and_local_timezone(tz).earliest())
+            .map(|instant| instant.with_timezone(&Utc))
+            .ok_or_else(|| Error::Internal(format!("no midnight on {day}")))
+    };
+    let after = last
+        .succ_opt()
+        .ok_or_else(|| Error::Internal(format!("no day after {last}")))?;
+    Ok((midnight(first)?, midnight(after)?))
+}
+
 /// The office's bookings of its local today, any status.
 async fn todays_bookings(
     store: &dyn BookingStore,
@@ -596,15 +610,23 @@ async fn todays_bookings(
 ) -> Result<Vec<Booking>, Error> {
     let tz = office.timezone();
     let today = Utc::now().with_timezone(&tz).date_naive();
-    let midnight = |day: chrono::NaiveDate| {
-        day.and_hms_opt(0, 0, 0)
-            .and_then(|local| local.and_local_timezone(tz).earliest())
-            .map(|instant| instant.with_timezone(&Utc))
-    };
-    let (Some(from), Some(to)) = (midnight(today), today.succ_opt().and_then(midnight)) else {
-        return Err(Error::Internal("no midnight today".to_owned()));
-    };
+    let (from, to) = local_days(tz, today, today)?;
     store.list(office.id(), from, to).await
+}
+
+/// Who arrived today and waits at `counter_id`, in calling order.
+async fn waiting_at(
+    store: &dyn BookingStore,
+    office: &amtstermin_catalogue::OfficeCatalogue,
+    counter_id: &str,
+) -> Result<Vec<Booking>, Error> {
+    let mut waiting: Vec<Booking> = todays_bookings(store, office)
+        .await?
+        .into_iter()
+        .filter(|booking| booking.status == BookingStatus::CheckedIn && booking.counter_id == counter_id)
+        .collect();
+    waiting.sort_by_key(call_order);
+    Ok(waiting)
 }
 
 /// The board of an office today: who is called, who waits, and about how
@@ -863,14 +885,7 @@ impl BookingService for Bookings {
         }
         // Someone else may call the same citizen meanwhile: then the next.
         for _ in 0..CALL_ATTEMPTS {
-            let mut waiting: Vec<Booking> = todays_bookings(self.store()?, &office)
-                .await?
-                .into_iter()
-                .filter(|booking| {
-                    booking.status == BookingStatus::CheckedIn && booking.counter_id == request.counter_id
-                })
-                .collect();
-            waiting.sort_by_key(call_order);
+            let waiting = waiting_at(self.store()?, &office, &request.counter_id).await?;
             let Some(next) = waiting.first() else {
                 return Err(Error::NobodyWaiting.into());
             };
@@ -950,19 +965,8 @@ impl BookingService for Bookings {
             .await
             .map_err(Error::Availability)?;
         let tz = office.timezone();
-        let midnight = |day: chrono::NaiveDate| {
-            day.and_hms_opt(0, 0, 0)
-                .and_then(|local| local.and_local_timezone(tz).earliest())
-                .map(|instant| instant.with_timezone(&Utc))
-                .ok_or_else(|| Error::Internal(format!("no midnight on {day}")))
-        };
-        let until = to
-            .succ_opt()
-            .ok_or_else(|| Error::Internal("no day after to".to_owned()))?;
-        let records = self
-            .store()?
-            .statistics_records(office.id(), midnight(from)?, midnight(until)?)
-            .await?;
+        let (start, end) = local_days(tz, from, to)?;
+        let records = self.store()?.statistics_records(office.id(), start, end).await?;
         let offered = self
             .availability
             .clone()

@@ -227,6 +227,12 @@ async fn join(
     Ok(response)
 }
 
+/// The entry as the API shows it (times in its office's zone, no token).
+async fn view(services: &Services, entry: &booking::WaitlistEntry) -> Result<Json<EntryView>, ApiError> {
+    let office = services.office(&entry.office_id).await?;
+    Ok(Json(EntryView::new(entry, &office, None)))
+}
+
 fn entry_request(id: String, headers: &HeaderMap) -> Result<booking::WaitlistEntryRequest, ApiError> {
     Ok(booking::WaitlistEntryRequest {
         id,
@@ -255,14 +261,8 @@ async fn confirm(
 ) -> Result<Json<EntryView>, ApiError> {
     services.limit(Class::Lookups, None, client).await?;
     let request = entry_request(path_value(id)?, &headers)?;
-    let entry = services
-        .bookings
-        .clone()
-        .confirm_waitlist_entry(request)
-        .await?
-        .into_inner();
-    let office = services.office(&entry.office_id).await?;
-    Ok(Json(EntryView::new(&entry, &office, None)))
+    let entry = services.bookings.clone().confirm_waitlist_entry(request).await?;
+    view(&services, &entry.into_inner()).await
 }
 
 /// The entry and the times offered to it, for whoever holds its token.
@@ -283,14 +283,8 @@ async fn get_entry(
 ) -> Result<Json<EntryView>, ApiError> {
     services.limit(Class::Lookups, None, client).await?;
     let request = entry_request(path_value(id)?, &headers)?;
-    let entry = services
-        .bookings
-        .clone()
-        .get_waitlist_entry(request)
-        .await?
-        .into_inner();
-    let office = services.office(&entry.office_id).await?;
-    Ok(Json(EntryView::new(&entry, &office, None)))
+    let entry = services.bookings.clone().get_waitlist_entry(request).await?;
+    view(&services, &entry.into_inner()).await
 }
 
 /// Withdraws the entry. Again is harmless.
