@@ -234,6 +234,13 @@ fn office_to_proto(office: &Office) -> pb::Office {
         max_waitlist_entries_per_email: office.max_waitlist_entries_per_email,
         waitlist_hold_minutes: office.waitlist_hold_minutes,
         waitlist_quiet_hours: office.waitlist_quiet_hours.clone(),
+        staff_only_counters: office
+            .counters
+            .iter()
+            .enumerate()
+            .filter(|(index, _)| office.staff_only_counters & (1 << index) != 0)
+            .map(|(_, counter)| counter.id.clone())
+            .collect(),
     }
 }
 

@@ -14,6 +14,10 @@ pub enum Error {
     NotFound,
     #[error("no waitlist entry with this id and secret")]
     EntryNotFound,
+    #[error("no such offer of this waitlist entry")]
+    OfferNotFound,
+    #[error("this offer was {0}; its time is no longer held")]
+    OfferClosed(&'static str),
     #[error("the slot was taken meanwhile on every counter that could serve it")]
     SlotTaken,
     #[error("nothing is free in the next two weeks")]
@@ -53,6 +57,8 @@ impl Error {
             Error::IdempotencyKeyReused => ErrorCode::IdempotencyKeyReused,
             Error::NotFound => ErrorCode::BookingNotFound,
             Error::EntryNotFound => ErrorCode::WaitlistEntryNotFound,
+            Error::OfferNotFound => ErrorCode::OfferNotFound,
+            Error::OfferClosed(_) => ErrorCode::OfferExpired,
             Error::SlotTaken => ErrorCode::SlotTaken,
             Error::NothingFree => ErrorCode::SlotUnavailable,
             Error::NobodyWaiting => ErrorCode::NobodyWaiting,

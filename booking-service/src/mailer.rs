@@ -220,6 +220,74 @@ impl Mailer {
         self.transport.send(&message, &name).await.map_err(Failure::Retry)
     }
 
+    /// Offers a waitlist entry the time held for it (the mail's code is
+    /// the hold's, its token the offer's secret).
+    async fn deliver_waitlist_offer(&self, mail: &PendingMail) -> Result<(), Failure> {
+        let retry = |error: crate::error::Error| Failure::Retry(error.to_string());
+        let offer = self
+            .store
+            .offer_of_hold(&mail.office_id, &mail.code)
+            .await
+            .map_err(retry)?
+            .ok_or_else(|| Failure::Final("the offer no longer exists".to_owned()))?;
+        if offer.status != crate::waitlist::OfferStatus::Offered {
+            return Err(Failure::Final(format!(
+                "the offer was {} before its mail went out",
+                offer.status.as_str()
+            )));
+        }
+        let hold = self
+            .store
+            .find(&mail.office_id, &mail.code)
+            .await
+            .map_err(retry)?
+            .ok_or_else(|| Failure::Final("the hold no longer exists".to_owned()))?;
+        let secret = mail
+            .token
+            .as_deref()
+            .ok_or_else(|| Failure::Final("the offer's secret is gone".to_owned()))?;
+        let to = Mailbox::new(
+            None,
+            crate::bookings::mail_address(&hold.email)
+                .map_err(|_| Failure::Final("no usable email address".to_owned()))?,
+        );
+        let office = self.office(&hold.office_id, &hold.language).await?;
+        let base = self.public_url.trim_end_matches('/');
+        let page = format!("{base}/warteliste/{}/angebot/{}", offer.entry_id, offer.id);
+        let accept = format!("{page}?token={secret}");
+        let decline = format!("{page}/ablehnen?token={secret}");
+        let context = MailContext {
+            office_name: &office.office.name,
+            address: &office.office.address,
+            timezone: office.timezone(),
+            concerns: office
+                .concern_names(&hold.concern_ids)
+                .into_iter()
+                .map(str::to_owned)
+                .collect(),
+            documents: office
+                .documents(&hold.concern_ids)
+                .into_iter()
+                .map(str::to_owned)
+                .collect(),
+            fees: Vec::new(),
+            manage_link: None,
+            confirm_link: None,
+            check_in_link: None,
+        };
+        let (subject, text) =
+            notifications::render_waitlist_offer(&hold, offer.expires_at, (&accept, &decline), &context);
+        let message = Message::builder()
+            .message_id(Some(self.message_id(mail, &hold.office_id, &hold.code)))
+            .from(self.from.clone())
+            .to(to)
+            .subject(subject)
+            .singlepart(SinglePart::plain(text))
+            .map_err(|error| Failure::Final(error.to_string()))?;
+        let name = format!("{}-{}-{}-{}", hold.office_id, hold.code, mail.kind.as_str(), mail.id);
+        self.transport.send(&message, &name).await.map_err(Failure::Retry)
+    }
+
     /// Stable per outbox entry: a retried mail keeps its id, so a mail
     /// program shows a duplicate once.
     fn message_id(&self, mail: &PendingMail, office_id: &str, code: &str) -> String {
@@ -232,8 +300,10 @@ impl Mailer {
     }
 
     async fn deliver(&self, mail: &PendingMail) -> Result<(), Failure> {
-        if mail.kind == MailKind::WaitlistConfirm {
-            return self.deliver_waitlist_confirm(mail).await;
+        match mail.kind {
+            MailKind::WaitlistConfirm => return self.deliver_waitlist_confirm(mail).await,
+            MailKind::WaitlistOffer => return self.deliver_waitlist_offer(mail).await,
+            _ => {}
         }
         let booking = self
             .store

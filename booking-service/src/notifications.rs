@@ -172,6 +172,9 @@ struct Words {
     waitlist_manage: &'static str,
     offer_subject: &'static str,
     offer_lead: &'static str,
+    offer_until: &'static str,
+    offer_accept: &'static str,
+    offer_decline: &'static str,
     soon_subject: &'static str,
     soon_lead: &'static str,
     waiting_number: &'static str,
@@ -219,6 +222,9 @@ const GERMAN: Words = Words {
     waitlist_manage: "Terminwecker ansehen oder zurückziehen:",
     offer_subject: "Ein Termin für Sie:",
     offer_lead: "für Ihren Terminwecker ist ein Termin frei geworden. Wir halten ihn für Sie bereit:",
+    offer_until: "Reserviert bis {deadline}. Danach bieten wir ihn der nächsten Person auf der Warteliste an.",
+    offer_accept: "Termin ansehen und annehmen:",
+    offer_decline: "Kein Bedarf mehr? Dann lehnen Sie ihn bitte ab, damit ihn jemand anderes bekommt:",
     soon_subject: "Sie sind gleich dran:",
     soon_lead: "Sie sind gleich dran: Vor Ihnen warten nur noch höchstens zwei Personen. Bitte kommen Sie \
                 jetzt in den Wartebereich und achten Sie auf die Aufrufanzeige.",
@@ -268,6 +274,9 @@ const ENGLISH: Words = Words {
     waitlist_manage: "View or withdraw the alert:",
     offer_subject: "An appointment for you:",
     offer_lead: "an appointment has become free for your alert. We are holding it for you:",
+    offer_until: "Held until {deadline}. After that we offer it to the next person on the waitlist.",
+    offer_accept: "View and accept the appointment:",
+    offer_decline: "No longer needed? Please decline it so that someone else gets it:",
     soon_subject: "It is almost your turn:",
     soon_lead: "It is almost your turn: at most two people are waiting ahead of you. Please come to the \
                 waiting area now and watch the call display.",
@@ -420,6 +429,54 @@ pub fn render(kind: MailKind, booking: &Booking, context: &MailContext<'_>) -> (
         }
         text.push_str(&format!("\n{}\n", words.attachment));
     }
+    text.push_str(&format!("\n{}{}\n", words.regards, context.office_name));
+    (subject, text)
+}
+
+/// The mail that offers a waitlist entry the time `hold` keeps for it
+/// until `expires`: what, when, what to bring, and the links to accept
+/// (a page that asks once more) and to decline.
+pub fn render_waitlist_offer(
+    hold: &Booking,
+    expires: DateTime<Utc>,
+    (accept, decline): (&str, &str),
+    context: &MailContext<'_>,
+) -> (String, String) {
+    let words = words(&hold.language);
+    let start = hold.start.with_timezone(&context.timezone);
+    let end = hold.end.with_timezone(&context.timezone);
+    let deadline = expires.with_timezone(&context.timezone).format(words.short).to_string();
+    let subject = format!(
+        "{} {} – {}",
+        words.offer_subject,
+        context.office_name,
+        start.format(words.short)
+    );
+    let mut text = format!("{} {},\n\n{}\n\n", words.hello, hold.name, words.offer_lead);
+    text.push_str(&format!("{}: {}\n", words.date, (words.long_date)(start.date_naive())));
+    text.push_str(&format!(
+        "{}: {} – {}\n",
+        words.time,
+        start.format("%H:%M"),
+        end.format(words.clock)
+    ));
+    text.push_str(&format!(
+        "{}: {}, {}\n",
+        words.place, context.office_name, context.address
+    ));
+    text.push_str(&format!("{}: {}\n", words.concerns, context.concerns.join(", ")));
+    text.push_str(&format!("\n{}\n", words.offer_until.replace("{deadline}", &deadline)));
+    if !context.documents.is_empty() {
+        text.push_str(&format!("\n{}\n", words.bring));
+        for document in &context.documents {
+            text.push_str(&format!("- {document}\n"));
+        }
+    }
+    text.push_str(&format!("\n{}\n{accept}\n", words.offer_accept));
+    text.push_str(&format!(
+        "\n{}\n{decline}\n{}\n",
+        words.offer_decline, words.do_not_share
+    ));
     text.push_str(&format!("\n{}{}\n", words.regards, context.office_name));
     (subject, text)
 }

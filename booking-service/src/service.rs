@@ -370,8 +370,16 @@ impl Bookings {
         actor: &str,
         note: Option<&str>,
     ) -> Result<pb::Booking, Error> {
+        // A waitlist offer's hold ends without a mail: the offer said until when.
         let notifications = match to {
-            BookingStatus::Cancelled if !booking.email.is_empty() => {
+            BookingStatus::Cancelled
+                if !booking.email.is_empty()
+                    && self
+                        .store()?
+                        .offer_of_hold(&booking.office_id, &booking.code)
+                        .await?
+                        .is_none() =>
+            {
                 self.mail.plan(MailKind::Cancelled, booking.start, None, Utc::now())?
             }
             _ => Vec::new(),
@@ -407,7 +415,12 @@ impl Bookings {
             }
             _ => None,
         };
+        let handover = match to {
+            BookingStatus::Cancelled => self.handover(&booking.office_id).await,
+            _ => None,
+        };
         let request = StatusRequest {
+            handover: handover.as_ref(),
             office_id: &booking.office_id,
             code: &booking.code,
             waiting: waiting.as_ref().map(|(day, prefix)| WaitingNumber { day, prefix }),
@@ -473,14 +486,14 @@ impl Bookings {
             let Some(booking) = store.find(&office_id, &code).await? else {
                 continue;
             };
-            // Another replica (or the citizen, just in time) may have come first.
+            let why = match store.offer_of_hold(&office_id, &code).await? {
+                Some(_) => "waitlist offer not accepted in time",
+                None => "not confirmed in time",
+            };
+            // Another replica (or the citizen, just in time) may have come
+            // first; the row lock and the status decide who.
             match self
-                .change_status(
-                    &booking,
-                    BookingStatus::Cancelled,
-                    "system",
-                    Some("not confirmed in time"),
-                )
+                .change_status(&booking, BookingStatus::Cancelled, "system", Some(why))
                 .await
             {
                 Ok(_) => tracing::info!(office = %office_id, code = %code, "unconfirmed booking released"),
@@ -531,7 +544,9 @@ impl Bookings {
         } else {
             self.mail.plan(MailKind::Rescheduled, start, token, now)?
         };
+        let handover = self.handover(&booking.office_id).await;
         let request = MoveRequest {
+            handover: handover.as_ref(),
             office_id: &booking.office_id,
             code: &booking.code,
             start,
@@ -1024,6 +1039,20 @@ impl BookingService for Bookings {
         request: Request<pb::WaitlistEntryRequest>,
     ) -> Result<Response<pb::WaitlistEntry>, Status> {
         Ok(Response::new(self.withdraw_waitlist(request.get_ref()).await?))
+    }
+
+    async fn accept_waitlist_offer(
+        &self,
+        request: Request<pb::WaitlistOfferRequest>,
+    ) -> Result<Response<pb::CreateBookingResponse>, Status> {
+        Ok(Response::new(self.accept_offer(request.get_ref()).await?))
+    }
+
+    async fn decline_waitlist_offer(
+        &self,
+        request: Request<pb::WaitlistOfferRequest>,
+    ) -> Result<Response<pb::WaitlistEntry>, Status> {
+        Ok(Response::new(self.decline_offer(request.get_ref()).await?))
     }
 
     #[tracing::instrument(skip_all, fields(office = %request.get_ref().office_id))]

@@ -8,6 +8,8 @@
 //! This module holds the rules, without I/O: what an entry wants, whom a
 //! freed time goes to, how long an offer holds, and when none is made.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, NaiveDate, NaiveTime, TimeDelta, Timelike, Utc};
 use chrono_tz::Tz;
 
@@ -143,6 +145,9 @@ pub struct Entry {
     pub created_at: DateTime<Utc>,
     /// Its place in the queue: entries are served in confirmation order.
     pub confirmed_at: Option<DateTime<Utc>>,
+    /// The order of confirmation in its office, where instants tie (0
+    /// before confirmation).
+    pub place: u64,
     pub offers_made: u32,
     /// The offer waiting for an answer, if any.
     pub open_offer: Option<String>,
@@ -227,6 +232,22 @@ pub struct Policy {
 }
 
 impl Policy {
+    /// An office's rules, from its configuration (validated by the
+    /// availability service; quiet hours it let through unreadable mean
+    /// none).
+    pub fn of(office: &amtstermin_proto::availability::v1::Office) -> Self {
+        let time = |text: &str| NaiveTime::parse_from_str(text.trim(), "%H:%M").ok();
+        let quiet = office
+            .waitlist_quiet_hours
+            .split_once('-')
+            .and_then(|(start, end)| Some((time(start)?, time(end)?)));
+        Self {
+            hold: TimeDelta::minutes(i64::from(office.waitlist_hold_minutes.max(1))),
+            quiet,
+            max_entries_per_email: office.max_waitlist_entries_per_email,
+        }
+    }
+
     /// Whether `now` lies in the quiet hours.
     pub fn is_quiet(&self, tz: Tz, now: DateTime<Utc>) -> bool {
         let Some((start, end)) = self.quiet else {
@@ -268,14 +289,92 @@ impl Policy {
     }
 }
 
-/// The entry a time starting at `start` goes to: of those that may get an
-/// offer and want it (and `fits`: the concerns fit the time and counter),
-/// the one confirmed first.
-pub fn next_in_line(entries: &[Entry], tz: Tz, start: DateTime<Utc>, fits: impl Fn(&Entry) -> bool) -> Option<&Entry> {
-    entries
+/// The entries a time starting at `start` may go to, first in line first:
+/// of those that may get an offer and want it (and `fits`: the concerns fit
+/// the time and counter), in the order they were confirmed.
+pub fn in_line(entries: &[Entry], tz: Tz, start: DateTime<Utc>, fits: impl Fn(&Entry) -> bool) -> Vec<&Entry> {
+    let mut line: Vec<&Entry> = entries
         .iter()
         .filter(|entry| entry.may_get_an_offer() && entry.wants(tz, start) && fits(entry))
-        .min_by_key(|entry| (entry.confirmed_at, entry.id.clone()))
+        .collect();
+    line.sort_by_key(|entry| (entry.confirmed_at, entry.place, entry.id.clone()));
+    line
+}
+
+/// What the store needs to offer a time that became free, taken from the
+/// office's configuration at the moment of the change.
+#[derive(Clone, Debug)]
+pub struct Handover {
+    pub tz: Tz,
+    pub policy: Policy,
+    pub now: DateTime<Utc>,
+    /// Minutes per concern: an appointment lasts the sum over its concerns.
+    pub durations: HashMap<String, u32>,
+    /// The concerns each counter serves.
+    pub counters: HashMap<String, Vec<String>>,
+}
+
+impl Handover {
+    /// The office's part at `now`: its rules, its concerns' durations, and
+    /// the counters citizens may be offered (staff give out the time of
+    /// their own counters).
+    pub fn of(office: &amtstermin_catalogue::OfficeCatalogue, now: DateTime<Utc>) -> Self {
+        Self {
+            tz: office.timezone(),
+            policy: Policy::of(&office.office),
+            now,
+            durations: office
+                .catalogue
+                .concerns
+                .iter()
+                .map(|concern| (concern.id.clone(), concern.duration_minutes))
+                .collect(),
+            counters: office
+                .catalogue
+                .counters
+                .iter()
+                .filter(|counter| !office.office.staff_only_counters.contains(&counter.id))
+                .map(|counter| (counter.id.clone(), counter.concern_ids.clone()))
+                .collect(),
+        }
+    }
+
+    /// How long an appointment for `concerns` lasts; `None` when one of them
+    /// is unknown (the catalogue changed since the entry was made).
+    pub fn duration(&self, concerns: &[String]) -> Option<TimeDelta> {
+        concerns.iter().try_fold(TimeDelta::zero(), |sum, id| {
+            Some(sum + TimeDelta::minutes(i64::from(*self.durations.get(id)?)))
+        })
+    }
+
+    /// Whether `entry`'s appointment fits the freed `span` on `counter_id`:
+    /// the counter serves all its concerns and it ends within the span.
+    pub fn fits(&self, entry: &Entry, counter_id: &str, (start, end): (DateTime<Utc>, DateTime<Utc>)) -> bool {
+        let Some(served) = self.counters.get(counter_id) else {
+            return false;
+        };
+        let serves_all = entry.concern_ids.iter().all(|concern| served.contains(concern));
+        match self.duration(&entry.concern_ids) {
+            Some(duration) => serves_all && duration > TimeDelta::zero() && start + duration <= end,
+            None => false,
+        }
+    }
+
+    /// When the offer of a time starting at `start` is mailed and until when
+    /// it holds; `None` when nobody could make it in time.
+    pub fn timing(&self, start: DateTime<Utc>) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
+        let sent = self.policy.send_at(self.tz, self.now);
+        Some((sent, self.policy.holds_until(sent, start)?))
+    }
+
+    /// The entries the freed `span` on `counter_id` may go to, in line.
+    pub fn candidates<'e>(
+        &self,
+        entries: &'e [Entry],
+        (counter_id, span): (&str, (DateTime<Utc>, DateTime<Utc>)),
+    ) -> Vec<&'e Entry> {
+        in_line(entries, self.tz, span.0, |entry| self.fits(entry, counter_id, span))
+    }
 }
 
 /// Checks an entry's range against the booking window (`first..=last`).
@@ -332,6 +431,7 @@ mod tests {
             },
             created_at: at(1, 8, 0),
             confirmed_at: confirmed,
+            place: 0,
             offers_made: 0,
             open_offer: None,
         }
@@ -356,7 +456,11 @@ mod tests {
             entry("unconfirmed", None, TimeOfDay::Any),
             entry("first", Some(at(1, 8, 0)), TimeOfDay::Afternoon),
         ];
-        let next = |start| next_in_line(&entries, BERLIN, start, |_| true).map(|entry| entry.id.as_str());
+        let next = |start| {
+            in_line(&entries, BERLIN, start, |_| true)
+                .first()
+                .map(|entry| entry.id.as_str())
+        };
         // 14:00: "first" asked for afternoons and was confirmed first.
         assert_eq!(next(at(8, 14, 0)), Some("first"));
         // 09:00: "first" wants no mornings; "mornings" was confirmed before "later".
@@ -364,8 +468,22 @@ mod tests {
         // Outside every range: nobody.
         assert_eq!(next(at(12, 9, 0)), None);
         // Those whose concerns do not fit are passed over.
-        let picky = next_in_line(&entries, BERLIN, at(8, 9, 0), |entry| entry.id != "mornings");
-        assert_eq!(picky.map(|entry| entry.id.as_str()), Some("later"));
+        // Confirmed within the same instant (SQLite keeps seconds): the
+        // office's order of confirmation decides, not the id.
+        let (mut a, mut b) = (
+            entry("a", Some(at(1, 8, 0)), TimeOfDay::Any),
+            entry("b", Some(at(1, 8, 0)), TimeOfDay::Any),
+        );
+        (a.place, b.place) = (2, 1);
+        let tied = [a, b];
+        let order: Vec<&str> = in_line(&tied, BERLIN, at(8, 9, 0), |_| true)
+            .iter()
+            .map(|entry| entry.id.as_str())
+            .collect();
+        assert_eq!(order, ["b", "a"]);
+        let picky = in_line(&entries, BERLIN, at(8, 9, 0), |entry| entry.id != "mornings");
+        let picky: Vec<&str> = picky.iter().map(|entry| entry.id.as_str()).collect();
+        assert_eq!(picky, ["later"]);
     }
 
     #[test]
@@ -405,6 +523,45 @@ mod tests {
         assert_eq!(policy.holds_until(at(8, 9, 0), at(8, 10, 30)), Some(at(8, 9, 45)));
         // 30 minutes ahead: nobody can make it.
         assert_eq!(policy.holds_until(at(8, 9, 0), at(8, 9, 30)), None);
+    }
+
+    fn handover() -> Handover {
+        Handover {
+            tz: BERLIN,
+            policy: policy(),
+            now: at(7, 12, 0),
+            durations: HashMap::from([("pass".to_owned(), 20), ("ausweis".to_owned(), 15)]),
+            counters: HashMap::from([
+                ("eins".to_owned(), vec!["pass".to_owned(), "ausweis".to_owned()]),
+                ("zwei".to_owned(), vec!["ausweis".to_owned()]),
+            ]),
+        }
+    }
+
+    #[test]
+    fn a_freed_time_fits_an_entry_whose_appointment_it_holds_at_a_counter_serving_it() {
+        let handover = handover();
+        let mut two = entry("two", Some(at(1, 8, 0)), TimeOfDay::Any);
+        two.concern_ids = vec!["pass".to_owned(), "pass".to_owned()];
+        let one = entry("one", Some(at(1, 9, 0)), TimeOfDay::Any);
+        let thirty = (at(8, 9, 0), at(8, 9, 30));
+        // Two passports take 40 minutes: only the single one fits 30.
+        assert!(!handover.fits(&two, "eins", thirty));
+        assert!(handover.fits(&one, "eins", thirty));
+        // A counter that serves no passports fits nobody.
+        assert!(!handover.fits(&one, "zwei", thirty));
+        assert!(!handover.fits(&one, "drei", thirty));
+        let entries = [two, one];
+        let forty = ("eins", (at(8, 9, 0), at(8, 9, 40)));
+        let line = handover.candidates(&entries, forty);
+        let line: Vec<&str> = line.iter().map(|entry| entry.id.as_str()).collect();
+        assert_eq!(line, ["two", "one"]);
+        // An unknown concern fits nothing.
+        let mut unknown = entry("x", Some(at(1, 8, 0)), TimeOfDay::Any);
+        unknown.concern_ids = vec!["weg".to_owned()];
+        assert!(!handover.fits(&unknown, "eins", thirty));
+        // Freed at noon for 09:00 the next day: mailed now, held an hour.
+        assert_eq!(handover.timing(at(8, 9, 0)), Some((at(7, 12, 0), at(7, 13, 0))));
     }
 
     #[test]

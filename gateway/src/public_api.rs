@@ -373,17 +373,24 @@ async fn create_booking(
         .ok_or_else(|| ApiError::new(ErrorCode::Internal, "the booking service answered without a booking"))?;
     services.await_slots(&booking).await;
     let office = services.office(&booking.office_id).await?;
-    let body = BookingView::new(&booking, &office, Some(created.token));
-    let mut response = (StatusCode::CREATED, Json(body)).into_response();
-    if let Ok(location) = HeaderValue::from_str(&format!("/api/v1/bookings/{}", booking.code)) {
-        response.headers_mut().insert(header::LOCATION, location);
-    }
+    let mut response = booked(&booking, &office, created.token);
     if created.replayed {
         response
             .headers_mut()
             .insert("idempotent-replayed", HeaderValue::from_static("true"));
     }
     Ok(response)
+}
+
+/// The answer to a booking made: 201, the booking with its token, and
+/// where it lives.
+pub(crate) fn booked(booking: &booking::Booking, office: &OfficeCatalogue, token: String) -> Response {
+    let body = BookingView::new(booking, office, Some(token));
+    let mut response = (StatusCode::CREATED, Json(body)).into_response();
+    if let Ok(location) = HeaderValue::from_str(&format!("/api/v1/bookings/{}", booking.code)) {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    response
 }
 
 /// The token of `Authorization: Bearer <token>`; a missing or malformed
@@ -743,7 +750,7 @@ impl From<availability::ListSlotsResponse> for SlotsView {
 /// documents to bring and the fees.
 #[derive(Serialize, ToSchema)]
 #[schema(as = Booking)]
-struct BookingView {
+pub(crate) struct BookingView {
     /// The booking's code, as the citizen quotes it.
     code: String,
     /// Only in the answer to the request that made the booking: the key to
@@ -786,7 +793,7 @@ struct FeeView {
 }
 
 impl BookingView {
-    fn new(booking: &booking::Booking, office: &OfficeCatalogue, token: Option<String>) -> Self {
+    pub(crate) fn new(booking: &booking::Booking, office: &OfficeCatalogue, token: Option<String>) -> Self {
         let tz = office.timezone();
         let (start, end) = view::times(booking);
         Self {

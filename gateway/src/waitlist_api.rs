@@ -27,6 +27,20 @@ pub fn routes() -> OpenApiRouter<Services> {
         .routes(routes!(join))
         .routes(routes!(get_entry, withdraw))
         .routes(routes!(confirm))
+        .routes(routes!(accept))
+        .routes(routes!(decline))
+}
+
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+#[expect(dead_code, reason = "only describes the path in the OpenAPI document")]
+struct OfferPath {
+    /// The entry's id.
+    #[param(example = "W7MQ-4PXZ")]
+    id: String,
+    /// The offer's id, as the entry lists it (and the offer's mail links it).
+    #[param(example = "A3KD-9QRT")]
+    offer: String,
 }
 
 #[derive(utoipa::IntoParams)]
@@ -82,6 +96,9 @@ struct OfferView {
     /// Until when the time is held.
     #[schema(format = DateTime)]
     expires_at: String,
+    /// The booking an accepted offer became.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    code: Option<String>,
 }
 
 /// A waitlist entry.
@@ -153,6 +170,7 @@ impl EntryView {
                     end: instant(&offer.end).unwrap_or_default(),
                     status: offer.status.clone(),
                     expires_at: instant(&offer.expires_at).unwrap_or_default(),
+                    code: (!offer.code.is_empty()).then(|| offer.code.clone()),
                 })
                 .collect(),
             token,
@@ -306,5 +324,75 @@ async fn withdraw(
     services.limit(Class::Bookings, None, client).await?;
     let request = entry_request(path_value(id)?, &headers)?;
     services.bookings.clone().withdraw_waitlist_entry(request).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+fn offer_request(path: (String, String), headers: &HeaderMap) -> Result<booking::WaitlistOfferRequest, ApiError> {
+    let (id, offer_id) = path;
+    Ok(booking::WaitlistOfferRequest {
+        id,
+        offer_id,
+        token: bearer_token(headers)
+            .ok_or_else(|| ApiError::new(ErrorCode::OfferNotFound, "no such offer of this waitlist entry"))?,
+    })
+}
+
+/// Accepts an offered time: it becomes an ordinary booking, answered as
+/// `POST /api/v1/bookings` answers (with the booking's token; the
+/// confirmation mail follows), and the entry is fulfilled. The token is
+/// the entry's or the offer mail's secret.
+#[utoipa::path(post, path = "/api/v1/waitlist/{id}/offers/{offer}/accept", tag = "public",
+    params(OfferPath), security(("booking_token" = [])),
+    responses(
+        (status = 201, description = "Booked", body = crate::public_api::BookingView,
+            headers(("Location" = String, description = "The booking's address"))),
+        (status = 400, description = "An id is too long (`invalid_path`)", body = ErrorBody),
+        (status = 404, description = "No such offer of this entry, or a wrong token (`offer_not_found`)", body = ErrorBody),
+        (status = 409, description = "The offer's hold has ended or it was answered (`offer_expired`), or this email address already has as many bookings as allowed (`limit_reached`)", body = ErrorBody),
+        (status = 429, description = "Too many changes from this client", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds until the next request is taken"))),
+    ))]
+async fn accept(
+    State(services): State<Services>,
+    client: Client,
+    path: Result<Path<(String, String)>, PathRejection>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    services.limit(Class::Bookings, None, client).await?;
+    let request = offer_request(path_value(path)?, &headers)?;
+    let created = services
+        .bookings
+        .clone()
+        .accept_waitlist_offer(request)
+        .await?
+        .into_inner();
+    let booking = created
+        .booking
+        .ok_or_else(|| ApiError::new(ErrorCode::Internal, "the booking service answered without a booking"))?;
+    let office = services.office(&booking.office_id).await?;
+    Ok(crate::public_api::booked(&booking, &office, created.token))
+}
+
+/// Declines an offered time: it passes to the next in line. The entry
+/// waits on, unless this was its third offer.
+#[utoipa::path(post, path = "/api/v1/waitlist/{id}/offers/{offer}/decline", tag = "public",
+    params(OfferPath), security(("booking_token" = [])),
+    responses(
+        (status = 204, description = "Declined"),
+        (status = 400, description = "An id is too long (`invalid_path`)", body = ErrorBody),
+        (status = 404, description = "No such offer of this entry, or a wrong token (`offer_not_found`)", body = ErrorBody),
+        (status = 409, description = "The offer was answered or has expired (`offer_expired`)", body = ErrorBody),
+        (status = 429, description = "Too many changes from this client", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds until the next request is taken"))),
+    ))]
+async fn decline(
+    State(services): State<Services>,
+    client: Client,
+    path: Result<Path<(String, String)>, PathRejection>,
+    headers: HeaderMap,
+) -> Result<StatusCode, ApiError> {
+    services.limit(Class::Bookings, None, client).await?;
+    let request = offer_request(path_value(path)?, &headers)?;
+    services.bookings.clone().decline_waitlist_offer(request).await?;
     Ok(StatusCode::NO_CONTENT)
 }

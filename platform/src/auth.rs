@@ -108,7 +108,9 @@ pub fn required_scope(path: &str) -> Option<Scope> {
             | "CreateWaitlistEntry"
             | "ConfirmWaitlistEntry"
             | "GetWaitlistEntry"
-            | "WithdrawWaitlistEntry",
+            | "WithdrawWaitlistEntry"
+            | "AcceptWaitlistOffer"
+            | "DeclineWaitlistOffer",
         ) => Some(Scope::Public),
         ("amtstermin.availability.v1.AvailabilityService", "CheckStart" | "GetOfferedTime")
         | ("amtstermin.booking.v1.BookingService", "WatchBookings") => Some(Scope::Service),

@@ -82,6 +82,7 @@ error_codes! {
     AbsenceNotFound => "absence_not_found", NotFound, 404;
     NobodyWaiting => "nobody_waiting", NotFound, 404;
     WaitlistEntryNotFound => "waitlist_entry_not_found", NotFound, 404;
+    OfferNotFound => "offer_not_found", NotFound, 404;
     MethodNotAllowed => "method_not_allowed", Unimplemented, 405;
     RequestTimeout => "request_timeout", DeadlineExceeded, 408;
     // 409: the request is fine, the state of things refuses it.
@@ -89,6 +90,7 @@ error_codes! {
     SlotUnavailable => "slot_unavailable", FailedPrecondition, 409;
     SlotTaken => "slot_taken", Aborted, 409;
     LimitReached => "limit_reached", FailedPrecondition, 409;
+    OfferExpired => "offer_expired", FailedPrecondition, 409;
     InvalidTransition => "invalid_transition", FailedPrecondition, 409;
     InvalidStatus => "invalid_status", FailedPrecondition, 409;
     PayloadTooLarge => "payload_too_large", InvalidArgument, 413;

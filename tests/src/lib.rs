@@ -27,6 +27,34 @@ pub fn demo_config() -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../config/offices.toml"))
 }
 
+/// The demo configuration with the first `find` replaced by `replace`, in
+/// a temporary folder removed when this is dropped.
+pub struct ChangedConfig {
+    folder: PathBuf,
+    pub path: PathBuf,
+}
+
+impl ChangedConfig {
+    pub fn new(find: &str, replace: &str) -> Self {
+        let demo = std::fs::read_to_string(demo_config()).expect("demo config");
+        let changed = demo.replacen(find, replace, 1);
+        assert_ne!(demo, changed, "the demo configuration holds {find:?}");
+        let folder = std::env::temp_dir()
+            .join(format!("amtstermin-config-{}", std::process::id()))
+            .join(format!("{:?}", std::time::SystemTime::now()).replace([' ', ':', '{', '}', ','], ""));
+        std::fs::create_dir_all(&folder).expect("temporary folder");
+        let path = folder.join("offices.toml");
+        std::fs::write(&path, changed).expect("write config");
+        Self { folder, path }
+    }
+}
+
+impl Drop for ChangedConfig {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.folder);
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
     Sqlite,

@@ -28,41 +28,11 @@ fn berlin(day: u32, hour: u32, minute: u32) -> DateTime<Utc> {
 }
 
 /// The demo offices with Bergkamen mailing those almost called.
-fn config_with_mails_when_two_ahead() -> (tempfile_dir::Dir, std::path::PathBuf) {
-    let demo = std::fs::read_to_string(amtstermin_tests::demo_config()).expect("demo config");
-    let changed = demo.replacen(
+fn config_with_mails_when_two_ahead() -> amtstermin_tests::ChangedConfig {
+    amtstermin_tests::ChangedConfig::new(
         "kiosk_walk_ins = true\n",
         "kiosk_walk_ins = true\nmail_when_two_ahead = true\n",
-        1,
-    );
-    assert_ne!(demo, changed, "the demo lets walk-ins use the kiosk");
-    let dir = tempfile_dir::Dir::new();
-    let path = dir.path.join("offices.toml");
-    std::fs::write(&path, changed).expect("write config");
-    (dir, path)
-}
-
-/// A temporary folder, removed at the end of the test.
-mod tempfile_dir {
-    pub struct Dir {
-        pub path: std::path::PathBuf,
-    }
-
-    impl Dir {
-        pub fn new() -> Self {
-            let path = std::env::temp_dir()
-                .join(format!("amtstermin-foyer-{}", std::process::id()))
-                .join(format!("{:?}", std::time::SystemTime::now()).replace([' ', ':', '{', '}', ','], ""));
-            std::fs::create_dir_all(&path).expect("temporary folder");
-            Self { path }
-        }
-    }
-
-    impl Drop for Dir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.path);
-        }
-    }
+    )
 }
 
 /// An appointment of `minutes` placed straight in the store, then taken
@@ -110,6 +80,7 @@ async fn place(store: &Arc<dyn BookingStore>, placed: Placed<'_>) {
     for (to, at) in placed.steps {
         let changed = store
             .change_status(StatusRequest {
+                handover: None,
                 office_id: "bergkamen",
                 code: placed.code,
                 to: *to,
@@ -173,6 +144,7 @@ async fn place_a_week(store: &Arc<dyn BookingStore>) {
     assert!(matches!(recalled, StatusChange::Changed { .. }));
     let completed = store
         .change_status(StatusRequest {
+            handover: None,
             office_id: "bergkamen",
             code: "STAT-2001",
             to: Status::Completed,
@@ -633,9 +605,9 @@ async fn an_open_calendar_hears_of_a_time_taken_and_given_back(backend: Backend)
 
 async fn those_with_two_ahead_are_mailed_once_where_the_office_wants_it(backend: Backend) {
     let smtp = amtstermin_tests::smtp::SmtpServer::start().await;
-    let (_config_dir, config) = config_with_mails_when_two_ahead();
+    let config = config_with_mails_when_two_ahead();
     let Some(app) = TestApp::spawn_with(backend, |settings| {
-        settings.availability.config_path = config;
+        settings.availability.config_path = config.path.clone();
         smtp.url.clone_into(&mut settings.booking.mail.transport);
     })
     .await

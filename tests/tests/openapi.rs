@@ -27,6 +27,8 @@ const OPERATIONS: &[(&str, &str)] = &[
     ("get", "/api/v1/waitlist/{id}"),
     ("delete", "/api/v1/waitlist/{id}"),
     ("post", "/api/v1/waitlist/{id}/confirm"),
+    ("post", "/api/v1/waitlist/{id}/offers/{offer}/accept"),
+    ("post", "/api/v1/waitlist/{id}/offers/{offer}/decline"),
     ("get", "/api/v1/staff/offices/{office}/bookings"),
     ("post", "/api/v1/staff/offices/{office}/bookings/{code}/status"),
     ("post", "/api/v1/staff/offices/{office}/walk-ins"),

@@ -72,6 +72,7 @@ fn new_booking(office: &str, code: &str, start: DateTime<Utc>, minutes: i64) -> 
 
 async fn cancel(store: &Arc<dyn BookingStore>, office_id: &str, code: &str, at: DateTime<Utc>) -> StatusChange {
     let request = StatusRequest {
+        handover: None,
         waiting: None,
         office_id,
         code,
@@ -634,6 +635,7 @@ async fn set_status(
     note: Option<&str>,
 ) -> StatusChange {
     let request = StatusRequest {
+        handover: None,
         waiting: None,
         office_id: "amt",
         code,
@@ -755,6 +757,7 @@ async fn a_move_takes_the_new_time_and_frees_the_old_one_atomically(backend: Bac
         let store = store.clone();
         async move {
             let request = MoveRequest {
+                handover: None,
                 office_id: "amt",
                 code: "AAAA-AAAA",
                 start,
@@ -833,6 +836,7 @@ async fn a_move_takes_the_new_time_and_frees_the_old_one_atomically(backend: Bac
     set_status(&store, "AAAA-AAAA", Status::Cancelled, "citizen", None).await;
     assert!(matches!(move_to(at(11, 0), one.clone()).await, Move::Refused(_)));
     let missing = MoveRequest {
+        handover: None,
         office_id: "amt",
         code: "ZZZZ-ZZZZ",
         start: at(11, 0),
@@ -1007,6 +1011,7 @@ async fn a_pending_booking_holds_its_counter_until_confirmed_or_released(backend
     );
     // Released, the time is free again and the log says so.
     let request = StatusRequest {
+        handover: None,
         waiting: None,
         office_id: "amt",
         code: "AAAA-AAAA",
@@ -1037,6 +1042,7 @@ async fn a_pending_booking_holds_its_counter_until_confirmed_or_released(backend
     );
     assert_eq!(confirmed.status, Status::Pending);
     let request = StatusRequest {
+        handover: None,
         waiting: None,
         office_id: "amt",
         code: "EEEE-EEEE",

@@ -10,7 +10,8 @@ use super::Bookings;
 use crate::bookings::{self, Citizen};
 use crate::error::Error;
 use crate::notifications::{MailKind, Notification};
-use crate::waitlist::{Added, Entry, EntryStatus, NewEntry, Offer, TimeOfDay};
+use crate::store::{Acceptance, Answer, OfferKey};
+use crate::waitlist::{Added, Entry, EntryStatus, Handover, NewEntry, Offer, OfferStatus, TimeOfDay};
 
 /// How often an entry draws a new id after a collision.
 const ID_ATTEMPTS: usize = 5;
@@ -93,6 +94,7 @@ impl Bookings {
                 status: EntryStatus::Unconfirmed,
                 created_at: now,
                 confirmed_at: None,
+                place: 0,
                 offers_made: 0,
                 open_offer: None,
             };
@@ -165,6 +167,20 @@ impl Bookings {
     ) -> Result<pb::WaitlistEntry, Error> {
         let id = bookings::normalise_code(&request.id).ok_or(Error::EntryNotFound)?;
         let token = bookings::token_hash(&request.token).ok_or(Error::EntryNotFound)?;
+        // An open offer's time goes on to the next in line first.
+        let (waiting, _) = self
+            .store()?
+            .waitlist_entry(&id, &token)
+            .await?
+            .ok_or(Error::EntryNotFound)?;
+        if let Some(open) = &waiting.open_offer {
+            let key = OfferKey {
+                entry_id: &id,
+                offer_id: open,
+                secret_hash: &token,
+            };
+            self.decline(key, &waiting.office_id).await?;
+        }
         let entry = self
             .store()?
             .withdraw_waitlist_entry(&id, &token, Utc::now())
@@ -177,6 +193,109 @@ impl Bookings {
 }
 
 impl Bookings {
+    pub(super) async fn accept_offer(
+        &self,
+        request: &pb::WaitlistOfferRequest,
+    ) -> Result<pb::CreateBookingResponse, Error> {
+        let (id, offer_id, secret) = offer_key(request)?;
+        // The offer first, for the mails of the booking it becomes.
+        let (entry, offers) = self
+            .store()?
+            .waitlist_entry(&id, &secret)
+            .await?
+            .ok_or(Error::OfferNotFound)?;
+        let offer = offers
+            .into_iter()
+            .find(|offer| offer.id == offer_id)
+            .ok_or(Error::OfferNotFound)?;
+        let office = self
+            .catalogues
+            .office(&entry.office_id)
+            .await
+            .map_err(Error::Availability)?;
+        let limit = office.office.max_active_bookings_per_email;
+        let token = bookings::token_to_string(&bookings::new_token()?);
+        let token_hash = bookings::token_hash(&token).ok_or_else(|| Error::Internal("unhashable token".to_owned()))?;
+        let now = Utc::now();
+        let notifications = self
+            .mail
+            .plan(MailKind::Confirmation, offer.start, Some(token.clone()), now)?;
+        let key = OfferKey {
+            entry_id: &id,
+            offer_id: &offer_id,
+            secret_hash: &secret,
+        };
+        let acceptance = Acceptance {
+            at: now,
+            token_hash: &token_hash,
+            notifications: &notifications,
+            limit: (limit > 0).then_some(limit),
+        };
+        match self.store()?.accept_offer(key, acceptance).await? {
+            Answer::Booked(booking) => {
+                self.committed(&booking.office_id, None);
+                tracing::info!(office = %booking.office_id, code = %booking.code, entry = %id, "waitlist offer accepted");
+                Ok(pb::CreateBookingResponse {
+                    booking: Some(super::to_proto(booking, 0)),
+                    token,
+                    replayed: false,
+                })
+            }
+            Answer::LimitReached => Err(Error::LimitReached { limit }),
+            Answer::Closed(status) => Err(Error::OfferClosed(status.as_str())),
+            Answer::Declined { .. } | Answer::NotFound => Err(Error::OfferNotFound),
+        }
+    }
+
+    pub(super) async fn decline_offer(&self, request: &pb::WaitlistOfferRequest) -> Result<pb::WaitlistEntry, Error> {
+        let (id, offer_id, secret) = offer_key(request)?;
+        let (entry, _) = self
+            .store()?
+            .waitlist_entry(&id, &secret)
+            .await?
+            .ok_or(Error::OfferNotFound)?;
+        let key = OfferKey {
+            entry_id: &id,
+            offer_id: &offer_id,
+            secret_hash: &secret,
+        };
+        let entry = self.decline(key, &entry.office_id).await?;
+        Ok(entry_to_proto(self.as_of_today(entry).await?, Vec::new()))
+    }
+
+    /// Declines the offer `key` of an entry of `office_id`; its time goes
+    /// to the next in line.
+    async fn decline(&self, key: OfferKey<'_>, office_id: &str) -> Result<Entry, Error> {
+        let handover = self.handover(office_id).await;
+        match self.store()?.decline_offer(key, Utc::now(), handover.as_ref()).await? {
+            Answer::Declined { entry, sequence } => {
+                self.committed(&entry.office_id, Some(sequence));
+                tracing::info!(office = %entry.office_id, entry = %entry.id, "waitlist offer declined");
+                Ok(entry)
+            }
+            Answer::Closed(status) => Err(Error::OfferClosed(status.as_str())),
+            Answer::Booked(_) | Answer::LimitReached | Answer::NotFound => Err(Error::OfferNotFound),
+        }
+    }
+
+    /// The waitlist's part in a change of `office_id` that frees time: none
+    /// where the office keeps no waitlist or sends no mail (offers go by
+    /// mail), or where its configuration cannot be read just now: the
+    /// change itself goes on.
+    pub(super) async fn handover(&self, office_id: &str) -> Option<Handover> {
+        if !self.mail.enabled {
+            return None;
+        }
+        let office = match self.catalogues.office(office_id).await {
+            Ok(office) => office,
+            Err(status) => {
+                tracing::warn!(office = %office_id, error = %status.message(), "freed time not offered to the waitlist");
+                return None;
+            }
+        };
+        office.office.waitlist.then(|| Handover::of(&office, Utc::now()))
+    }
+
     /// The entry as it stands today in its office's time zone.
     async fn as_of_today(&self, entry: Entry) -> Result<Entry, Error> {
         let office = self
@@ -195,6 +314,15 @@ impl Bookings {
         let lists = self.store()?.waiting_entries(&request.office_id, day).await?;
         Ok(count_by_concern(&lists))
     }
+}
+
+/// The entry, offer and secret (hash) a request names; NOT_FOUND alike
+/// for malformed ids and secrets.
+fn offer_key(request: &pb::WaitlistOfferRequest) -> Result<(String, String, Vec<u8>), Error> {
+    let id = bookings::normalise_code(&request.id).ok_or(Error::OfferNotFound)?;
+    let offer_id = bookings::normalise_code(&request.offer_id).ok_or(Error::OfferNotFound)?;
+    let secret = bookings::token_hash(&request.token).ok_or(Error::OfferNotFound)?;
+    Ok((id, offer_id, secret))
 }
 
 /// How many entries wait per concern: an entry with several concerns (or
@@ -248,6 +376,11 @@ pub(super) fn entry_to_proto(entry: Entry, offers: Vec<Offer>) -> pb::WaitlistEn
         offers: offers
             .into_iter()
             .map(|offer| pb::WaitlistOffer {
+                code: if offer.status == OfferStatus::Accepted {
+                    offer.code
+                } else {
+                    String::new()
+                },
                 id: offer.id,
                 start: Some(timestamp::to_proto(offer.start)),
                 end: Some(timestamp::to_proto(offer.end)),

@@ -15,6 +15,7 @@ use crate::bookings::{Booking, HistoryEntry, Idempotency, NewBooking, Status};
 use crate::changes::{Change, Snapshot};
 use crate::error::Error;
 use crate::notifications::{Notification, PendingMail};
+use crate::waitlist::{Entry, Handover, Offer, OfferStatus};
 
 /// The outcome of an attempt to reserve.
 #[derive(Debug)]
@@ -80,6 +81,9 @@ pub struct StatusRequest<'a> {
     pub notifications: &'a [Notification],
     /// On arrival: the waiting number to draw, unless the booking has one.
     pub waiting: Option<WaitingNumber<'a>>,
+    /// Where the office keeps a waitlist: a time a cancellation frees is
+    /// offered to the next entry in line, in the same transaction.
+    pub handover: Option<&'a Handover>,
 }
 
 /// Which counter a waiting number comes from: the office's local day of the
@@ -104,6 +108,47 @@ pub struct MoveRequest<'a> {
     pub at: DateTime<Utc>,
     /// Mails to queue with the move; pending reminders are dropped.
     pub notifications: &'a [Notification],
+    /// As `StatusRequest::handover`, for the time the move frees.
+    pub handover: Option<&'a Handover>,
+}
+
+/// An answer to a waitlist offer: the entry's id, the offer's and the
+/// hash of a secret that opens it (the entry's token or the offer mail's).
+#[derive(Clone, Copy, Debug)]
+pub struct OfferKey<'a> {
+    pub entry_id: &'a str,
+    pub offer_id: &'a str,
+    pub secret_hash: &'a [u8],
+}
+
+/// What accepting an offer asks for besides its key.
+#[derive(Clone, Copy, Debug)]
+pub struct Acceptance<'a> {
+    pub at: DateTime<Utc>,
+    /// The hash of the token the new booking gets.
+    pub token_hash: &'a [u8],
+    /// The booking's mails (its confirmation, reminders).
+    pub notifications: &'a [Notification],
+    /// The office's limit of upcoming bookings per email address.
+    pub limit: Option<u32>,
+}
+
+/// What became of an answer to an offer.
+#[derive(Debug)]
+pub enum Answer {
+    /// Accepted: the booking it became.
+    Booked(Booking),
+    /// Declined; `sequence` is the last change it logged (the release and
+    /// perhaps the next offer's hold).
+    Declined {
+        entry: Entry,
+        sequence: u64,
+    },
+    /// The offer was answered before or its hold has ended.
+    Closed(OfferStatus),
+    /// The address holds its limit of upcoming bookings.
+    LimitReached,
+    NotFound,
 }
 
 /// Whether a status change needs to touch the database at all.
@@ -191,6 +236,35 @@ pub trait BookingStore: Send + Sync + 'static {
 
     /// The entry with this id whose token hashes to `token_hash`, with its
     /// offers (oldest first).
+    /// The offer whose time booking `code` holds, if it is a hold.
+    async fn offer_of_hold(&self, office_id: &str, code: &str) -> Result<Option<Offer>, Error>;
+
+    /// Accepts an offer: the hold becomes a booked appointment with its own
+    /// token, in one transaction with the offer and the entry.
+    async fn accept_offer(&self, key: OfferKey<'_>, acceptance: Acceptance<'_>) -> Result<Answer, Error>;
+
+    /// Declines an open offer: releases its hold and offers the time to the
+    /// next in line (`handover`), in one transaction.
+    async fn decline_offer(
+        &self,
+        key: OfferKey<'_>,
+        at: DateTime<Utc>,
+        handover: Option<&Handover>,
+    ) -> Result<Answer, Error>;
+
+    /// Offers, each in its own transaction, free time the availability
+    /// service reported: `spans` are (counter, start, end) of an office,
+    /// to entries in line as the freed time of a cancellation would be.
+    /// Returns the last change sequence logged, if any.
+    async fn offer_free_time(
+        &self,
+        office_id: &str,
+        spans: &[(String, DateTime<Utc>, DateTime<Utc>)],
+        handover: &Handover,
+    ) -> Result<Option<u64>, Error>;
+
+    /// The entry and its offers, for whoever holds its token or the secret
+    /// of one of its offer mails.
     async fn waitlist_entry(
         &self,
         id: &str,
@@ -404,8 +478,9 @@ pub trait BookingDialect: Dialect {
 /// The PostgreSQL channel on which replicas announce logged changes.
 const ANNOUNCEMENTS: &str = "amtstermin_booking_changes";
 
-/// The most changes one transaction logs (a move: released and booked).
-pub const MAX_CHANGES_PER_WRITE: u32 = 2;
+/// The most changes one transaction logs (a move: released and booked, and
+/// the hold of the waitlist offer the released time became).
+pub const MAX_CHANGES_PER_WRITE: u32 = 3;
 
 /// A position read from the database; a negative one means "nothing yet".
 fn position(stored: i64) -> u64 {

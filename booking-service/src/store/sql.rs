@@ -22,13 +22,14 @@ use sqlx::migrate::Migrator;
 use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, Row, Type};
 
 use super::{
-    BookingDialect, BookingStore, Decision, Move, MoveRequest, Reservation, StatusChange, StatusRequest,
-    booking_columns, decide,
+    Acceptance, Answer, BookingDialect, BookingStore, Decision, Move, MoveRequest, OfferKey, Reservation, StatusChange,
+    StatusRequest, booking_columns, decide,
 };
 use crate::bookings::{self, Booking, Channel, HistoryEntry, Idempotency, Interval, NewBooking, Status};
 use crate::changes::{Change, ChangeKind, Snapshot};
 use crate::error::Error;
 use crate::notifications::{MailKind, Notification, PendingMail};
+use crate::waitlist::{Handover, Offer, OfferStatus};
 
 const INSERT_BOOKING: &str = "INSERT INTO bookings (office_id, code, counter_id, concern_ids, start_at, end_at, \
      name, email, phone, token_hash, idempotency_key_hash, request_hash, token_sealed, channel, created_at, \
@@ -102,14 +103,68 @@ const COUNT_WAITING_FOR_EMAIL: &str = "SELECT COUNT(*) AS waiting FROM waitlist_
 macro_rules! entry_columns {
     () => {
         "SELECT office_id, id, concern_ids, from_day, to_day, time_of_day, name, email, language, status, \
-         created_at, confirmed_at, offers_made, open_offer FROM waitlist_entries"
+         created_at, confirmed_at, place, offers_made, open_offer FROM waitlist_entries"
     };
 }
 const SELECT_ENTRY_BY_TOKEN: &str = concat!(entry_columns!(), " WHERE id = $1 AND token_hash = $2");
+/// The entry, by its token or an offer mail's secret.
+const SELECT_ENTRY_BY_SECRET: &str = concat!(
+    entry_columns!(),
+    " WHERE id = $1 AND (token_hash = $2 OR EXISTS (SELECT 1 FROM waitlist_offers o \
+     WHERE o.office_id = waitlist_entries.office_id AND o.entry_id = waitlist_entries.id AND o.secret_hash = $2))"
+);
+/// The entries a time starting at $3 on local day $2 may go to, first in
+/// line first; not those offered this start before (who declined it or let
+/// it expire).
+const SELECT_IN_LINE: &str = concat!(
+    entry_columns!(),
+    " WHERE office_id = $1 AND status = 'active' AND open_offer IS NULL AND offers_made < 3 \
+     AND from_day <= $2 AND to_day >= $2 AND NOT EXISTS (SELECT 1 FROM waitlist_offers o \
+     WHERE o.office_id = waitlist_entries.office_id AND o.entry_id = waitlist_entries.id AND o.start_at = $3) \
+     ORDER BY confirmed_at, place, id LIMIT 500"
+);
+/// Gives the entry its open offer $3, while it still may get one: of two
+/// writers offering to the same entry, one wins.
+const TAKE_ENTRY: &str = "UPDATE waitlist_entries SET open_offer = $3, offers_made = offers_made + 1, \
+     updated_at = $4 WHERE office_id = $1 AND id = $2 AND status = 'active' AND open_offer IS NULL \
+     AND offers_made < 3";
+const INSERT_OFFER: &str = "INSERT INTO waitlist_offers (office_id, id, entry_id, code, counter_id, start_at, \
+     end_at, status, created_at, sent_at, expires_at, secret_hash) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, 'offered', $8, $9, $10, $11)";
+macro_rules! offer_columns {
+    () => {
+        "SELECT office_id, id, entry_id, code, counter_id, start_at, end_at, status, created_at, sent_at, \
+         expires_at FROM waitlist_offers"
+    };
+}
+const SELECT_OFFER_OF_HOLD: &str = concat!(offer_columns!(), " WHERE office_id = $1 AND code = $2");
+/// An offer of entry $1, opened by the entry's token or the offer's secret ($3).
+const SELECT_OFFER_BY_SECRET: &str = "SELECT o.office_id, o.id, o.entry_id, o.code, o.counter_id, o.start_at, \
+     o.end_at, o.status, o.created_at, o.sent_at, o.expires_at FROM waitlist_offers o \
+     JOIN waitlist_entries e ON e.office_id = o.office_id AND e.id = o.entry_id \
+     WHERE o.entry_id = $1 AND o.id = $2 AND (e.token_hash = $3 OR o.secret_hash = $3)";
+/// Closes an open offer ($3: how); only one writer does.
+const CLOSE_OFFER: &str = "UPDATE waitlist_offers SET status = $3, answered_at = $4 \
+     WHERE office_id = $1 AND id = $2 AND status = 'offered'";
+/// Accepts an open offer while it holds.
+const ACCEPT_OFFER: &str = "UPDATE waitlist_offers SET status = 'accepted', answered_at = $3 \
+     WHERE office_id = $1 AND id = $2 AND status = 'offered' AND expires_at > $3";
+/// The entry's offer $3 is closed: it waits on, unless it had its last.
+const OFFER_CLOSED: &str = "UPDATE waitlist_entries SET open_offer = NULL, updated_at = $4, \
+     status = CASE WHEN offers_made >= 3 AND status = 'active' THEN 'ended' ELSE status END \
+     WHERE office_id = $1 AND id = $2 AND open_offer = $3";
+const ENTRY_FULFILLED: &str = "UPDATE waitlist_entries SET open_offer = NULL, status = 'fulfilled', updated_at = $3 \
+     WHERE office_id = $1 AND id = $2";
+/// The hold becomes the citizen's booking, with its own token.
+const BOOK_HOLD: &str = "UPDATE bookings SET status = 'booked', token_hash = $3, confirm_by = NULL, \
+     confirm_hash = NULL, updated_at = $4 WHERE office_id = $1 AND code = $2 AND status = 'pending'";
+const RELEASE_HOLD: &str = "UPDATE bookings SET status = 'cancelled', updated_at = $3 \
+     WHERE office_id = $1 AND code = $2 AND status = 'pending'";
 const SELECT_ENTRY: &str = concat!(entry_columns!(), " WHERE office_id = $1 AND id = $2");
 /// Confirming again is harmless: the secret stays valid, the first
 /// confirmation keeps the entry's place.
-const CONFIRM_ENTRY: &str = "UPDATE waitlist_entries SET status = 'active', confirmed_at = $3, updated_at = $3 \
+const CONFIRM_ENTRY: &str = "UPDATE waitlist_entries SET status = 'active', confirmed_at = $3, updated_at = $3, \
+     place = (SELECT COALESCE(MAX(w.place), 0) + 1 FROM waitlist_entries w WHERE w.office_id = waitlist_entries.office_id) \
      WHERE id = $1 AND confirm_hash = $2 AND status = 'unconfirmed'";
 const SELECT_ENTRY_BY_CONFIRMATION: &str = concat!(entry_columns!(), " WHERE id = $1 AND confirm_hash = $2");
 const WITHDRAW_ENTRY: &str = "UPDATE waitlist_entries SET status = 'withdrawn', updated_at = $3 \
@@ -119,9 +174,10 @@ const WITHDRAW_ENTRY: &str = "UPDATE waitlist_entries SET status = 'withdrawn', 
 const COUNT_WAITING: &str = "SELECT concern_ids, COUNT(*) AS entries FROM waitlist_entries \
      WHERE office_id = $1 AND status = 'active' AND ($2 IS NULL OR (from_day <= $2 AND to_day >= $2)) \
      GROUP BY concern_ids";
-const SELECT_OFFERS: &str = "SELECT office_id, id, entry_id, code, counter_id, start_at, end_at, status, \
-     created_at, sent_at, expires_at FROM waitlist_offers WHERE office_id = $1 AND entry_id = $2 \
-     ORDER BY created_at, id";
+const SELECT_OFFERS: &str = concat!(
+    offer_columns!(),
+    " WHERE office_id = $1 AND entry_id = $2 ORDER BY created_at, id"
+);
 const MOVE: &str = "UPDATE bookings SET counter_id = $3, start_at = $4, end_at = $5, updated_at = $6 \
      WHERE office_id = $1 AND code = $2 AND status = 'booked'";
 const INSERT_HISTORY: &str = "INSERT INTO booking_history \
@@ -187,6 +243,9 @@ const LOCK_BUCKET_SECONDS: i64 = 300;
 
 /// The actor of what citizens do themselves.
 const CITIZEN: &str = "citizen";
+
+/// The actor of what happens by itself (holds, expiries).
+const SYSTEM: &str = "system";
 
 /// The unique key that makes a retried request find its first booking.
 const IDEMPOTENCY_KEY: &str = "bookings_idempotency_key";
@@ -330,6 +389,7 @@ where
         let time_of_day: String = row.try_get("time_of_day")?;
         let status: String = row.try_get("status")?;
         let offers_made: i32 = row.try_get("offers_made")?;
+        let place: i64 = row.try_get("place")?;
         Ok(crate::waitlist::Entry {
             office_id: row.try_get("office_id")?,
             id: row.try_get("id")?,
@@ -352,6 +412,7 @@ where
                 .try_get::<Option<D::Instant>, _>("confirmed_at")?
                 .map(D::instant)
                 .transpose()?,
+            place: u64::try_from(place).unwrap_or(0),
             offers_made: u32::try_from(offers_made).unwrap_or(0),
             open_offer: row.try_get("open_offer")?,
         })
@@ -407,6 +468,175 @@ where
             .fetch_optional(&mut *conn)
             .await?;
         row.as_ref().map(Self::waitlist_entry_of).transpose()
+    }
+
+    /// Offers the freed `span` on `counter_id` to the first entry in line
+    /// that may get an offer, in the transaction that freed it, so nobody
+    /// else can take the time first. The hold is a pending booking until
+    /// the offer's end; the caller logs its change.
+    async fn offer_freed(
+        conn: &mut Conn<D>,
+        handover: &Handover,
+        (office_id, counter_id): (&str, &str),
+        span: (DateTime<Utc>, DateTime<Utc>),
+    ) -> Result<Option<Booking>, Error> {
+        let Some((sent, expires)) = handover.timing(span.0) else {
+            return Ok(None);
+        };
+        let day = span.0.with_timezone(&handover.tz).date_naive().to_string();
+        let rows = sqlx::query(SELECT_IN_LINE)
+            .bind(office_id)
+            .bind(day.as_str())
+            .bind(D::stored(span.0))
+            .fetch_all(&mut *conn)
+            .await?;
+        let entries = rows
+            .iter()
+            .map(Self::waitlist_entry_of)
+            .collect::<Result<Vec<_>, _>>()?;
+        for entry in handover.candidates(&entries, (counter_id, span)) {
+            let Some(duration) = handover.duration(&entry.concern_ids) else {
+                continue;
+            };
+            let hold = (span.0, span.0 + duration);
+            if !Self::counter_free(conn, office_id, counter_id, hold, "").await? {
+                return Ok(None);
+            }
+            let offer_id = bookings::new_code()?;
+            let taken = sqlx::query(TAKE_ENTRY)
+                .bind(office_id)
+                .bind(entry.id.as_str())
+                .bind(offer_id.as_str())
+                .bind(D::stored(handover.now))
+                .execute(&mut *conn)
+                .await?;
+            if D::rows_affected(&taken) == 0 {
+                continue;
+            }
+            let secret = bookings::token_to_string(&bookings::new_token()?);
+            // Nobody holds the hold's own secrets: it is answered through
+            // the offer, and gets a token of its own when accepted.
+            let unknowable = || -> Result<Vec<u8>, Error> {
+                Ok(bookings::token_hash(&bookings::token_to_string(&bookings::new_token()?)).unwrap_or_default())
+            };
+            let new = NewBooking {
+                office_id: office_id.to_owned(),
+                code: bookings::new_code()?,
+                concern_ids: entry.concern_ids.clone(),
+                start: hold.0,
+                end: hold.1,
+                name: entry.name.clone(),
+                email: entry.email.clone(),
+                phone: String::new(),
+                token_hash: unknowable()?,
+                idempotency: None,
+                channel: Channel::Online,
+                actor: SYSTEM.to_owned(),
+                notifications: Vec::new(),
+                created_at: handover.now,
+                quota: None,
+                language: entry.language.clone(),
+                confirm_by: Some((expires, unknowable()?)),
+            };
+            // A refused insert ends the transaction on PostgreSQL; after the
+            // check above under the interval's lock only a code drawn twice
+            // (one in 10^12) can cause it, and the change is retried whole.
+            if Self::insert(conn, &new, counter_id, &bookings::normalise_email(&entry.email))
+                .await?
+                .is_err()
+            {
+                return Err(Error::Internal("the hold of a waitlist offer was refused".to_owned()));
+            }
+            let detail = format!("held for waitlist offer {offer_id}");
+            let key = (office_id, new.code.as_str());
+            Self::record(conn, key, handover.now, SYSTEM, (None, Status::Pending), Some(&detail)).await?;
+            sqlx::query(INSERT_OFFER)
+                .bind(office_id)
+                .bind(offer_id.as_str())
+                .bind(entry.id.as_str())
+                .bind(new.code.as_str())
+                .bind(counter_id)
+                .bind(D::stored(hold.0))
+                .bind(D::stored(hold.1))
+                .bind(D::stored(handover.now))
+                .bind(D::stored(sent))
+                .bind(D::stored(expires))
+                .bind(bookings::token_hash(&secret).unwrap_or_default().as_slice())
+                .execute(&mut *conn)
+                .await?;
+            let mail = Notification::new(MailKind::WaitlistOffer, sent, Some(secret))?;
+            Self::queue(conn, office_id, &new.code, std::slice::from_ref(&mail), false).await?;
+            return Ok(Some(created(&new, counter_id)));
+        }
+        Ok(None)
+    }
+
+    /// Logs the release of `freed` (and `held`, the hold of the offer it
+    /// became, if any) after the changes `before` (a move's new interval);
+    /// returns the last position taken.
+    async fn log_release(
+        conn: &mut Conn<D>,
+        (freed, before, held): (&Booking, Option<&Booking>, Option<&Booking>),
+        (at, actor): (DateTime<Utc>, &str),
+    ) -> Result<u64, Error> {
+        let count = 1 + u32::from(before.is_some()) + u32::from(held.is_some());
+        let mut position = D::take_positions(conn, &freed.office_id, count).await?;
+        Self::log_change(conn, (position, ChangeKind::Released), freed, (at, actor)).await?;
+        if let Some(booked) = before {
+            position += 1;
+            Self::log_change(conn, (position, ChangeKind::Booked), booked, (at, actor)).await?;
+        }
+        if let Some(hold) = held {
+            position += 1;
+            Self::log_change(conn, (position, ChangeKind::Booked), hold, (at, SYSTEM)).await?;
+        }
+        Ok(position)
+    }
+
+    /// Closes the offer booking `code` holds, if it is a hold (`how`: why),
+    /// and lets its entry wait on.
+    async fn close_offer_of_hold(
+        conn: &mut Conn<D>,
+        (office_id, code): (&str, &str),
+        how: OfferStatus,
+        at: DateTime<Utc>,
+    ) -> Result<(), Error> {
+        let row = sqlx::query(SELECT_OFFER_OF_HOLD)
+            .bind(office_id)
+            .bind(code)
+            .fetch_optional(&mut *conn)
+            .await?;
+        let Some(offer) = row.as_ref().map(Self::waitlist_offer_of).transpose()? else {
+            return Ok(());
+        };
+        let closed = sqlx::query(CLOSE_OFFER)
+            .bind(office_id)
+            .bind(offer.id.as_str())
+            .bind(how.as_str())
+            .bind(D::stored(at))
+            .execute(&mut *conn)
+            .await?;
+        if D::rows_affected(&closed) > 0 {
+            sqlx::query(OFFER_CLOSED)
+                .bind(office_id)
+                .bind(offer.entry_id.as_str())
+                .bind(offer.id.as_str())
+                .bind(D::stored(at))
+                .execute(&mut *conn)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// The offer `key` opens, read in `conn`.
+    async fn offer_in(conn: &mut Conn<D>, key: OfferKey<'_>) -> Result<Option<Offer>, Error> {
+        let row = sqlx::query(SELECT_OFFER_BY_SECRET)
+            .bind(key.entry_id)
+            .bind(key.offer_id)
+            .bind(key.secret_hash)
+            .fetch_optional(&mut *conn)
+            .await?;
+        row.as_ref().map(Self::waitlist_offer_of).transpose()
     }
 
     fn pending_mail(row: &RowOf<D>) -> Result<PendingMail, Error> {
@@ -841,13 +1071,22 @@ where
                     .await?;
                 booking.waiting_number = Some(label);
             }
-            // Only a cancellation releases the counter, so only it is logged.
+            // Only a cancellation releases the counter, so only it is logged;
+            // the time it frees goes to the waitlist first. A hold released
+            // closes its offer.
             let mut sequence = None;
             if request.to == Status::Cancelled {
-                let released = D::take_positions(&mut tx, request.office_id, 1).await?;
+                let key = (request.office_id, request.code);
+                Self::close_offer_of_hold(&mut tx, key, OfferStatus::Expired, request.at).await?;
+                let held = match request.handover {
+                    Some(handover) => {
+                        let on = (request.office_id, booking.counter_id.as_str());
+                        Self::offer_freed(&mut tx, handover, on, (booking.start, booking.end)).await?
+                    }
+                    None => None,
+                };
                 let by = (request.at, request.actor);
-                Self::log_change(&mut tx, (released, ChangeKind::Released), &booking, by).await?;
-                sequence = Some(released);
+                sequence = Some(Self::log_release(&mut tx, (&booking, None, held.as_ref()), by).await?);
             }
             tx.commit().await?;
             booking.status = request.to;
@@ -898,15 +1137,19 @@ where
             let old = booking.clone();
             let mut booking = booking;
             (booking.counter_id, booking.start, booking.end) = (counter_id.clone(), request.start, request.end);
-            let released = D::take_positions(&mut tx, request.office_id, 2).await?;
-            let booked = released + 1;
+            let held = match request.handover {
+                Some(handover) => {
+                    let on = (request.office_id, old.counter_id.as_str());
+                    Self::offer_freed(&mut tx, handover, on, (old.start, old.end)).await?
+                }
+                None => None,
+            };
             let by = (request.at, request.actor);
-            Self::log_change(&mut tx, (released, ChangeKind::Released), &old, by).await?;
-            Self::log_change(&mut tx, (booked, ChangeKind::Booked), &booking, by).await?;
+            let last = Self::log_release(&mut tx, (&old, Some(&booking), held.as_ref()), by).await?;
             tx.commit().await?;
             return Ok(Move::Moved {
                 booking,
-                sequence: booked,
+                sequence: last,
             });
         }
         Ok(Move::AllTaken)
@@ -1034,13 +1277,187 @@ where
         Ok(Added::Added)
     }
 
+    async fn offer_of_hold(&self, office_id: &str, code: &str) -> Result<Option<Offer>, Error> {
+        let row = sqlx::query(SELECT_OFFER_OF_HOLD)
+            .bind(office_id)
+            .bind(code)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(Self::waitlist_offer_of).transpose()
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn accept_offer(&self, key: OfferKey<'_>, acceptance: Acceptance<'_>) -> Result<Answer, Error> {
+        let mut tx = self.writer.begin_with(D::BEGIN_WRITE).await?;
+        let Some(offer) = Self::offer_in(&mut tx, key).await? else {
+            return Ok(Answer::NotFound);
+        };
+        let Some(hold) = Self::find_in(&mut tx, D::SELECT_FOR_CHANGE, &offer.office_id, &offer.code).await? else {
+            return Ok(Answer::NotFound);
+        };
+        if let Some(limit) = acceptance.limit {
+            // Under the address's lock, as for a new booking; the hold
+            // counts as an upcoming booking of the address itself.
+            let email = bookings::normalise_email(&hold.email);
+            if let Some(lock) = D::LOCK_CITIZEN {
+                let lock_key = format!("email {email}");
+                sqlx::query(lock)
+                    .bind(offer.office_id.as_str())
+                    .bind(lock_key.as_str())
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            let active: i64 = sqlx::query(COUNT_ACTIVE_FOR_EMAIL)
+                .bind(offer.office_id.as_str())
+                .bind(email.as_str())
+                .bind(D::stored(acceptance.at))
+                .fetch_one(&mut *tx)
+                .await?
+                .try_get("active")?;
+            if active > i64::from(limit) {
+                return Ok(Answer::LimitReached);
+            }
+        }
+        let accepted = sqlx::query(ACCEPT_OFFER)
+            .bind(offer.office_id.as_str())
+            .bind(offer.id.as_str())
+            .bind(D::stored(acceptance.at))
+            .execute(&mut *tx)
+            .await?;
+        if D::rows_affected(&accepted) == 0 {
+            // Answered before, or its hold ended (the expiry may not have
+            // run yet: the time is what counts).
+            let status = match offer.status {
+                OfferStatus::Offered => OfferStatus::Expired,
+                status => status,
+            };
+            return Ok(Answer::Closed(status));
+        }
+        let booked = sqlx::query(BOOK_HOLD)
+            .bind(offer.office_id.as_str())
+            .bind(offer.code.as_str())
+            .bind(acceptance.token_hash)
+            .bind(D::stored(acceptance.at))
+            .execute(&mut *tx)
+            .await?;
+        if D::rows_affected(&booked) == 0 {
+            return Err(Error::Internal(format!(
+                "the hold of open offer {} is no longer pending",
+                offer.id
+            )));
+        }
+        let code = (offer.office_id.as_str(), offer.code.as_str());
+        let transition = (Some(Status::Pending), Status::Booked);
+        let detail = format!("waitlist offer {} accepted", offer.id);
+        Self::record(&mut tx, code, acceptance.at, CITIZEN, transition, Some(&detail)).await?;
+        Self::queue(&mut tx, code.0, code.1, acceptance.notifications, false).await?;
+        sqlx::query(ENTRY_FULFILLED)
+            .bind(offer.office_id.as_str())
+            .bind(offer.entry_id.as_str())
+            .bind(D::stored(acceptance.at))
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        let mut booking = hold;
+        booking.status = Status::Booked;
+        booking.confirm_by = None;
+        Ok(Answer::Booked(booking))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn decline_offer(
+        &self,
+        key: OfferKey<'_>,
+        at: DateTime<Utc>,
+        handover: Option<&Handover>,
+    ) -> Result<Answer, Error> {
+        let mut tx = self.writer.begin_with(D::BEGIN_WRITE).await?;
+        let Some(offer) = Self::offer_in(&mut tx, key).await? else {
+            return Ok(Answer::NotFound);
+        };
+        let Some(hold) = Self::find_in(&mut tx, D::SELECT_FOR_CHANGE, &offer.office_id, &offer.code).await? else {
+            return Ok(Answer::NotFound);
+        };
+        let office_id = offer.office_id.as_str();
+        let closed = sqlx::query(CLOSE_OFFER)
+            .bind(office_id)
+            .bind(offer.id.as_str())
+            .bind(OfferStatus::Declined.as_str())
+            .bind(D::stored(at))
+            .execute(&mut *tx)
+            .await?;
+        if D::rows_affected(&closed) == 0 {
+            return Ok(Answer::Closed(offer.status));
+        }
+        sqlx::query(OFFER_CLOSED)
+            .bind(office_id)
+            .bind(offer.entry_id.as_str())
+            .bind(offer.id.as_str())
+            .bind(D::stored(at))
+            .execute(&mut *tx)
+            .await?;
+        let released = sqlx::query(RELEASE_HOLD)
+            .bind(office_id)
+            .bind(offer.code.as_str())
+            .bind(D::stored(at))
+            .execute(&mut *tx)
+            .await?;
+        if D::rows_affected(&released) == 0 {
+            return Err(Error::Internal(format!(
+                "the hold of open offer {} is no longer pending",
+                offer.id
+            )));
+        }
+        let code = (office_id, offer.code.as_str());
+        let detail = format!("waitlist offer {} declined", offer.id);
+        let transition = (Some(Status::Pending), Status::Cancelled);
+        Self::record(&mut tx, code, at, CITIZEN, transition, Some(&detail)).await?;
+        let held = match handover {
+            Some(handover) => {
+                let on = (office_id, hold.counter_id.as_str());
+                Self::offer_freed(&mut tx, handover, on, (hold.start, hold.end)).await?
+            }
+            None => None,
+        };
+        let sequence = Self::log_release(&mut tx, (&hold, None, held.as_ref()), (at, CITIZEN)).await?;
+        let entry = sqlx::query(SELECT_ENTRY)
+            .bind(office_id)
+            .bind(offer.entry_id.as_str())
+            .fetch_one(&mut *tx)
+            .await?;
+        let entry = Self::waitlist_entry_of(&entry)?;
+        tx.commit().await?;
+        Ok(Answer::Declined { entry, sequence })
+    }
+
+    async fn offer_free_time(
+        &self,
+        office_id: &str,
+        spans: &[(String, DateTime<Utc>, DateTime<Utc>)],
+        handover: &Handover,
+    ) -> Result<Option<u64>, Error> {
+        let mut last = None;
+        for (counter_id, start, end) in spans {
+            let mut tx = self.writer.begin_with(D::BEGIN_WRITE).await?;
+            let on = (office_id, counter_id.as_str());
+            let Some(hold) = Self::offer_freed(&mut tx, handover, on, (*start, *end)).await? else {
+                continue;
+            };
+            let position = D::take_positions(&mut tx, office_id, 1).await?;
+            Self::log_change(&mut tx, (position, ChangeKind::Booked), &hold, (handover.now, SYSTEM)).await?;
+            tx.commit().await?;
+            last = Some(position);
+        }
+        Ok(last)
+    }
+
     async fn waitlist_entry(
         &self,
         id: &str,
         token_hash: &[u8],
     ) -> Result<Option<(crate::waitlist::Entry, Vec<crate::waitlist::Offer>)>, Error> {
         let mut conn = self.pool.acquire().await?;
-        let Some(entry) = Self::entry_in(&mut conn, SELECT_ENTRY_BY_TOKEN, (id, token_hash)).await? else {
+        let Some(entry) = Self::entry_in(&mut conn, SELECT_ENTRY_BY_SECRET, (id, token_hash)).await? else {
             return Ok(None);
         };
         let rows = sqlx::query(SELECT_OFFERS)

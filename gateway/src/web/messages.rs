@@ -26,6 +26,8 @@ fn key(code: ErrorCode) -> &'static str {
         ErrorCode::InvalidTransition | ErrorCode::InvalidStatus => "error.not_possible",
         ErrorCode::BookingNotFound => "error.booking_not_found",
         ErrorCode::WaitlistEntryNotFound => "error.waitlist_entry_not_found",
+        ErrorCode::OfferNotFound => "error.offer_not_found",
+        ErrorCode::OfferExpired => "error.offer_expired",
         ErrorCode::OfficeNotFound => "error.office_not_found",
         ErrorCode::ServiceUnavailable => "error.unavailable",
         ErrorCode::RateLimited | ErrorCode::QuotaReached => "error.rate_limited",

@@ -56,6 +56,14 @@ pub fn routes() -> Router<Services> {
             "/warteliste/{id}/zurueckziehen",
             axum::routing::post(waitlist::withdraw),
         )
+        .route(
+            "/warteliste/{id}/angebot/{offer}",
+            get(waitlist::offer).post(waitlist::accept),
+        )
+        .route(
+            "/warteliste/{id}/angebot/{offer}/ablehnen",
+            get(waitlist::decline_form).post(waitlist::decline),
+        )
         .route("/einchecken/{office}", get(kiosk::form).post(kiosk::check_in))
         .route("/einchecken/{office}/ohne-termin", axum::routing::post(kiosk::walk_in))
         .route("/aufruf/{office}", get(board::page))

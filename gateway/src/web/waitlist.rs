@@ -1,6 +1,7 @@
 //! The waitlist's pages behind the links of its mails: confirming the
 //! address (a button, so a mail scanner following links confirms nothing),
-//! and the entry's own page, from which it can be withdrawn.
+//! the entry's own page, from which it can be withdrawn, and an offer's
+//! pages, which accept or decline it (buttons again).
 
 use amtstermin_platform::ErrorCode;
 use amtstermin_proto::booking::v1 as booking;
@@ -195,6 +196,223 @@ pub async fn withdraw(
     let mut page = Confirm::done(
         Frame::office(&office),
         i18n::current().t("confirm.waitlist_withdrawn"),
+        summary(&services, &entry).await?,
+    );
+    page.note = None;
+    page.back_link = entry_url(&id, &posted.token);
+    page.back_label = i18n::current().t("confirm.waitlist_yours");
+    Ok(render(&page)?.into_response())
+}
+
+/// The offer `offer_id` of `entry`, if it lists it.
+fn offer_of<'e>(entry: &'e booking::WaitlistEntry, offer_id: &str) -> Result<&'e booking::WaitlistOffer, WebError> {
+    entry
+        .offers
+        .iter()
+        .find(|offer| offer.id.eq_ignore_ascii_case(offer_id.trim()))
+        .ok_or_else(|| WebError::NotFound(messages::text(ErrorCode::OfferNotFound)))
+}
+
+/// What the offer pages say: the time, where, what, what to bring, and
+/// until when it is held.
+async fn offer_summary(
+    services: &Services,
+    entry: &booking::WaitlistEntry,
+    offer: &booking::WaitlistOffer,
+) -> Result<Vec<(&'static str, String)>, WebError> {
+    let lang = i18n::current();
+    let office = services.page_office(&entry.office_id).await?;
+    let tz = office.timezone();
+    let at = |instant: &Option<prost_types::Timestamp>| {
+        instant
+            .as_ref()
+            .and_then(amtstermin_platform::timestamp::from_proto)
+            .map(|at| at.with_timezone(&tz))
+    };
+    let (Some(start), Some(end), Some(until)) = (at(&offer.start), at(&offer.end), at(&offer.expires_at)) else {
+        return Err(WebError::Internal);
+    };
+    let mut summary = vec![
+        (
+            lang.t("booking.appointment"),
+            format!(
+                "{}, {} – {}",
+                i18n::long_date(start.date_naive()),
+                start.format("%H:%M"),
+                end.format("%H:%M")
+            ),
+        ),
+        (
+            lang.t("booking.place"),
+            format!("{}, {}", office.office.name, office.office.address),
+        ),
+        (
+            lang.t("confirm.waitlist_concerns"),
+            describe(&office, &entry.concern_ids),
+        ),
+    ];
+    let documents = office.documents(&entry.concern_ids);
+    if !documents.is_empty() {
+        summary.push((lang.t("booking.bring"), documents.join(", ")));
+    }
+    let held = match offer.status.as_str() {
+        "offered" => format!(
+            "{} {}, {}",
+            lang.t("confirm.offer_held_until"),
+            i18n::long_date(until.date_naive()),
+            until.format("%H:%M")
+        ),
+        "accepted" => lang.t("confirm.offer_accepted_status").to_owned(),
+        "declined" => lang.t("confirm.offer_declined_status").to_owned(),
+        _ => lang.t("confirm.offer_expired_status").to_owned(),
+    };
+    summary.push((lang.t("confirm.waitlist_status"), held));
+    Ok(summary)
+}
+
+fn offer_url(id: &str, offer_id: &str) -> String {
+    format!("/warteliste/{}/angebot/{}", encode(id), encode(offer_id))
+}
+
+/// The entry, read with a secret of the entry or of one of its offers.
+async fn entry_with(services: &Services, id: String, token: String) -> Result<booking::WaitlistEntry, WebError> {
+    Ok(services
+        .bookings
+        .clone()
+        .get_waitlist_entry(booking::WaitlistEntryRequest { id, token })
+        .await
+        .map_err(not_found_or)?
+        .into_inner())
+}
+
+/// An offer's page (the accept link of its mail): the time held, and a
+/// button that books it.
+pub async fn offer(
+    State(services): State<Services>,
+    client: Client,
+    Path((id, offer_id)): Path<(String, String)>,
+    headers: HeaderMap,
+    Query(query): Query<TokenQuery>,
+) -> Result<Response, WebError> {
+    services.limit(Class::Lookups, None, client).await?;
+    let entry = entry_with(&services, id, query.token.clone()).await?;
+    let offer = offer_of(&entry, &offer_id)?;
+    let csrf = Csrf::from_headers(&headers)?;
+    let lang = i18n::current();
+    let open = offer.status == "offered";
+    let office = services.page_office(&entry.office_id).await?;
+    let url = offer_url(&entry.id, &offer.id);
+    let page = render(&Confirm {
+        frame: Frame::office(&office),
+        heading: lang.t("confirm.offer_heading"),
+        problem: None,
+        summary: offer_summary(&services, &entry, offer).await?,
+        action: if open { url.clone() } else { String::new() },
+        csrf: csrf.token.clone(),
+        token: query.token.clone(),
+        start: None,
+        confirm: lang.t("confirm.offer_accept"),
+        danger: false,
+        back_link: if open {
+            format!("{url}/ablehnen?token={}", encode(&query.token))
+        } else {
+            entry_url(&entry.id, &query.token)
+        },
+        back_label: if open {
+            lang.t("confirm.offer_decline_link")
+        } else {
+            lang.t("confirm.waitlist_yours")
+        },
+        note: open.then(|| lang.t("confirm.offer_note")),
+    })?;
+    Ok(csrf.respond(page))
+}
+
+/// Accepts the offer: the booking's own page takes over, with its token.
+pub async fn accept(
+    State(services): State<Services>,
+    client: Client,
+    Path((id, offer_id)): Path<(String, String)>,
+    headers: HeaderMap,
+    Form(posted): Form<Posted>,
+) -> Result<Response, WebError> {
+    services.limit(Class::Bookings, None, client).await?;
+    Csrf::verify(&headers, &posted.csrf)?;
+    let created = services
+        .bookings
+        .clone()
+        .accept_waitlist_offer(booking::WaitlistOfferRequest {
+            id,
+            offer_id,
+            token: posted.token,
+        })
+        .await?
+        .into_inner();
+    let booking = created.booking.ok_or(WebError::Internal)?;
+    Ok(super::see_other(&format!(
+        "/termin/{}?token={}",
+        encode(&booking.code),
+        encode(&created.token)
+    )))
+}
+
+/// The decline link of an offer's mail: a button to decline.
+pub async fn decline_form(
+    State(services): State<Services>,
+    client: Client,
+    Path((id, offer_id)): Path<(String, String)>,
+    headers: HeaderMap,
+    Query(query): Query<TokenQuery>,
+) -> Result<Response, WebError> {
+    services.limit(Class::Lookups, None, client).await?;
+    let entry = entry_with(&services, id, query.token.clone()).await?;
+    let offer = offer_of(&entry, &offer_id)?;
+    let csrf = Csrf::from_headers(&headers)?;
+    let lang = i18n::current();
+    let open = offer.status == "offered";
+    let office = services.page_office(&entry.office_id).await?;
+    let url = offer_url(&entry.id, &offer.id);
+    let page = render(&Confirm {
+        frame: Frame::office(&office),
+        heading: lang.t("confirm.offer_decline_heading"),
+        problem: None,
+        summary: offer_summary(&services, &entry, offer).await?,
+        action: if open { format!("{url}/ablehnen") } else { String::new() },
+        csrf: csrf.token.clone(),
+        token: query.token.clone(),
+        start: None,
+        confirm: lang.t("confirm.offer_decline"),
+        danger: true,
+        back_link: format!("{url}?token={}", encode(&query.token)),
+        back_label: lang.t("confirm.offer_back"),
+        note: None,
+    })?;
+    Ok(csrf.respond(page))
+}
+
+pub async fn decline(
+    State(services): State<Services>,
+    client: Client,
+    Path((id, offer_id)): Path<(String, String)>,
+    headers: HeaderMap,
+    Form(posted): Form<Posted>,
+) -> Result<Response, WebError> {
+    services.limit(Class::Bookings, None, client).await?;
+    Csrf::verify(&headers, &posted.csrf)?;
+    let entry = services
+        .bookings
+        .clone()
+        .decline_waitlist_offer(booking::WaitlistOfferRequest {
+            id: id.clone(),
+            offer_id,
+            token: posted.token.clone(),
+        })
+        .await?
+        .into_inner();
+    let office = services.page_office(&entry.office_id).await?;
+    let mut page = Confirm::done(
+        Frame::office(&office),
+        i18n::current().t("confirm.offer_declined"),
         summary(&services, &entry).await?,
     );
     page.note = None;

@@ -1,0 +1,481 @@
+//! Offers of the waitlist: a time that becomes free is held for the first
+//! entry in line and offered by mail; accepted it is a booking, declined or
+//! expired it passes on; three offers end an entry; no mail in the quiet
+//! hours; two replicas expiring one offer do it once.
+
+use amtstermin_tests::smtp::SmtpServer;
+use amtstermin_tests::{Backend, ChangedConfig, TestApp, backend_tests, booking_request, free_at, starts_of_a_day};
+use booking_service::bookings::Status;
+use booking_service::store::{self, StatusChange, StatusRequest};
+use booking_service::waitlist::Handover;
+use chrono::{DateTime, NaiveDate, Utc};
+use mail_parser::MessageParser;
+use reqwest::Method;
+use serde_json::{Value, json};
+
+backend_tests!(
+    a_freed_time_is_held_for_the_first_in_line_and_accepting_books_it,
+    a_declined_or_expired_offer_passes_on_and_the_third_ends_the_entry,
+    no_offer_mail_goes_out_in_the_quiet_hours,
+    two_replicas_expiring_one_offer_pass_it_on_once,
+    a_moved_booking_offers_its_old_time,
+);
+
+/// The demo offices with Bergkamen's offers mailed at any hour, so the
+/// tests do not depend on the time they run at.
+fn config_without_quiet_hours() -> ChangedConfig {
+    ChangedConfig::new(
+        "kiosk_walk_ins = true\n",
+        "kiosk_walk_ins = true\nwaitlist_quiet_hours = \"\"\n",
+    )
+}
+
+async fn spawn(backend: Backend, smtp: &SmtpServer, config: &ChangedConfig) -> Option<TestApp> {
+    TestApp::spawn_with(backend, |settings| {
+        settings.availability.config_path = config.path.clone();
+        smtp.url.clone_into(&mut settings.booking.mail.transport);
+    })
+    .await
+}
+
+async fn call(app: &TestApp, method: Method, path: &str, token: &str) -> (u16, Value) {
+    let response = app
+        .http
+        .request(method, app.url(path))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("request");
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+/// The subject and text of the latest mail to `email` whose subject starts
+/// with `subject`, waiting up to ten seconds for it.
+async fn mail(smtp: &SmtpServer, email: &str, subject: &str) -> (String, String) {
+    for _ in 0..200 {
+        let found = smtp.received().into_iter().rev().find_map(|received| {
+            if !received.to.iter().any(|to| to.contains(email)) {
+                return None;
+            }
+            let message = MessageParser::default().parse(received.data.as_bytes())?;
+            let title = message.subject().unwrap_or_default().to_owned();
+            let text = message.body_text(0)?.into_owned();
+            title.starts_with(subject).then_some((title, text))
+        });
+        if let Some(found) = found {
+            return found;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("no mail {subject:?} to {email}");
+}
+
+fn mails_to(smtp: &SmtpServer, email: &str) -> usize {
+    smtp.received()
+        .iter()
+        .filter(|received| received.to.iter().any(|to| to.contains(email)))
+        .count()
+}
+
+fn link(text: &str, marker: &str) -> String {
+    text.lines()
+        .find(|line| line.contains(marker))
+        .map(|line| line.trim().to_owned())
+        .unwrap_or_else(|| panic!("no {marker} link in {text}"))
+}
+
+fn secret(link: &str) -> String {
+    link.rsplit_once("token=").expect("a token").1.to_owned()
+}
+
+struct Waiting {
+    id: String,
+    token: String,
+    email: String,
+}
+
+/// An entry for `day` (any time), confirmed through its mail.
+async fn waiting(app: &TestApp, smtp: &SmtpServer, email: &str, day: NaiveDate) -> Waiting {
+    let body = json!({
+        "concerns": ["personalausweis"],
+        "from": day.to_string(),
+        "to": day.to_string(),
+        "name": "Wartende Person",
+        "email": email,
+    });
+    let response = app
+        .http
+        .post(app.url("/api/v1/offices/bergkamen/waitlist"))
+        .json(&body)
+        .send()
+        .await
+        .expect("join");
+    assert_eq!(response.status().as_u16(), 201);
+    let entry: Value = response.json().await.expect("entry");
+    let id = entry["id"].as_str().expect("id").to_owned();
+    let (_, text) = mail(smtp, email, "Bitte bestätigen: Terminwecker").await;
+    let confirm = secret(&link(&text, "/bestaetigen?token="));
+    let (status, confirmed) = call(app, Method::POST, &format!("/api/v1/waitlist/{id}/confirm"), &confirm).await;
+    assert_eq!((status, &confirmed["status"]), (200, &json!("active")));
+    Waiting {
+        id,
+        token: entry["token"].as_str().expect("token").to_owned(),
+        email: email.to_owned(),
+    }
+}
+
+async fn entry(app: &TestApp, waiting: &Waiting) -> Value {
+    let (status, entry) = call(
+        app,
+        Method::GET,
+        &format!("/api/v1/waitlist/{}", waiting.id),
+        &waiting.token,
+    )
+    .await;
+    assert_eq!(status, 200, "{entry}");
+    entry
+}
+
+/// A booking of `start` by `email`: its code and token.
+async fn book(app: &TestApp, start: &str, email: &str) -> (String, String) {
+    let mut body = booking_request("bergkamen", &["personalausweis"], start);
+    body["email"] = json!(email);
+    let (status, booked) = app.book(&body).await;
+    assert_eq!(status, 201, "{booked}");
+    (
+        booked["code"].as_str().expect("code").to_owned(),
+        booked["token"].as_str().expect("token").to_owned(),
+    )
+}
+
+async fn cancel(app: &TestApp, (code, token): &(String, String)) {
+    let (status, body) = call(app, Method::DELETE, &format!("/api/v1/bookings/{code}"), token).await;
+    assert_eq!(status, 204, "{body}");
+}
+
+/// Some free starts of one day (at least `count`) and that local day.
+async fn a_day_with(app: &TestApp, count: usize) -> (Vec<String>, NaiveDate) {
+    let starts = starts_of_a_day(&app.slots("bergkamen", "personalausweis").await, count);
+    let day = DateTime::parse_from_rfc3339(&starts[0])
+        .expect("a start")
+        .with_timezone(&chrono_tz::Europe::Berlin)
+        .date_naive();
+    (starts, day)
+}
+
+fn same_instant(left: &Value, right: &str) -> bool {
+    let parse = |text: &str| DateTime::parse_from_rfc3339(text).map(|at| at.with_timezone(&Utc));
+    matches!((left.as_str().map(parse), parse(right)), (Some(Ok(left)), Ok(right)) if left == right)
+}
+
+/// An instant as the backend's SQL writes it.
+fn sql_instant(app: &TestApp, at: DateTime<Utc>) -> String {
+    if app.database.url.starts_with("sqlite:") {
+        at.timestamp().to_string()
+    } else {
+        format!("to_timestamp({})", at.timestamp())
+    }
+}
+
+async fn a_freed_time_is_held_for_the_first_in_line_and_accepting_books_it(backend: Backend) {
+    let smtp = SmtpServer::start().await;
+    let config = config_without_quiet_hours();
+    let Some(app) = spawn(backend, &smtp, &config).await else {
+        return;
+    };
+    let (starts, day) = a_day_with(&app, 3).await;
+    let start = &starts[0];
+    // Every counter that can serve it is booked at this start.
+    let counters = free_at(&app.slots("bergkamen", "personalausweis").await, start);
+    let mut taken = Vec::new();
+    for counter in 0..counters {
+        taken.push(book(&app, start, &format!("anna{counter}@example.de")).await);
+    }
+    let booked = taken.pop().expect("a booking");
+    let first = waiting(&app, &smtp, "erste@example.de", day).await;
+    let second = waiting(&app, &smtp, "zweite@example.de", day).await;
+
+    let began = std::time::Instant::now();
+    cancel(&app, &booked).await;
+    let took = began.elapsed();
+    // The offer is made in the cancellation's transaction: there when it returns.
+    let offered = entry(&app, &first).await;
+    println!("waitlist: cancellation answered, offer made and its mail queued, in {took:?}");
+    let offer = &offered["offers"][0];
+    assert_eq!(offer["status"], "offered", "{offered}");
+    assert!(same_instant(&offer["start"], start), "{offer} for {start}");
+    assert_eq!(offered["offers_made"], 1);
+    assert_eq!(entry(&app, &second).await["offers"], json!([]));
+
+    // Nobody else sees or gets the time.
+    assert_eq!(free_at(&app.slots("bergkamen", "personalausweis").await, start), 0);
+    let mut racing = booking_request("bergkamen", &["personalausweis"], start);
+    racing["email"] = json!("schnell@example.de");
+    let (status, refused) = app.book(&racing).await;
+    // Refused by the calendar, or (had it not seen the hold yet) by the database.
+    assert_eq!(status, 409, "{refused}");
+    let code = refused["error"]["code"].as_str().unwrap_or_default();
+    assert!(["slot_unavailable", "slot_taken"].contains(&code), "{refused}");
+
+    // The mail: the time, what to bring, a link to accept and one to decline.
+    let (subject, text) = mail(&smtp, &first.email, "Ein Termin für Sie:").await;
+    assert!(subject.contains("Bürgerbüro Bergkamen"), "{subject}");
+    assert!(text.contains("Reserviert bis"), "{text}");
+    assert!(text.contains("Bitte bringen Sie mit"), "{text}");
+    let offer_id = offer["id"].as_str().expect("offer id");
+    let accept_link = link(&text, &format!("/warteliste/{}/angebot/{offer_id}?token=", first.id));
+    let decline_link = link(&text, "/ablehnen?token=");
+    let mail_secret = secret(&accept_link);
+    assert_eq!(secret(&decline_link), mail_secret);
+    // The mail's secret opens the entry, not someone else's offer.
+    let accept_path = format!("/api/v1/waitlist/{}/offers/{offer_id}/accept", first.id);
+    let (status, error) = call(&app, Method::POST, &accept_path, &second.token).await;
+    assert_eq!((status, &error["error"]["code"]), (404, &json!("offer_not_found")));
+    let other = format!("/api/v1/waitlist/{}/offers/{offer_id}/accept", second.id);
+    let (status, _) = call(&app, Method::POST, &other, &mail_secret).await;
+    assert_eq!(status, 404);
+
+    // Accepting books it: answered as a booking, with its own token.
+    let response = app
+        .http
+        .post(app.url(&accept_path))
+        .bearer_auth(&mail_secret)
+        .send()
+        .await
+        .expect("accept");
+    assert_eq!(response.status().as_u16(), 201);
+    let location = response.headers().get("location").cloned();
+    let booking: Value = response.json().await.expect("booking");
+    assert_eq!(booking["status"], "booked", "{booking}");
+    assert!(same_instant(&booking["start"], start));
+    let code = booking["code"].as_str().expect("code");
+    assert_eq!(
+        location.and_then(|value| value.to_str().ok().map(str::to_owned)),
+        Some(format!("/api/v1/bookings/{code}"))
+    );
+    let token = booking["token"].as_str().expect("token");
+    let (status, read) = call(&app, Method::GET, &format!("/api/v1/bookings/{code}"), token).await;
+    assert_eq!((status, &read["status"]), (200, &json!("booked")), "{read}");
+    let (_, text) = mail(&smtp, &first.email, "Terminbestätigung").await;
+    assert!(text.contains(code), "{text}");
+
+    let fulfilled = entry(&app, &first).await;
+    assert_eq!(fulfilled["status"], "fulfilled", "{fulfilled}");
+    assert_eq!(fulfilled["offers"][0]["status"], "accepted");
+    assert_eq!(fulfilled["offers"][0]["code"], code);
+    // Answered: accepting or declining again is refused.
+    let (status, error) = call(&app, Method::POST, &accept_path, &first.token).await;
+    assert_eq!((status, &error["error"]["code"]), (409, &json!("offer_expired")));
+    let decline_path = format!("/api/v1/waitlist/{}/offers/{offer_id}/decline", first.id);
+    let (status, _) = call(&app, Method::POST, &decline_path, &first.token).await;
+    assert_eq!(status, 409);
+}
+
+async fn a_declined_or_expired_offer_passes_on_and_the_third_ends_the_entry(backend: Backend) {
+    let smtp = SmtpServer::start().await;
+    let config = config_without_quiet_hours();
+    let Some(app) = spawn(backend, &smtp, &config).await else {
+        return;
+    };
+    let (starts, day) = a_day_with(&app, 4).await;
+    let mut bookings = Vec::new();
+    for (index, start) in starts.iter().take(3).enumerate() {
+        bookings.push(book(&app, start, &format!("bucher{index}@example.de")).await);
+    }
+    let first = waiting(&app, &smtp, "erste@example.de", day).await;
+    let second = waiting(&app, &smtp, "zweite@example.de", day).await;
+
+    // Declined, the time goes at once to the next in line.
+    cancel(&app, &bookings[0]).await;
+    let offer = entry(&app, &first).await["offers"][0].clone();
+    let offer_id = offer["id"].as_str().expect("offer id").to_owned();
+    let decline = |waiting: &Waiting, offer: &str| format!("/api/v1/waitlist/{}/offers/{offer}/decline", waiting.id);
+    let (status, _) = call(&app, Method::POST, &decline(&first, &offer_id), &first.token).await;
+    assert_eq!(status, 204);
+    let after = entry(&app, &first).await;
+    assert_eq!(
+        (&after["status"], &after["offers"][0]["status"], &after["offers_made"]),
+        (&json!("active"), &json!("declined"), &json!(1))
+    );
+    let passed = entry(&app, &second).await["offers"][0].clone();
+    assert_eq!(passed["status"], "offered", "{passed}");
+    assert_eq!(passed["start"], offer["start"]);
+
+    // Not accepted in time, it expires and passes on: not back to the
+    // first, who declined this time, so to nobody, and the public gets it.
+    let past = sql_instant(&app, Utc::now() - chrono::TimeDelta::seconds(1));
+    let passed_id = passed["id"].as_str().expect("offer id");
+    app.sql(format!(
+        "UPDATE waitlist_offers SET expires_at = {past} WHERE id = '{passed_id}'"
+    ))
+    .await;
+    app.sql(format!(
+        "UPDATE bookings SET confirm_by = {past} WHERE status = 'pending' AND code = \
+         (SELECT code FROM waitlist_offers WHERE id = '{passed_id}')"
+    ))
+    .await;
+    let mut expired = Value::Null;
+    for _ in 0..200 {
+        expired = entry(&app, &second).await;
+        if expired["offers"][0]["status"] == "expired" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(expired["offers"][0]["status"], "expired", "{expired}");
+    assert_eq!(expired["status"], "active");
+    assert_eq!(entry(&app, &first).await["offers"].as_array().map(Vec::len), Some(1));
+    let start = offer["start"].as_str().expect("start");
+    let slots = app.slots("bergkamen", "personalausweis").await;
+    assert!(
+        slots["days"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|day| day["slots"].as_array().into_iter().flatten())
+            .any(|slot| same_instant(&slot["start"], start)),
+        "the expired time is open to everyone again"
+    );
+    // The expired hold sent no cancellation mail.
+    assert_eq!(mails_to(&smtp, &second.email), 2, "confirmation and offer only");
+
+    // Three offers end an entry: the first declines two more.
+    for booking in &bookings[1..] {
+        cancel(&app, booking).await;
+        let now = entry(&app, &first).await;
+        let open = now["offers"]
+            .as_array()
+            .and_then(|offers| offers.iter().find(|offer| offer["status"] == "offered"))
+            .unwrap_or_else(|| panic!("an open offer in {now}"))["id"]
+            .as_str()
+            .expect("offer id")
+            .to_owned();
+        let (status, _) = call(&app, Method::POST, &decline(&first, &open), &first.token).await;
+        assert_eq!(status, 204);
+    }
+    let ended = entry(&app, &first).await;
+    assert_eq!(
+        (&ended["status"], &ended["offers_made"]),
+        (&json!("ended"), &json!(3)),
+        "{ended}"
+    );
+}
+
+async fn no_offer_mail_goes_out_in_the_quiet_hours(backend: Backend) {
+    let smtp = SmtpServer::start().await;
+    // Quiet from an hour ago to an hour from now, local time.
+    let local = Utc::now().with_timezone(&chrono_tz::Europe::Berlin);
+    let hour = chrono::TimeDelta::hours(1);
+    let quiet = format!("{}-{}", (local - hour).format("%H:%M"), (local + hour).format("%H:%M"));
+    let config = ChangedConfig::new(
+        "kiosk_walk_ins = true\n",
+        &format!("kiosk_walk_ins = true\nwaitlist_quiet_hours = \"{quiet}\"\n"),
+    );
+    let Some(app) = spawn(backend, &smtp, &config).await else {
+        return;
+    };
+    let (starts, day) = a_day_with(&app, 2).await;
+    let booked = book(&app, &starts[0], "anna@example.de").await;
+    let first = waiting(&app, &smtp, "erste@example.de", day).await;
+    cancel(&app, &booked).await;
+    // The time is held, but the mail waits for the end of the quiet hours,
+    // and the hold counts from then.
+    let offer = entry(&app, &first).await["offers"][0].clone();
+    assert_eq!(offer["status"], "offered", "{offer}");
+    let expires = DateTime::parse_from_rfc3339(offer["expires_at"].as_str().expect("expires_at"))
+        .expect("an instant")
+        .with_timezone(&Utc);
+    assert!(
+        expires > Utc::now() + hour,
+        "held from the end of the quiet hours: {offer}"
+    );
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    assert_eq!(mails_to(&smtp, &first.email), 1, "only the confirmation request so far");
+}
+
+async fn two_replicas_expiring_one_offer_pass_it_on_once(backend: Backend) {
+    let smtp = SmtpServer::start().await;
+    let config = config_without_quiet_hours();
+    let Some(app) = spawn(backend, &smtp, &config).await else {
+        return;
+    };
+    let (starts, day) = a_day_with(&app, 2).await;
+    let booked = book(&app, &starts[0], "anna@example.de").await;
+    let first = waiting(&app, &smtp, "erste@example.de", day).await;
+    let second = waiting(&app, &smtp, "zweite@example.de", day).await;
+    cancel(&app, &booked).await;
+
+    // Two replicas, each with its own pool, release the hold at once.
+    let replicas = [
+        store::open(&app.database.url, 2).expect("replica one"),
+        store::open(&app.database.url, 2).expect("replica two"),
+    ];
+    let token_hash = booking_service::bookings::token_hash(&first.token).expect("token");
+    let (_, offers) = replicas[0]
+        .waitlist_entry(&first.id, &token_hash)
+        .await
+        .expect("read")
+        .expect("the entry");
+    let code = offers[0].code.clone();
+    let catalogues = amtstermin_catalogue::Catalogues::new(app.service_channel(&app.availability_url));
+    let office = catalogues.office("bergkamen").await.expect("office");
+    let handover = Handover::of(&office, Utc::now());
+    let expire = |replica: usize| {
+        let (store, handover, code) = (&replicas[replica], &handover, code.as_str());
+        async move {
+            store
+                .change_status(StatusRequest {
+                    office_id: "bergkamen",
+                    code,
+                    to: Status::Cancelled,
+                    actor: "system",
+                    detail: Some("waitlist offer not accepted in time"),
+                    at: Utc::now(),
+                    notifications: &[],
+                    waiting: None,
+                    handover: Some(handover),
+                })
+                .await
+                .expect("expire")
+        }
+    };
+    let (one, two) = tokio::join!(expire(0), expire(1));
+    let changed = [&one, &two]
+        .iter()
+        .filter(|outcome| matches!(outcome, StatusChange::Changed { .. }))
+        .count();
+    assert_eq!(changed, 1, "{one:?} {two:?}");
+    let released = app
+        .sql(format!(
+            "SELECT COUNT(*) FROM booking_events WHERE code = '{code}' AND kind = 'released'"
+        ))
+        .await;
+    assert_eq!(released, 1);
+    assert_eq!(entry(&app, &first).await["offers"][0]["status"], "expired");
+    let passed = entry(&app, &second).await;
+    assert_eq!(passed["offers"].as_array().map(Vec::len), Some(1), "{passed}");
+    assert_eq!(passed["offers"][0]["status"], "offered");
+}
+
+async fn a_moved_booking_offers_its_old_time(backend: Backend) {
+    let smtp = SmtpServer::start().await;
+    let config = config_without_quiet_hours();
+    let Some(app) = spawn(backend, &smtp, &config).await else {
+        return;
+    };
+    let (starts, day) = a_day_with(&app, 3).await;
+    let (code, token) = book(&app, &starts[0], "anna@example.de").await;
+    let first = waiting(&app, &smtp, "erste@example.de", day).await;
+    let response = app
+        .http
+        .post(app.url(&format!("/api/v1/bookings/{code}/reschedule")))
+        .bearer_auth(&token)
+        .json(&json!({ "start": starts[2] }))
+        .send()
+        .await
+        .expect("move");
+    assert_eq!(response.status().as_u16(), 200);
+    let offered = entry(&app, &first).await;
+    assert!(same_instant(&offered["offers"][0]["start"], &starts[0]), "{offered}");
+}
