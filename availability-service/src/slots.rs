@@ -21,6 +21,10 @@ pub enum Channel {
     Staff,
 }
 
+/// How much earlier than citizens staff (and the waitlist's lottery, which
+/// draws in these minutes) see a newly released day.
+pub const STAFF_RELEASE_LEAD: TimeDelta = TimeDelta::minutes(10);
+
 /// The days, instants and counters a booking may use, as of `now`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Window {
@@ -40,9 +44,17 @@ impl Window {
     pub fn of(office: &Office, now: DateTime<Utc>, channel: Channel) -> Self {
         let local = now.with_timezone(&office.timezone);
         let today = local.date_naive();
-        let released = local.time().num_seconds_from_midnight() / 60 >= office.release_minute;
-        let window_days = i64::from(office.booking_window_days) - i64::from(!released);
-        let last_day = today + TimeDelta::days(window_days);
+        // The last day of the window as of an instant: its release time passed.
+        let last_day_at = |at: DateTime<Utc>| {
+            let local = at.with_timezone(&office.timezone);
+            let released = local.time().num_seconds_from_midnight() / 60 >= office.release_minute;
+            let window_days = i64::from(office.booking_window_days) - i64::from(!released);
+            local.date_naive() + TimeDelta::days(window_days)
+        };
+        let last_day = match channel {
+            Channel::Online => last_day_at(now),
+            Channel::Staff => last_day_at(now + STAFF_RELEASE_LEAD),
+        };
         match channel {
             Channel::Online => Self {
                 first_day: today + TimeDelta::days(i64::from(office.staff_only_days)),
@@ -686,7 +698,11 @@ mod tests {
         let after = berlin(2026, 11, 30, 7, 0);
         assert_eq!(Window::of(office, before, Channel::Online).last_day, date(2027, 1, 28));
         assert_eq!(Window::of(office, after, Channel::Online).last_day, date(2027, 1, 29));
-        assert_eq!(Window::of(office, before, Channel::Staff).last_day, date(2027, 1, 28));
+        // Staff see the new day ten minutes early: the waitlist's lottery draws then.
+        let lead = berlin(2026, 11, 30, 6, 49);
+        assert_eq!(Window::of(office, lead, Channel::Staff).last_day, date(2027, 1, 28));
+        assert_eq!(Window::of(office, before, Channel::Staff).last_day, date(2027, 1, 29));
+        assert_eq!(Window::of(office, before, Channel::Online).last_day, date(2027, 1, 28));
 
         let online = Window::of(office, after, Channel::Online);
         assert_eq!(

@@ -469,12 +469,17 @@ impl Bookings {
         Ok(())
     }
 
-    /// Releases the pending bookings nobody confirmed in time, for as long
-    /// as the process runs (every replica; the database decides who wins).
+    /// Releases the pending bookings nobody confirmed in time (and the holds
+    /// of offers not accepted in time) and draws the waitlist's lotteries,
+    /// for as long as the process runs (every replica; the database decides
+    /// who wins).
     pub async fn release_unconfirmed(self) {
         loop {
             if let Err(error) = self.release_unconfirmed_once().await {
                 tracing::warn!(error = %amtstermin_platform::telemetry::error_chain(&error), "cannot release unconfirmed bookings");
+            }
+            if let Err(error) = self.draw_lotteries().await {
+                tracing::warn!(error = %amtstermin_platform::telemetry::error_chain(&error), "cannot draw the waitlist's lotteries");
             }
             tokio::time::sleep(UNCONFIRMED_CHECK).await;
         }

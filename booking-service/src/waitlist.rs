@@ -377,6 +377,37 @@ impl Handover {
     }
 }
 
+/// How long before a day's release its lottery draws: staff (and so the
+/// lottery) see the day this much earlier than citizens (the availability
+/// service's `STAFF_RELEASE_LEAD`).
+pub const LOTTERY_LEAD: TimeDelta = TimeDelta::minutes(10);
+
+/// The day whose lottery is due at `now`: the last day of the booking
+/// window (`window_days` after today) that opens at the office's local
+/// `release` time, when `now` lies in the minutes before it.
+pub fn lottery_day(tz: Tz, release: NaiveTime, window_days: u32, now: DateTime<Utc>) -> Option<NaiveDate> {
+    let today = now.with_timezone(&tz).date_naive();
+    // The release ahead may be tomorrow's (shortly before a midnight one).
+    [Some(today), today.succ_opt()].into_iter().flatten().find_map(|day| {
+        let at = day
+            .and_time(release)
+            .and_local_timezone(tz)
+            .earliest()?
+            .with_timezone(&Utc);
+        (at - LOTTERY_LEAD <= now && now < at).then(|| day + TimeDelta::days(i64::from(window_days)))
+    })
+}
+
+/// The order in which a lottery serves `entries`: a uniform random
+/// permutation (Fisher–Yates), `random(n)` drawing from `0..n`.
+pub fn draw<T>(mut entries: Vec<T>, mut random: impl FnMut(usize) -> usize) -> Vec<T> {
+    for last in (1..entries.len()).rev() {
+        let other = random(last + 1).min(last);
+        entries.swap(last, other);
+    }
+    entries
+}
+
 /// Checks an entry's range against the booking window (`first..=last`).
 pub fn check_range(from: NaiveDate, to: NaiveDate, (first, last): (NaiveDate, NaiveDate)) -> Result<(), Error> {
     if from > to {
@@ -562,6 +593,30 @@ mod tests {
         assert!(!handover.fits(&unknown, "eins", thirty));
         // Freed at noon for 09:00 the next day: mailed now, held an hour.
         assert_eq!(handover.timing(at(8, 9, 0)), Some((at(7, 12, 0), at(7, 13, 0))));
+    }
+
+    #[test]
+    fn the_lottery_draws_in_the_minutes_before_a_release_for_the_day_it_opens() {
+        let seven = NaiveTime::from_hms_opt(7, 0, 0).unwrap_or_default();
+        let day = |now| lottery_day(BERLIN, seven, 60, now);
+        assert_eq!(day(at(8, 6, 49)), None);
+        assert_eq!(day(at(8, 6, 50)), Some(date(8) + TimeDelta::days(60)));
+        assert_eq!(day(at(8, 6, 59)), Some(date(8) + TimeDelta::days(60)));
+        assert_eq!(day(at(8, 7, 0)), None, "released: the public's now");
+        // A release at midnight: drawn late the evening before.
+        let midnight = lottery_day(BERLIN, NaiveTime::MIN, 60, at(7, 23, 55));
+        assert_eq!(midnight, Some(date(8) + TimeDelta::days(60)));
+    }
+
+    #[test]
+    fn a_draw_is_a_permutation_the_random_numbers_decide() {
+        // Always the first of the rest: the order turns around ...
+        assert_eq!(draw(vec![1, 2, 3, 4], |_| 0), [2, 3, 4, 1]);
+        // ... always the last: it stays.
+        assert_eq!(draw(vec![1, 2, 3, 4], |n| n - 1), [1, 2, 3, 4]);
+        let mut drawn = draw((0..50).collect::<Vec<_>>(), |n| (n * 7 + 3) % n);
+        drawn.sort_unstable();
+        assert_eq!(drawn, (0..50).collect::<Vec<_>>(), "each entry once");
     }
 
     #[test]

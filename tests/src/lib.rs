@@ -36,16 +36,25 @@ pub struct ChangedConfig {
 
 impl ChangedConfig {
     pub fn new(find: &str, replace: &str) -> Self {
-        let demo = std::fs::read_to_string(demo_config()).expect("demo config");
-        let changed = demo.replacen(find, replace, 1);
-        assert_ne!(demo, changed, "the demo configuration holds {find:?}");
         let folder = std::env::temp_dir()
             .join(format!("amtstermin-config-{}", std::process::id()))
             .join(format!("{:?}", std::time::SystemTime::now()).replace([' ', ':', '{', '}', ','], ""));
         std::fs::create_dir_all(&folder).expect("temporary folder");
-        let path = folder.join("offices.toml");
-        std::fs::write(&path, changed).expect("write config");
-        Self { folder, path }
+        let config = Self {
+            path: folder.join("offices.toml"),
+            folder,
+        };
+        config.change(find, replace);
+        config
+    }
+
+    /// Writes the demo configuration changed otherwise (a service reads it
+    /// when it starts).
+    pub fn change(&self, find: &str, replace: &str) {
+        let demo = std::fs::read_to_string(demo_config()).expect("demo config");
+        let changed = demo.replacen(find, replace, 1);
+        assert_ne!(demo, changed, "the demo configuration holds {find:?}");
+        std::fs::write(&self.path, changed).expect("write config");
     }
 }
 

@@ -19,6 +19,7 @@ backend_tests!(
     no_offer_mail_goes_out_in_the_quiet_hours,
     two_replicas_expiring_one_offer_pass_it_on_once,
     a_moved_booking_offers_its_old_time,
+    a_new_day_goes_first_to_a_lottery_of_those_waiting_for_it,
 );
 
 /// The demo offices with Bergkamen's offers mailed at any hour, so the
@@ -478,4 +479,149 @@ async fn a_moved_booking_offers_its_old_time(backend: Backend) {
     assert_eq!(response.status().as_u16(), 200);
     let offered = entry(&app, &first).await;
     assert!(same_instant(&offered["offers"][0]["start"], &starts[0]), "{offered}");
+}
+
+/// The times of `day` free for staff (who see a new day before citizens),
+/// with how many counters are free at each.
+async fn staff_starts(app: &TestApp, day: NaiveDate) -> Vec<(DateTime<Utc>, u32)> {
+    use amtstermin_proto::availability::v1::availability_service_client::AvailabilityServiceClient;
+    use amtstermin_proto::availability::v1::{Channel, ListSlotsRequest};
+    let slots = AvailabilityServiceClient::new(app.channel(&app.availability_url))
+        .list_slots(ListSlotsRequest {
+            office_id: "bergkamen".to_owned(),
+            concern_ids: vec!["personalausweis".to_owned()],
+            from_date: day.to_string(),
+            to_date: day.to_string(),
+            channel: Channel::Foyer.into(),
+            explain_unavailable_days: false,
+        })
+        .await
+        .expect("slots")
+        .into_inner();
+    slots
+        .days
+        .iter()
+        .flat_map(|day| &day.slots)
+        .filter_map(|slot| {
+            let start = slot
+                .start
+                .as_ref()
+                .and_then(amtstermin_platform::timestamp::from_proto)?;
+            Some((start, slot.free))
+        })
+        .collect()
+}
+
+async fn a_new_day_goes_first_to_a_lottery_of_those_waiting_for_it(backend: Backend) {
+    use availability_service::holidays::{State, public_holiday};
+    use chrono::Datelike;
+    let smtp = SmtpServer::start().await;
+    // The last day of the window will open in five minutes, so its lottery
+    // will be due: a window whose new day is a working day with afternoon
+    // hours and no holiday or closure.
+    let release = Utc::now().with_timezone(&chrono_tz::Europe::Berlin) + chrono::TimeDelta::minutes(5);
+    let window = (55..70)
+        .find(|days| {
+            let day = release.date_naive() + chrono::TimeDelta::days(*days);
+            matches!(
+                day.weekday(),
+                chrono::Weekday::Mon | chrono::Weekday::Tue | chrono::Weekday::Thu
+            ) && public_holiday(State::NW, day).is_none()
+                && !matches!((day.month(), day.day()), (12, 24) | (12, 31))
+        })
+        .expect("a working day");
+    let day = release.date_naive() + chrono::TimeDelta::days(window);
+    let demo = "booking_window_days = 60\nmin_lead_minutes = 60\nslot_minutes = 10\n\
+                # The 60th day opens every morning at seven, not at midnight.\nrelease_time = \"07:00\"\n";
+    let released_at = |at: DateTime<chrono_tz::Tz>| {
+        format!(
+            "booking_window_days = {window}\nmin_lead_minutes = 60\nslot_minutes = 10\nrelease_time = \"{}\"\n\
+             waitlist_quiet_hours = \"\"\n",
+            at.format("%H:%M")
+        )
+    };
+    // First the release is far: people join and confirm before the lottery.
+    let config = ChangedConfig::new(demo, &released_at(release + chrono::TimeDelta::minutes(30)));
+    let Some(mut app) = spawn(backend, &smtp, &config).await else {
+        return;
+    };
+    let mut entries = Vec::new();
+    for index in 0..3 {
+        entries.push(waiting(&app, &smtp, &format!("los{index}@example.de"), day).await);
+    }
+    // Unconfirmed: no part in the lottery.
+    let unconfirmed = app
+        .http
+        .post(app.url("/api/v1/offices/bergkamen/waitlist"))
+        .json(&json!({
+            "concerns": ["personalausweis"], "from": day.to_string(), "to": day.to_string(),
+            "name": "Ohne Bestätigung", "email": "ohne@example.de",
+        }))
+        .send()
+        .await
+        .expect("join");
+    let unconfirmed: Value = unconfirmed.json().await.expect("entry");
+    // Now the release is five minutes ahead.
+    config.change(demo, &released_at(release));
+    app.restart_availability_service().await;
+    let free = |starts: Vec<(DateTime<Utc>, u32)>| starts.iter().map(|(_, free)| free).sum::<u32>();
+    let before = staff_starts(&app, day).await;
+    let free_before = free(before.clone());
+    assert!(free_before >= 10, "{day} is a working day");
+    let slots = app.slots("bergkamen", "personalausweis").await;
+    assert!(
+        !slots["days"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|listed| listed["date"] == day.to_string()),
+        "{day} is not released to the public yet"
+    );
+
+    // The lottery (every replica looks every few seconds) offers each one time of the day.
+    let mut starts = Vec::new();
+    for waiting in &entries {
+        let mut offers = Value::Null;
+        for _ in 0..400 {
+            offers = entry(&app, waiting).await["offers"].clone();
+            if offers.as_array().is_some_and(|offers| !offers.is_empty()) {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        let offer = &offers[0];
+        assert_eq!(offer["status"], "offered", "{offers}");
+        let start = DateTime::parse_from_rfc3339(offer["start"].as_str().expect("start")).expect("an instant");
+        assert_eq!(start.date_naive(), day, "{offer}");
+        starts.push(start);
+    }
+    // Each held time goes to one entry: a start offered k times has k
+    // counters fewer free.
+    let after = staff_starts(&app, day).await;
+    for start in &starts {
+        let offered = starts.iter().filter(|other| *other == start).count();
+        let free_at = |starts: &[(DateTime<Utc>, u32)]| {
+            starts
+                .iter()
+                .find(|(at, _)| at == start)
+                .map_or(0, |(_, free)| usize::try_from(*free).unwrap_or(0))
+        };
+        assert_eq!(free_at(&after) + offered, free_at(&before), "at {start}");
+    }
+    // Drawn once: another round of the replicas' loop offers nothing more.
+    tokio::time::sleep(std::time::Duration::from_secs(6)).await;
+    for waiting in &entries {
+        assert_eq!(entry(&app, waiting).await["offers"].as_array().map(Vec::len), Some(1));
+    }
+    assert_eq!(app.sql("SELECT COUNT(*) FROM waitlist_lotteries".to_owned()).await, 1);
+    let id = unconfirmed["id"].as_str().expect("id");
+    let token = unconfirmed["token"].as_str().expect("token");
+    let (_, unconfirmed) = call(&app, Method::GET, &format!("/api/v1/waitlist/{id}"), token).await;
+    assert_eq!(unconfirmed["offers"], json!([]));
+    // The rest is left for the public at the release.
+    let free_after = free(staff_starts(&app, day).await);
+    assert!(
+        0 < free_after && free_after < free_before,
+        "{free_after} of {free_before}"
+    );
 }

@@ -9,3 +9,11 @@ CREATE INDEX waitlist_offers_code ON waitlist_offers (office_id, code);
 -- second on SQLite, which keeps instants in seconds.
 ALTER TABLE waitlist_entries ADD COLUMN place INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX waitlist_entries_place ON waitlist_entries (office_id, place);
+-- The lottery of a newly released day, drawn once per office and day: the
+-- replica that inserts the row draws it.
+CREATE TABLE waitlist_lotteries (
+    office_id TEXT NOT NULL,
+    day       TEXT NOT NULL,
+    drawn_at  INTEGER NOT NULL,
+    PRIMARY KEY (office_id, day)
+);

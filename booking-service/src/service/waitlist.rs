@@ -2,9 +2,9 @@
 //! an entry (see `crate::waitlist` for the rules).
 
 use amtstermin_platform::{ErrorCode, timestamp};
-use amtstermin_proto::availability::v1::{Channel as ProtoChannel, ListSlotsRequest};
+use amtstermin_proto::availability::v1::{Channel as ProtoChannel, CheckStartRequest, ListSlotsRequest};
 use amtstermin_proto::booking::v1 as pb;
-use chrono::{NaiveDate, TimeDelta, Utc};
+use chrono::{NaiveDate, NaiveTime, TimeDelta, Utc};
 
 use super::Bookings;
 use crate::bookings::{self, Citizen};
@@ -278,6 +278,100 @@ impl Bookings {
         }
     }
 
+    /// Draws the lotteries due now: for each office whose newly released
+    /// day opens within minutes, its entries active before then, in random
+    /// order, are offered a time of that day each (the first they want);
+    /// what is left opens to the public at the release. Every replica looks;
+    /// the one that claims an office's day draws it.
+    pub(super) async fn draw_lotteries(&self) -> Result<(), Error> {
+        if !self.mail.enabled {
+            return Ok(());
+        }
+        let now = Utc::now();
+        let offices = self.catalogues.offices().await.map_err(Error::Availability)?;
+        for office in offices.iter().filter(|office| office.waitlist) {
+            let tz: chrono_tz::Tz = office.timezone.parse().unwrap_or(chrono_tz::Europe::Berlin);
+            let release = NaiveTime::parse_from_str(office.release_time.trim(), "%H:%M").unwrap_or(NaiveTime::MIN);
+            let Some(day) = crate::waitlist::lottery_day(tz, release, office.booking_window_days, now) else {
+                continue;
+            };
+            let store = self.store()?;
+            if !store.claim_lottery(&office.id, &day.to_string(), now).await? {
+                continue;
+            }
+            let entries = store.lottery_entries(&office.id, &day.to_string(), now).await?;
+            let taking_part = entries.len();
+            let order = crate::waitlist::draw(entries, |n| random_below(n).unwrap_or(0));
+            let catalogue = self.catalogues.office(&office.id).await.map_err(Error::Availability)?;
+            let handover = Handover::of(&catalogue, now);
+            let mut offered = 0;
+            for entry in &order {
+                offered += usize::from(self.offer_a_time_of(&handover, entry, day).await?);
+            }
+            tracing::info!(office = %office.id, %day, taking_part, offered, "waitlist lottery drawn");
+        }
+        Ok(())
+    }
+
+    /// Offers `entry` the first time of `day` it wants that a counter open
+    /// to citizens has free (as staff see it: the day is not public yet).
+    async fn offer_a_time_of(&self, handover: &Handover, entry: &Entry, day: NaiveDate) -> Result<bool, Error> {
+        let slots = self
+            .availability
+            .clone()
+            .list_slots(ListSlotsRequest {
+                office_id: entry.office_id.clone(),
+                concern_ids: entry.concern_ids.clone(),
+                from_date: day.to_string(),
+                to_date: day.to_string(),
+                channel: ProtoChannel::Foyer.into(),
+                explain_unavailable_days: false,
+            })
+            .await
+            .map_err(Error::Availability)?
+            .into_inner();
+        let starts = slots
+            .days
+            .iter()
+            .flat_map(|day| &day.slots)
+            .filter_map(|slot| slot.start.as_ref().and_then(timestamp::from_proto))
+            .filter(|start| entry.wants(handover.tz, *start));
+        for start in starts {
+            let check = self
+                .availability
+                .clone()
+                .check_start(CheckStartRequest {
+                    office_id: entry.office_id.clone(),
+                    concern_ids: entry.concern_ids.clone(),
+                    start: Some(timestamp::to_proto(start)),
+                    channel: ProtoChannel::Foyer.into(),
+                    exclude_booking_code: String::new(),
+                })
+                .await;
+            // Taken meanwhile: the next start.
+            let Ok(check) = check.map(tonic::Response::into_inner) else {
+                continue;
+            };
+            let Some(end) = check.end.as_ref().and_then(timestamp::from_proto) else {
+                continue;
+            };
+            let spans: Vec<_> = check
+                .counter_ids
+                .into_iter()
+                .map(|counter| (counter, start, end))
+                .collect();
+            let held = self
+                .store()?
+                .offer_free_time(&entry.office_id, &spans, handover, Some(&entry.id))
+                .await?;
+            if let Some(sequence) = held {
+                self.committed(&entry.office_id, Some(sequence));
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
     /// The waitlist's part in a change of `office_id` that frees time: none
     /// where the office keeps no waitlist or sends no mail (offers go by
     /// mail), or where its configuration cannot be read just now: the
@@ -314,6 +408,15 @@ impl Bookings {
         let lists = self.store()?.waiting_entries(&request.office_id, day).await?;
         Ok(count_by_concern(&lists))
     }
+}
+
+/// A uniformly random number below `n` (the lottery's draws).
+fn random_below(n: usize) -> Result<usize, Error> {
+    let mut bytes = [0u8; 8];
+    getrandom::fill(&mut bytes).map_err(|error| Error::Internal(format!("no randomness: {error}")))?;
+    // 64 random bits reduced modulo n: the bias is below 2^-40 for any
+    // waitlist that fits in memory.
+    Ok(usize::try_from(u64::from_le_bytes(bytes) % u64::try_from(n.max(1)).unwrap_or(1)).unwrap_or(0))
 }
 
 /// The entry, offer and secret (hash) a request names; NOT_FOUND alike

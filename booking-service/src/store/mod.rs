@@ -252,16 +252,30 @@ pub trait BookingStore: Send + Sync + 'static {
         handover: Option<&Handover>,
     ) -> Result<Answer, Error>;
 
-    /// Offers, each in its own transaction, free time the availability
-    /// service reported: `spans` are (counter, start, end) of an office,
-    /// to entries in line as the freed time of a cancellation would be.
-    /// Returns the last change sequence logged, if any.
+    /// Offers the free time `spans` (counter, start, end) of an office,
+    /// each in its own transaction, to the first entry in line, or only to
+    /// entry `to` (then it stops at the first hold). Returns the last change
+    /// sequence logged, if any.
     async fn offer_free_time(
         &self,
         office_id: &str,
         spans: &[(String, DateTime<Utc>, DateTime<Utc>)],
         handover: &Handover,
+        to: Option<&str>,
     ) -> Result<Option<u64>, Error>;
+
+    /// Takes the drawing of the lottery of `day` (YYYY-MM-DD) in an office:
+    /// `true` for the one caller that does, across replicas.
+    async fn claim_lottery(&self, office_id: &str, day: &str, at: DateTime<Utc>) -> Result<bool, Error>;
+
+    /// The entries taking part in the lottery of `day`: active since before
+    /// `confirmed_before`, covering the day, free for an offer.
+    async fn lottery_entries(
+        &self,
+        office_id: &str,
+        day: &str,
+        confirmed_before: DateTime<Utc>,
+    ) -> Result<Vec<Entry>, Error>;
 
     /// The entry and its offers, for whoever holds its token or the secret
     /// of one of its offer mails.

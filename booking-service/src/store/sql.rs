@@ -123,6 +123,14 @@ const SELECT_IN_LINE: &str = concat!(
      WHERE o.office_id = waitlist_entries.office_id AND o.entry_id = waitlist_entries.id AND o.start_at = $3) \
      ORDER BY confirmed_at, place, id LIMIT 500"
 );
+/// The entries of a lottery of day $2: active since before $3.
+const SELECT_LOTTERY: &str = concat!(
+    entry_columns!(),
+    " WHERE office_id = $1 AND status = 'active' AND open_offer IS NULL AND offers_made < 3 \
+     AND from_day <= $2 AND to_day >= $2 AND confirmed_at < $3 ORDER BY place, id"
+);
+const CLAIM_LOTTERY: &str = "INSERT INTO waitlist_lotteries (office_id, day, drawn_at) VALUES ($1, $2, $3) \
+     ON CONFLICT (office_id, day) DO NOTHING";
 /// Gives the entry its open offer $3, while it still may get one: of two
 /// writers offering to the same entry, one wins.
 const TAKE_ENTRY: &str = "UPDATE waitlist_entries SET open_offer = $3, offers_made = offers_made + 1, \
@@ -480,6 +488,17 @@ where
         (office_id, counter_id): (&str, &str),
         span: (DateTime<Utc>, DateTime<Utc>),
     ) -> Result<Option<Booking>, Error> {
+        Self::offer_to(conn, handover, (office_id, counter_id), span, None).await
+    }
+
+    /// As `offer_freed`, but only to entry `only` where given.
+    async fn offer_to(
+        conn: &mut Conn<D>,
+        handover: &Handover,
+        (office_id, counter_id): (&str, &str),
+        span: (DateTime<Utc>, DateTime<Utc>),
+        only: Option<&str>,
+    ) -> Result<Option<Booking>, Error> {
         let Some((sent, expires)) = handover.timing(span.0) else {
             return Ok(None);
         };
@@ -494,7 +513,8 @@ where
             .iter()
             .map(Self::waitlist_entry_of)
             .collect::<Result<Vec<_>, _>>()?;
-        for entry in handover.candidates(&entries, (counter_id, span)) {
+        let line = handover.candidates(&entries, (counter_id, span));
+        for entry in line.into_iter().filter(|entry| only.is_none_or(|id| id == entry.id)) {
             let Some(duration) = handover.duration(&entry.concern_ids) else {
                 continue;
             };
@@ -1435,20 +1455,49 @@ where
         office_id: &str,
         spans: &[(String, DateTime<Utc>, DateTime<Utc>)],
         handover: &Handover,
+        to: Option<&str>,
     ) -> Result<Option<u64>, Error> {
         let mut last = None;
         for (counter_id, start, end) in spans {
             let mut tx = self.writer.begin_with(D::BEGIN_WRITE).await?;
             let on = (office_id, counter_id.as_str());
-            let Some(hold) = Self::offer_freed(&mut tx, handover, on, (*start, *end)).await? else {
+            let Some(hold) = Self::offer_to(&mut tx, handover, on, (*start, *end), to).await? else {
                 continue;
             };
             let position = D::take_positions(&mut tx, office_id, 1).await?;
             Self::log_change(&mut tx, (position, ChangeKind::Booked), &hold, (handover.now, SYSTEM)).await?;
             tx.commit().await?;
             last = Some(position);
+            if to.is_some() {
+                break;
+            }
         }
         Ok(last)
+    }
+
+    async fn claim_lottery(&self, office_id: &str, day: &str, at: DateTime<Utc>) -> Result<bool, Error> {
+        let claimed = sqlx::query(CLAIM_LOTTERY)
+            .bind(office_id)
+            .bind(day)
+            .bind(D::stored(at))
+            .execute(&self.writer)
+            .await?;
+        Ok(D::rows_affected(&claimed) == 1)
+    }
+
+    async fn lottery_entries(
+        &self,
+        office_id: &str,
+        day: &str,
+        confirmed_before: DateTime<Utc>,
+    ) -> Result<Vec<crate::waitlist::Entry>, Error> {
+        let rows = sqlx::query(SELECT_LOTTERY)
+            .bind(office_id)
+            .bind(day)
+            .bind(D::stored(confirmed_before))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(Self::waitlist_entry_of).collect()
     }
 
     async fn waitlist_entry(
