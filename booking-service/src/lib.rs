@@ -45,6 +45,11 @@ pub struct Settings {
     /// Days after an appointment when its personal data is removed.
     #[arg(long, env = "AMTSTERMIN_RETENTION_DAYS", default_value_t = 30)]
     pub retention_days: u32,
+    /// How often (seconds) free time that opened without a booking changing
+    /// (an absence removed, a counter added) is looked for and offered to
+    /// the waitlist, in confirmation order; 0: never.
+    #[arg(long, env = "AMTSTERMIN_WAITLIST_MATCH_SECONDS", default_value_t = 60)]
+    pub waitlist_match_seconds: u64,
     /// Address of a Prometheus metrics listener (e.g. 0.0.0.0:9102); none
     /// when empty. The all-in-one's gateway serves them at /metrics anyway.
     #[arg(
@@ -196,6 +201,13 @@ pub async fn run(
         ready.clone(),
         bookings.clone().release_unconfirmed(),
     )));
+    if settings.waitlist_match_seconds > 0 {
+        let every = std::time::Duration::from_secs(settings.waitlist_match_seconds);
+        background.push(tokio::spawn(when_ready(
+            ready.clone(),
+            bookings.clone().match_free_time(every),
+        )));
+    }
     let service = BookingServiceServer::new(bookings);
 
     let mut routes = RoutesBuilder::default();

@@ -356,6 +356,7 @@ impl TestApp {
                     retry_seconds: 1,
                 },
                 retention_days: 30,
+                waitlist_match_seconds: 0,
                 metrics_listen: String::new(),
             },
             gateway: gateway::Settings {

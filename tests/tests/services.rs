@@ -108,6 +108,7 @@ async fn a_booking_service_without_its_database_is_not_serving_and_says_unavaila
             retry_seconds: 10,
         },
         retention_days: 30,
+        waitlist_match_seconds: 0,
         metrics_listen: String::new(),
     };
     let peers = booking_service::Peers {

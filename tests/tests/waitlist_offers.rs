@@ -18,8 +18,9 @@ backend_tests!(
     a_declined_or_expired_offer_passes_on_and_the_third_ends_the_entry,
     no_offer_mail_goes_out_in_the_quiet_hours,
     two_replicas_expiring_one_offer_pass_it_on_once,
-    a_moved_booking_offers_its_old_time,
+    a_moved_booking_offers_its_old_time_and_a_withdrawal_lets_it_go,
     a_new_day_goes_first_to_a_lottery_of_those_waiting_for_it,
+    time_that_opens_otherwise_is_offered_to_the_first_in_line,
 );
 
 /// The demo offices with Bergkamen's offers mailed at any hour, so the
@@ -459,7 +460,7 @@ async fn two_replicas_expiring_one_offer_pass_it_on_once(backend: Backend) {
     assert_eq!(passed["offers"][0]["status"], "offered");
 }
 
-async fn a_moved_booking_offers_its_old_time(backend: Backend) {
+async fn a_moved_booking_offers_its_old_time_and_a_withdrawal_lets_it_go(backend: Backend) {
     let smtp = SmtpServer::start().await;
     let config = config_without_quiet_hours();
     let Some(app) = spawn(backend, &smtp, &config).await else {
@@ -479,6 +480,18 @@ async fn a_moved_booking_offers_its_old_time(backend: Backend) {
     assert_eq!(response.status().as_u16(), 200);
     let offered = entry(&app, &first).await;
     assert!(same_instant(&offered["offers"][0]["start"], &starts[0]), "{offered}");
+    // Withdrawn with an offer open, the held time is let go at once.
+    let free = free_at(&app.slots("bergkamen", "personalausweis").await, &starts[0]);
+    let path = format!("/api/v1/waitlist/{}", first.id);
+    assert_eq!(call(&app, Method::DELETE, &path, &first.token).await.0, 204);
+    let withdrawn = entry(&app, &first).await;
+    assert_eq!(
+        (&withdrawn["status"], &withdrawn["offers"][0]["status"]),
+        (&json!("withdrawn"), &json!("declined")),
+        "{withdrawn}"
+    );
+    let slots = app.slots("bergkamen", "personalausweis").await;
+    assert_eq!(free_at(&slots, &starts[0]), free + 1);
 }
 
 /// The times of `day` free for staff (who see a new day before citizens),
@@ -624,4 +637,66 @@ async fn a_new_day_goes_first_to_a_lottery_of_those_waiting_for_it(backend: Back
         0 < free_after && free_after < free_before,
         "{free_after} of {free_before}"
     );
+}
+
+async fn time_that_opens_otherwise_is_offered_to_the_first_in_line(backend: Backend) {
+    let smtp = SmtpServer::start().await;
+    let config = config_without_quiet_hours();
+    let Some(app) = TestApp::spawn_with(backend, |settings| {
+        settings.availability.config_path = config.path.clone();
+        smtp.url.clone_into(&mut settings.booking.mail.transport);
+        settings.booking.waitlist_match_seconds = 1;
+    })
+    .await
+    else {
+        return;
+    };
+    // Free time in the range (as after an absence was removed): the
+    // matcher offers the first time the entry wants, mornings only here.
+    let (_, day) = a_day_with(&app, 3).await;
+    let body = json!({
+        "concerns": ["personalausweis"], "from": day.to_string(), "to": day.to_string(),
+        "time_of_day": "morning", "name": "Frühaufsteherin", "email": "frueh@example.de",
+    });
+    let response = app
+        .http
+        .post(app.url("/api/v1/offices/bergkamen/waitlist"))
+        .json(&body)
+        .send()
+        .await
+        .expect("join");
+    let joined: Value = response.json().await.expect("entry");
+    let (id, token) = (
+        joined["id"].as_str().expect("id").to_owned(),
+        joined["token"].as_str().expect("token").to_owned(),
+    );
+    // Unconfirmed, it waits for nothing.
+    tokio::time::sleep(std::time::Duration::from_millis(2_500)).await;
+    let waiting = Waiting {
+        id,
+        token,
+        email: "frueh@example.de".to_owned(),
+    };
+    assert_eq!(entry(&app, &waiting).await["offers"], json!([]));
+    let (_, text) = mail(&smtp, &waiting.email, "Bitte bestätigen: Terminwecker").await;
+    let confirm = secret(&link(&text, "/bestaetigen?token="));
+    let path = format!("/api/v1/waitlist/{}/confirm", waiting.id);
+    assert_eq!(call(&app, Method::POST, &path, &confirm).await.0, 200);
+    let mut offers = Value::Null;
+    for _ in 0..200 {
+        offers = entry(&app, &waiting).await["offers"].clone();
+        if offers.as_array().is_some_and(|offers| !offers.is_empty()) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let start = DateTime::parse_from_rfc3339(offers[0]["start"].as_str().expect("an offer")).expect("an instant");
+    let local = start.with_timezone(&chrono_tz::Europe::Berlin);
+    assert_eq!(local.date_naive(), day);
+    assert!(chrono::Timelike::hour(&local) < 12, "a morning: {offers}");
+    let (_, text) = mail(&smtp, &waiting.email, "Ein Termin für Sie:").await;
+    assert!(text.contains(&local.format("%H:%M").to_string()), "{text}");
+    // One offer at a time: the next rounds make none.
+    tokio::time::sleep(std::time::Duration::from_millis(2_500)).await;
+    assert_eq!(entry(&app, &waiting).await["offers"].as_array().map(Vec::len), Some(1));
 }

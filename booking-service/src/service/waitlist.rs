@@ -306,25 +306,70 @@ impl Bookings {
             let handover = Handover::of(&catalogue, now);
             let mut offered = 0;
             for entry in &order {
-                offered += usize::from(self.offer_a_time_of(&handover, entry, day).await?);
+                let held = self
+                    .offer_a_time(&handover, entry, (day, day), ProtoChannel::Foyer)
+                    .await?;
+                offered += usize::from(held);
             }
             tracing::info!(office = %office.id, %day, taking_part, offered, "waitlist lottery drawn");
         }
         Ok(())
     }
 
-    /// Offers `entry` the first time of `day` it wants that a counter open
-    /// to citizens has free (as staff see it: the day is not public yet).
-    async fn offer_a_time_of(&self, handover: &Handover, entry: &Entry, day: NaiveDate) -> Result<bool, Error> {
+    /// Offers free time that opened without a booking changing (an absence
+    /// removed, a counter added) to the entries waiting, every `every`, for
+    /// as long as the process runs (every replica; an entry gets one offer
+    /// at a time, whoever makes it).
+    pub async fn match_free_time(self, every: std::time::Duration) {
+        loop {
+            tokio::time::sleep(every).await;
+            if let Err(error) = self.match_free_time_once().await {
+                tracing::warn!(error = %amtstermin_platform::telemetry::error_chain(&error), "cannot offer free time to the waitlist");
+            }
+        }
+    }
+
+    async fn match_free_time_once(&self) -> Result<(), Error> {
+        if !self.mail.enabled {
+            return Ok(());
+        }
+        let offices = self.catalogues.offices().await.map_err(Error::Availability)?;
+        for office in offices.iter().filter(|office| office.waitlist) {
+            let catalogue = self.catalogues.office(&office.id).await.map_err(Error::Availability)?;
+            let handover = Handover::of(&catalogue, Utc::now());
+            let today = handover.now.with_timezone(&handover.tz).date_naive();
+            let entries = self.store()?.entries_in_line(&office.id, today).await?;
+            let mut offered = 0;
+            for entry in &entries {
+                let range = (entry.from.max(today), entry.to);
+                offered += usize::from(self.offer_a_time(&handover, entry, range, ProtoChannel::Online).await?);
+            }
+            if offered > 0 {
+                tracing::info!(office = %office.id, offered, "free time offered to the waitlist");
+            }
+        }
+        Ok(())
+    }
+
+    /// Offers `entry` the first time in `days` it wants that a counter open
+    /// to citizens has free, as `channel` sees it (staff see a new day before
+    /// citizens).
+    async fn offer_a_time(
+        &self,
+        handover: &Handover,
+        entry: &Entry,
+        (from, to): (NaiveDate, NaiveDate),
+        channel: ProtoChannel,
+    ) -> Result<bool, Error> {
         let slots = self
             .availability
             .clone()
             .list_slots(ListSlotsRequest {
                 office_id: entry.office_id.clone(),
                 concern_ids: entry.concern_ids.clone(),
-                from_date: day.to_string(),
-                to_date: day.to_string(),
-                channel: ProtoChannel::Foyer.into(),
+                from_date: from.to_string(),
+                to_date: to.to_string(),
+                channel: channel.into(),
                 explain_unavailable_days: false,
             })
             .await
@@ -344,7 +389,7 @@ impl Bookings {
                     office_id: entry.office_id.clone(),
                     concern_ids: entry.concern_ids.clone(),
                     start: Some(timestamp::to_proto(start)),
-                    channel: ProtoChannel::Foyer.into(),
+                    channel: channel.into(),
                     exclude_booking_code: String::new(),
                 })
                 .await;

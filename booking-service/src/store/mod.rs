@@ -268,6 +268,10 @@ pub trait BookingStore: Send + Sync + 'static {
     /// `true` for the one caller that does, across replicas.
     async fn claim_lottery(&self, office_id: &str, day: &str, at: DateTime<Utc>) -> Result<bool, Error>;
 
+    /// The entries that may get an offer and whose range is not over on
+    /// the office's `today`, first in line first (at most a few hundred).
+    async fn entries_in_line(&self, office_id: &str, today: chrono::NaiveDate) -> Result<Vec<Entry>, Error>;
+
     /// The entries taking part in the lottery of `day`: active since before
     /// `confirmed_before`, covering the day, free for an offer.
     async fn lottery_entries(

@@ -129,6 +129,12 @@ const SELECT_LOTTERY: &str = concat!(
     " WHERE office_id = $1 AND status = 'active' AND open_offer IS NULL AND offers_made < 3 \
      AND from_day <= $2 AND to_day >= $2 AND confirmed_at < $3 ORDER BY place, id"
 );
+/// The entries waiting on day $2, first in line first.
+const SELECT_WAITING: &str = concat!(
+    entry_columns!(),
+    " WHERE office_id = $1 AND status = 'active' AND open_offer IS NULL AND offers_made < 3 \
+     AND to_day >= $2 ORDER BY confirmed_at, place, id LIMIT 500"
+);
 const CLAIM_LOTTERY: &str = "INSERT INTO waitlist_lotteries (office_id, day, drawn_at) VALUES ($1, $2, $3) \
      ON CONFLICT (office_id, day) DO NOTHING";
 /// Gives the entry its open offer $3, while it still may get one: of two
@@ -1483,6 +1489,19 @@ where
             .execute(&self.writer)
             .await?;
         Ok(D::rows_affected(&claimed) == 1)
+    }
+
+    async fn entries_in_line(
+        &self,
+        office_id: &str,
+        today: chrono::NaiveDate,
+    ) -> Result<Vec<crate::waitlist::Entry>, Error> {
+        let rows = sqlx::query(SELECT_WAITING)
+            .bind(office_id)
+            .bind(today.to_string().as_str())
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(Self::waitlist_entry_of).collect()
     }
 
     async fn lottery_entries(
