@@ -482,3 +482,66 @@ test("the waitlist's mail leads to pages that confirm the entry and withdraw it"
   await check(page, "warteliste-04-zurueckgezogen");
   await page.context().close();
 });
+
+test("a calendar leads to the waitlist's form; an offer's page books the time held", async () => {
+  const page = await open(browser, PHONE);
+  await page.goto(`${BASE}/amt/bergkamen/kalender?anliegen=meldebescheinigung`);
+  await page.getByRole("link", { name: "Terminwecker stellen" }).click();
+  await page.getByRole("heading", { name: "Terminwecker stellen", level: 1 }).waitFor();
+  await check(page, "terminwecker-01-formular");
+  // Nothing filled in: every mistake at once.
+  await page.getByRole("button", { name: "Terminwecker stellen" }).click();
+  await page.getByRole("heading", { name: "Bitte prüfen Sie Ihre Angaben" }).waitFor();
+  await check(page, "terminwecker-02-fehler");
+
+  // A day with free afternoon times: one is booked and given back below.
+  const slots = await (await page.request.get(`${BASE}/api/v1/offices/bergkamen/slots?concerns=meldebescheinigung`)).json();
+  const day = slots.days.find((candidate) => candidate.slots.some((slot) => slot.start.slice(11, 13) >= "14"));
+  const start = day.slots.find((slot) => slot.start.slice(11, 13) >= "14").start;
+  await page.locator("#von").fill(day.date);
+  await page.locator("#bis").fill(day.date);
+  await page.getByLabel("nachmittags").check();
+  await page.getByLabel("Vor- und Nachname").fill("Wera Wecker");
+  const address = email("wecker");
+  await page.getByLabel("E-Mail-Adresse").fill(address);
+  await page.getByLabel(/Datenschutzhinweise/).check();
+  await page.getByRole("button", { name: "Terminwecker stellen" }).click();
+  await page.getByRole("heading", { name: "Ihr Terminwecker" }).waitFor();
+  assert.match(await page.getByRole("status").innerText(), /E-Mail geschickt/);
+  await check(page, "terminwecker-03-gestellt");
+  const url = new URL(page.url());
+  const id = url.pathname.split("/").pop();
+  const token = url.searchParams.get("token");
+  const confirmLink = await mailLink(id, new RegExp(`https?://[^\\s]+/warteliste/${id}/bestaetigen\\?token=[0-9a-f]{64}`));
+  await page.goto(confirmLink);
+  await page.getByRole("button", { name: "E-Mail-Adresse bestätigen" }).click();
+  await page.getByRole("heading", { name: "Ihr Terminwecker ist aktiv" }).waitFor();
+
+  // A time of that afternoon is booked and cancelled: it is offered to the entry.
+  const booked = await page.request.post(`${BASE}/api/v1/bookings`, {
+    headers: { "X-Forwarded-For": "198.18.9.1" },
+    data: { office: "bergkamen", concerns: ["meldebescheinigung"], start, name: "Jemand Absagend", email: email("absage") },
+  });
+  assert.equal(booked.status(), 201);
+  const { code, token: bookingToken } = await booked.json();
+  const cancelled = await page.request.delete(`${BASE}/api/v1/bookings/${code}`, { headers: { Authorization: `Bearer ${bookingToken}` } });
+  assert.equal(cancelled.status(), 204);
+  const entry = await (await page.request.get(`${BASE}/api/v1/waitlist/${id}`, { headers: { Authorization: `Bearer ${token}` } })).json();
+  const offer = entry.offers.find((candidate) => candidate.status === "offered");
+  assert.ok(offer, JSON.stringify(entry));
+
+  await page.goto(`${BASE}/warteliste/${id}/angebot/${offer.id}?token=${token}`);
+  await page.getByRole("heading", { name: "Ein Termin für Sie" }).waitFor();
+  assert.match(await page.locator(".summary").innerText(), /für Sie reserviert bis/);
+  await check(page, "terminwecker-04-angebot");
+  await page.getByRole("link", { name: "Diesen Termin nicht annehmen" }).click();
+  await page.getByRole("heading", { name: "Termin ablehnen?" }).waitFor();
+  await check(page, "terminwecker-05-ablehnen");
+  await page.getByRole("link", { name: "Nein, zurück zum Angebot" }).click();
+  await page.getByRole("button", { name: "Termin verbindlich buchen" }).click();
+  await page.waitForURL(/\/termin\/[A-Z0-9-]+\?token=/);
+  await check(page, "terminwecker-06-gebucht");
+  const after = await (await page.request.get(`${BASE}/api/v1/waitlist/${id}`, { headers: { Authorization: `Bearer ${token}` } })).json();
+  assert.equal(after.status, "fulfilled");
+  await page.context().close();
+});

@@ -12,6 +12,7 @@ backend_tests!(
     an_entry_takes_part_once_its_address_is_confirmed_by_mail,
     the_links_of_the_mail_lead_to_pages_that_confirm_and_withdraw,
     an_address_holds_at_most_two_entries_and_bad_wishes_are_refused,
+    the_calendar_links_a_form_that_joins_without_javascript,
 );
 
 fn days_ahead(days: i64) -> String {
@@ -316,4 +317,106 @@ async fn the_links_of_the_mail_lead_to_pages_that_confirm_and_withdraw(backend: 
     let (status, html) = page(format!("/warteliste/{id}?token={secret}")).await;
     assert_eq!(status, 404);
     assert!(html.contains("keinen Terminwecker"), "{html}");
+}
+
+async fn the_calendar_links_a_form_that_joins_without_javascript(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    let html = app
+        .http
+        .get(app.url("/amt/bergkamen/kalender?anliegen=personalausweis"))
+        .send()
+        .await
+        .expect("calendar")
+        .text()
+        .await
+        .unwrap_or_default();
+    assert!(
+        html.contains(r#"href="/amt/bergkamen/terminwecker?anliegen=personalausweis""#),
+        "{html}"
+    );
+    let form = app
+        .http
+        .get(app.url("/amt/bergkamen/terminwecker?anliegen=personalausweis"))
+        .send()
+        .await
+        .expect("form");
+    assert_eq!(form.status().as_u16(), 200);
+    let html = form.text().await.unwrap_or_default();
+    assert!(
+        html.contains(&format!(r#"name="from" value="{}""#, days_ahead(0))),
+        "{html}"
+    );
+    assert!(
+        html.contains(&format!(r#"name="to" value="{}""#, days_ahead(60))),
+        "{html}"
+    );
+
+    let (cookie, csrf) = app.csrf().await;
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let post = |fields: Vec<(&'static str, String)>| {
+        let mut fields = fields;
+        fields.extend([("csrf", csrf.clone()), ("anliegen", "personalausweis".to_owned())]);
+        let request = no_redirects
+            .post(app.url("/amt/bergkamen/terminwecker"))
+            .header("cookie", &cookie)
+            .form(&fields);
+        async move {
+            let response = request.send().await.expect("post");
+            let location = response
+                .headers()
+                .get("location")
+                .and_then(|value| value.to_str().ok())
+                .map(str::to_owned);
+            (
+                response.status().as_u16(),
+                location,
+                response.text().await.unwrap_or_default(),
+            )
+        }
+    };
+    let filled = |from: String, to: String| {
+        vec![
+            ("from", from),
+            ("to", to),
+            ("time_of_day", "afternoon".to_owned()),
+            ("name", "Wera Wecker".to_owned()),
+            ("email", "wera@example.de".to_owned()),
+            ("consent", "ja".to_owned()),
+        ]
+    };
+    // Nothing filled in: every mistake at once, the form again.
+    let (status, _, html) = post(Vec::new()).await;
+    assert_eq!(status, 400);
+    assert!(
+        html.contains("Vor- und Nachnamen an") && html.contains("Datenschutzhinweise gelesen haben"),
+        "{html}"
+    );
+    // Days the window does not have: said next to the days.
+    let (status, _, html) = post(filled(days_ahead(90), days_ahead(95))).await;
+    assert_eq!(status, 400);
+    assert!(html.contains("innerhalb der buchbaren Tage"), "{html}");
+    // Joined: on to the entry's page, which asks to confirm by mail.
+    let (status, location, _) = post(filled(days_ahead(3), days_ahead(9))).await;
+    assert_eq!(status, 303);
+    let location = location.expect("location");
+    assert!(
+        location.starts_with("/warteliste/") && location.ends_with("&neu=1"),
+        "{location}"
+    );
+    let html = app
+        .http
+        .get(app.url(&location))
+        .send()
+        .await
+        .expect("entry page")
+        .text()
+        .await
+        .unwrap_or_default();
+    assert!(html.contains("Wir haben Ihnen eine E-Mail geschickt"), "{html}");
+    assert!(html.contains("nachmittags"), "{html}");
 }

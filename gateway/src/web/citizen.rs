@@ -426,6 +426,8 @@ struct Calendar {
     live_events: Option<String>,
     /// The fingerprint of the free times shown (`live::version`).
     version: String,
+    /// The waitlist's form for these concerns, where the office keeps one.
+    waitlist_link: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -547,11 +549,19 @@ pub async fn calendar(
         next_free,
         next_free_label,
         back_link,
-        moving,
+        moving: moving.clone(),
         months,
         selected,
         live_events: Some(super::live::events_url(&office_id, &ids)),
         version: super::live::version(&response),
+        // Not while moving a booking: that one has its time already.
+        waitlist_link: (office.office.waitlist && moving.is_none()).then(|| {
+            format!(
+                "/amt/{}/terminwecker?anliegen={}",
+                encode(&office_id),
+                encode(&ids.join(","))
+            )
+        }),
     })?;
     Ok(page.into_response())
 }
@@ -646,9 +656,42 @@ fn month_views(
     months
 }
 
-struct FieldError {
-    field: &'static str,
-    message: String,
+pub(super) struct FieldError {
+    pub(super) field: &'static str,
+    pub(super) message: String,
+}
+
+/// Every mistake in a citizen's contact data at once, by the rules the
+/// booking service applies: name, email, phone (where asked), consent.
+pub(super) fn contact_errors(name: &str, email: &str, phone: Option<&str>, consent: bool) -> Vec<FieldError> {
+    let mut errors = Vec::new();
+    if name.trim().is_empty() {
+        errors.push(FieldError {
+            field: "name",
+            message: i18n::current().t("form.name_missing").to_owned(),
+        });
+    } else if let Err(code) = contact::name(name) {
+        errors.push(FieldError {
+            field: "name",
+            message: messages::text(code).to_owned(),
+        });
+    }
+    let phone = phone.map(|phone| ("phone", contact::phone(phone)));
+    for (field, check) in [("email", contact::email(email))].into_iter().chain(phone) {
+        if let Err(code) = check {
+            errors.push(FieldError {
+                field,
+                message: messages::text(code).to_owned(),
+            });
+        }
+    }
+    if !consent {
+        errors.push(FieldError {
+            field: "consent",
+            message: i18n::current().t("form.consent_missing").to_owned(),
+        });
+    }
+    errors
 }
 
 struct Alternative {
@@ -680,6 +723,10 @@ struct BookingForm {
     alternatives: Vec<Alternative>,
     /// The proof of work asked of this client (JSON for app.js), or empty.
     challenge: String,
+    /// Catalogue keys of what the shared fields say (`form_contact.html`,
+    /// `form_consent.html`).
+    email_hint: &'static str,
+    consent_after: &'static str,
 }
 
 impl BookingForm {
@@ -779,6 +826,8 @@ async fn form_page(
         taken: alternatives.is_some(),
         alternatives: alternatives.unwrap_or_default(),
         challenge,
+        email_hint: "form.email_hint",
+        consent_after: "form.consent_after",
     })?;
     let mut response = csrf.respond(page);
     *response.status_mut() = status;
@@ -842,36 +891,12 @@ pub async fn submit(
     Csrf::verify(&headers, &submitted.csrf)?;
     let csrf = Csrf::from_headers(&headers)?;
     let start = parse_start(&submitted.start)?;
-    // Every mistake at once, by the rules the booking service applies.
-    let mut errors = Vec::new();
-    if submitted.name.trim().is_empty() {
-        errors.push(FieldError {
-            field: "name",
-            message: i18n::current().t("form.name_missing").to_owned(),
-        });
-    } else if let Err(code) = contact::name(&submitted.name) {
-        errors.push(FieldError {
-            field: "name",
-            message: messages::text(code).to_owned(),
-        });
-    }
-    for (field, check) in [
-        ("email", contact::email(&submitted.email)),
-        ("phone", contact::phone(&submitted.phone)),
-    ] {
-        if let Err(code) = check {
-            errors.push(FieldError {
-                field,
-                message: messages::text(code).to_owned(),
-            });
-        }
-    }
-    if submitted.consent.is_none() {
-        errors.push(FieldError {
-            field: "consent",
-            message: i18n::current().t("form.consent_missing").to_owned(),
-        });
-    }
+    let errors = contact_errors(
+        &submitted.name,
+        &submitted.email,
+        Some(&submitted.phone),
+        submitted.consent.is_some(),
+    );
     if !errors.is_empty() {
         return form_page(&services, &office_id, client, submitted, csrf, errors, None).await;
     }

@@ -34,6 +34,10 @@ pub fn routes() -> Router<Services> {
         .route("/amt/{office}/kalender", get(citizen::calendar))
         .route("/amt/{office}/kalender/ereignisse", get(live::calendar_events))
         .route("/amt/{office}/buchen", get(citizen::form).post(citizen::submit))
+        .route(
+            "/amt/{office}/terminwecker",
+            get(waitlist::join_form).post(waitlist::join),
+        )
         .route("/termin/{code}", get(manage::show))
         .route(
             "/termin/{code}/bestaetigen",

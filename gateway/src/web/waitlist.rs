@@ -1,7 +1,8 @@
 //! The waitlist's pages behind the links of its mails: confirming the
 //! address (a button, so a mail scanner following links confirms nothing),
 //! the entry's own page, from which it can be withdrawn, and an offer's
-//! pages, which accept or decline it (buttons again).
+//! pages, which accept or decline it (buttons again); and the form that
+//! joins it, linked under the calendar.
 
 use amtstermin_platform::ErrorCode;
 use amtstermin_proto::booking::v1 as booking;
@@ -9,10 +10,12 @@ use axum::extract::{Form, Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 
+use super::citizen::{FieldError, contact_errors, parse_ids};
 use super::frame::Frame;
 use super::manage::{Confirm, Posted, TokenQuery};
-use super::{Csrf, WebError, encode, messages, render};
+use super::{Csrf, WebError, encode, messages, render, see_other};
 use crate::Services;
+use crate::challenge::Mode;
 use crate::client::Client;
 use crate::i18n;
 use crate::protection::Class;
@@ -125,12 +128,21 @@ pub async fn confirm(
 
 /// The entry's page (the manage link of its mail): what it waits for, and
 /// a button to withdraw it.
+#[derive(serde::Deserialize)]
+pub struct EntryQuery {
+    #[serde(default)]
+    token: String,
+    /// Set right after joining: the page says a mail asks to confirm.
+    #[serde(default)]
+    neu: Option<String>,
+}
+
 pub async fn show(
     State(services): State<Services>,
     client: Client,
     Path(id): Path<String>,
     headers: HeaderMap,
-    Query(query): Query<TokenQuery>,
+    Query(query): Query<EntryQuery>,
 ) -> Result<Response, WebError> {
     services.limit(Class::Lookups, None, client).await?;
     let entry = services
@@ -150,6 +162,7 @@ pub async fn show(
         booking::WaitlistStatus::Unconfirmed | booking::WaitlistStatus::Active
     );
     let office = services.page_office(&entry.office_id).await?;
+    let open_offer = entry.offers.iter().find(|offer| offer.status == "offered");
     let page = render(&Confirm {
         frame: Frame::office(&office),
         heading: lang.t("confirm.waitlist_yours"),
@@ -162,13 +175,25 @@ pub async fn show(
             String::new()
         },
         csrf: csrf.token.clone(),
-        token: query.token,
+        token: query.token.clone(),
         start: None,
         confirm: lang.t("confirm.waitlist_withdraw"),
         danger: true,
-        back_link: format!("/amt/{}", encode(&entry.office_id)),
-        back_label: lang.t("site.home"),
-        note: None,
+        // An open offer is what matters most: the way to it.
+        back_link: match open_offer {
+            Some(offer) => format!("{}?token={}", offer_url(&entry.id, &offer.id), encode(&query.token)),
+            None => format!("/amt/{}", encode(&entry.office_id)),
+        },
+        back_label: match open_offer {
+            Some(_) => lang.t("confirm.offer_open_link"),
+            None => lang.t("site.home"),
+        },
+        note: if open_offer.is_some() {
+            Some(lang.t("confirm.offer_open"))
+        } else {
+            (query.neu.is_some() && entry.status() == booking::WaitlistStatus::Unconfirmed)
+                .then(|| lang.t("confirm.waitlist_mail_sent"))
+        },
     })?;
     Ok(csrf.respond(page))
 }
@@ -419,4 +444,232 @@ pub async fn decline(
     page.back_link = entry_url(&id, &posted.token);
     page.back_label = i18n::current().t("confirm.waitlist_yours");
     Ok(render(&page)?.into_response())
+}
+
+#[derive(askama::Template)]
+#[template(path = "waitlist_form.html")]
+struct JoinForm {
+    frame: Frame,
+    office_id: String,
+    office_name: String,
+    address: String,
+    concerns: String,
+    concern_ids: String,
+    back_link: String,
+    csrf: String,
+    /// The booking window citizens see, YYYY-MM-DD, and in words.
+    first: String,
+    last: String,
+    days_hint: String,
+    from: String,
+    to: String,
+    time_of_day: String,
+    times: [(&'static str, &'static str); 3],
+    name: String,
+    email: String,
+    consent: bool,
+    errors: Vec<FieldError>,
+    challenge: String,
+    email_hint: &'static str,
+    consent_after: &'static str,
+}
+
+impl JoinForm {
+    fn error_for(&self, field: &str) -> Option<&str> {
+        self.errors
+            .iter()
+            .find(|error| error.field == field)
+            .map(|error| error.message.as_str())
+    }
+}
+
+#[derive(serde::Deserialize, Default)]
+pub struct Joining {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    anliegen: String,
+    #[serde(default)]
+    from: String,
+    #[serde(default)]
+    to: String,
+    #[serde(default)]
+    time_of_day: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    consent: Option<String>,
+    /// The solved proof of work, where one is asked (filled in by app.js).
+    #[serde(default)]
+    altcha: String,
+}
+
+async fn join_page(
+    services: &Services,
+    office_id: &str,
+    client: Client,
+    (joining, csrf): (Joining, Csrf),
+    errors: Vec<FieldError>,
+) -> Result<Response, WebError> {
+    let office = services.page_office(office_id).await?;
+    if !office.office.waitlist {
+        return Err(WebError::NotFound(messages::text(ErrorCode::NotFound)));
+    }
+    let lang = i18n::current();
+    let ids = parse_ids(&joining.anliegen);
+    let today = chrono::Utc::now().with_timezone(&office.timezone()).date_naive();
+    let first = today + chrono::TimeDelta::days(i64::from(office.office.staff_only_days));
+    let last = today + chrono::TimeDelta::days(i64::from(office.office.booking_window_days));
+    let challenge = match services.challenges.demanded(Mode::of(&office), client) {
+        Some(work) => serde_json::to_string(&services.challenges.issue(client, work)?).unwrap_or_default(),
+        None => String::new(),
+    };
+    let status = if errors.iter().any(|error| error.field == "altcha") {
+        axum::http::StatusCode::PRECONDITION_REQUIRED
+    } else if errors.is_empty() {
+        axum::http::StatusCode::OK
+    } else {
+        axum::http::StatusCode::BAD_REQUEST
+    };
+    let or = |text: &str, default: chrono::NaiveDate| {
+        if text.trim().is_empty() {
+            default.to_string()
+        } else {
+            text.trim().to_owned()
+        }
+    };
+    let page = render(&JoinForm {
+        frame: Frame::office(&office),
+        office_id: office_id.to_owned(),
+        office_name: office.office.name.clone(),
+        address: office.office.address.clone(),
+        concerns: describe(&office, &ids),
+        concern_ids: ids.join(","),
+        back_link: format!(
+            "/amt/{}/kalender?anliegen={}",
+            encode(office_id),
+            encode(&ids.join(","))
+        ),
+        csrf: csrf.token.clone(),
+        first: first.to_string(),
+        last: last.to_string(),
+        days_hint: lang
+            .t1("waitlist.days_hint", "first", i18n::long_date(first))
+            .replace("{last}", &i18n::long_date(last)),
+        from: or(&joining.from, first),
+        to: or(&joining.to, last),
+        time_of_day: match joining.time_of_day.as_str() {
+            "morning" | "afternoon" => joining.time_of_day.clone(),
+            _ => "any".to_owned(),
+        },
+        times: [
+            ("any", lang.t("confirm.waitlist_any")),
+            ("morning", lang.t("confirm.waitlist_morning")),
+            ("afternoon", lang.t("confirm.waitlist_afternoon")),
+        ],
+        name: joining.name,
+        email: joining.email,
+        consent: joining.consent.is_some(),
+        errors,
+        challenge,
+        email_hint: "waitlist.email_hint",
+        consent_after: "waitlist.consent_after",
+    })?;
+    let mut response = csrf.respond(page);
+    *response.status_mut() = status;
+    Ok(response)
+}
+
+#[derive(serde::Deserialize)]
+pub struct JoinQuery {
+    #[serde(default)]
+    anliegen: String,
+}
+
+/// The form that joins the waitlist for the concerns chosen.
+pub async fn join_form(
+    State(services): State<Services>,
+    client: Client,
+    Path(office_id): Path<String>,
+    headers: HeaderMap,
+    Query(query): Query<JoinQuery>,
+) -> Result<Response, WebError> {
+    services.limit(Class::SlotReads, Some(&office_id), client).await?;
+    let csrf = Csrf::from_headers(&headers)?;
+    let joining = Joining {
+        anliegen: query.anliegen,
+        ..Joining::default()
+    };
+    join_page(&services, &office_id, client, (joining, csrf), Vec::new()).await
+}
+
+/// Joins: on to the entry's own page, which says a mail asks to confirm.
+pub async fn join(
+    State(services): State<Services>,
+    client: Client,
+    Path(office_id): Path<String>,
+    headers: HeaderMap,
+    Form(joining): Form<Joining>,
+) -> Result<Response, WebError> {
+    services.limit(Class::SlotReads, Some(&office_id), client).await?;
+    Csrf::verify(&headers, &joining.csrf)?;
+    let csrf = Csrf::from_headers(&headers)?;
+    let errors = contact_errors(&joining.name, &joining.email, None, joining.consent.is_some());
+    if !errors.is_empty() {
+        return join_page(&services, &office_id, client, (joining, csrf), errors).await;
+    }
+    let office = services.page_office(&office_id).await?;
+    if let Err(error) = services
+        .challenges
+        .admit(Mode::of(&office), client, Some(&joining.altcha))
+    {
+        if error.code != ErrorCode::ChallengeRequired {
+            return Err(error.into());
+        }
+        let errors = vec![FieldError {
+            field: "altcha",
+            message: messages::text(ErrorCode::ChallengeRequired).to_owned(),
+        }];
+        return join_page(&services, &office_id, client, (joining, csrf), errors).await;
+    }
+    services.limit(Class::Bookings, Some(&office_id), client).await?;
+    let created = services
+        .bookings
+        .clone()
+        .create_waitlist_entry(booking::CreateWaitlistEntryRequest {
+            office_id: office_id.clone(),
+            concern_ids: parse_ids(&joining.anliegen),
+            from: joining.from.clone(),
+            to: joining.to.clone(),
+            time_of_day: joining.time_of_day.clone(),
+            name: joining.name.clone(),
+            email: joining.email.clone(),
+            language: i18n::current().code().to_owned(),
+        })
+        .await;
+    match created {
+        Ok(created) => {
+            let created = created.into_inner();
+            let entry = created.entry.ok_or(WebError::Internal)?;
+            Ok(see_other(&format!("{}&neu=1", entry_url(&entry.id, &created.token))))
+        }
+        Err(status) => {
+            let code = ErrorCode::of(&status);
+            let field = match code {
+                ErrorCode::InvalidName => "name",
+                ErrorCode::InvalidEmail | ErrorCode::LimitReached => "email",
+                ErrorCode::InvalidDate => "from",
+                _ => return Err(status.into()),
+            };
+            let message = match code {
+                ErrorCode::LimitReached => i18n::current().t("waitlist.limit_reached").to_owned(),
+                ErrorCode::InvalidDate => i18n::current().t("waitlist.invalid_days").to_owned(),
+                code => messages::text(code).to_owned(),
+            };
+            let errors = vec![FieldError { field, message }];
+            join_page(&services, &office_id, client, (joining, csrf), errors).await
+        }
+    }
 }
