@@ -203,7 +203,7 @@ async fn a_freed_time_is_held_for_the_first_in_line_and_accepting_books_it(backe
     let took = began.elapsed();
     // The offer is made in the cancellation's transaction: there when it returns.
     let offered = entry(&app, &first).await;
-    println!("waitlist: cancellation answered, offer made and its mail queued, in {took:?}");
+    println!("waitlist ({backend:?}): cancellation answered, offer made and its mail queued, in {took:?}");
     let offer = &offered["offers"][0];
     assert_eq!(offer["status"], "offered", "{offered}");
     assert!(same_instant(&offer["start"], start), "{offer} for {start}");
