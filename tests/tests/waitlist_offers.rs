@@ -55,6 +55,12 @@ async fn call(app: &TestApp, method: Method, path: &str, token: &str) -> (u16, V
 /// The subject and text of the latest mail to `email` whose subject starts
 /// with `subject`, waiting up to ten seconds for it.
 async fn mail(smtp: &SmtpServer, email: &str, subject: &str) -> (String, String) {
+    mail_with(smtp, email, subject, "").await
+}
+
+/// As `mail`, of those whose text holds `text`.
+async fn mail_with(smtp: &SmtpServer, email: &str, subject: &str, text: &str) -> (String, String) {
+    let wanted = text;
     for _ in 0..200 {
         let found = smtp.received().into_iter().rev().find_map(|received| {
             if !received.to.iter().any(|to| to.contains(email)) {
@@ -63,7 +69,7 @@ async fn mail(smtp: &SmtpServer, email: &str, subject: &str) -> (String, String)
             let message = MessageParser::default().parse(received.data.as_bytes())?;
             let title = message.subject().unwrap_or_default().to_owned();
             let text = message.body_text(0)?.into_owned();
-            title.starts_with(subject).then_some((title, text))
+            (title.starts_with(subject) && text.contains(wanted)).then_some((title, text))
         });
         if let Some(found) = found {
             return found;
@@ -186,7 +192,7 @@ async fn a_freed_time_is_held_for_the_first_in_line_and_accepting_books_it(backe
     let Some(app) = spawn(backend, &smtp, &config).await else {
         return;
     };
-    let (starts, day) = a_day_with(&app, 3).await;
+    let (starts, day) = a_day_with(&app, 8).await;
     let start = &starts[0];
     // Every counter that can serve it is booked at this start.
     let counters = free_at(&app.slots("bergkamen", "personalausweis").await, start);
@@ -238,6 +244,20 @@ async fn a_freed_time_is_held_for_the_first_in_line_and_accepting_books_it(backe
     let (status, _) = call(&app, Method::POST, &other, &mail_secret).await;
     assert_eq!(status, 404);
 
+    // The same limits as any booking: an address that holds two upcoming
+    // appointments cannot accept a third.
+    let mut held = Vec::new();
+    for other in [&starts[5], &starts[7]] {
+        held.push(book(&app, other, &first.email).await);
+    }
+    let (status, error) = call(&app, Method::POST, &accept_path, &mail_secret).await;
+    assert_eq!(
+        (status, &error["error"]["code"]),
+        (409, &json!("limit_reached")),
+        "{error}"
+    );
+    cancel(&app, &held[0]).await;
+
     // Accepting books it: answered as a booking, with its own token.
     let response = app
         .http
@@ -259,8 +279,8 @@ async fn a_freed_time_is_held_for_the_first_in_line_and_accepting_books_it(backe
     let token = booking["token"].as_str().expect("token");
     let (status, read) = call(&app, Method::GET, &format!("/api/v1/bookings/{code}"), token).await;
     assert_eq!((status, &read["status"]), (200, &json!("booked")), "{read}");
-    let (_, text) = mail(&smtp, &first.email, "Terminbestätigung").await;
-    assert!(text.contains(code), "{text}");
+    // Its confirmation mail, as for any booking.
+    mail_with(&smtp, &first.email, "Terminbestätigung", code).await;
 
     let fulfilled = entry(&app, &first).await;
     assert_eq!(fulfilled["status"], "fulfilled", "{fulfilled}");

@@ -217,8 +217,11 @@ const ANONYMISE_HISTORY: &str = "UPDATE booking_history SET detail = NULL WHERE 
 const DROP_MAILS_OF_ANONYMISED: &str = "DELETE FROM mail_outbox WHERE sent_at IS NULL AND failed_at IS NULL AND EXISTS \
      (SELECT 1 FROM bookings b WHERE b.office_id = mail_outbox.office_id AND b.code = mail_outbox.code \
      AND b.anonymised_at IS NOT NULL)";
+/// A waitlist offer's hold is not the address's booking until accepted.
 const COUNT_ACTIVE_FOR_EMAIL: &str = "SELECT COUNT(*) AS active FROM bookings \
-     WHERE office_id = $1 AND email_normalized = $2 AND status IN ('pending', 'booked') AND start_at > $3";
+     WHERE office_id = $1 AND email_normalized = $2 AND status IN ('pending', 'booked') AND start_at > $3 \
+     AND NOT EXISTS (SELECT 1 FROM waitlist_offers o WHERE o.office_id = bookings.office_id \
+     AND o.code = bookings.code AND o.status = 'offered')";
 const SELECT_ACTIVE: &str = "SELECT code, counter_id, start_at, end_at FROM bookings \
      WHERE office_id = $1 AND status <> 'cancelled' AND end_at > $2 ORDER BY start_at";
 const MAIL_BACKLOG: &str = "SELECT COUNT(*) AS backlog FROM mail_outbox WHERE sent_at IS NULL AND failed_at IS NULL";
@@ -1321,9 +1324,20 @@ where
         let Some(hold) = Self::find_in(&mut tx, D::SELECT_FOR_CHANGE, &offer.office_id, &offer.code).await? else {
             return Ok(Answer::NotFound);
         };
+        // Answered before, or its hold ended (the expiry may not have run
+        // yet: the time is what counts). An offer never opens again, so a
+        // closed one stays closed; an open one the guarded update decides.
+        let closed = match offer.status {
+            OfferStatus::Offered if offer.expires_at <= acceptance.at => Some(OfferStatus::Expired),
+            OfferStatus::Offered => None,
+            status => Some(status),
+        };
+        if let Some(status) = closed {
+            return Ok(Answer::Closed(status));
+        }
         if let Some(limit) = acceptance.limit {
-            // Under the address's lock, as for a new booking; the hold
-            // counts as an upcoming booking of the address itself.
+            // Under the address's lock, as for a new booking (the hold
+            // itself is not counted while its offer is open).
             let email = bookings::normalise_email(&hold.email);
             if let Some(lock) = D::LOCK_CITIZEN {
                 let lock_key = format!("email {email}");
@@ -1340,7 +1354,7 @@ where
                 .fetch_one(&mut *tx)
                 .await?
                 .try_get("active")?;
-            if active > i64::from(limit) {
+            if active >= i64::from(limit) {
                 return Ok(Answer::LimitReached);
             }
         }
@@ -1351,13 +1365,7 @@ where
             .execute(&mut *tx)
             .await?;
         if D::rows_affected(&accepted) == 0 {
-            // Answered before, or its hold ended (the expiry may not have
-            // run yet: the time is what counts).
-            let status = match offer.status {
-                OfferStatus::Offered => OfferStatus::Expired,
-                status => status,
-            };
-            return Ok(Answer::Closed(status));
+            return Ok(Answer::Closed(OfferStatus::Expired));
         }
         let booked = sqlx::query(BOOK_HOLD)
             .bind(offer.office_id.as_str())
