@@ -356,7 +356,6 @@ pub fn render(kind: MailKind, booking: &Booking, context: &MailContext<'_>) -> (
     let words = words(&booking.language);
     let start = booking.start.with_timezone(&context.timezone);
     let end = booking.end.with_timezone(&context.timezone);
-    let date = (words.long_date)(start.date_naive());
     let short_date = start.format(words.short);
     let (subject, lead) = match kind {
         MailKind::Confirmation => (
@@ -395,25 +394,9 @@ pub fn render(kind: MailKind, booking: &Booking, context: &MailContext<'_>) -> (
         text.push_str(&format!("{}: {number}\n", words.waiting_number));
     }
     text.push_str(&format!("{}: {}\n", words.code, booking.code));
-    text.push_str(&format!("{}: {date}\n", words.date));
-    text.push_str(&format!(
-        "{}: {} – {}\n",
-        words.time,
-        start.format("%H:%M"),
-        end.format(words.clock)
-    ));
-    text.push_str(&format!(
-        "{}: {}, {}\n",
-        words.place, context.office_name, context.address
-    ));
-    text.push_str(&format!("{}: {}\n", words.concerns, context.concerns.join(", ")));
+    push_appointment(&mut text, words, (start, end), context);
     if !matches!(kind, MailKind::Cancelled | MailKind::Soon) {
-        if !context.documents.is_empty() {
-            text.push_str(&format!("\n{}\n", words.bring));
-            for document in &context.documents {
-                text.push_str(&format!("- {document}\n"));
-            }
-        }
+        push_documents(&mut text, words, context);
         if !context.fees.is_empty() {
             text.push_str(&format!("\n{}\n", words.fees));
             for (concern, fee) in &context.fees {
@@ -431,6 +414,38 @@ pub fn render(kind: MailKind, booking: &Booking, context: &MailContext<'_>) -> (
     }
     text.push_str(&format!("\n{}{}\n", words.regards, context.office_name));
     (subject, text)
+}
+
+/// The lines of a mail that say when, where and what: date, time, place,
+/// concerns.
+fn push_appointment(
+    text: &mut String,
+    words: &Words,
+    (start, end): (chrono::DateTime<Tz>, chrono::DateTime<Tz>),
+    context: &MailContext<'_>,
+) {
+    text.push_str(&format!("{}: {}\n", words.date, (words.long_date)(start.date_naive())));
+    text.push_str(&format!(
+        "{}: {} – {}\n",
+        words.time,
+        start.format("%H:%M"),
+        end.format(words.clock)
+    ));
+    text.push_str(&format!(
+        "{}: {}, {}\n",
+        words.place, context.office_name, context.address
+    ));
+    text.push_str(&format!("{}: {}\n", words.concerns, context.concerns.join(", ")));
+}
+
+/// What to bring, as a list, where there is anything.
+fn push_documents(text: &mut String, words: &Words, context: &MailContext<'_>) {
+    if !context.documents.is_empty() {
+        text.push_str(&format!("\n{}\n", words.bring));
+        for document in &context.documents {
+            text.push_str(&format!("- {document}\n"));
+        }
+    }
 }
 
 /// The mail that offers a waitlist entry the time `hold` keeps for it
@@ -453,25 +468,9 @@ pub fn render_waitlist_offer(
         start.format(words.short)
     );
     let mut text = format!("{} {},\n\n{}\n\n", words.hello, hold.name, words.offer_lead);
-    text.push_str(&format!("{}: {}\n", words.date, (words.long_date)(start.date_naive())));
-    text.push_str(&format!(
-        "{}: {} – {}\n",
-        words.time,
-        start.format("%H:%M"),
-        end.format(words.clock)
-    ));
-    text.push_str(&format!(
-        "{}: {}, {}\n",
-        words.place, context.office_name, context.address
-    ));
-    text.push_str(&format!("{}: {}\n", words.concerns, context.concerns.join(", ")));
+    push_appointment(&mut text, words, (start, end), context);
     text.push_str(&format!("\n{}\n", words.offer_until.replace("{deadline}", &deadline)));
-    if !context.documents.is_empty() {
-        text.push_str(&format!("\n{}\n", words.bring));
-        for document in &context.documents {
-            text.push_str(&format!("- {document}\n"));
-        }
-    }
+    push_documents(&mut text, words, context);
     text.push_str(&format!("\n{}\n{accept}\n", words.offer_accept));
     text.push_str(&format!(
         "\n{}\n{decline}\n{}\n",

@@ -596,6 +596,33 @@ impl TestApp {
         body
     }
 
+    /// Sends `method path` with `Authorization: Bearer <token>`; returns
+    /// status and body (`Null` when it has none).
+    pub async fn call(&self, method: reqwest::Method, path: &str, token: &str) -> (u16, Value) {
+        let response = self
+            .http
+            .request(method, self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Joins the waitlist of `office` with `body`; returns status and body.
+    pub async fn join_waitlist(&self, office: &str, body: &Value) -> (u16, Value) {
+        let response = self
+            .http
+            .post(self.url(&format!("/api/v1/offices/{office}/waitlist")))
+            .json(body)
+            .send()
+            .await
+            .expect("join");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
     /// Posts a booking request; returns status and body.
     pub async fn book(&self, body: &Value) -> (u16, Value) {
         let response = self

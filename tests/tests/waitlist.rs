@@ -30,36 +30,12 @@ fn wish(email: &str) -> Value {
     })
 }
 
-async fn join(app: &TestApp, body: &Value) -> (u16, Value) {
-    let response = app
-        .http
-        .post(app.url("/api/v1/offices/bergkamen/waitlist"))
-        .json(body)
-        .send()
-        .await
-        .expect("join");
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
-}
-
-async fn call(app: &TestApp, method: reqwest::Method, path: &str, token: &str) -> (u16, Value) {
-    let response = app
-        .http
-        .request(method, app.url(path))
-        .bearer_auth(token)
-        .send()
-        .await
-        .expect("request");
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
-}
-
 async fn an_entry_takes_part_once_its_address_is_confirmed_by_mail(backend: Backend) {
     let smtp = SmtpServer::start().await;
     let Some(app) = TestApp::spawn_with_mail(backend, &smtp.url).await else {
         return;
     };
-    let (status, entry) = join(&app, &wish("erika.wartet@example.de")).await;
+    let (status, entry) = app.join_waitlist("bergkamen", &wish("erika.wartet@example.de")).await;
     assert_eq!(status, 201, "{entry}");
     assert_eq!(entry["status"], "unconfirmed");
     assert_eq!(
@@ -97,24 +73,24 @@ async fn an_entry_takes_part_once_its_address_is_confirmed_by_mail(backend: Back
 
     // The entry's own token does not confirm: only the mailbox does.
     let confirm = format!("/api/v1/waitlist/{id}/confirm");
-    let (status, error) = call(&app, reqwest::Method::POST, &confirm, &token).await;
+    let (status, error) = app.call(reqwest::Method::POST, &confirm, &token).await;
     assert_eq!(
         (status, &error["error"]["code"]),
         (404, &json!("waitlist_entry_not_found"))
     );
-    let (status, confirmed) = call(&app, reqwest::Method::POST, &confirm, &secret).await;
+    let (status, confirmed) = app.call(reqwest::Method::POST, &confirm, &secret).await;
     assert_eq!((status, &confirmed["status"]), (200, &json!("active")), "{confirmed}");
     let confirmed_at = confirmed["confirmed_at"].as_str().expect("confirmed_at").to_owned();
     assert!(confirmed.get("token").is_none(), "the token is answered once");
     // Again: harmless, and the place in the queue stays.
-    let (status, again) = call(&app, reqwest::Method::POST, &confirm, &secret).await;
+    let (status, again) = app.call(reqwest::Method::POST, &confirm, &secret).await;
     assert_eq!((status, &again["confirmed_at"]), (200, &json!(confirmed_at)));
 
     let entry_path = format!("/api/v1/waitlist/{id}");
-    let (status, read) = call(&app, reqwest::Method::GET, &entry_path, &token).await;
+    let (status, read) = app.call(reqwest::Method::GET, &entry_path, &token).await;
     assert_eq!((status, &read["status"]), (200, &json!("active")), "{read}");
     assert_eq!(read["email"], "erika.wartet@example.de");
-    let (status, error) = call(&app, reqwest::Method::GET, &entry_path, &secret).await;
+    let (status, error) = app.call(reqwest::Method::GET, &entry_path, &secret).await;
     assert_eq!(
         (status, &error["error"]["code"]),
         (404, &json!("waitlist_entry_not_found"))
@@ -149,7 +125,7 @@ async fn an_entry_takes_part_once_its_address_is_confirmed_by_mail(backend: Back
         .await
         .expect("withdraw");
     assert_eq!(response.status().as_u16(), 204);
-    let (_, read) = call(&app, reqwest::Method::GET, &entry_path, &token).await;
+    let (_, read) = app.call(reqwest::Method::GET, &entry_path, &token).await;
     assert_eq!(read["status"], "withdrawn");
     let again = app
         .http
@@ -159,7 +135,7 @@ async fn an_entry_takes_part_once_its_address_is_confirmed_by_mail(backend: Back
         .await
         .expect("withdraw again");
     assert_eq!(again.status().as_u16(), 204);
-    let (status, error) = call(&app, reqwest::Method::POST, &confirm, &secret).await;
+    let (status, error) = app.call(reqwest::Method::POST, &confirm, &secret).await;
     assert_eq!((status, &error["error"]["code"]), (409, &json!("invalid_transition")));
 }
 
@@ -169,7 +145,7 @@ async fn an_address_holds_at_most_two_entries_and_bad_wishes_are_refused(backend
     };
     let mut tokens = Vec::new();
     for _ in 0..2 {
-        let (status, entry) = join(&app, &wish("Zwei.Mal+x@Example.de")).await;
+        let (status, entry) = app.join_waitlist("bergkamen", &wish("Zwei.Mal+x@Example.de")).await;
         assert_eq!(status, 201, "{entry}");
         tokens.push((
             entry["id"].as_str().expect("id").to_owned(),
@@ -177,7 +153,7 @@ async fn an_address_holds_at_most_two_entries_and_bad_wishes_are_refused(backend
         ));
     }
     // The same address, however written: the third waits for a place.
-    let (status, error) = join(&app, &wish("zwei.mal@example.de")).await;
+    let (status, error) = app.join_waitlist("bergkamen", &wish("zwei.mal@example.de")).await;
     assert_eq!(
         (status, &error["error"]["code"]),
         (409, &json!("limit_reached")),
@@ -192,9 +168,9 @@ async fn an_address_holds_at_most_two_entries_and_bad_wishes_are_refused(backend
         .await
         .expect("withdraw");
     assert_eq!(withdrawn.status().as_u16(), 204);
-    let (status, _) = join(&app, &wish("zwei.mal@example.de")).await;
+    let (status, _) = app.join_waitlist("bergkamen", &wish("zwei.mal@example.de")).await;
     assert_eq!(status, 201, "a withdrawn entry frees its place");
-    let (status, _) = join(&app, &wish("zwei.mal@example.de")).await;
+    let (status, _) = app.join_waitlist("bergkamen", &wish("zwei.mal@example.de")).await;
     assert_eq!(status, 409, "two wait again");
     // An entry whose range is over has ended by itself, and frees its place.
     let (id, token) = &tokens[1];
@@ -203,9 +179,11 @@ async fn an_address_holds_at_most_two_entries_and_bad_wishes_are_refused(backend
         "UPDATE waitlist_entries SET from_day = '{yesterday}', to_day = '{yesterday}' WHERE id = '{id}'"
     ))
     .await;
-    let (status, ended) = call(&app, reqwest::Method::GET, &format!("/api/v1/waitlist/{id}"), token).await;
+    let (status, ended) = app
+        .call(reqwest::Method::GET, &format!("/api/v1/waitlist/{id}"), token)
+        .await;
     assert_eq!((status, &ended["status"]), (200, &json!("ended")), "{ended}");
-    let (status, _) = join(&app, &wish("zwei.mal@example.de")).await;
+    let (status, _) = app.join_waitlist("bergkamen", &wish("zwei.mal@example.de")).await;
     assert_eq!(status, 201, "an ended entry frees its place");
 
     let refused = |change: fn(&mut Value), code: &'static str, status: u16| {
@@ -213,7 +191,7 @@ async fn an_address_holds_at_most_two_entries_and_bad_wishes_are_refused(backend
         async move {
             let mut body = wish("jemand@example.de");
             change(&mut body);
-            let (answered, error) = join(app, &body).await;
+            let (answered, error) = app.join_waitlist("bergkamen", &body).await;
             assert_eq!(
                 (answered, &error["error"]["code"]),
                 (status, &json!(code)),
@@ -254,7 +232,7 @@ async fn the_links_of_the_mail_lead_to_pages_that_confirm_and_withdraw(backend: 
     let Some(app) = TestApp::spawn_with_mail(backend, &smtp.url).await else {
         return;
     };
-    let (status, entry) = join(&app, &wish("seite@example.de")).await;
+    let (status, entry) = app.join_waitlist("bergkamen", &wish("seite@example.de")).await;
     assert_eq!(status, 201);
     let id = entry["id"].as_str().expect("id").to_owned();
     let token = entry["token"].as_str().expect("token").to_owned();
@@ -279,7 +257,9 @@ async fn the_links_of_the_mail_lead_to_pages_that_confirm_and_withdraw(backend: 
     let (status, html) = page(format!("/warteliste/{id}/bestaetigen?token={secret}")).await;
     assert_eq!(status, 200);
     assert!(html.contains("E-Mail-Adresse bestätigen"), "{html}");
-    let (_, still) = call(&app, reqwest::Method::GET, &format!("/api/v1/waitlist/{id}"), &token).await;
+    let (_, still) = app
+        .call(reqwest::Method::GET, &format!("/api/v1/waitlist/{id}"), &token)
+        .await;
     assert_eq!(still["status"], "unconfirmed");
     let (cookie, csrf) = app.csrf().await;
     let post = |path: String, secret: String| {
@@ -311,7 +291,9 @@ async fn the_links_of_the_mail_lead_to_pages_that_confirm_and_withdraw(backend: 
     let (status, html) = post(format!("/warteliste/{id}/zurueckziehen"), token.clone()).await;
     assert_eq!(status, 200, "{html}");
     assert!(html.contains("Ihr Terminwecker ist zurückgezogen"), "{html}");
-    let (_, withdrawn) = call(&app, reqwest::Method::GET, &format!("/api/v1/waitlist/{id}"), &token).await;
+    let (_, withdrawn) = app
+        .call(reqwest::Method::GET, &format!("/api/v1/waitlist/{id}"), &token)
+        .await;
     assert_eq!(withdrawn["status"], "withdrawn");
     // A wrong link: a page that says so.
     let (status, html) = page(format!("/warteliste/{id}?token={secret}")).await;

@@ -40,18 +40,6 @@ async fn spawn(backend: Backend, smtp: &SmtpServer, config: &ChangedConfig) -> O
     .await
 }
 
-async fn call(app: &TestApp, method: Method, path: &str, token: &str) -> (u16, Value) {
-    let response = app
-        .http
-        .request(method, app.url(path))
-        .bearer_auth(token)
-        .send()
-        .await
-        .expect("request");
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
-}
-
 /// The subject and text of the latest mail to `email` whose subject starts
 /// with `subject`, waiting up to ten seconds for it.
 async fn mail(smtp: &SmtpServer, email: &str, subject: &str) -> (String, String) {
@@ -112,19 +100,14 @@ async fn waiting(app: &TestApp, smtp: &SmtpServer, email: &str, day: NaiveDate) 
         "name": "Wartende Person",
         "email": email,
     });
-    let response = app
-        .http
-        .post(app.url("/api/v1/offices/bergkamen/waitlist"))
-        .json(&body)
-        .send()
-        .await
-        .expect("join");
-    assert_eq!(response.status().as_u16(), 201);
-    let entry: Value = response.json().await.expect("entry");
+    let (status, entry) = app.join_waitlist("bergkamen", &body).await;
+    assert_eq!(status, 201, "{entry}");
     let id = entry["id"].as_str().expect("id").to_owned();
     let (_, text) = mail(smtp, email, "Bitte bestätigen: Terminwecker").await;
     let confirm = secret(&link(&text, "/bestaetigen?token="));
-    let (status, confirmed) = call(app, Method::POST, &format!("/api/v1/waitlist/{id}/confirm"), &confirm).await;
+    let (status, confirmed) = app
+        .call(Method::POST, &format!("/api/v1/waitlist/{id}/confirm"), &confirm)
+        .await;
     assert_eq!((status, &confirmed["status"]), (200, &json!("active")));
     Waiting {
         id,
@@ -134,13 +117,8 @@ async fn waiting(app: &TestApp, smtp: &SmtpServer, email: &str, day: NaiveDate) 
 }
 
 async fn entry(app: &TestApp, waiting: &Waiting) -> Value {
-    let (status, entry) = call(
-        app,
-        Method::GET,
-        &format!("/api/v1/waitlist/{}", waiting.id),
-        &waiting.token,
-    )
-    .await;
+    let path = format!("/api/v1/waitlist/{}", waiting.id);
+    let (status, entry) = app.call(Method::GET, &path, &waiting.token).await;
     assert_eq!(status, 200, "{entry}");
     entry
 }
@@ -158,7 +136,9 @@ async fn book(app: &TestApp, start: &str, email: &str) -> (String, String) {
 }
 
 async fn cancel(app: &TestApp, (code, token): &(String, String)) {
-    let (status, body) = call(app, Method::DELETE, &format!("/api/v1/bookings/{code}"), token).await;
+    let (status, body) = app
+        .call(Method::DELETE, &format!("/api/v1/bookings/{code}"), token)
+        .await;
     assert_eq!(status, 204, "{body}");
 }
 
@@ -238,10 +218,10 @@ async fn a_freed_time_is_held_for_the_first_in_line_and_accepting_books_it(backe
     assert_eq!(secret(&decline_link), mail_secret);
     // The mail's secret opens the entry, not someone else's offer.
     let accept_path = format!("/api/v1/waitlist/{}/offers/{offer_id}/accept", first.id);
-    let (status, error) = call(&app, Method::POST, &accept_path, &second.token).await;
+    let (status, error) = app.call(Method::POST, &accept_path, &second.token).await;
     assert_eq!((status, &error["error"]["code"]), (404, &json!("offer_not_found")));
     let other = format!("/api/v1/waitlist/{}/offers/{offer_id}/accept", second.id);
-    let (status, _) = call(&app, Method::POST, &other, &mail_secret).await;
+    let (status, _) = app.call(Method::POST, &other, &mail_secret).await;
     assert_eq!(status, 404);
 
     // The same limits as any booking: an address that holds two upcoming
@@ -250,7 +230,7 @@ async fn a_freed_time_is_held_for_the_first_in_line_and_accepting_books_it(backe
     for other in [&starts[5], &starts[7]] {
         held.push(book(&app, other, &first.email).await);
     }
-    let (status, error) = call(&app, Method::POST, &accept_path, &mail_secret).await;
+    let (status, error) = app.call(Method::POST, &accept_path, &mail_secret).await;
     assert_eq!(
         (status, &error["error"]["code"]),
         (409, &json!("limit_reached")),
@@ -277,7 +257,7 @@ async fn a_freed_time_is_held_for_the_first_in_line_and_accepting_books_it(backe
         Some(format!("/api/v1/bookings/{code}"))
     );
     let token = booking["token"].as_str().expect("token");
-    let (status, read) = call(&app, Method::GET, &format!("/api/v1/bookings/{code}"), token).await;
+    let (status, read) = app.call(Method::GET, &format!("/api/v1/bookings/{code}"), token).await;
     assert_eq!((status, &read["status"]), (200, &json!("booked")), "{read}");
     // Its confirmation mail, as for any booking.
     mail_with(&smtp, &first.email, "Terminbestätigung", code).await;
@@ -287,10 +267,10 @@ async fn a_freed_time_is_held_for_the_first_in_line_and_accepting_books_it(backe
     assert_eq!(fulfilled["offers"][0]["status"], "accepted");
     assert_eq!(fulfilled["offers"][0]["code"], code);
     // Answered: accepting or declining again is refused.
-    let (status, error) = call(&app, Method::POST, &accept_path, &first.token).await;
+    let (status, error) = app.call(Method::POST, &accept_path, &first.token).await;
     assert_eq!((status, &error["error"]["code"]), (409, &json!("offer_expired")));
     let decline_path = format!("/api/v1/waitlist/{}/offers/{offer_id}/decline", first.id);
-    let (status, _) = call(&app, Method::POST, &decline_path, &first.token).await;
+    let (status, _) = app.call(Method::POST, &decline_path, &first.token).await;
     assert_eq!(status, 409);
 }
 
@@ -313,7 +293,7 @@ async fn a_declined_or_expired_offer_passes_on_and_the_third_ends_the_entry(back
     let offer = entry(&app, &first).await["offers"][0].clone();
     let offer_id = offer["id"].as_str().expect("offer id").to_owned();
     let decline = |waiting: &Waiting, offer: &str| format!("/api/v1/waitlist/{}/offers/{offer}/decline", waiting.id);
-    let (status, _) = call(&app, Method::POST, &decline(&first, &offer_id), &first.token).await;
+    let (status, _) = app.call(Method::POST, &decline(&first, &offer_id), &first.token).await;
     assert_eq!(status, 204);
     let after = entry(&app, &first).await;
     assert_eq!(
@@ -373,7 +353,7 @@ async fn a_declined_or_expired_offer_passes_on_and_the_third_ends_the_entry(back
             .as_str()
             .expect("offer id")
             .to_owned();
-        let (status, _) = call(&app, Method::POST, &decline(&first, &open), &first.token).await;
+        let (status, _) = app.call(Method::POST, &decline(&first, &open), &first.token).await;
         assert_eq!(status, 204);
     }
     let ended = entry(&app, &first).await;
@@ -503,7 +483,7 @@ async fn a_moved_booking_offers_its_old_time_and_a_withdrawal_lets_it_go(backend
     // Withdrawn with an offer open, the held time is let go at once.
     let free = free_at(&app.slots("bergkamen", "personalausweis").await, &starts[0]);
     let path = format!("/api/v1/waitlist/{}", first.id);
-    assert_eq!(call(&app, Method::DELETE, &path, &first.token).await.0, 204);
+    assert_eq!(app.call(Method::DELETE, &path, &first.token).await.0, 204);
     let withdrawn = entry(&app, &first).await;
     assert_eq!(
         (&withdrawn["status"], &withdrawn["offers"][0]["status"]),
@@ -583,17 +563,11 @@ async fn a_new_day_goes_first_to_a_lottery_of_those_waiting_for_it(backend: Back
         entries.push(waiting(&app, &smtp, &format!("los{index}@example.de"), day).await);
     }
     // Unconfirmed: no part in the lottery.
-    let unconfirmed = app
-        .http
-        .post(app.url("/api/v1/offices/bergkamen/waitlist"))
-        .json(&json!({
-            "concerns": ["personalausweis"], "from": day.to_string(), "to": day.to_string(),
-            "name": "Ohne Bestätigung", "email": "ohne@example.de",
-        }))
-        .send()
-        .await
-        .expect("join");
-    let unconfirmed: Value = unconfirmed.json().await.expect("entry");
+    let body = json!({
+        "concerns": ["personalausweis"], "from": day.to_string(), "to": day.to_string(),
+        "name": "Ohne Bestätigung", "email": "ohne@example.de",
+    });
+    let (_, unconfirmed) = app.join_waitlist("bergkamen", &body).await;
     // Now the release is five minutes ahead.
     config.change(demo, &released_at(release));
     app.restart_availability_service().await;
@@ -649,7 +623,7 @@ async fn a_new_day_goes_first_to_a_lottery_of_those_waiting_for_it(backend: Back
     assert_eq!(app.sql("SELECT COUNT(*) FROM waitlist_lotteries".to_owned()).await, 1);
     let id = unconfirmed["id"].as_str().expect("id");
     let token = unconfirmed["token"].as_str().expect("token");
-    let (_, unconfirmed) = call(&app, Method::GET, &format!("/api/v1/waitlist/{id}"), token).await;
+    let (_, unconfirmed) = app.call(Method::GET, &format!("/api/v1/waitlist/{id}"), token).await;
     assert_eq!(unconfirmed["offers"], json!([]));
     // The rest is left for the public at the release.
     let free_after = free(staff_starts(&app, day).await);
@@ -678,14 +652,7 @@ async fn time_that_opens_otherwise_is_offered_to_the_first_in_line(backend: Back
         "concerns": ["personalausweis"], "from": day.to_string(), "to": day.to_string(),
         "time_of_day": "morning", "name": "Frühaufsteherin", "email": "frueh@example.de",
     });
-    let response = app
-        .http
-        .post(app.url("/api/v1/offices/bergkamen/waitlist"))
-        .json(&body)
-        .send()
-        .await
-        .expect("join");
-    let joined: Value = response.json().await.expect("entry");
+    let (_, joined) = app.join_waitlist("bergkamen", &body).await;
     let (id, token) = (
         joined["id"].as_str().expect("id").to_owned(),
         joined["token"].as_str().expect("token").to_owned(),
@@ -701,7 +668,7 @@ async fn time_that_opens_otherwise_is_offered_to_the_first_in_line(backend: Back
     let (_, text) = mail(&smtp, &waiting.email, "Bitte bestätigen: Terminwecker").await;
     let confirm = secret(&link(&text, "/bestaetigen?token="));
     let path = format!("/api/v1/waitlist/{}/confirm", waiting.id);
-    assert_eq!(call(&app, Method::POST, &path, &confirm).await.0, 200);
+    assert_eq!(app.call(Method::POST, &path, &confirm).await.0, 200);
     let mut offers = Value::Null;
     for _ in 0..200 {
         offers = entry(&app, &waiting).await["offers"].clone();

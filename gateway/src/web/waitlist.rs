@@ -310,47 +310,74 @@ async fn entry_with(services: &Services, id: String, token: String) -> Result<bo
         .into_inner())
 }
 
-/// An offer's page (the accept link of its mail): the time held, and a
-/// button that books it.
-pub async fn offer(
-    State(services): State<Services>,
-    client: Client,
-    Path((id, offer_id)): Path<(String, String)>,
-    headers: HeaderMap,
-    Query(query): Query<TokenQuery>,
+/// Which of an offer's two pages: the one that books it (the accept link
+/// of its mail) or the one that declines it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum OfferPage {
+    Accept,
+    Decline,
+}
+
+/// An offer's page: the time held, and a button that books or declines it.
+async fn offer_page(
+    services: &Services,
+    (id, offer_id): (String, String),
+    headers: &HeaderMap,
+    token: String,
+    which: OfferPage,
 ) -> Result<Response, WebError> {
-    services.limit(Class::Lookups, None, client).await?;
-    let entry = entry_with(&services, id, query.token.clone()).await?;
+    let entry = entry_with(services, id, token.clone()).await?;
     let offer = offer_of(&entry, &offer_id)?;
-    let csrf = Csrf::from_headers(&headers)?;
+    let csrf = Csrf::from_headers(headers)?;
     let lang = i18n::current();
     let open = offer.status == "offered";
     let office = services.page_office(&entry.office_id).await?;
     let url = offer_url(&entry.id, &offer.id);
+    let (heading, confirm, action) = match which {
+        OfferPage::Accept => ("confirm.offer_heading", "confirm.offer_accept", url.clone()),
+        OfferPage::Decline => (
+            "confirm.offer_decline_heading",
+            "confirm.offer_decline",
+            format!("{url}/ablehnen"),
+        ),
+    };
+    // The way on: to the other page while the offer is open, else the entry.
+    let (back_link, back_label) = match (which, open) {
+        (OfferPage::Accept, true) => (
+            format!("{url}/ablehnen?token={}", encode(&token)),
+            lang.t("confirm.offer_decline_link"),
+        ),
+        (OfferPage::Decline, _) => (format!("{url}?token={}", encode(&token)), lang.t("confirm.offer_back")),
+        (OfferPage::Accept, false) => (entry_url(&entry.id, &token), lang.t("confirm.waitlist_yours")),
+    };
     let page = render(&Confirm {
         frame: Frame::office(&office),
-        heading: lang.t("confirm.offer_heading"),
+        heading: lang.t(heading),
         problem: None,
-        summary: offer_summary(&services, &entry, offer).await?,
-        action: if open { url.clone() } else { String::new() },
+        summary: offer_summary(services, &entry, offer).await?,
+        action: if open { action } else { String::new() },
         csrf: csrf.token.clone(),
-        token: query.token.clone(),
+        token,
         start: None,
-        confirm: lang.t("confirm.offer_accept"),
-        danger: false,
-        back_link: if open {
-            format!("{url}/ablehnen?token={}", encode(&query.token))
-        } else {
-            entry_url(&entry.id, &query.token)
-        },
-        back_label: if open {
-            lang.t("confirm.offer_decline_link")
-        } else {
-            lang.t("confirm.waitlist_yours")
-        },
-        note: open.then(|| lang.t("confirm.offer_note")),
+        confirm: lang.t(confirm),
+        danger: which == OfferPage::Decline,
+        back_link,
+        back_label,
+        note: (open && which == OfferPage::Accept).then(|| lang.t("confirm.offer_note")),
     })?;
     Ok(csrf.respond(page))
+}
+
+/// An offer's page (the accept link of its mail).
+pub async fn offer(
+    State(services): State<Services>,
+    client: Client,
+    Path(path): Path<(String, String)>,
+    headers: HeaderMap,
+    Query(query): Query<TokenQuery>,
+) -> Result<Response, WebError> {
+    services.limit(Class::Lookups, None, client).await?;
+    offer_page(&services, path, &headers, query.token, OfferPage::Accept).await
 }
 
 /// Accepts the offer: the booking's own page takes over, with its token.
@@ -385,34 +412,12 @@ pub async fn accept(
 pub async fn decline_form(
     State(services): State<Services>,
     client: Client,
-    Path((id, offer_id)): Path<(String, String)>,
+    Path(path): Path<(String, String)>,
     headers: HeaderMap,
     Query(query): Query<TokenQuery>,
 ) -> Result<Response, WebError> {
     services.limit(Class::Lookups, None, client).await?;
-    let entry = entry_with(&services, id, query.token.clone()).await?;
-    let offer = offer_of(&entry, &offer_id)?;
-    let csrf = Csrf::from_headers(&headers)?;
-    let lang = i18n::current();
-    let open = offer.status == "offered";
-    let office = services.page_office(&entry.office_id).await?;
-    let url = offer_url(&entry.id, &offer.id);
-    let page = render(&Confirm {
-        frame: Frame::office(&office),
-        heading: lang.t("confirm.offer_decline_heading"),
-        problem: None,
-        summary: offer_summary(&services, &entry, offer).await?,
-        action: if open { format!("{url}/ablehnen") } else { String::new() },
-        csrf: csrf.token.clone(),
-        token: query.token.clone(),
-        start: None,
-        confirm: lang.t("confirm.offer_decline"),
-        danger: true,
-        back_link: format!("{url}?token={}", encode(&query.token)),
-        back_label: lang.t("confirm.offer_back"),
-        note: None,
-    })?;
-    Ok(csrf.respond(page))
+    offer_page(&services, path, &headers, query.token, OfferPage::Decline).await
 }
 
 pub async fn decline(
