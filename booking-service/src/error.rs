@@ -16,6 +16,8 @@ pub enum Error {
     EntryNotFound,
     #[error("no such offer of this waitlist entry")]
     OfferNotFound,
+    #[error("this office has no webhook with this id")]
+    WebhookNotFound,
     #[error("this offer was {0}; its time is no longer held")]
     OfferClosed(&'static str),
     #[error("the slot was taken meanwhile on every counter that could serve it")]
@@ -58,6 +60,7 @@ impl Error {
             Error::NotFound => ErrorCode::BookingNotFound,
             Error::EntryNotFound => ErrorCode::WaitlistEntryNotFound,
             Error::OfferNotFound => ErrorCode::OfferNotFound,
+            Error::WebhookNotFound => ErrorCode::WebhookNotFound,
             Error::OfferClosed(_) => ErrorCode::OfferExpired,
             Error::SlotTaken => ErrorCode::SlotTaken,
             Error::NothingFree => ErrorCode::SlotUnavailable,

@@ -2,6 +2,7 @@
 
 pub mod bookings;
 pub mod changes;
+pub mod deliverer;
 pub mod error;
 pub mod mailer;
 pub mod notifications;
@@ -10,6 +11,7 @@ pub mod service;
 pub mod statistics;
 pub mod store;
 pub mod waitlist;
+pub mod webhooks;
 
 use amtstermin_platform::auth::Auth;
 use std::fmt;
@@ -50,6 +52,10 @@ pub struct Settings {
     /// the waitlist, in confirmation order; 0: never.
     #[arg(long, env = "AMTSTERMIN_WAITLIST_MATCH_SECONDS", default_value_t = 60)]
     pub waitlist_match_seconds: u64,
+    /// Seconds before a webhook delivery the receiver did not take is tried
+    /// again; the pause doubles each time, up to an hour, 12 attempts in all.
+    #[arg(long, env = "AMTSTERMIN_WEBHOOK_RETRY_SECONDS", default_value_t = 10)]
+    pub webhook_retry_seconds: u32,
     /// Address of a Prometheus metrics listener (e.g. 0.0.0.0:9102); none
     /// when empty. The all-in-one's gateway serves them at /metrics anyway.
     #[arg(
@@ -153,7 +159,7 @@ pub async fn run(
         reminder_before: (settings.mail.reminder_hours > 0)
             .then(|| chrono::TimeDelta::hours(i64::from(settings.mail.reminder_hours))),
     };
-    let mail_queued = Arc::new(tokio::sync::Notify::new());
+    let outboxes = service::Outboxes::default();
     let mut background = Vec::new();
     if !settings.metrics_listen.is_empty() {
         let metrics = TcpListener::bind(&settings.metrics_listen)
@@ -180,7 +186,7 @@ pub async fn run(
                 .with_context(|| format!("invalid sender address {:?}", settings.mail.from))?,
             public_url: peers.public_url.clone(),
             first_retry: chrono::TimeDelta::seconds(i64::from(settings.mail.retry_seconds.max(1))),
-            wake: mail_queued.clone(),
+            wake: outboxes.mail.clone(),
         };
         background.push(tokio::spawn(when_ready(ready.clone(), mailer.run())));
     }
@@ -188,13 +194,15 @@ pub async fn run(
         ready.clone(),
         retention::run(store.clone(), settings.retention_days),
     )));
+    let deliverer = deliverer::Deliverer::new(store.clone(), settings.webhook_retry_seconds, outboxes.hooks.clone())?;
+    background.push(tokio::spawn(when_ready(ready.clone(), deliverer.run())));
     let bookings = service::Bookings::new(
         store.clone(),
         feed,
         channel,
         ready.clone(),
         policy,
-        mail_queued,
+        outboxes,
         settings.retention_days,
     );
     background.push(tokio::spawn(when_ready(

@@ -1,6 +1,7 @@
 //! The gRPC face of the booking service.
 
 mod waitlist;
+mod webhooks;
 
 use amtstermin_platform::auth::{Scope, Scopes};
 use std::sync::Arc;
@@ -43,11 +44,26 @@ pub struct Bookings {
     ready: Arc<AtomicBool>,
     mail: MailPolicy,
     /// Wakes the mail worker after a change queued mails.
-    mail_queued: Arc<tokio::sync::Notify>,
+    outboxes: Outboxes,
     /// Days after an appointment until its personal data is erased.
     retention_days: u32,
     /// The offices' configuration (time zone, waiting-number prefixes).
     catalogues: amtstermin_catalogue::Catalogues,
+}
+
+/// Wakes the workers of the outboxes a change may have written to (mails,
+/// webhook deliveries); each also looks by itself now and then.
+#[derive(Clone, Default)]
+pub struct Outboxes {
+    pub mail: Arc<tokio::sync::Notify>,
+    pub hooks: Arc<tokio::sync::Notify>,
+}
+
+impl Outboxes {
+    pub fn written(&self) {
+        self.mail.notify_one();
+        self.hooks.notify_one();
+    }
 }
 
 impl Bookings {
@@ -57,7 +73,7 @@ impl Bookings {
         availability: Channel,
         ready: Arc<AtomicBool>,
         mail: MailPolicy,
-        mail_queued: Arc<tokio::sync::Notify>,
+        outboxes: Outboxes,
         retention_days: u32,
     ) -> Self {
         Self {
@@ -67,7 +83,7 @@ impl Bookings {
             catalogues: amtstermin_catalogue::Catalogues::new(availability),
             ready,
             mail,
-            mail_queued,
+            outboxes,
             retention_days,
         }
     }
@@ -78,7 +94,7 @@ impl Bookings {
         if let Some(sequence) = sequence {
             self.feed.committed(office_id, sequence);
         }
-        self.mail_queued.notify_one();
+        self.outboxes.written();
     }
 
     fn store(&self) -> Result<&dyn BookingStore, Error> {
@@ -464,7 +480,7 @@ impl Bookings {
             queued |= store.queue_soon_mail(&booking.office_id, &booking.code, &mail).await?;
         }
         if queued {
-            self.mail_queued.notify_one();
+            self.outboxes.written();
         }
         Ok(())
     }
@@ -1058,6 +1074,38 @@ impl BookingService for Bookings {
         request: Request<pb::WaitlistOfferRequest>,
     ) -> Result<Response<pb::WaitlistEntry>, Status> {
         Ok(Response::new(self.decline_offer(request.get_ref()).await?))
+    }
+
+    #[tracing::instrument(skip_all, fields(office = %request.get_ref().office_id))]
+    async fn create_webhook(
+        &self,
+        request: Request<pb::CreateWebhookRequest>,
+    ) -> Result<Response<pb::Webhook>, Status> {
+        Ok(Response::new(self.subscribe(request.into_inner()).await?))
+    }
+
+    #[tracing::instrument(skip_all, fields(office = %request.get_ref().office_id))]
+    async fn list_webhooks(
+        &self,
+        request: Request<pb::ListWebhooksRequest>,
+    ) -> Result<Response<pb::ListWebhooksResponse>, Status> {
+        Ok(Response::new(self.subscriptions(request.get_ref()).await?))
+    }
+
+    #[tracing::instrument(skip_all, fields(office = %request.get_ref().office_id))]
+    async fn delete_webhook(
+        &self,
+        request: Request<pb::DeleteWebhookRequest>,
+    ) -> Result<Response<pb::Webhook>, Status> {
+        Ok(Response::new(self.unsubscribe(request.get_ref()).await?))
+    }
+
+    #[tracing::instrument(skip_all, fields(office = %request.get_ref().office_id))]
+    async fn list_webhook_deliveries(
+        &self,
+        request: Request<pb::ListWebhookDeliveriesRequest>,
+    ) -> Result<Response<pb::ListWebhookDeliveriesResponse>, Status> {
+        Ok(Response::new(self.webhook_deliveries(request.get_ref()).await?))
     }
 
     #[tracing::instrument(skip_all, fields(office = %request.get_ref().office_id))]

@@ -405,6 +405,16 @@ mod tests {
             unknown.map_err(|status| status.code()),
             Err(tonic::Code::PermissionDenied)
         );
+        // Webhooks are an admin's: they send data elsewhere.
+        for method in [
+            "CreateWebhook",
+            "ListWebhooks",
+            "DeleteWebhook",
+            "ListWebhookDeliveries",
+        ] {
+            let path = format!("/amtstermin.booking.v1.BookingService/{method}");
+            assert_eq!(required_scope(&path), Some(Scope::Admin), "{method}");
+        }
     }
 
     #[test]

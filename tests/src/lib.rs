@@ -357,6 +357,7 @@ impl TestApp {
                 },
                 retention_days: 30,
                 waitlist_match_seconds: 0,
+                webhook_retry_seconds: 1,
                 metrics_listen: String::new(),
             },
             gateway: gateway::Settings {

@@ -109,6 +109,7 @@ async fn a_booking_service_without_its_database_is_not_serving_and_says_unavaila
         },
         retention_days: 30,
         waitlist_match_seconds: 0,
+        webhook_retry_seconds: 1,
         metrics_listen: String::new(),
     };
     let peers = booking_service::Peers {

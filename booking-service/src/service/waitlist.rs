@@ -112,7 +112,7 @@ impl Bookings {
                 .await?
             {
                 Added::Added => {
-                    self.mail_queued.notify_one();
+                    self.outboxes.written();
                     tracing::info!(office = %new.entry.office_id, entry = %new.entry.id, "joined the waitlist");
                     return Ok(pb::CreateWaitlistEntryResponse {
                         entry: Some(entry_to_proto(new.entry, Vec::new())),

@@ -16,6 +16,15 @@ use crate::changes::{Change, Snapshot};
 use crate::error::Error;
 use crate::notifications::{Notification, PendingMail};
 use crate::waitlist::{Entry, Handover, Offer, OfferStatus};
+use crate::webhooks::{Delivery, Due, Webhook};
+
+/// What became of one attempt to deliver a webhook.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeliveryOutcome {
+    Delivered,
+    RetryAt(DateTime<Utc>),
+    GivenUp,
+}
 
 /// The outcome of an attempt to reserve.
 #[derive(Debug)]
@@ -281,6 +290,38 @@ pub trait BookingStore: Send + Sync + 'static {
         confirmed_before: DateTime<Utc>,
     ) -> Result<Vec<Entry>, Error>;
 
+    /// Adds a subscription with its signing secret; `false` when its id is
+    /// taken (draw another).
+    async fn add_webhook(&self, webhook: &Webhook, secret: &str) -> Result<bool, Error>;
+
+    /// An office's subscriptions not deleted, oldest first.
+    async fn webhooks(&self, office_id: &str) -> Result<Vec<Webhook>, Error>;
+
+    /// Deletes a subscription (nothing more goes to it); `None` when unknown.
+    async fn delete_webhook(&self, office_id: &str, id: &str, at: DateTime<Utc>) -> Result<Option<Webhook>, Error>;
+
+    /// A subscription's latest deliveries, newest first.
+    async fn webhook_deliveries(&self, office_id: &str, webhook_id: &str, limit: u32) -> Result<Vec<Delivery>, Error>;
+
+    /// Claims up to `limit` deliveries due at `now` until `until` (another
+    /// replica takes them again only after that), with each's URL and secret;
+    /// a delivery of a deleted subscription is given up instead.
+    async fn claim_deliveries(
+        &self,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<(Due, String, String)>, Error>;
+
+    /// Records a delivery's answer: delivered, to be tried again at `retry`,
+    /// or (neither) given up.
+    async fn delivery_answered(
+        &self,
+        due: &Due,
+        (at, status, error): (DateTime<Utc>, u32, Option<&str>),
+        outcome: DeliveryOutcome,
+    ) -> Result<(), Error>;
+
     /// The entry and its offers, for whoever holds its token or the secret
     /// of one of its offer mails.
     async fn waitlist_entry(
@@ -449,6 +490,9 @@ pub trait BookingDialect: Dialect {
     /// Claims up to `$3` mails due at `$1` until `$2`, returning
     /// `office_id, id, code, kind, token, attempts`.
     const CLAIM_MAILS: &'static str;
+    /// As `CLAIM_MAILS`, for webhook deliveries, returning
+    /// `office_id, id, webhook_id, payload, attempts`.
+    const CLAIM_DELIVERIES: &'static str;
     /// The changes of office `$1` above position `$2` that a reader may see
     /// now, in order, at most `$3`.
     const SELECT_CHANGES: &'static str;
@@ -511,6 +555,10 @@ impl BookingDialect for SqliteDialect {
          WHERE rowid IN (SELECT rowid FROM mail_outbox WHERE sent_at IS NULL AND failed_at IS NULL \
          AND next_attempt_at <= $1 ORDER BY next_attempt_at LIMIT $3) \
          RETURNING office_id, id, code, kind, token, attempts";
+    const CLAIM_DELIVERIES: &'static str = "UPDATE webhook_deliveries SET next_attempt_at = $2, \
+         attempts = attempts + 1 WHERE rowid IN (SELECT rowid FROM webhook_deliveries WHERE delivered_at IS NULL \
+         AND failed_at IS NULL AND next_attempt_at <= $1 ORDER BY next_attempt_at LIMIT $3) \
+         RETURNING office_id, id, webhook_id, payload, attempts";
     const SELECT_CHANGES: &'static str = "SELECT sequence, kind, code, counter_id, start_at, end_at, created_at, \
          by_citizen FROM booking_events WHERE office_id = $1 AND sequence > $2 ORDER BY sequence LIMIT $3";
     const LOCK_CITIZEN: Option<&'static str> = None;
@@ -565,6 +613,11 @@ impl BookingDialect for PostgresDialect {
          AND next_attempt_at <= $1 ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED) due \
          WHERE m.office_id = due.office_id AND m.id = due.id \
          RETURNING m.office_id, m.id, m.code, m.kind, m.token, m.attempts";
+    const CLAIM_DELIVERIES: &'static str = "UPDATE webhook_deliveries d SET next_attempt_at = $2, \
+         attempts = d.attempts + 1 FROM (SELECT office_id, id FROM webhook_deliveries WHERE delivered_at IS NULL \
+         AND failed_at IS NULL AND next_attempt_at <= $1 ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED) due \
+         WHERE d.office_id = due.office_id AND d.id = due.id \
+         RETURNING d.office_id, d.id, d.webhook_id, d.payload, d.attempts";
     // Only below the statement snapshot's xmin: see the trait.
     const SELECT_CHANGES: &'static str = "SELECT sequence, kind, code, counter_id, start_at, end_at, created_at, \
          by_citizen FROM booking_events WHERE office_id = $1 AND sequence > $2 \

@@ -22,14 +22,15 @@ use sqlx::migrate::Migrator;
 use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, Row, Type};
 
 use super::{
-    Acceptance, Answer, BookingDialect, BookingStore, Decision, Move, MoveRequest, OfferKey, Reservation, StatusChange,
-    StatusRequest, booking_columns, decide,
+    Acceptance, Answer, BookingDialect, BookingStore, Decision, DeliveryOutcome, Move, MoveRequest, OfferKey,
+    Reservation, StatusChange, StatusRequest, booking_columns, decide,
 };
 use crate::bookings::{self, Booking, Channel, HistoryEntry, Idempotency, Interval, NewBooking, Status};
 use crate::changes::{Change, ChangeKind, Snapshot};
 use crate::error::Error;
 use crate::notifications::{MailKind, Notification, PendingMail};
 use crate::waitlist::{Handover, Offer, OfferStatus};
+use crate::webhooks::{Delivery, Due, Event, Webhook};
 
 const INSERT_BOOKING: &str = "INSERT INTO bookings (office_id, code, counter_id, concern_ids, start_at, end_at, \
      name, email, phone, token_hash, idempotency_key_hash, request_hash, token_sealed, channel, created_at, \
@@ -123,6 +124,27 @@ const SELECT_IN_LINE: &str = concat!(
      WHERE o.office_id = waitlist_entries.office_id AND o.entry_id = waitlist_entries.id AND o.start_at = $3) \
      ORDER BY confirmed_at, place, id LIMIT 500"
 );
+const SELECT_HOOKS: &str = "SELECT office_id, id, url, events, personal_data, created_at, created_by, deleted_at \
+     FROM webhooks WHERE office_id = $1 AND deleted_at IS NULL ORDER BY created_at, id";
+const INSERT_HOOK: &str = "INSERT INTO webhooks (office_id, id, url, secret, events, personal_data, created_at, \
+     created_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+const DELETE_HOOK: &str = "UPDATE webhooks SET deleted_at = $3 WHERE office_id = $1 AND id = $2 AND deleted_at IS NULL";
+const SELECT_HOOK: &str = "SELECT office_id, id, url, events, personal_data, created_at, created_by, deleted_at \
+     FROM webhooks WHERE office_id = $1 AND id = $2";
+const SELECT_HOOK_SECRET: &str = "SELECT url, secret, deleted_at FROM webhooks WHERE office_id = $1 AND id = $2";
+const INSERT_DELIVERY: &str = "INSERT INTO webhook_deliveries (office_id, id, webhook_id, event, payload, created_at, \
+     next_attempt_at) VALUES ($1, $2, $3, $4, $5, $6, $6)";
+const SELECT_DELIVERIES: &str = "SELECT id, event, payload, created_at, attempts, last_status, last_error, \
+     delivered_at, failed_at, next_attempt_at FROM webhook_deliveries \
+     WHERE office_id = $1 AND webhook_id = $2 ORDER BY created_at DESC, id DESC LIMIT $3";
+const DROP_OLD_DELIVERIES: &str = "DELETE FROM webhook_deliveries WHERE created_at < $1 \
+     AND (delivered_at IS NOT NULL OR failed_at IS NOT NULL)";
+const DELIVERED: &str = "UPDATE webhook_deliveries SET delivered_at = $3, last_status = $4, last_error = NULL \
+     WHERE office_id = $1 AND id = $2";
+const DELIVERY_RETRY: &str = "UPDATE webhook_deliveries SET next_attempt_at = $3, last_status = $4, last_error = $5 \
+     WHERE office_id = $1 AND id = $2";
+const DELIVERY_GIVEN_UP: &str = "UPDATE webhook_deliveries SET failed_at = $3, last_status = $4, last_error = $5 \
+     WHERE office_id = $1 AND id = $2";
 /// The entries of a lottery of day $2: active since before $3.
 const SELECT_LOTTERY: &str = concat!(
     entry_columns!(),
@@ -595,7 +617,10 @@ where
                 .await?;
             let mail = Notification::new(MailKind::WaitlistOffer, sent, Some(secret))?;
             Self::queue(conn, office_id, &new.code, std::slice::from_ref(&mail), false).await?;
-            return Ok(Some(created(&new, counter_id)));
+            let hold = created(&new, counter_id);
+            let payload = |_| crate::webhooks::offer_payload(&hold, (&entry.id, &offer_id), handover.now);
+            Self::queue_hooks(conn, (office_id, Event::WaitlistOffered), payload, handover.now).await?;
+            return Ok(Some(hold));
         }
         Ok(None)
     }
@@ -666,6 +691,62 @@ where
             .fetch_optional(&mut *conn)
             .await?;
         row.as_ref().map(Self::waitlist_offer_of).transpose()
+    }
+
+    fn webhook_of(row: &RowOf<D>) -> Result<Webhook, Error> {
+        let events: String = row.try_get("events")?;
+        Ok(Webhook {
+            office_id: row.try_get("office_id")?,
+            id: row.try_get("id")?,
+            url: row.try_get("url")?,
+            events: events.split(',').filter_map(Event::parse).collect(),
+            personal_data: row.try_get("personal_data")?,
+            created_at: Self::instant(row, "created_at")?,
+            created_by: row.try_get("created_by")?,
+            deleted_at: row
+                .try_get::<Option<D::Instant>, _>("deleted_at")?
+                .map(D::instant)
+                .transpose()?,
+        })
+    }
+
+    /// Queues `event` for every subscription of the office that wants it, in
+    /// the transaction of the change; `payload` says it with or without
+    /// personal data.
+    async fn queue_hooks(
+        conn: &mut Conn<D>,
+        (office_id, event): (&str, Event),
+        payload: impl Fn(bool) -> String,
+        at: DateTime<Utc>,
+    ) -> Result<(), Error> {
+        let rows = sqlx::query(SELECT_HOOKS).bind(office_id).fetch_all(&mut *conn).await?;
+        for hook in rows.iter().map(Self::webhook_of) {
+            let hook = hook?;
+            if !hook.wants(event) {
+                continue;
+            }
+            sqlx::query(INSERT_DELIVERY)
+                .bind(office_id)
+                .bind(crate::webhooks::new_message_id(Utc::now())?.as_str())
+                .bind(hook.id.as_str())
+                .bind(event.as_str())
+                .bind(payload(hook.personal_data).as_str())
+                .bind(D::stored(at))
+                .execute(&mut *conn)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Queues `event` about `booking` (as it is after the change).
+    async fn queue_booking_hooks(
+        conn: &mut Conn<D>,
+        event: Event,
+        booking: &Booking,
+        at: DateTime<Utc>,
+    ) -> Result<(), Error> {
+        let payload = |personal| crate::webhooks::booking_payload(event, booking, personal, at);
+        Self::queue_hooks(conn, (&booking.office_id, event), payload, at).await
     }
 
     fn pending_mail(row: &RowOf<D>) -> Result<PendingMail, Error> {
@@ -981,6 +1062,7 @@ where
             let status = booking.status;
             Self::record(&mut tx, key, new.created_at, &new.actor, (None, status), None).await?;
             Self::queue(&mut tx, &new.office_id, &new.code, &new.notifications, false).await?;
+            Self::queue_booking_hooks(&mut tx, Event::BookingCreated, &booking, new.created_at).await?;
             let by = (new.created_at, new.actor.as_str());
             let sequence = D::take_positions(&mut tx, &new.office_id, 1).await?;
             Self::log_change(&mut tx, (sequence, ChangeKind::Booked), &booking, by).await?;
@@ -1117,8 +1199,13 @@ where
                 let by = (request.at, request.actor);
                 sequence = Some(Self::log_release(&mut tx, (&booking, None, held.as_ref()), by).await?);
             }
-            tx.commit().await?;
             booking.status = request.to;
+            let event = match request.to {
+                Status::Cancelled => Event::BookingCancelled,
+                _ => Event::BookingStatusChanged,
+            };
+            Self::queue_booking_hooks(&mut tx, event, &booking, request.at).await?;
+            tx.commit().await?;
             return Ok(StatusChange::Changed { booking, sequence });
         }
     }
@@ -1175,6 +1262,7 @@ where
             };
             let by = (request.at, request.actor);
             let last = Self::log_release(&mut tx, (&old, Some(&booking), held.as_ref()), by).await?;
+            Self::queue_booking_hooks(&mut tx, Event::BookingMoved, &booking, request.at).await?;
             tx.commit().await?;
             return Ok(Move::Moved {
                 booking,
@@ -1391,10 +1479,12 @@ where
             .bind(D::stored(acceptance.at))
             .execute(&mut *tx)
             .await?;
-        tx.commit().await?;
         let mut booking = hold;
         booking.status = Status::Booked;
         booking.confirm_by = None;
+        // For everyone else the hold becomes a booking only now.
+        Self::queue_booking_hooks(&mut tx, Event::BookingCreated, &booking, acceptance.at).await?;
+        tx.commit().await?;
         Ok(Answer::Booked(booking))
     }
 
@@ -1454,6 +1544,9 @@ where
             None => None,
         };
         let sequence = Self::log_release(&mut tx, (&hold, None, held.as_ref()), (at, CITIZEN)).await?;
+        let mut released = hold.clone();
+        released.status = Status::Cancelled;
+        Self::queue_booking_hooks(&mut tx, Event::BookingCancelled, &released, at).await?;
         let entry = sqlx::query(SELECT_ENTRY)
             .bind(office_id)
             .bind(offer.entry_id.as_str())
@@ -1525,6 +1618,148 @@ where
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(Self::waitlist_entry_of).collect()
+    }
+
+    async fn add_webhook(&self, webhook: &Webhook, secret: &str) -> Result<bool, Error> {
+        let events: Vec<&str> = webhook.events.iter().map(|event| event.as_str()).collect();
+        let inserted = sqlx::query(INSERT_HOOK)
+            .bind(webhook.office_id.as_str())
+            .bind(webhook.id.as_str())
+            .bind(webhook.url.as_str())
+            .bind(secret)
+            .bind(events.join(",").as_str())
+            .bind(webhook.personal_data)
+            .bind(D::stored(webhook.created_at))
+            .bind(webhook.created_by.as_str())
+            .execute(&self.writer)
+            .await;
+        match inserted {
+            Ok(_) => Ok(true),
+            Err(error) if conflict(&error).is_some() => Ok(false),
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    async fn webhooks(&self, office_id: &str) -> Result<Vec<Webhook>, Error> {
+        let rows = sqlx::query(SELECT_HOOKS).bind(office_id).fetch_all(&self.pool).await?;
+        rows.iter().map(Self::webhook_of).collect()
+    }
+
+    async fn delete_webhook(&self, office_id: &str, id: &str, at: DateTime<Utc>) -> Result<Option<Webhook>, Error> {
+        let mut tx = self.writer.begin_with(D::BEGIN_WRITE).await?;
+        sqlx::query(DELETE_HOOK)
+            .bind(office_id)
+            .bind(id)
+            .bind(D::stored(at))
+            .execute(&mut *tx)
+            .await?;
+        let row = sqlx::query(SELECT_HOOK)
+            .bind(office_id)
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        row.as_ref().map(Self::webhook_of).transpose()
+    }
+
+    async fn webhook_deliveries(&self, office_id: &str, webhook_id: &str, limit: u32) -> Result<Vec<Delivery>, Error> {
+        let rows = sqlx::query(SELECT_DELIVERIES)
+            .bind(office_id)
+            .bind(webhook_id)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        let optional = |row: &RowOf<D>, column: &str| -> Result<Option<DateTime<Utc>>, Error> {
+            Ok(row
+                .try_get::<Option<D::Instant>, _>(column)?
+                .map(D::instant)
+                .transpose()?)
+        };
+        rows.iter()
+            .map(|row| {
+                let attempts: i32 = row.try_get("attempts")?;
+                let status: i32 = row.try_get("last_status")?;
+                Ok(Delivery {
+                    id: row.try_get("id")?,
+                    event: row.try_get("event")?,
+                    payload: row.try_get("payload")?,
+                    created_at: Self::instant(row, "created_at")?,
+                    attempts: u32::try_from(attempts).unwrap_or(0),
+                    last_status: u32::try_from(status).unwrap_or(0),
+                    last_error: row.try_get("last_error")?,
+                    delivered_at: optional(row, "delivered_at")?,
+                    failed_at: optional(row, "failed_at")?,
+                    next_attempt_at: Self::instant(row, "next_attempt_at")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn claim_deliveries(
+        &self,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<(Due, String, String)>, Error> {
+        let rows = sqlx::query(D::CLAIM_DELIVERIES)
+            .bind(D::stored(now))
+            .bind(D::stored(until))
+            .bind(i64::from(limit))
+            .fetch_all(&self.writer)
+            .await?;
+        let mut claimed = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let attempts: i32 = row.try_get("attempts")?;
+            let due = Due {
+                office_id: row.try_get("office_id")?,
+                id: row.try_get("id")?,
+                webhook_id: row.try_get("webhook_id")?,
+                payload: row.try_get("payload")?,
+                attempts: u32::try_from(attempts).unwrap_or(0),
+            };
+            let hook = sqlx::query(SELECT_HOOK_SECRET)
+                .bind(due.office_id.as_str())
+                .bind(due.webhook_id.as_str())
+                .fetch_optional(&self.pool)
+                .await?;
+            let live = match &hook {
+                Some(hook) => hook.try_get::<Option<D::Instant>, _>("deleted_at")?.is_none(),
+                None => false,
+            };
+            match hook {
+                Some(hook) if live => claimed.push((due, hook.try_get("url")?, hook.try_get("secret")?)),
+                _ => {
+                    let answer = (now, 0, Some("the subscription was deleted"));
+                    self.delivery_answered(&due, answer, DeliveryOutcome::GivenUp).await?;
+                }
+            }
+        }
+        Ok(claimed)
+    }
+
+    async fn delivery_answered(
+        &self,
+        due: &Due,
+        (at, status, error): (DateTime<Utc>, u32, Option<&str>),
+        outcome: DeliveryOutcome,
+    ) -> Result<(), Error> {
+        let (sql, when) = match outcome {
+            DeliveryOutcome::Delivered => (DELIVERED, at),
+            DeliveryOutcome::RetryAt(next) => (DELIVERY_RETRY, next),
+            DeliveryOutcome::GivenUp => (DELIVERY_GIVEN_UP, at),
+        };
+        let query = sqlx::query(sql)
+            .bind(due.office_id.as_str())
+            .bind(due.id.as_str())
+            .bind(D::stored(when))
+            .bind(i64::from(status));
+        let query = if outcome == DeliveryOutcome::Delivered {
+            query
+        } else {
+            query.bind(error)
+        };
+        query.execute(&self.writer).await?;
+        Ok(())
     }
 
     async fn waitlist_entry(
@@ -1835,6 +2070,12 @@ where
             .await?;
         sqlx::query(ANONYMISE_HISTORY).execute(&mut *tx).await?;
         sqlx::query(DROP_MAILS_OF_ANONYMISED).execute(&mut *tx).await?;
+        // A payload may carry personal data: answered ones go as the
+        // bookings' data does.
+        sqlx::query(DROP_OLD_DELIVERIES)
+            .bind(D::stored(ended_before))
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(D::rows_affected(&anonymised))
     }
