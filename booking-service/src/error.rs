@@ -18,6 +18,8 @@ pub enum Error {
     OfferNotFound,
     #[error("this office has no webhook with this id")]
     WebhookNotFound,
+    #[error("no calendar feed with this address")]
+    FeedNotFound,
     #[error("this offer was {0}; its time is no longer held")]
     OfferClosed(&'static str),
     #[error("the slot was taken meanwhile on every counter that could serve it")]
@@ -61,6 +63,7 @@ impl Error {
             Error::EntryNotFound => ErrorCode::WaitlistEntryNotFound,
             Error::OfferNotFound => ErrorCode::OfferNotFound,
             Error::WebhookNotFound => ErrorCode::WebhookNotFound,
+            Error::FeedNotFound => ErrorCode::CalendarFeedNotFound,
             Error::OfferClosed(_) => ErrorCode::OfferExpired,
             Error::SlotTaken => ErrorCode::SlotTaken,
             Error::NothingFree => ErrorCode::SlotUnavailable,

@@ -4,6 +4,7 @@ pub mod bookings;
 pub mod changes;
 pub mod deliverer;
 pub mod error;
+pub mod feeds;
 pub mod mailer;
 pub mod notifications;
 pub mod retention;

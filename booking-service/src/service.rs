@@ -1,5 +1,6 @@
 //! The gRPC face of the booking service.
 
+mod feeds;
 mod waitlist;
 mod webhooks;
 
@@ -1074,6 +1075,38 @@ impl BookingService for Bookings {
         request: Request<pb::WaitlistOfferRequest>,
     ) -> Result<Response<pb::WaitlistEntry>, Status> {
         Ok(Response::new(self.decline_offer(request.get_ref()).await?))
+    }
+
+    #[tracing::instrument(skip_all, fields(office = %request.get_ref().office_id))]
+    async fn create_calendar_feed(
+        &self,
+        request: Request<pb::CreateCalendarFeedRequest>,
+    ) -> Result<Response<pb::CalendarFeed>, Status> {
+        Ok(Response::new(self.create_feed(request.into_inner()).await?))
+    }
+
+    #[tracing::instrument(skip_all, fields(office = %request.get_ref().office_id))]
+    async fn list_calendar_feeds(
+        &self,
+        request: Request<pb::ListCalendarFeedsRequest>,
+    ) -> Result<Response<pb::ListCalendarFeedsResponse>, Status> {
+        Ok(Response::new(self.list_feeds(request.get_ref()).await?))
+    }
+
+    #[tracing::instrument(skip_all, fields(office = %request.get_ref().office_id))]
+    async fn revoke_calendar_feed(
+        &self,
+        request: Request<pb::RevokeCalendarFeedRequest>,
+    ) -> Result<Response<pb::CalendarFeed>, Status> {
+        Ok(Response::new(self.revoke_feed(request.get_ref()).await?))
+    }
+
+    #[tracing::instrument(skip_all, fields(office = %request.get_ref().office_id))]
+    async fn read_calendar_feed(
+        &self,
+        request: Request<pb::ReadCalendarFeedRequest>,
+    ) -> Result<Response<pb::ReadCalendarFeedResponse>, Status> {
+        Ok(Response::new(self.read_feed(request.get_ref()).await?))
     }
 
     #[tracing::instrument(skip_all, fields(office = %request.get_ref().office_id))]

@@ -1,5 +1,6 @@
-//! iCalendar (RFC 5545) export of a booking, so citizens can put the
-//! appointment into their calendar.
+//! iCalendar (RFC 5545): the export of a booking, so citizens can put the
+//! appointment into their calendar, and the feeds of an office's or a
+//! counter's coming bookings that staff calendars subscribe to.
 
 use std::fmt::Write;
 
@@ -71,26 +72,38 @@ pub fn appointment(appointment: &Appointment<'_>) -> String {
 /// A VCALENDAR with one VEVENT: CRLF line ends, escaped text, lines folded
 /// at 75 octets.
 pub fn calendar(event: &Event<'_>) -> String {
+    feed(std::slice::from_ref(event), None)
+}
+
+/// A VCALENDAR with `events`, named `name` for a subscribed calendar.
+pub fn feed(events: &[Event<'_>], name: Option<&str>) -> String {
     let stamp = |instant: DateTime<Utc>| instant.format("%Y%m%dT%H%M%SZ").to_string();
-    let lines = [
+    let mut lines = vec![
         "BEGIN:VCALENDAR".to_owned(),
         "VERSION:2.0".to_owned(),
         "PRODID:-//amtstermin//Terminvergabe//DE".to_owned(),
         "CALSCALE:GREGORIAN".to_owned(),
         "METHOD:PUBLISH".to_owned(),
-        "BEGIN:VEVENT".to_owned(),
-        format!("UID:{}", escape(&event.uid)),
-        format!("DTSTAMP:{}", stamp(event.created)),
-        format!("DTSTART:{}", stamp(event.start)),
-        format!("DTEND:{}", stamp(event.end)),
-        format!("SUMMARY:{}", escape(event.summary)),
-        format!("LOCATION:{}", escape(event.location)),
-        format!("DESCRIPTION:{}", escape(event.description)),
-        format!("STATUS:{}", if event.cancelled { "CANCELLED" } else { "CONFIRMED" }),
-        "TRANSP:OPAQUE".to_owned(),
-        "END:VEVENT".to_owned(),
-        "END:VCALENDAR".to_owned(),
     ];
+    if let Some(name) = name {
+        lines.push(format!("X-WR-CALNAME:{}", escape(name)));
+    }
+    for event in events {
+        lines.extend([
+            "BEGIN:VEVENT".to_owned(),
+            format!("UID:{}", escape(&event.uid)),
+            format!("DTSTAMP:{}", stamp(event.created)),
+            format!("DTSTART:{}", stamp(event.start)),
+            format!("DTEND:{}", stamp(event.end)),
+            format!("SUMMARY:{}", escape(event.summary)),
+            format!("LOCATION:{}", escape(event.location)),
+            format!("DESCRIPTION:{}", escape(event.description)),
+            format!("STATUS:{}", if event.cancelled { "CANCELLED" } else { "CONFIRMED" }),
+            "TRANSP:OPAQUE".to_owned(),
+            "END:VEVENT".to_owned(),
+        ]);
+    }
+    lines.push("END:VCALENDAR".to_owned());
     let mut out = String::new();
     for line in &lines {
         fold(line, &mut out);

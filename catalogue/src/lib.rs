@@ -14,4 +14,4 @@ pub mod german;
 mod office;
 
 pub use cache::Catalogues;
-pub use office::{Appointment, OfficeCatalogue};
+pub use office::{Appointment, FeedEntry, OfficeCatalogue};

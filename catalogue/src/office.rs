@@ -138,6 +138,53 @@ impl OfficeCatalogue {
     }
 }
 
+/// A booking as a staff calendar feed shows it.
+pub struct FeedEntry<'a> {
+    pub code: &'a str,
+    pub counter_id: &'a str,
+    pub concern_ids: &'a [String],
+    pub created: DateTime<Utc>,
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    /// The citizen's name, where the feed shows names.
+    pub name: Option<&'a str>,
+}
+
+impl OfficeCatalogue {
+    /// A staff calendar of `entries` named `title`: each the concerns, the
+    /// code (and the name, where given) at its counter.
+    pub fn feed(&self, entries: &[FeedEntry<'_>], title: &str) -> String {
+        let texts: Vec<(String, String, String)> = entries
+            .iter()
+            .map(|entry| {
+                let concerns = self.concern_names(entry.concern_ids).join(", ");
+                let summary = match entry.name {
+                    Some(name) => format!("{concerns} – {name} ({})", entry.code),
+                    None => format!("{concerns} ({})", entry.code),
+                };
+                let location = format!("{}, {}", self.office.name, self.counter_name(entry.counter_id));
+                let description = format!("Buchungscode: {}", entry.code);
+                (summary, location, description)
+            })
+            .collect();
+        let events: Vec<calendar::Event<'_>> = entries
+            .iter()
+            .zip(&texts)
+            .map(|(entry, (summary, location, description))| calendar::Event {
+                uid: format!("{}@{}.amtstermin", entry.code, self.office.id),
+                created: entry.created,
+                start: entry.start,
+                end: entry.end,
+                summary,
+                location,
+                description,
+                cancelled: false,
+            })
+            .collect();
+        calendar::feed(&events, Some(title))
+    }
+}
+
 /// What a calendar file needs to know of a booking.
 pub struct Appointment<'a> {
     pub code: &'a str,

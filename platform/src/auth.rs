@@ -127,6 +127,7 @@ pub fn required_scope(path: &str) -> Option<Scope> {
             | "RecallBooking"
             | "GetStatistics"
             | "ListWaitlist"
+            | "ReadCalendarFeed"
             | "RevokeStaffSession"
             | "CheckStaffSession",
         ) => Some(Scope::Staff),

@@ -84,6 +84,7 @@ error_codes! {
     WaitlistEntryNotFound => "waitlist_entry_not_found", NotFound, 404;
     OfferNotFound => "offer_not_found", NotFound, 404;
     WebhookNotFound => "webhook_not_found", NotFound, 404;
+    CalendarFeedNotFound => "calendar_feed_not_found", NotFound, 404;
     MethodNotAllowed => "method_not_allowed", Unimplemented, 405;
     RequestTimeout => "request_timeout", DeadlineExceeded, 408;
     // 409: the request is fine, the state of things refuses it.

@@ -14,6 +14,7 @@ pub use self::sql::SqlStore;
 use crate::bookings::{Booking, HistoryEntry, Idempotency, NewBooking, Status};
 use crate::changes::{Change, Snapshot};
 use crate::error::Error;
+use crate::feeds::Feed;
 use crate::notifications::{Notification, PendingMail};
 use crate::waitlist::{Entry, Handover, Offer, OfferStatus};
 use crate::webhooks::{Delivery, Due, Webhook};
@@ -321,6 +322,19 @@ pub trait BookingStore: Send + Sync + 'static {
         (at, status, error): (DateTime<Utc>, u32, Option<&str>),
         outcome: DeliveryOutcome,
     ) -> Result<(), Error>;
+
+    /// Adds a calendar feed with the hash of its token; `false` when its id
+    /// is taken (draw another).
+    async fn add_feed(&self, feed: &Feed, token_hash: &[u8]) -> Result<bool, Error>;
+
+    /// An office's feeds not revoked, oldest first.
+    async fn feeds(&self, office_id: &str) -> Result<Vec<Feed>, Error>;
+
+    /// Revokes a feed; `None` when unknown.
+    async fn revoke_feed(&self, office_id: &str, id: &str, at: DateTime<Utc>) -> Result<Option<Feed>, Error>;
+
+    /// The feed of an office a token opens, if not revoked.
+    async fn feed_by_token(&self, office_id: &str, token_hash: &[u8]) -> Result<Option<Feed>, Error>;
 
     /// The entry and its offers, for whoever holds its token or the secret
     /// of one of its offer mails.

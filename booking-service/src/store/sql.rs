@@ -28,6 +28,7 @@ use super::{
 use crate::bookings::{self, Booking, Channel, HistoryEntry, Idempotency, Interval, NewBooking, Status};
 use crate::changes::{Change, ChangeKind, Snapshot};
 use crate::error::Error;
+use crate::feeds::Feed;
 use crate::notifications::{MailKind, Notification, PendingMail};
 use crate::waitlist::{Handover, Offer, OfferStatus};
 use crate::webhooks::{Delivery, Due, Event, Webhook};
@@ -124,6 +125,24 @@ const SELECT_IN_LINE: &str = concat!(
      WHERE o.office_id = waitlist_entries.office_id AND o.entry_id = waitlist_entries.id AND o.start_at = $3) \
      ORDER BY confirmed_at, place, id LIMIT 500"
 );
+macro_rules! feed_columns {
+    () => {
+        "SELECT office_id, id, counter_id, names, created_at, created_by, revoked_at FROM calendar_feeds"
+    };
+}
+const INSERT_FEED: &str = "INSERT INTO calendar_feeds (office_id, id, token_hash, counter_id, names, created_at, \
+     created_by) VALUES ($1, $2, $3, $4, $5, $6, $7)";
+const SELECT_FEEDS: &str = concat!(
+    feed_columns!(),
+    " WHERE office_id = $1 AND revoked_at IS NULL ORDER BY created_at, id"
+);
+const SELECT_FEED: &str = concat!(feed_columns!(), " WHERE office_id = $1 AND id = $2");
+const SELECT_FEED_BY_TOKEN: &str = concat!(
+    feed_columns!(),
+    " WHERE office_id = $1 AND token_hash = $2 AND revoked_at IS NULL"
+);
+const REVOKE_FEED: &str =
+    "UPDATE calendar_feeds SET revoked_at = $3 WHERE office_id = $1 AND id = $2 AND revoked_at IS NULL";
 const SELECT_HOOKS: &str = "SELECT office_id, id, url, events, personal_data, created_at, created_by, deleted_at \
      FROM webhooks WHERE office_id = $1 AND deleted_at IS NULL ORDER BY created_at, id";
 const INSERT_HOOK: &str = "INSERT INTO webhooks (office_id, id, url, secret, events, personal_data, created_at, \
@@ -691,6 +710,21 @@ where
             .fetch_optional(&mut *conn)
             .await?;
         row.as_ref().map(Self::waitlist_offer_of).transpose()
+    }
+
+    fn feed_of(row: &RowOf<D>) -> Result<Feed, Error> {
+        Ok(Feed {
+            office_id: row.try_get("office_id")?,
+            id: row.try_get("id")?,
+            counter_id: row.try_get("counter_id")?,
+            names: row.try_get("names")?,
+            created_at: Self::instant(row, "created_at")?,
+            created_by: row.try_get("created_by")?,
+            revoked_at: row
+                .try_get::<Option<D::Instant>, _>("revoked_at")?
+                .map(D::instant)
+                .transpose()?,
+        })
     }
 
     fn webhook_of(row: &RowOf<D>) -> Result<Webhook, Error> {
@@ -1618,6 +1652,55 @@ where
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(Self::waitlist_entry_of).collect()
+    }
+
+    async fn add_feed(&self, feed: &Feed, token_hash: &[u8]) -> Result<bool, Error> {
+        let inserted = sqlx::query(INSERT_FEED)
+            .bind(feed.office_id.as_str())
+            .bind(feed.id.as_str())
+            .bind(token_hash)
+            .bind(feed.counter_id.as_str())
+            .bind(feed.names)
+            .bind(D::stored(feed.created_at))
+            .bind(feed.created_by.as_str())
+            .execute(&self.writer)
+            .await;
+        match inserted {
+            Ok(_) => Ok(true),
+            Err(error) if conflict(&error).is_some() => Ok(false),
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    async fn feeds(&self, office_id: &str) -> Result<Vec<Feed>, Error> {
+        let rows = sqlx::query(SELECT_FEEDS).bind(office_id).fetch_all(&self.pool).await?;
+        rows.iter().map(Self::feed_of).collect()
+    }
+
+    async fn revoke_feed(&self, office_id: &str, id: &str, at: DateTime<Utc>) -> Result<Option<Feed>, Error> {
+        let mut tx = self.writer.begin_with(D::BEGIN_WRITE).await?;
+        sqlx::query(REVOKE_FEED)
+            .bind(office_id)
+            .bind(id)
+            .bind(D::stored(at))
+            .execute(&mut *tx)
+            .await?;
+        let row = sqlx::query(SELECT_FEED)
+            .bind(office_id)
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        row.as_ref().map(Self::feed_of).transpose()
+    }
+
+    async fn feed_by_token(&self, office_id: &str, token_hash: &[u8]) -> Result<Option<Feed>, Error> {
+        let row = sqlx::query(SELECT_FEED_BY_TOKEN)
+            .bind(office_id)
+            .bind(token_hash)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(Self::feed_of).transpose()
     }
 
     async fn add_webhook(&self, webhook: &Webhook, secret: &str) -> Result<bool, Error> {

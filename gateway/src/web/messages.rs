@@ -28,6 +28,7 @@ fn key(code: ErrorCode) -> &'static str {
         ErrorCode::WaitlistEntryNotFound => "error.waitlist_entry_not_found",
         ErrorCode::OfferNotFound => "error.offer_not_found",
         ErrorCode::OfferExpired => "error.offer_expired",
+        ErrorCode::CalendarFeedNotFound => "error.calendar_feed_not_found",
         ErrorCode::OfficeNotFound => "error.office_not_found",
         ErrorCode::ServiceUnavailable => "error.unavailable",
         ErrorCode::RateLimited | ErrorCode::QuotaReached => "error.rate_limited",

@@ -6,6 +6,7 @@ mod board;
 mod chart;
 mod citizen;
 mod desk;
+mod feeds;
 mod frame;
 mod kiosk;
 mod live;
@@ -68,6 +69,7 @@ pub fn routes() -> Router<Services> {
             "/warteliste/{id}/angebot/{offer}/ablehnen",
             get(waitlist::decline_form).post(waitlist::decline),
         )
+        .route("/kalender/{office}/{file}", get(feeds::calendar))
         .route("/einchecken/{office}", get(kiosk::form).post(kiosk::check_in))
         .route("/einchecken/{office}/ohne-termin", axum::routing::post(kiosk::walk_in))
         .route("/aufruf/{office}", get(board::page))
