@@ -7,6 +7,8 @@
 //! Each service's settings are its own; where its peers are follows from the
 //! listeners, so no address is configured twice.
 
+pub mod admin;
+
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -1,5 +1,6 @@
 //! The whole stack in one process, with the embedded SQLite database and the
-//! demo offices: `cargo run --release --bin amtstermin`.
+//! demo offices: `cargo run --release --bin amtstermin`; with a command, the
+//! operators' command line (`amtstermin webhook list --office bergkamen`).
 
 use amtstermin_platform::telemetry::{self, LogSettings};
 use clap::Parser;
@@ -24,6 +25,11 @@ struct Cli {
     log: LogSettings,
     #[command(flatten)]
     settings: launcher::Settings,
+    /// Without a command: run the stack.
+    #[command(subcommand)]
+    command: Option<launcher::admin::Command>,
+    #[command(flatten)]
+    connection: launcher::admin::Connection,
 }
 
 /// The demo's desk accounts (login `demo`, password `demo`).
@@ -54,6 +60,18 @@ fn write_token_file(token: &amtstermin_platform::auth::Token) -> anyhow::Result<
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let mut cli = Cli::parse();
+    if let Some(command) = cli.command {
+        let connection = cli.connection;
+        // An operator reads the reason, not a backtrace.
+        match launcher::admin::run(command, || connection.client()).await {
+            Ok(text) => print!("{text}"),
+            Err(error) => {
+                eprintln!("error: {error:#}");
+                std::process::exit(1);
+            }
+        }
+        return Ok(());
+    }
     telemetry::init(cli.log);
     amtstermin_platform::allocator::purge_in_background();
     let staff = &mut cli.settings.gateway.staff;
@@ -83,6 +101,39 @@ mod tests {
     #[test]
     fn every_flag_is_declared_once() {
         super::Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn commands_parse_and_leave_the_stack_alone() {
+        use clap::Parser;
+        let cli = super::Cli::try_parse_from([
+            "amtstermin",
+            "--admin-token",
+            "t",
+            "webhook",
+            "add",
+            "--office",
+            "bergkamen",
+            "--url",
+            "https://example.org/hook",
+            "--event",
+            "booking.created",
+        ])
+        .expect("a command");
+        assert!(matches!(
+            cli.command,
+            Some(launcher::admin::Command::Webhook(
+                launcher::admin::WebhookCommand::Add { .. }
+            ))
+        ));
+        let cli = super::Cli::try_parse_from(["amtstermin", "config", "validate"]).expect("a command");
+        assert!(cli.command.is_some());
+        assert!(
+            super::Cli::try_parse_from(["amtstermin"])
+                .expect("the stack")
+                .command
+                .is_none()
+        );
     }
 
     #[test]

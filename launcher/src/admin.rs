@@ -1,0 +1,254 @@
+//! The operators' command line: `amtstermin config validate`, and the
+//! webhooks and calendar feeds of an office (`amtstermin webhook …`,
+//! `amtstermin feed …`) through the booking service's gRPC with an admin
+//! token. Each command answers a few lines of text.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use amtstermin_proto::booking::v1 as pb;
+use amtstermin_proto::booking::v1::booking_service_client::BookingServiceClient;
+use anyhow::Context;
+
+#[derive(clap::Subcommand)]
+pub enum Command {
+    /// The offices' configuration file.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// An office's webhooks (admin token).
+    #[command(subcommand)]
+    Webhook(WebhookCommand),
+    /// An office's calendar feeds for staff calendars (admin token).
+    #[command(subcommand)]
+    Feed(FeedCommand),
+}
+
+#[derive(clap::Subcommand)]
+pub enum ConfigCommand {
+    /// Checks a configuration file as the availability service does when it starts.
+    Validate {
+        #[arg(default_value = "config/offices.toml")]
+        path: PathBuf,
+    },
+}
+
+#[derive(clap::Subcommand)]
+pub enum WebhookCommand {
+    /// Subscribes a URL; prints its id and signing secret (shown once).
+    Add {
+        #[arg(long)]
+        office: String,
+        #[arg(long)]
+        url: String,
+        /// An event to deliver (repeat for more); none: all.
+        #[arg(long = "event")]
+        events: Vec<String>,
+        /// Payloads carry the citizen's name, email and phone.
+        #[arg(long)]
+        personal_data: bool,
+    },
+    List {
+        #[arg(long)]
+        office: String,
+    },
+    Delete {
+        #[arg(long)]
+        office: String,
+        #[arg(long)]
+        id: String,
+    },
+    /// A subscription's latest deliveries and their answers.
+    Deliveries {
+        #[arg(long)]
+        office: String,
+        #[arg(long)]
+        id: String,
+    },
+}
+
+#[derive(clap::Subcommand)]
+pub enum FeedCommand {
+    /// Makes a feed; prints its address's path with the token (shown once).
+    Add {
+        #[arg(long)]
+        office: String,
+        /// One counter only; none: the whole office.
+        #[arg(long)]
+        counter: Option<String>,
+        /// Show the citizens' names.
+        #[arg(long)]
+        names: bool,
+    },
+    List {
+        #[arg(long)]
+        office: String,
+    },
+    Revoke {
+        #[arg(long)]
+        office: String,
+        #[arg(long)]
+        id: String,
+    },
+}
+
+/// Where the commands reach the booking service.
+#[derive(clap::Args)]
+pub struct Connection {
+    /// gRPC address of the booking service.
+    #[arg(
+        long = "booking-service",
+        env = "AMTSTERMIN_ADMIN_BOOKING_URL",
+        default_value = "http://127.0.0.1:50052"
+    )]
+    pub url: String,
+    /// A token with the admin scope; default: the all-in-one's `data/grpc-token`.
+    #[arg(long = "admin-token", env = "AMTSTERMIN_ADMIN_TOKEN")]
+    pub token: Option<String>,
+}
+
+impl Connection {
+    pub fn client(&self) -> anyhow::Result<BookingServiceClient<amtstermin_platform::client::Channel>> {
+        let token = match &self.token {
+            Some(token) => token.clone(),
+            None => std::fs::read_to_string("data/grpc-token")
+                .context("no --admin-token, and no data/grpc-token of a running all-in-one")?,
+        };
+        let token: amtstermin_platform::auth::Token = token
+            .trim()
+            .parse()
+            .map_err(|error: String| anyhow::anyhow!("the admin token is malformed: {error}"))?;
+        let credentials = amtstermin_platform::auth::Credentials::new(&token);
+        let channel = amtstermin_platform::client::channel(&self.url, &credentials)
+            .with_context(|| format!("cannot reach {}", self.url))?;
+        Ok(BookingServiceClient::new(channel))
+    }
+}
+
+/// Runs `command` (`connect` makes the client where one is needed); the
+/// text to print.
+pub async fn run(
+    command: Command,
+    connect: impl FnOnce() -> anyhow::Result<BookingServiceClient<amtstermin_platform::client::Channel>>,
+) -> anyhow::Result<String> {
+    match command {
+        Command::Config(ConfigCommand::Validate { path }) => {
+            let catalogue = availability_service::config::load(&path)
+                .map_err(|error| anyhow::anyhow!("{}: {error}", path.display()))?;
+            Ok(format!(
+                "{}: {} offices, valid\n",
+                path.display(),
+                catalogue.offices().len()
+            ))
+        }
+        Command::Webhook(command) => webhook(command, connect()?).await,
+        Command::Feed(command) => feed(command, connect()?).await,
+    }
+}
+
+async fn webhook(
+    command: WebhookCommand,
+    mut client: BookingServiceClient<amtstermin_platform::client::Channel>,
+) -> anyhow::Result<String> {
+    let mut out = String::new();
+    match command {
+        WebhookCommand::Add {
+            office,
+            url,
+            events,
+            personal_data,
+        } => {
+            let request = pb::CreateWebhookRequest {
+                office_id: office,
+                url,
+                events,
+                personal_data,
+                actor: "cli".to_owned(),
+            };
+            let webhook = client.create_webhook(request).await?.into_inner();
+            writeln!(
+                out,
+                "{}\t{}\nsecret (shown once): {}",
+                webhook.id, webhook.url, webhook.secret
+            )?;
+        }
+        WebhookCommand::List { office } => {
+            let request = pb::ListWebhooksRequest { office_id: office };
+            for webhook in client.list_webhooks(request).await?.into_inner().webhooks {
+                let events = if webhook.events.is_empty() {
+                    "all events".to_owned()
+                } else {
+                    webhook.events.join(",")
+                };
+                writeln!(out, "{}\t{}\t{events}", webhook.id, webhook.url)?;
+            }
+        }
+        WebhookCommand::Delete { office, id } => {
+            let request = pb::DeleteWebhookRequest { office_id: office, id };
+            let webhook = client.delete_webhook(request).await?.into_inner();
+            writeln!(out, "{} deleted", webhook.id)?;
+        }
+        WebhookCommand::Deliveries { office, id } => {
+            let request = pb::ListWebhookDeliveriesRequest {
+                office_id: office,
+                webhook_id: id,
+                limit: 20,
+            };
+            for delivery in client.list_webhook_deliveries(request).await?.into_inner().deliveries {
+                let state = if delivery.delivered_at.is_some() {
+                    "delivered"
+                } else if delivery.failed_at.is_some() {
+                    "given up"
+                } else {
+                    "pending"
+                };
+                writeln!(
+                    out,
+                    "{}\t{}\t{state}\t{} attempts\tlast answer {}",
+                    delivery.id, delivery.event, delivery.attempts, delivery.last_status
+                )?;
+            }
+        }
+    }
+    Ok(out)
+}
+
+async fn feed(
+    command: FeedCommand,
+    mut client: BookingServiceClient<amtstermin_platform::client::Channel>,
+) -> anyhow::Result<String> {
+    let mut out = String::new();
+    match command {
+        FeedCommand::Add { office, counter, names } => {
+            let request = pb::CreateCalendarFeedRequest {
+                office_id: office,
+                counter_id: counter.unwrap_or_default(),
+                names,
+                actor: "cli".to_owned(),
+            };
+            let feed = client.create_calendar_feed(request).await?.into_inner();
+            writeln!(
+                out,
+                "{}\naddress (shown once): /kalender/{}/{}.ics",
+                feed.id, feed.office_id, feed.token
+            )?;
+        }
+        FeedCommand::List { office } => {
+            let request = pb::ListCalendarFeedsRequest { office_id: office };
+            for feed in client.list_calendar_feeds(request).await?.into_inner().feeds {
+                let scope = if feed.counter_id.is_empty() {
+                    "whole office".to_owned()
+                } else {
+                    format!("counter {}", feed.counter_id)
+                };
+                let names = if feed.names { "with names" } else { "without names" };
+                writeln!(out, "{}\t{scope}\t{names}", feed.id)?;
+            }
+        }
+        FeedCommand::Revoke { office, id } => {
+            let request = pb::RevokeCalendarFeedRequest { office_id: office, id };
+            let feed = client.revoke_calendar_feed(request).await?.into_inner();
+            writeln!(out, "{} revoked", feed.id)?;
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,87 @@
+//! The operators' command line (`amtstermin config|webhook|feed …`) against
+//! a running stack: what it prints, and that it acts.
+
+use amtstermin_tests::{Backend, TestApp, backend_tests};
+use launcher::admin::{Command, ConfigCommand, FeedCommand, WebhookCommand, run};
+
+backend_tests!(the_command_line_manages_webhooks_and_feeds);
+
+async fn the_command_line_manages_webhooks_and_feeds(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    let cli = |command: Command| {
+        let client = amtstermin_proto::booking::v1::booking_service_client::BookingServiceClient::new(
+            app.channel(&app.booking_url),
+        );
+        run(command, move || Ok(client))
+    };
+    let added = cli(Command::Webhook(WebhookCommand::Add {
+        office: "bergkamen".to_owned(),
+        url: "https://example.org/hook".to_owned(),
+        events: vec!["booking.created".to_owned()],
+        personal_data: false,
+    }))
+    .await
+    .expect("added");
+    assert!(added.contains("secret (shown once): whsec_"), "{added}");
+    let id = added.split('\t').next().expect("an id").to_owned();
+    let listed = cli(Command::Webhook(WebhookCommand::List {
+        office: "bergkamen".to_owned(),
+    }))
+    .await
+    .expect("listed");
+    assert_eq!(listed, format!("{id}\thttps://example.org/hook\tbooking.created\n"));
+    let deleted = cli(Command::Webhook(WebhookCommand::Delete {
+        office: "bergkamen".to_owned(),
+        id: id.clone(),
+    }))
+    .await
+    .expect("deleted");
+    assert_eq!(deleted, format!("{id} deleted\n"));
+    let refused = cli(Command::Webhook(WebhookCommand::Add {
+        office: "bergkamen".to_owned(),
+        url: "ftp://example.org".to_owned(),
+        events: Vec::new(),
+        personal_data: false,
+    }))
+    .await;
+    assert!(refused.is_err());
+
+    let feed = cli(Command::Feed(FeedCommand::Add {
+        office: "bergkamen".to_owned(),
+        counter: Some("platz-1".to_owned()),
+        names: false,
+    }))
+    .await
+    .expect("feed");
+    let path = feed
+        .lines()
+        .find_map(|line| line.strip_prefix("address (shown once): "))
+        .expect("the address")
+        .to_owned();
+    let calendar = app.http.get(app.url(&path)).send().await.expect("calendar");
+    assert_eq!(calendar.status().as_u16(), 200, "{path}");
+    let listed = cli(Command::Feed(FeedCommand::List {
+        office: "bergkamen".to_owned(),
+    }))
+    .await
+    .expect("listed");
+    assert!(listed.contains("counter platz-1\twithout names"), "{listed}");
+
+    // The configuration check needs no stack: the shipped file is valid, a
+    // broken one is refused with the reason.
+    let valid = cli(Command::Config(ConfigCommand::Validate {
+        path: amtstermin_tests::demo_config(),
+    }))
+    .await
+    .expect("valid");
+    assert!(valid.ends_with("offices, valid\n"), "{valid}");
+    let broken = amtstermin_tests::ChangedConfig::new("slot_minutes = 10\n", "slot_minutes = 7\n");
+    let refused = cli(Command::Config(ConfigCommand::Validate {
+        path: broken.path.clone(),
+    }))
+    .await
+    .expect_err("invalid");
+    assert!(refused.to_string().contains("slot_minutes"), "{refused}");
+}
