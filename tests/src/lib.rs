@@ -624,6 +624,19 @@ impl TestApp {
         (status, response.json().await.unwrap_or(Value::Null))
     }
 
+    /// Books a passport appointment at Bergkamen at `start` for `email`
+    /// (asserting it is booked); returns its code and token.
+    pub async fn book_passport(&self, start: &str, email: &str) -> (String, String) {
+        let mut body = booking_request("bergkamen", &["personalausweis"], start);
+        body["email"] = Value::from(email);
+        let (status, booked) = self.book(&body).await;
+        assert_eq!(status, 201, "{booked}");
+        (
+            booked["code"].as_str().expect("code").to_owned(),
+            booked["token"].as_str().expect("token").to_owned(),
+        )
+    }
+
     /// Posts a booking request; returns status and body.
     pub async fn book(&self, body: &Value) -> (u16, Value) {
         let response = self

@@ -123,18 +123,6 @@ async fn entry(app: &TestApp, waiting: &Waiting) -> Value {
     entry
 }
 
-/// A booking of `start` by `email`: its code and token.
-async fn book(app: &TestApp, start: &str, email: &str) -> (String, String) {
-    let mut body = booking_request("bergkamen", &["personalausweis"], start);
-    body["email"] = json!(email);
-    let (status, booked) = app.book(&body).await;
-    assert_eq!(status, 201, "{booked}");
-    (
-        booked["code"].as_str().expect("code").to_owned(),
-        booked["token"].as_str().expect("token").to_owned(),
-    )
-}
-
 async fn cancel(app: &TestApp, (code, token): &(String, String)) {
     let (status, body) = app
         .call(Method::DELETE, &format!("/api/v1/bookings/{code}"), token)
@@ -178,7 +166,7 @@ async fn a_freed_time_is_held_for_the_first_in_line_and_accepting_books_it(backe
     let counters = free_at(&app.slots("bergkamen", "personalausweis").await, start);
     let mut taken = Vec::new();
     for counter in 0..counters {
-        taken.push(book(&app, start, &format!("anna{counter}@example.de")).await);
+        taken.push(app.book_passport(start, &format!("anna{counter}@example.de")).await);
     }
     let booked = taken.pop().expect("a booking");
     let first = waiting(&app, &smtp, "erste@example.de", day).await;
@@ -228,7 +216,7 @@ async fn a_freed_time_is_held_for_the_first_in_line_and_accepting_books_it(backe
     // appointments cannot accept a third.
     let mut held = Vec::new();
     for other in [&starts[5], &starts[7]] {
-        held.push(book(&app, other, &first.email).await);
+        held.push(app.book_passport(other, &first.email).await);
     }
     let (status, error) = app.call(Method::POST, &accept_path, &mail_secret).await;
     assert_eq!(
@@ -283,7 +271,7 @@ async fn a_declined_or_expired_offer_passes_on_and_the_third_ends_the_entry(back
     let (starts, day) = a_day_with(&app, 4).await;
     let mut bookings = Vec::new();
     for (index, start) in starts.iter().take(3).enumerate() {
-        bookings.push(book(&app, start, &format!("bucher{index}@example.de")).await);
+        bookings.push(app.book_passport(start, &format!("bucher{index}@example.de")).await);
     }
     let first = waiting(&app, &smtp, "erste@example.de", day).await;
     let second = waiting(&app, &smtp, "zweite@example.de", day).await;
@@ -378,7 +366,7 @@ async fn no_offer_mail_goes_out_in_the_quiet_hours(backend: Backend) {
         return;
     };
     let (starts, day) = a_day_with(&app, 2).await;
-    let booked = book(&app, &starts[0], "anna@example.de").await;
+    let booked = app.book_passport(&starts[0], "anna@example.de").await;
     let first = waiting(&app, &smtp, "erste@example.de", day).await;
     cancel(&app, &booked).await;
     // The time is held, but the mail waits for the end of the quiet hours,
@@ -403,7 +391,7 @@ async fn two_replicas_expiring_one_offer_pass_it_on_once(backend: Backend) {
         return;
     };
     let (starts, day) = a_day_with(&app, 2).await;
-    let booked = book(&app, &starts[0], "anna@example.de").await;
+    let booked = app.book_passport(&starts[0], "anna@example.de").await;
     let first = waiting(&app, &smtp, "erste@example.de", day).await;
     let second = waiting(&app, &smtp, "zweite@example.de", day).await;
     cancel(&app, &booked).await;
@@ -467,7 +455,7 @@ async fn a_moved_booking_offers_its_old_time_and_a_withdrawal_lets_it_go(backend
         return;
     };
     let (starts, day) = a_day_with(&app, 3).await;
-    let (code, token) = book(&app, &starts[0], "anna@example.de").await;
+    let (code, token) = app.book_passport(&starts[0], "anna@example.de").await;
     let first = waiting(&app, &smtp, "erste@example.de", day).await;
     let response = app
         .http

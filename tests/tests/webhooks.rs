@@ -10,7 +10,7 @@ use amtstermin_proto::booking::v1::booking_service_client::BookingServiceClient;
 use amtstermin_proto::booking::v1::{
     CreateWebhookRequest, DeleteWebhookRequest, ListWebhookDeliveriesRequest, ListWebhooksRequest,
 };
-use amtstermin_tests::{Backend, TestApp, backend_tests, booking_request, starts_of_a_day};
+use amtstermin_tests::{Backend, TestApp, backend_tests, starts_of_a_day};
 use base64::Engine as _;
 use booking_service::store;
 use chrono::Utc;
@@ -132,17 +132,6 @@ async fn subscribe(app: &TestApp, url: &str, events: &[&str], personal_data: boo
     (webhook.id, webhook.secret)
 }
 
-async fn book(app: &TestApp, start: &str, email: &str) -> (String, String) {
-    let mut body = booking_request("bergkamen", &["personalausweis"], start);
-    body["email"] = json!(email);
-    let (status, booked) = app.book(&body).await;
-    assert_eq!(status, 201, "{booked}");
-    (
-        booked["code"].as_str().expect("code").to_owned(),
-        booked["token"].as_str().expect("token").to_owned(),
-    )
-}
-
 fn body(request: &Received) -> Value {
     serde_json::from_str(&request.body).expect("a JSON body")
 }
@@ -158,7 +147,7 @@ async fn a_subscriber_gets_each_change_signed_and_without_personal_data(backend:
 
     let starts = starts_of_a_day(&app.slots("bergkamen", "personalausweis").await, 2);
     let began = std::time::Instant::now();
-    let (code, token) = book(&app, &starts[0], "erika@example.de").await;
+    let (code, token) = app.book_passport(&starts[0], "erika@example.de").await;
     let created = all.wait_for(1).await;
     println!(
         "webhooks ({backend:?}): a booking reached its subscriber after {:?}",
@@ -232,7 +221,7 @@ async fn a_subscriber_gets_each_change_signed_and_without_personal_data(backend:
         listed.iter().all(|webhook| webhook.secret.is_empty()),
         "the secret is answered once"
     );
-    book(&app, &starts[1], "zweite@example.de").await;
+    app.book_passport(&starts[1], "zweite@example.de").await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(all.received().len(), 2);
 
@@ -279,7 +268,7 @@ async fn a_receiver_that_was_down_gets_the_delivery_later_once(backend: Backend)
     let receiver = Receiver::start(2).await;
     let (id, secret) = subscribe(&app, &receiver.url, &["booking.created"], false).await;
     let starts = starts_of_a_day(&app.slots("bergkamen", "personalausweis").await, 1);
-    let (code, _) = book(&app, &starts[0], "erika@example.de").await;
+    let (code, _) = app.book_passport(&starts[0], "erika@example.de").await;
     // Retried after one second, then two: delivered at the third attempt.
     let received = receiver.wait_for(3).await;
     assert!(
@@ -314,7 +303,7 @@ async fn two_replicas_never_claim_one_delivery_twice(backend: Backend) {
     let (_, _) = subscribe(&app, "http://127.0.0.1:9/hook", &[], false).await;
     let starts = starts_of_a_day(&app.slots("bergkamen", "personalausweis").await, 6);
     for (index, start) in starts.iter().take(6).enumerate() {
-        book(&app, start, &format!("person{index}@example.de")).await;
+        app.book_passport(start, &format!("person{index}@example.de")).await;
     }
     // The service's own sender stops; two replicas take over the outbox.
     app.stop_booking_service().await;

@@ -712,6 +712,31 @@ where
         row.as_ref().map(Self::waitlist_offer_of).transpose()
     }
 
+    /// Ends the row (`update`: office $1, id $2, at $3) and reads it back
+    /// (`read`, mapped by `of`) in one transaction; `None` when unknown.
+    async fn end<T>(
+        &self,
+        (update, read): (&'static str, &'static str),
+        (office_id, id): (&str, &str),
+        at: DateTime<Utc>,
+        of: fn(&RowOf<D>) -> Result<T, Error>,
+    ) -> Result<Option<T>, Error> {
+        let mut tx = self.writer.begin_with(D::BEGIN_WRITE).await?;
+        sqlx::query(update)
+            .bind(office_id)
+            .bind(id)
+            .bind(D::stored(at))
+            .execute(&mut *tx)
+            .await?;
+        let row = sqlx::query(read)
+            .bind(office_id)
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        row.as_ref().map(of).transpose()
+    }
+
     fn feed_of(row: &RowOf<D>) -> Result<Feed, Error> {
         Ok(Feed {
             office_id: row.try_get("office_id")?,
@@ -1665,11 +1690,7 @@ where
             .bind(feed.created_by.as_str())
             .execute(&self.writer)
             .await;
-        match inserted {
-            Ok(_) => Ok(true),
-            Err(error) if conflict(&error).is_some() => Ok(false),
-            Err(error) => Err(error.into()),
-        }
+        added(inserted)
     }
 
     async fn feeds(&self, office_id: &str) -> Result<Vec<Feed>, Error> {
@@ -1678,20 +1699,8 @@ where
     }
 
     async fn revoke_feed(&self, office_id: &str, id: &str, at: DateTime<Utc>) -> Result<Option<Feed>, Error> {
-        let mut tx = self.writer.begin_with(D::BEGIN_WRITE).await?;
-        sqlx::query(REVOKE_FEED)
-            .bind(office_id)
-            .bind(id)
-            .bind(D::stored(at))
-            .execute(&mut *tx)
-            .await?;
-        let row = sqlx::query(SELECT_FEED)
-            .bind(office_id)
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        row.as_ref().map(Self::feed_of).transpose()
+        self.end((REVOKE_FEED, SELECT_FEED), (office_id, id), at, Self::feed_of)
+            .await
     }
 
     async fn feed_by_token(&self, office_id: &str, token_hash: &[u8]) -> Result<Option<Feed>, Error> {
@@ -1716,11 +1725,7 @@ where
             .bind(webhook.created_by.as_str())
             .execute(&self.writer)
             .await;
-        match inserted {
-            Ok(_) => Ok(true),
-            Err(error) if conflict(&error).is_some() => Ok(false),
-            Err(error) => Err(error.into()),
-        }
+        added(inserted)
     }
 
     async fn webhooks(&self, office_id: &str) -> Result<Vec<Webhook>, Error> {
@@ -1729,20 +1734,8 @@ where
     }
 
     async fn delete_webhook(&self, office_id: &str, id: &str, at: DateTime<Utc>) -> Result<Option<Webhook>, Error> {
-        let mut tx = self.writer.begin_with(D::BEGIN_WRITE).await?;
-        sqlx::query(DELETE_HOOK)
-            .bind(office_id)
-            .bind(id)
-            .bind(D::stored(at))
-            .execute(&mut *tx)
-            .await?;
-        let row = sqlx::query(SELECT_HOOK)
-            .bind(office_id)
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        row.as_ref().map(Self::webhook_of).transpose()
+        self.end((DELETE_HOOK, SELECT_HOOK), (office_id, id), at, Self::webhook_of)
+            .await
     }
 
     async fn webhook_deliveries(&self, office_id: &str, webhook_id: &str, limit: u32) -> Result<Vec<Delivery>, Error> {
@@ -2161,6 +2154,16 @@ where
             .await?;
         tx.commit().await?;
         Ok(D::rows_affected(&anonymised))
+    }
+}
+
+/// Whether an insert added its row: `false` when a unique key refused it
+/// (an id drawn twice).
+fn added<R>(inserted: Result<R, sqlx::Error>) -> Result<bool, Error> {
+    match inserted {
+        Ok(_) => Ok(true),
+        Err(error) if conflict(&error).is_some() => Ok(false),
+        Err(error) => Err(error.into()),
     }
 }
 
