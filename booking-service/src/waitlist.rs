@@ -382,6 +382,10 @@ impl Handover {
 /// service's `STAFF_RELEASE_LEAD`).
 pub const LOTTERY_LEAD: TimeDelta = TimeDelta::minutes(10);
 
+/// How long a replica's claim of a lottery holds before another may take
+/// it over (the first died drawing): well within `LOTTERY_LEAD`.
+pub const LOTTERY_LEASE: TimeDelta = TimeDelta::minutes(2);
+
 /// The day whose lottery is due at `now`: the last day of the booking
 /// window (`window_days` after today) that opens at the office's local
 /// `release` time, when `now` lies in the minutes before it.

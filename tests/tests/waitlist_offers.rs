@@ -556,6 +556,13 @@ async fn a_new_day_goes_first_to_a_lottery_of_those_waiting_for_it(backend: Back
         "name": "Ohne Bestätigung", "email": "ohne@example.de",
     });
     let (_, unconfirmed) = app.join_waitlist("bergkamen", &body).await;
+    // A replica claimed this lottery ten minutes ago and died drawing: its
+    // claim has lapsed, so another takes it over.
+    let lapsed = sql_instant(&app, Utc::now() - chrono::TimeDelta::minutes(10));
+    app.sql(format!(
+        "INSERT INTO waitlist_lotteries (office_id, day, drawn_at) VALUES ('bergkamen', '{day}', {lapsed})"
+    ))
+    .await;
     // Now the release is five minutes ahead.
     config.change(demo, &released_at(release));
     app.restart_availability_service().await;
@@ -608,7 +615,28 @@ async fn a_new_day_goes_first_to_a_lottery_of_those_waiting_for_it(backend: Back
     for waiting in &entries {
         assert_eq!(entry(&app, waiting).await["offers"].as_array().map(Vec::len), Some(1));
     }
-    assert_eq!(app.sql("SELECT COUNT(*) FROM waitlist_lotteries".to_owned()).await, 1);
+    let finished = "SELECT COUNT(*) FROM waitlist_lotteries WHERE finished_at IS NOT NULL";
+    assert_eq!(app.sql(finished.to_owned()).await, 1);
+    // The claim as replicas meet it: one at a time, taken over only once
+    // lapsed, never again once finished.
+    let store = store::open(&app.database.url, 2).expect("store");
+    let now = Utc::now();
+    let minutes = |minutes: i64| now + chrono::TimeDelta::minutes(minutes);
+    let claim = |at| store.claim_lottery("bergkamen", "2099-01-01", at);
+    assert!(claim(now).await.expect("claim"), "new");
+    assert!(!claim(minutes(1)).await.expect("claim"), "held by the first");
+    assert!(claim(minutes(3)).await.expect("claim"), "lapsed: taken over");
+    store
+        .finish_lottery("bergkamen", "2099-01-01", minutes(4))
+        .await
+        .expect("finish");
+    assert!(!claim(minutes(10)).await.expect("claim"), "drawn");
+    assert!(
+        !store
+            .claim_lottery("bergkamen", &day.to_string(), minutes(10))
+            .await
+            .expect("claim")
+    );
     let id = unconfirmed["id"].as_str().expect("id");
     let token = unconfirmed["token"].as_str().expect("token");
     let (_, unconfirmed) = app.call(Method::GET, &format!("/api/v1/waitlist/{id}"), token).await;

@@ -282,7 +282,9 @@ impl Bookings {
     /// day opens within minutes, its entries active before then, in random
     /// order, are offered a time of that day each (the first they want);
     /// what is left opens to the public at the release. Every replica looks;
-    /// the one that claims an office's day draws it.
+    /// the one that claims an office's day draws it, and should it die
+    /// drawing, another takes over after `LOTTERY_LEASE` (those offered
+    /// already have their offer and are not drawn again).
     pub(super) async fn draw_lotteries(&self) -> Result<(), Error> {
         if !self.mail.enabled {
             return Ok(());
@@ -311,6 +313,7 @@ impl Bookings {
                     .await?;
                 offered += usize::from(held);
             }
+            store.finish_lottery(&office.id, &day.to_string(), Utc::now()).await?;
             tracing::info!(office = %office.id, %day, taking_part, offered, "waitlist lottery drawn");
         }
         Ok(())

@@ -275,8 +275,12 @@ pub trait BookingStore: Send + Sync + 'static {
     ) -> Result<Option<u64>, Error>;
 
     /// Takes the drawing of the lottery of `day` (YYYY-MM-DD) in an office:
-    /// `true` for the one caller that does, across replicas.
+    /// `true` for the one caller that does, across replicas; a claim not
+    /// finished within `LOTTERY_LEASE` may be taken again.
     async fn claim_lottery(&self, office_id: &str, day: &str, at: DateTime<Utc>) -> Result<bool, Error>;
+
+    /// Marks the lottery of `day` drawn to the end.
+    async fn finish_lottery(&self, office_id: &str, day: &str, at: DateTime<Utc>) -> Result<(), Error>;
 
     /// The entries that may get an offer and whose range is not over on
     /// the office's `today`, first in line first (at most a few hundred).

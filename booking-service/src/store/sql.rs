@@ -176,8 +176,12 @@ const SELECT_WAITING: &str = concat!(
     " WHERE office_id = $1 AND status = 'active' AND open_offer IS NULL AND offers_made < 3 \
      AND to_day >= $2 ORDER BY confirmed_at, place, id LIMIT 500"
 );
+/// Claims the lottery of an office's day at $3: new, or left unfinished by
+/// a claim made before $4 (its replica died).
 const CLAIM_LOTTERY: &str = "INSERT INTO waitlist_lotteries (office_id, day, drawn_at) VALUES ($1, $2, $3) \
-     ON CONFLICT (office_id, day) DO NOTHING";
+     ON CONFLICT (office_id, day) DO UPDATE SET drawn_at = excluded.drawn_at \
+     WHERE waitlist_lotteries.finished_at IS NULL AND waitlist_lotteries.drawn_at < $4";
+const FINISH_LOTTERY: &str = "UPDATE waitlist_lotteries SET finished_at = $3 WHERE office_id = $1 AND day = $2";
 /// Gives the entry its open offer $3, while it still may get one: of two
 /// writers offering to the same entry, one wins.
 const TAKE_ENTRY: &str = "UPDATE waitlist_entries SET open_offer = $3, offers_made = offers_made + 1, \
@@ -1646,6 +1650,7 @@ where
             .bind(office_id)
             .bind(day)
             .bind(D::stored(at))
+            .bind(D::stored(at - crate::waitlist::LOTTERY_LEASE))
             .execute(&self.writer)
             .await?;
         Ok(D::rows_affected(&claimed) == 1)
@@ -1662,6 +1667,16 @@ where
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(Self::waitlist_entry_of).collect()
+    }
+
+    async fn finish_lottery(&self, office_id: &str, day: &str, at: DateTime<Utc>) -> Result<(), Error> {
+        sqlx::query(FINISH_LOTTERY)
+            .bind(office_id)
+            .bind(day)
+            .bind(D::stored(at))
+            .execute(&self.writer)
+            .await?;
+        Ok(())
     }
 
     async fn lottery_entries(
