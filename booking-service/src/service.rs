@@ -322,26 +322,11 @@ impl Bookings {
         } else {
             (Utc::now() + chrono::TimeDelta::days(WALK_IN_DAYS)).date_naive()
         };
-        let slots = self
-            .availability
-            .clone()
-            .list_slots(ListSlotsRequest {
-                office_id: request.office_id.clone(),
-                concern_ids: request.concern_ids.clone(),
-                from_date: String::new(),
-                to_date: last_day.to_string(),
-                channel: channel.into(),
-                explain_unavailable_days: false,
-            })
-            .await
-            .map_err(Error::Availability)?
-            .into_inner();
-        let starts = slots
-            .days
-            .iter()
-            .flat_map(|day| &day.slots)
-            .filter_map(|slot| slot.start);
-        for start in starts.take(WALK_IN_ATTEMPTS) {
+        let days = (String::new(), last_day.to_string());
+        let starts = self
+            .free_starts(&request.office_id, &request.concern_ids, days, channel)
+            .await?;
+        for start in starts.into_iter().take(WALK_IN_ATTEMPTS) {
             let attempt = self
                 .create(pb::CreateBookingRequest {
                     office_id: request.office_id.clone(),
@@ -387,21 +372,60 @@ impl Bookings {
         actor: &str,
         note: Option<&str>,
     ) -> Result<pb::Booking, Error> {
-        // A waitlist offer's hold ends without a mail: the offer said until when.
         let notifications = match to {
-            BookingStatus::Cancelled
-                if !booking.email.is_empty()
-                    && self
-                        .store()?
-                        .offer_of_hold(&booking.office_id, &booking.code)
-                        .await?
-                        .is_none() =>
-            {
-                self.mail.plan(MailKind::Cancelled, booking.start, None, Utc::now())?
-            }
+            BookingStatus::Cancelled => self.cancelling(booking).await?.1,
             _ => Vec::new(),
         };
         self.set_status(booking, to, (actor, note), &notifications).await
+    }
+
+    /// The free starts for `concern_ids` in an office on the local days
+    /// `from` to `to` ("YYYY-MM-DD"; an empty `from`: today), as `channel`
+    /// sees them, earliest first.
+    async fn free_starts(
+        &self,
+        office_id: &str,
+        concern_ids: &[String],
+        (from, to): (String, String),
+        channel: ProtoChannel,
+    ) -> Result<Vec<prost_types::Timestamp>, Error> {
+        let slots = self
+            .availability
+            .clone()
+            .list_slots(ListSlotsRequest {
+                office_id: office_id.to_owned(),
+                concern_ids: concern_ids.to_vec(),
+                from_date: from,
+                to_date: to,
+                channel: channel.into(),
+                explain_unavailable_days: false,
+            })
+            .await
+            .map_err(Error::Availability)?
+            .into_inner();
+        Ok(slots
+            .days
+            .iter()
+            .flat_map(|day| &day.slots)
+            .filter_map(|slot| slot.start)
+            .collect())
+    }
+
+    /// Whether `booking` is the hold of a waitlist offer, and the mails its
+    /// cancellation sends: none for a hold (the offer said until when) or
+    /// a booking without an address.
+    async fn cancelling(&self, booking: &Booking) -> Result<(bool, Vec<crate::notifications::Notification>), Error> {
+        let hold = self
+            .store()?
+            .offer_of_hold(&booking.office_id, &booking.code)
+            .await?
+            .is_some();
+        let notifications = if hold || booking.email.is_empty() {
+            Vec::new()
+        } else {
+            self.mail.plan(MailKind::Cancelled, booking.start, None, Utc::now())?
+        };
+        Ok((hold, notifications))
     }
 
     /// Moves `booking` to `to`, recording `actor` and `note`, and queues
@@ -508,14 +532,17 @@ impl Bookings {
             let Some(booking) = store.find(&office_id, &code).await? else {
                 continue;
             };
-            let why = match store.offer_of_hold(&office_id, &code).await? {
-                Some(_) => "waitlist offer not accepted in time",
-                None => "not confirmed in time",
+            let (hold, notifications) = self.cancelling(&booking).await?;
+            let why = if hold {
+                "waitlist offer not accepted in time"
+            } else {
+                "not confirmed in time"
             };
             // Another replica (or the citizen, just in time) may have come
             // first; the row lock and the status decide who.
+            let by = ("system", Some(why));
             match self
-                .change_status(&booking, BookingStatus::Cancelled, "system", Some(why))
+                .set_status(&booking, BookingStatus::Cancelled, by, &notifications)
                 .await
             {
                 Ok(_) => tracing::info!(office = %office_id, code = %code, "unconfirmed booking released"),

@@ -599,16 +599,31 @@ async fn a_new_day_goes_first_to_a_lottery_of_those_waiting_for_it(backend: Back
     }
     // Each held time goes to one entry: a start offered k times has k
     // counters fewer free.
-    let after = staff_starts(&app, day).await;
+    let free_at = |listed: &[(DateTime<Utc>, u32)], start: &chrono::DateTime<chrono::FixedOffset>| {
+        listed
+            .iter()
+            .find(|(at, _)| at == start)
+            .map_or(0, |(_, free)| usize::try_from(*free).unwrap_or(0))
+    };
+    let held = |listed: &[(DateTime<Utc>, u32)]| {
+        starts.iter().all(|start| {
+            let offered = starts.iter().filter(|other| *other == start).count();
+            free_at(listed, start) + offered == free_at(&before, start)
+        })
+    };
+    // The availability service hears of the holds through the change feed:
+    // a moment after they commit.
+    let mut after = staff_starts(&app, day).await;
+    for _ in 0..100 {
+        if held(&after) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        after = staff_starts(&app, day).await;
+    }
     for start in &starts {
         let offered = starts.iter().filter(|other| *other == start).count();
-        let free_at = |starts: &[(DateTime<Utc>, u32)]| {
-            starts
-                .iter()
-                .find(|(at, _)| at == start)
-                .map_or(0, |(_, free)| usize::try_from(*free).unwrap_or(0))
-        };
-        assert_eq!(free_at(&after) + offered, free_at(&before), "at {start}");
+        assert_eq!(free_at(&after, start) + offered, free_at(&before, start), "at {start}");
     }
     // Drawn once: another round of the replicas' loop offers nothing more.
     tokio::time::sleep(std::time::Duration::from_secs(6)).await;

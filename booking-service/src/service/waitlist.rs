@@ -364,25 +364,13 @@ impl Bookings {
         (from, to): (NaiveDate, NaiveDate),
         channel: ProtoChannel,
     ) -> Result<bool, Error> {
-        let slots = self
-            .availability
-            .clone()
-            .list_slots(ListSlotsRequest {
-                office_id: entry.office_id.clone(),
-                concern_ids: entry.concern_ids.clone(),
-                from_date: from.to_string(),
-                to_date: to.to_string(),
-                channel: channel.into(),
-                explain_unavailable_days: false,
-            })
-            .await
-            .map_err(Error::Availability)?
-            .into_inner();
-        let starts = slots
-            .days
+        let days = (from.to_string(), to.to_string());
+        let free = self
+            .free_starts(&entry.office_id, &entry.concern_ids, days, channel)
+            .await?;
+        let starts = free
             .iter()
-            .flat_map(|day| &day.slots)
-            .filter_map(|slot| slot.start.as_ref().and_then(timestamp::from_proto))
+            .filter_map(timestamp::from_proto)
             .filter(|start| entry.wants(handover.tz, *start));
         for start in starts {
             let check = self
