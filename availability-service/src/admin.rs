@@ -8,27 +8,20 @@ use amtstermin_proto::availability::v1::schedule_admin_service_server::ScheduleA
 use chrono::{DateTime, TimeDelta, Utc};
 use tonic::{Request, Response, Status};
 
-use crate::absences::{Absence, Absences};
-use crate::catalogue::Catalogue;
+use crate::absences::Absence;
 use crate::error::Error;
-use crate::projection::Projection;
+use crate::live::Current;
 
 /// The longest absence one call may record.
 const MAX_ABSENCE: TimeDelta = TimeDelta::days(366);
 
 pub struct ScheduleAdmin {
-    catalogue: Arc<Catalogue>,
-    projection: Arc<Projection>,
-    absences: Arc<Absences>,
+    current: Arc<Current>,
 }
 
 impl ScheduleAdmin {
-    pub fn new(catalogue: Arc<Catalogue>, projection: Arc<Projection>, absences: Arc<Absences>) -> Self {
-        Self {
-            catalogue,
-            projection,
-            absences,
-        }
+    pub fn new(current: Arc<Current>) -> Self {
+        Self { current }
     }
 }
 
@@ -63,7 +56,8 @@ impl ScheduleAdminService for ScheduleAdmin {
         request: Request<pb::AddAbsenceRequest>,
     ) -> Result<Response<pb::AddAbsenceResponse>, Status> {
         let request = request.into_inner();
-        let office = self.catalogue.office(&request.office_id)?;
+        let world = self.current.get();
+        let office = world.catalogue.office(&request.office_id)?;
         if office.counter_index(&request.counter_id).is_none() {
             return Err(Error::UnknownCounter(request.counter_id).into());
         }
@@ -85,13 +79,13 @@ impl ScheduleAdminService for ScheduleAdmin {
             reason: reason.to_owned(),
             created_at: Utc::now(),
         };
-        self.absences.store().add(&absence).await?;
-        self.absences.added(absence.clone());
-        let busy = self
+        world.absences.store().add(&absence).await?;
+        world.absences.added(absence.clone());
+        let busy = world
             .absences
             .as_busy(&absence)
             .ok_or_else(|| Error::UnknownCounter(absence.counter_id.clone()))?;
-        let affected = self.projection.bookings_overlapping(&office.id, busy)?;
+        let affected = world.projection.bookings_overlapping(&office.id, busy)?;
         tracing::info!(counter = %absence.counter_id, id = %absence.id, affected = affected.len(), "absence recorded");
         Ok(Response::new(pb::AddAbsenceResponse {
             absence: Some(to_proto(&absence)),
@@ -101,6 +95,7 @@ impl ScheduleAdminService for ScheduleAdmin {
                     code,
                     start: Some(timestamp::to_proto(booked.start)),
                     end: Some(timestamp::to_proto(booked.end)),
+                    counter_id: absence.counter_id.clone(),
                 })
                 .collect(),
         }))
@@ -112,14 +107,15 @@ impl ScheduleAdminService for ScheduleAdmin {
         request: Request<pb::RemoveAbsenceRequest>,
     ) -> Result<Response<pb::Absence>, Status> {
         let request = request.into_inner();
-        let office = self.catalogue.office(&request.office_id)?;
-        let absence = self
+        let world = self.current.get();
+        let office = world.catalogue.office(&request.office_id)?;
+        let absence = world
             .absences
             .store()
             .remove(&office.id, &request.absence_id)
             .await?
             .ok_or(Error::UnknownAbsence(request.absence_id))?;
-        self.absences.removed(&absence);
+        world.absences.removed(&absence);
         tracing::info!(counter = %absence.counter_id, id = %absence.id, "absence lifted");
         Ok(Response::new(to_proto(&absence)))
     }
@@ -130,14 +126,15 @@ impl ScheduleAdminService for ScheduleAdmin {
         request: Request<pb::ListAbsencesRequest>,
     ) -> Result<Response<pb::ListAbsencesResponse>, Status> {
         let request = request.into_inner();
-        let office = self.catalogue.office(&request.office_id)?;
+        let world = self.current.get();
+        let office = world.catalogue.office(&request.office_id)?;
         let from = request
             .from
             .as_ref()
             .and_then(timestamp::from_proto)
             .unwrap_or(DateTime::UNIX_EPOCH);
         let to = request.to.as_ref().and_then(timestamp::from_proto);
-        let absences = self.absences.store().list(from).await?;
+        let absences = world.absences.store().list(from).await?;
         Ok(Response::new(pb::ListAbsencesResponse {
             absences: absences
                 .iter()

@@ -366,9 +366,67 @@ pub fn parse(text: &str) -> Result<Catalogue, Error> {
     Ok(Catalogue::new(offices, version(text)))
 }
 
+/// One office's part of a configuration file: the text from its
+/// `[[offices]]` line to the next one, as stored and edited at runtime.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Document {
+    pub office_id: String,
+    pub text: String,
+}
+
+/// Splits a valid configuration file into one document per office, in order,
+/// keeping every comment (what precedes the first office goes with it), so
+/// joining them gives the file again.
+pub fn split(text: &str) -> Result<Vec<Document>, Error> {
+    let catalogue = parse(text)?;
+    let mut pieces: Vec<String> = Vec::new();
+    let mut preamble = String::new();
+    for line in text.split_inclusive('\n') {
+        if line.trim() == "[[offices]]" {
+            pieces.push(std::mem::take(&mut preamble));
+        }
+        match pieces.last_mut() {
+            Some(piece) => piece.push_str(line),
+            None => preamble.push_str(line),
+        }
+    }
+    if let Some(first) = pieces.first_mut() {
+        first.insert_str(0, &preamble);
+    }
+    if pieces.len() != catalogue.offices().len() {
+        return invalid("write every office as an [[offices]] table (one line `[[offices]]` each)");
+    }
+    pieces
+        .into_iter()
+        .zip(catalogue.offices())
+        .map(|(text, office)| {
+            let alone = parse(&text)?;
+            match alone.offices() {
+                [one] if one.id == office.id => Ok(Document {
+                    office_id: office.id.clone(),
+                    text,
+                }),
+                _ => invalid(format!("office {:?} cannot be read on its own", office.id)),
+            }
+        })
+        .collect()
+}
+
+/// The catalogue of the documents taken together, in order.
+pub fn join(documents: &[Document]) -> String {
+    let mut file = String::new();
+    for document in documents {
+        if !file.is_empty() && !file.ends_with('\n') {
+            file.push('\n');
+        }
+        file.push_str(&document.text);
+    }
+    file
+}
+
 /// The catalogue's version: the first 64 bits of the configuration's SHA-256,
 /// the same in every replica that reads the same file.
-fn version(text: &str) -> String {
+pub fn version(text: &str) -> String {
     use sha2::{Digest, Sha256};
     Sha256::digest(text.as_bytes())[..8]
         .iter()

@@ -14,6 +14,17 @@ pub enum Error {
     },
     #[error("invalid office configuration: {0}")]
     InvalidConfig(String),
+    /// A configuration an admin sent that validation refuses.
+    #[error("{0}")]
+    RefusedConfig(String),
+    #[error("the configuration of office {} was changed since it was read; load it again", excerpt(.0))]
+    ConfigurationConflict(String),
+    #[error("office {} has coming bookings; move or cancel them first", excerpt(.0))]
+    OfficeHasBookings(String),
+    #[error("no configuration change {0} of this office")]
+    UnknownConfigurationChange(u64),
+    #[error("the booking service cannot be asked: {}", .0.message())]
+    Booking(tonic::Status),
     #[error("unknown office {}", excerpt(.0))]
     UnknownOffice(String),
     #[error("unknown concern {} at this office", excerpt(.0))]
@@ -57,6 +68,11 @@ impl Error {
             | Error::Database(_)
             | Error::Migration(_)
             | Error::Internal(_) => ErrorCode::Internal,
+            Error::RefusedConfig(_) => ErrorCode::InvalidConfiguration,
+            Error::ConfigurationConflict(_) => ErrorCode::ConfigurationConflict,
+            Error::OfficeHasBookings(_) => ErrorCode::OfficeHasBookings,
+            Error::UnknownConfigurationChange(_) => ErrorCode::ConfigurationChangeNotFound,
+            Error::Booking(_) => ErrorCode::ServiceUnavailable,
             Error::UnknownCounter(_) => ErrorCode::CounterNotFound,
             Error::UnknownAbsence(_) => ErrorCode::AbsenceNotFound,
             Error::UnknownOffice(_) => ErrorCode::OfficeNotFound,

@@ -5,8 +5,10 @@ pub mod absences;
 pub mod admin;
 pub mod catalogue;
 pub mod config;
+pub mod configuration;
 pub mod error;
 pub mod holidays;
+pub mod live;
 pub mod projection;
 pub mod schedule;
 pub mod service;
@@ -15,9 +17,9 @@ pub mod slots;
 use amtstermin_platform::auth::Auth;
 use std::future::Future;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use amtstermin_proto::availability::v1::availability_service_server::AvailabilityServiceServer;
+use amtstermin_proto::availability::v1::configuration_admin_service_server::ConfigurationAdminServiceServer;
 use amtstermin_proto::availability::v1::schedule_admin_service_server::ScheduleAdminServiceServer;
 use anyhow::Context;
 use tokio::net::TcpListener;
@@ -31,10 +33,12 @@ pub use error::Error;
 #[derive(Clone, clap::Args)]
 #[group(id = "availability_settings")]
 pub struct Settings {
-    /// The office configuration file (TOML).
+    /// The office configuration file (TOML): seeds an empty availability
+    /// database on first start; after that the database holds the
+    /// configuration (`/verwaltung`, `amtstermin config import`).
     #[arg(long = "config", env = "AMTSTERMIN_CONFIG", default_value = "config/offices.toml")]
     pub config_path: PathBuf,
-    /// Where counter absences are stored: `sqlite:PATH` (created on first
+    /// Where the configuration and counter absences are stored: `sqlite:PATH` (created on first
     /// start) or `postgres://USER:PASSWORD@HOST/DB`; not the booking database.
     #[arg(
         id = "availability_database_url",
@@ -91,7 +95,6 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
-    let catalogue = Arc::new(config::load(&settings.config_path)?);
     amtstermin_platform::metrics::install();
     let metrics_task = if settings.metrics_listen.is_empty() {
         None
@@ -106,34 +109,36 @@ pub async fn run(
     };
     let channel = amtstermin_platform::client::channel(&peers.booking_url, &auth.credentials)
         .with_context(|| format!("invalid booking service URL {:?}", peers.booking_url))?;
-    let projection = Arc::new(projection::Projection::new(&catalogue));
-    let followers: Vec<_> = catalogue
-        .offices()
-        .iter()
-        .map(|office| tokio::spawn(projection::follow(projection.clone(), channel.clone(), office.clone())))
-        .collect();
-    let store = absences::open(&settings.database_url, settings.database_max_connections)?;
-    let absences = Arc::new(absences::Absences::new(store, catalogue.clone(), projection.clone()));
-    let absences_task = tokio::spawn(absences.clone().run());
+    let stores = configuration::open(&settings.database_url, settings.database_max_connections)?;
+    let current = live::start(
+        stores.configuration.clone(),
+        stores.absences.clone(),
+        channel.clone(),
+        &settings.config_path,
+    )
+    .await?;
+    let follow_task = tokio::spawn(live::follow(
+        current.clone(),
+        stores.configuration.clone(),
+        stores.absences.clone(),
+        channel.clone(),
+    ));
     let prune_task = tokio::spawn({
-        let projection = projection.clone();
+        let current = current.clone();
         async move {
             let mut every_hour = tokio::time::interval(std::time::Duration::from_secs(3600));
             loop {
                 every_hour.tick().await;
-                projection.prune(chrono::Utc::now() - chrono::TimeDelta::days(1));
+                current.get().projection.prune(chrono::Utc::now() - chrono::TimeDelta::days(1));
             }
         }
     });
-    let service = AvailabilityServiceServer::new(service::Availability::new(
-        catalogue.clone(),
-        projection.clone(),
-        absences.clone(),
-    ));
-    let admin = ScheduleAdminServiceServer::new(admin::ScheduleAdmin::new(
-        catalogue.clone(),
-        projection.clone(),
-        absences,
+    let service = AvailabilityServiceServer::new(service::Availability::new(current.clone()));
+    let admin = ScheduleAdminServiceServer::new(admin::ScheduleAdmin::new(current.clone()));
+    let configuration_admin = ConfigurationAdminServiceServer::new(configuration::ConfigurationAdmin::new(
+        stores.configuration.clone(),
+        current.clone(),
+        channel,
     ));
 
     let mut routes = RoutesBuilder::default();
@@ -142,40 +147,48 @@ pub async fn run(
         &[
             amtstermin_proto::availability::v1::availability_service_server::SERVICE_NAME,
             amtstermin_proto::availability::v1::schedule_admin_service_server::SERVICE_NAME,
+            amtstermin_proto::availability::v1::configuration_admin_service_server::SERVICE_NAME,
         ],
     )
     .await?;
-    routes.add_service(service).add_service(admin);
+    routes
+        .add_service(service)
+        .add_service(admin)
+        .add_service(configuration_admin);
     // SERVING while every office's projection is caught up.
-    let health_task = tokio::spawn(async move {
-        let mut changed = projection.subscribe();
-        loop {
-            let status = if projection.live() {
-                tonic_health::ServingStatus::Serving
-            } else {
-                tonic_health::ServingStatus::NotServing
-            };
-            health.set(status).await;
-            if changed.changed().await.is_err() {
-                return;
+    let health_task = tokio::spawn({
+        let current = current.clone();
+        async move {
+            let mut swapped = current.subscribe();
+            loop {
+                let world = current.get();
+                let mut changed = world.projection.subscribe();
+                let status = if world.projection.live() {
+                    tonic_health::ServingStatus::Serving
+                } else {
+                    tonic_health::ServingStatus::NotServing
+                };
+                drop(world);
+                health.set(status).await;
+                tokio::select! {
+                    changed = changed.changed() => if changed.is_err() { continue },
+                    swap = swapped.changed() => if swap.is_err() { return },
+                }
             }
         }
     });
 
     tracing::info!(
         address = %listener.local_addr()?,
-        offices = catalogue.offices().len(),
+        offices = current.get().catalogue.offices().len(),
         "availability service listening"
     );
     let served = amtstermin_platform::server::serve(routes.routes(), listener, auth.access, shutdown).await;
     health_task.abort();
-    absences_task.abort();
+    follow_task.abort();
     prune_task.abort();
     if let Some(task) = metrics_task {
         task.abort();
-    }
-    for follower in followers {
-        follower.abort();
     }
     served.context("availability gRPC server failed")
 }

@@ -392,6 +392,7 @@ mod tests {
             start: Some(at(hour)),
             end: Some(at(hour + 1)),
             code: code.to_owned(),
+            concern_ids: Vec::new(),
         }
     }
 

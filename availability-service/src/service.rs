@@ -9,9 +9,9 @@ use amtstermin_proto::availability::v1::availability_service_server::Availabilit
 use chrono::{NaiveDate, TimeDelta, Utc};
 use tonic::{Request, Response, Status};
 
-use crate::catalogue::{Appointment, Catalogue, Office};
+use crate::catalogue::{Appointment, Office};
 use crate::error::Error;
-use crate::projection::Projection;
+use crate::live::{Current, World};
 use crate::slots::{self, Channel, DaySlots, Window};
 
 /// How long AwaitBookingSequence waits at most.
@@ -25,27 +25,18 @@ const WATCH_REFRESH: std::time::Duration = std::time::Duration::from_secs(30);
 
 #[derive(Clone)]
 pub struct Availability {
-    catalogue: Arc<Catalogue>,
-    projection: Arc<Projection>,
-    absences: Arc<crate::absences::Absences>,
+    current: Arc<Current>,
 }
 
 impl Availability {
-    pub fn new(
-        catalogue: Arc<Catalogue>,
-        projection: Arc<Projection>,
-        absences: Arc<crate::absences::Absences>,
-    ) -> Self {
-        Self {
-            catalogue,
-            projection,
-            absences,
-        }
+    pub fn new(current: Arc<Current>) -> Self {
+        Self { current }
     }
 
     /// The open slots `request` asks for (its scope checked by the caller).
     fn slots(&self, request: &pb::ListSlotsRequest) -> Result<pb::ListSlotsResponse, Error> {
-        let office = self.catalogue.office(&request.office_id)?;
+        let world = self.current.get();
+        let office = world.catalogue.office(&request.office_id)?;
         let appointment = office.appointment(&request.concern_ids)?;
         let from = parse_day("from", &request.from_date)?;
         let to = parse_day("to", &request.to_date)?;
@@ -61,7 +52,7 @@ impl Availability {
         let first = from.map_or(window.first_day, |day| day.max(window.first_day));
         let last = to.map_or(window.last_day, |day| day.min(window.last_day));
         let days = if first <= last {
-            self.open_slots(office, appointment, &window, (first, last), None)?
+            open_slots(&world, office, appointment, &window, (first, last), None)?
         } else {
             Vec::new()
         };
@@ -103,20 +94,21 @@ impl Availability {
         })
     }
 
-    /// Open slots of `appointment` on the local days `first..=last`; the
-    /// booking `moving`, if given, does not block its own new time.
-    fn open_slots(
-        &self,
-        office: &Office,
-        appointment: Appointment,
-        window: &Window,
-        (first, last): (NaiveDate, NaiveDate),
-        moving: Option<&str>,
-    ) -> Result<Vec<DaySlots>, Error> {
-        let query = query(office, appointment, window, (first, last));
-        let compute = |busy: &slots::Busy| slots::open_slots(&query, busy);
-        self.projection.read(&office.id, window.online, moving, compute)
-    }
+}
+
+/// Open slots of `appointment` on the local days `first..=last`; the
+/// booking `moving`, if given, does not block its own new time.
+fn open_slots(
+    world: &World,
+    office: &Office,
+    appointment: Appointment,
+    window: &Window,
+    (first, last): (NaiveDate, NaiveDate),
+    moving: Option<&str>,
+) -> Result<Vec<DaySlots>, Error> {
+    let query = query(office, appointment, window, (first, last));
+    let compute = |busy: &slots::Busy| slots::open_slots(&query, busy);
+    world.projection.read(&office.id, window.online, moving, compute)
 }
 
 fn query<'a>(
@@ -251,9 +243,10 @@ impl AvailabilityService for Availability {
         &self,
         _request: Request<pb::ListOfficesRequest>,
     ) -> Result<Response<pb::ListOfficesResponse>, Status> {
+        let world = self.current.get();
         Ok(Response::new(pb::ListOfficesResponse {
-            offices: self.catalogue.offices().iter().map(office_to_proto).collect(),
-            catalogue_version: self.catalogue.version().to_owned(),
+            offices: world.catalogue.offices().iter().map(office_to_proto).collect(),
+            catalogue_version: world.catalogue.version().to_owned(),
         }))
     }
 
@@ -262,7 +255,8 @@ impl AvailabilityService for Availability {
         &self,
         request: Request<pb::GetCatalogueRequest>,
     ) -> Result<Response<pb::GetCatalogueResponse>, Status> {
-        let office = self.catalogue.office(&request.get_ref().office_id)?;
+        let world = self.current.get();
+        let office = world.catalogue.office(&request.get_ref().office_id)?;
         Ok(Response::new(pb::GetCatalogueResponse {
             categories: office
                 .categories
@@ -313,7 +307,7 @@ impl AvailabilityService for Availability {
                     concern_ids: counter.concern_ids.clone(),
                 })
                 .collect(),
-            catalogue_version: self.catalogue.version().to_owned(),
+            catalogue_version: world.catalogue.version().to_owned(),
         }))
     }
 
@@ -344,7 +338,8 @@ impl AvailabilityService for Availability {
         }
         let request = request.into_inner();
         let first = self.slots(&request)?;
-        let mut changes = self.projection.changes(&request.office_id)?;
+        let mut swapped = self.current.subscribe();
+        let mut changes = self.current.get().projection.changes(&request.office_id)?;
         let (sender, receiver) = tokio::sync::mpsc::channel(2);
         let service = self.clone();
         tokio::spawn(async move {
@@ -355,6 +350,19 @@ impl AvailabilityService for Availability {
             loop {
                 tokio::select! {
                     changed = changes.changed() => if changed.is_err() { return },
+                    // A new configuration: its projection tells of the changes now.
+                    swap = swapped.changed() => {
+                        if swap.is_err() {
+                            return;
+                        }
+                        match service.current.get().projection.changes(&request.office_id) {
+                            Ok(next) => changes = next,
+                            Err(error) => {
+                                let _ = sender.send(Err(error.into())).await;
+                                return;
+                            }
+                        }
+                    }
                     () = tokio::time::sleep(WATCH_REFRESH) => {}
                     () = sender.closed() => return,
                 }
@@ -385,7 +393,8 @@ impl AvailabilityService for Availability {
         request: Request<pb::CheckStartRequest>,
     ) -> Result<Response<pb::CheckStartResponse>, Status> {
         let request = request.into_inner();
-        let office = self.catalogue.office(&request.office_id)?;
+        let world = self.current.get();
+        let office = world.catalogue.office(&request.office_id)?;
         let appointment = office.appointment(&request.concern_ids)?;
         let start = request
             .start
@@ -398,7 +407,7 @@ impl AvailabilityService for Availability {
             return Err(Error::SlotUnavailable.into());
         }
         let moving = Some(request.exclude_booking_code.as_str()).filter(|code| !code.is_empty());
-        let days = self.open_slots(office, appointment, &window, (day, day), moving)?;
+        let days = open_slots(&world, office, appointment, &window, (day, day), moving)?;
         let slot = days
             .iter()
             .flat_map(|day| &day.slots)
@@ -428,7 +437,8 @@ impl AvailabilityService for Availability {
         request: Request<pb::GetOfferedTimeRequest>,
     ) -> Result<Response<pb::GetOfferedTimeResponse>, Status> {
         let request = request.into_inner();
-        let office = self.catalogue.office(&request.office_id)?;
+        let world = self.current.get();
+        let office = world.catalogue.office(&request.office_id)?;
         let (Some(from), Some(to)) = (parse_day("from", &request.from)?, parse_day("to", &request.to)?) else {
             return Err(Error::InvalidArgument("from and to are required".to_owned()).into());
         };
@@ -438,7 +448,7 @@ impl AvailabilityService for Availability {
             );
         }
         let since = slots::local_instant(office.timezone, from, 0).unwrap_or_default();
-        let absences = self
+        let absences = world
             .absences
             .store()
             .list(chrono::DateTime::from_timestamp(since, 0).unwrap_or_default())
@@ -470,6 +480,8 @@ impl AvailabilityService for Availability {
     ) -> Result<Response<pb::AwaitBookingSequenceResponse>, Status> {
         let request = request.into_inner();
         let reached = self
+            .current
+            .get()
             .projection
             .wait_for(&request.office_id, request.sequence, AWAIT_SEQUENCE_TIMEOUT)
             .await?;

@@ -327,6 +327,29 @@ pub fn local_instant(tz: Tz, day: NaiveDate, minute: u32) -> Option<i64> {
         .map(|instant| instant.timestamp())
 }
 
+/// Whether `counter` of `office` is open during the whole of [start, end):
+/// one of its opening periods that day (less closures) covers it.
+pub fn open_during(office: &Office, counter: usize, start: DateTime<Utc>, end: DateTime<Utc>) -> bool {
+    let Some(schedule) = office.counters.get(counter).map(|counter| &counter.schedule) else {
+        return false;
+    };
+    let day = start.with_timezone(&office.timezone).date_naive();
+    if office.closed_all_day(day) {
+        return false;
+    }
+    let mut open = Vec::new();
+    office.closures.open_parts(day, schedule.on(day), &mut open);
+    open.iter().any(|period| {
+        matches!(
+            (
+                local_instant(office.timezone, day, period.start),
+                local_instant(office.timezone, day, period.end),
+            ),
+            (Some(from), Some(to)) if from <= start.timestamp() && end.timestamp() <= to
+        )
+    })
+}
+
 /// Minutes counter `counter` is open on the local `day`: its hours less
 /// closures and holidays, and less `absent` (UTC seconds, any order).
 /// Counters that serve staff only count too: their time is offered.

@@ -271,5 +271,6 @@ fn to_proto(interval: Interval) -> pb::BookedInterval {
         start: Some(timestamp::to_proto(interval.start)),
         end: Some(timestamp::to_proto(interval.end)),
         code: interval.code,
+        concern_ids: Vec::new(),
     }
 }

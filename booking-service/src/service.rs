@@ -1302,6 +1302,39 @@ impl BookingService for Bookings {
     }
 
     #[tracing::instrument(skip_all, fields(office = %request.get_ref().office_id))]
+    async fn list_booked_intervals(
+        &self,
+        request: Request<pb::ListBookedIntervalsRequest>,
+    ) -> Result<Response<pb::ListBookedIntervalsResponse>, Status> {
+        let request = request.into_inner();
+        let from = required_instant("from", request.from.as_ref())?;
+        // Bookings lie within the booking window; a year covers any office's.
+        let bookings = self
+            .store()?
+            .list(&request.office_id, from, from + chrono::TimeDelta::days(400))
+            .await?;
+        let holding = |status: BookingStatus| {
+            matches!(
+                status,
+                BookingStatus::Pending | BookingStatus::Booked | BookingStatus::CheckedIn | BookingStatus::Called
+            )
+        };
+        Ok(Response::new(pb::ListBookedIntervalsResponse {
+            intervals: bookings
+                .into_iter()
+                .filter(|booking| holding(booking.status) && booking.end > from)
+                .map(|booking| pb::BookedInterval {
+                    counter_id: booking.counter_id,
+                    start: Some(timestamp::to_proto(booking.start)),
+                    end: Some(timestamp::to_proto(booking.end)),
+                    code: booking.code,
+                    concern_ids: booking.concern_ids,
+                })
+                .collect(),
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(office = %request.get_ref().office_id))]
     async fn change_booking_status(
         &self,
         request: Request<pb::ChangeBookingStatusRequest>,

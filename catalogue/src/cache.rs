@@ -1,6 +1,6 @@
 //! The offices and catalogues, cached. The configuration changes only when
-//! the availability service loads a new one, so a client asks for the list
-//! of offices (with the configuration's version) at most every few seconds
+//! an administrator saves a new one, so a client asks for the list of
+//! offices (with the configuration's version) at most once a second
 //! and fetches an office's catalogue once per version, instead of two calls
 //! on every request.
 
@@ -16,8 +16,9 @@ use tonic::Status;
 
 use crate::OfficeCatalogue;
 
-/// How long a cached configuration is trusted before its version is checked.
-const CHECK_AFTER: Duration = Duration::from_secs(5);
+/// How long a cached configuration is trusted before its version is checked:
+/// an administrator's change reaches every client within about a second.
+pub const CHECK_AFTER: Duration = Duration::from_secs(1);
 
 /// The offices and their catalogues, fetched from the availability service
 /// and kept while its configuration version stays the same. Cheap to clone.

@@ -13,5 +13,5 @@ pub mod english;
 pub mod german;
 mod office;
 
-pub use cache::Catalogues;
+pub use cache::{CHECK_AFTER, Catalogues};
 pub use office::{Appointment, FeedEntry, OfficeCatalogue};

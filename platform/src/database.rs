@@ -26,6 +26,16 @@ pub struct Pools<DB: sqlx::Database> {
     pub write: sqlx::Pool<DB>,
 }
 
+// By hand: a derive would ask `DB: Clone`, which no backend type is.
+impl<DB: sqlx::Database> Clone for Pools<DB> {
+    fn clone(&self) -> Self {
+        Self {
+            read: self.read.clone(),
+            write: self.write.clone(),
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
     #[error("unsupported database URL {0:?}: use sqlite:… or postgres://…")]

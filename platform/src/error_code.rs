@@ -67,6 +67,7 @@ error_codes! {
     TooManyConcerns => "too_many_concerns", InvalidArgument, 400;
     TooManyPersons => "too_many_persons", InvalidArgument, 400;
     ConcernsNotCombinable => "concerns_not_combinable", InvalidArgument, 400;
+    InvalidConfiguration => "invalid_configuration", InvalidArgument, 400;
     // The staff API's answer to a status name it does not know; it shares its
     // name with `InvalidStatus` (409) for compatibility, and never travels
     // over gRPC, so reading a code back always yields `InvalidStatus`.
@@ -85,6 +86,7 @@ error_codes! {
     OfferNotFound => "offer_not_found", NotFound, 404;
     WebhookNotFound => "webhook_not_found", NotFound, 404;
     CalendarFeedNotFound => "calendar_feed_not_found", NotFound, 404;
+    ConfigurationChangeNotFound => "configuration_change_not_found", NotFound, 404;
     MethodNotAllowed => "method_not_allowed", Unimplemented, 405;
     RequestTimeout => "request_timeout", DeadlineExceeded, 408;
     // 409: the request is fine, the state of things refuses it.
@@ -95,6 +97,9 @@ error_codes! {
     OfferExpired => "offer_expired", FailedPrecondition, 409;
     InvalidTransition => "invalid_transition", FailedPrecondition, 409;
     InvalidStatus => "invalid_status", FailedPrecondition, 409;
+    // Someone saved the office's configuration since it was read.
+    ConfigurationConflict => "configuration_conflict", Aborted, 409;
+    OfficeHasBookings => "office_has_bookings", FailedPrecondition, 409;
     PayloadTooLarge => "payload_too_large", InvalidArgument, 413;
     UriTooLong => "uri_too_long", InvalidArgument, 414;
     HeadersTooLarge => "headers_too_large", InvalidArgument, 431;

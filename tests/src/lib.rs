@@ -427,6 +427,39 @@ impl TestApp {
         self.wait_until_serving(&self.availability_url).await;
     }
 
+    /// Imports `config` as the office configuration (through the admin
+    /// gRPC service, as `amtstermin config import` does) and waits until
+    /// the gateway and booking service have seen it: their caches look at
+    /// the catalogue version every second.
+    pub async fn import_config(&self, config: &ChangedConfig) {
+        use amtstermin_proto::availability::v1 as pb;
+        let file = std::fs::read_to_string(&config.path).expect("read the changed config");
+        let channel = self.channel(&self.availability_url);
+        let imported = pb::configuration_admin_service_client::ConfigurationAdminServiceClient::new(channel.clone())
+            .import_configuration(pb::ImportConfigurationRequest {
+                file,
+                actor: "test".to_owned(),
+                dry_run: false,
+            })
+            .await
+            .expect("import")
+            .into_inner();
+        let mut availability = pb::availability_service_client::AvailabilityServiceClient::new(channel);
+        for _ in 0..100 {
+            let offices = availability
+                .list_offices(pb::ListOfficesRequest {})
+                .await
+                .expect("offices")
+                .into_inner();
+            if offices.catalogue_version == imported.catalogue_version {
+                tokio::time::sleep(amtstermin_catalogue::CHECK_AFTER + Duration::from_millis(100)).await;
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("the availability service did not take up the imported configuration within 2 s");
+    }
+
     /// Polls the standard gRPC health service until it reports SERVING.
     pub async fn wait_until_serving(&self, url: &str) {
         use tonic_health::pb::health_check_response::ServingStatus;

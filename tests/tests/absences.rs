@@ -6,7 +6,7 @@ use amtstermin_platform::timestamp;
 use amtstermin_proto::availability::v1::schedule_admin_service_client::ScheduleAdminServiceClient;
 use amtstermin_proto::availability::v1::{AddAbsenceRequest, ListAbsencesRequest, RemoveAbsenceRequest};
 use amtstermin_tests::{Backend, TestApp, TestDatabase, backend_tests, booking_request, free_at};
-use availability_service::absences::{self, Absence};
+use availability_service::absences::Absence;
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use serde_json::Value;
 use tonic::Code;
@@ -21,9 +21,14 @@ async fn the_absence_store_keeps_adds_and_removals(backend: Backend) {
     let Some(database) = TestDatabase::create(backend).await else {
         return;
     };
-    let store = absences::open(&database.url, 2).expect("store");
-    store.migrate().await.expect("migrate");
-    store.migrate().await.expect("migrating twice is harmless");
+    let stores = availability_service::configuration::open(&database.url, 2).expect("store");
+    stores.configuration.migrate().await.expect("migrate");
+    stores
+        .configuration
+        .migrate()
+        .await
+        .expect("migrating twice is harmless");
+    let store = stores.absences;
     let at = |day: u32, hour: u32| Utc.with_ymd_and_hms(2030, 3, day, hour, 0, 0).single().expect("valid");
     let absence = |id: &str, office: &str, day: u32| Absence {
         id: id.to_owned(),

@@ -565,7 +565,7 @@ async fn a_new_day_goes_first_to_a_lottery_of_those_waiting_for_it(backend: Back
     .await;
     // Now the release is five minutes ahead.
     config.change(demo, &released_at(release));
-    app.restart_availability_service().await;
+    app.import_config(&config).await;
     let free = |starts: Vec<(DateTime<Utc>, u32)>| starts.iter().map(|(_, free)| free).sum::<u32>();
     let before = staff_starts(&app, day).await;
     let free_before = free(before.clone());

@@ -10,10 +10,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use amtstermin_platform::database::{self, PostgresDialect, SqliteDialect};
 use chrono::{DateTime, TimeDelta, Utc};
 
-use self::store::SqlAbsences;
+pub use self::store::SqlAbsences;
 use crate::catalogue::Catalogue;
 use crate::error::Error;
 use crate::projection::Projection;
@@ -35,7 +34,6 @@ pub struct Absence {
 
 #[tonic::async_trait]
 pub trait AbsenceStore: Send + Sync + 'static {
-    async fn migrate(&self) -> Result<(), Error>;
     async fn add(&self, absence: &Absence) -> Result<(), Error>;
     /// Removes and returns the absence; `None` if there is none with this id.
     async fn remove(&self, office_id: &str, id: &str) -> Result<Option<Absence>, Error>;
@@ -43,22 +41,6 @@ pub trait AbsenceStore: Send + Sync + 'static {
     async fn list(&self, ends_after: DateTime<Utc>) -> Result<Vec<Absence>, Error>;
     /// The connections of the pool: (size, idle).
     fn pool_use(&self) -> (u32, usize);
-}
-
-/// Opens the store named by `url` without connecting yet.
-pub fn open(url: &str, max_connections: u32) -> Result<Arc<dyn AbsenceStore>, Error> {
-    Ok(
-        match database::open(url, max_connections, "amtstermin-availability-service")? {
-            database::Pool::Sqlite(pool) => Arc::new(SqlAbsences::<SqliteDialect>::new(
-                pool,
-                sqlx::migrate!("./migrations/sqlite"),
-            )),
-            database::Pool::Postgres(pool) => Arc::new(SqlAbsences::<PostgresDialect>::new(
-                pool,
-                sqlx::migrate!("./migrations/postgres"),
-            )),
-        },
-    )
 }
 
 /// The absences applied to the projection, kept in step with the database.
@@ -142,28 +124,15 @@ impl Absences {
         Ok(())
     }
 
-    /// Migrates, loads, then keeps reloading, for as long as the process runs.
-    pub async fn run(self: Arc<Self>) {
+    /// Loads the absences into the projection, retrying until the
+    /// database answers, and marks them loaded.
+    pub async fn load(&self) {
         let mut delay = Duration::from_millis(200);
-        loop {
-            match self.store.migrate().await {
-                Ok(()) => match self.refresh().await {
-                    Ok(()) => break,
-                    Err(error) => tracing::warn!(error = %error, "cannot load absences, retrying"),
-                },
-                Err(error) => tracing::warn!(error = %error, "availability database not ready, retrying"),
-            }
+        while let Err(error) = self.refresh().await {
+            tracing::warn!(error = %error, "cannot load absences, retrying");
             tokio::time::sleep(delay).await;
             delay = (delay * 2).min(REFRESH_INTERVAL);
         }
-        tracing::info!("absences loaded");
         self.projection.set_absences_loaded();
-        loop {
-            tokio::time::sleep(REFRESH_INTERVAL).await;
-            if let Err(error) = self.refresh().await {
-                tracing::warn!(error = %error, "cannot reload absences");
-            }
-            amtstermin_platform::metrics::pool_connections("availability", "read", self.store.pool_use());
-        }
     }
 }

@@ -5,7 +5,6 @@ use std::marker::PhantomData;
 
 use amtstermin_platform::database::{Dialect, Pools};
 use chrono::{DateTime, Utc};
-use sqlx::migrate::Migrator;
 use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, Row, Type};
 
 use super::{Absence, AbsenceStore};
@@ -20,17 +19,15 @@ const SELECT_CURRENT: &str = "SELECT office_id, id, counter_id, start_at, end_at
 
 pub struct SqlAbsences<D: Dialect> {
     pool: Pool<D::Db>,
-    migrator: Migrator,
     dialect: PhantomData<D>,
 }
 
 impl<D: Dialect> SqlAbsences<D> {
-    /// The store on `pools`, with the embedded migrations of its backend.
-    /// Absences change seldom: the read pool serves their writes too.
-    pub fn new(pools: Pools<D::Db>, migrator: Migrator) -> Self {
+    /// Absences change seldom: the read pool serves their writes too. The
+    /// configuration store migrates the database they share.
+    pub fn new(pools: Pools<D::Db>) -> Self {
         Self {
             pool: pools.read,
-            migrator,
             dialect: PhantomData,
         }
     }
@@ -60,11 +57,6 @@ where
     for<'a> &'a str: ColumnIndex<<D::Db as Database>::Row> + Encode<'a, D::Db> + Type<D::Db>,
     for<'a> String: Decode<'a, D::Db> + Type<D::Db>,
 {
-    async fn migrate(&self) -> Result<(), Error> {
-        self.migrator.run(&self.pool).await?;
-        Ok(())
-    }
-
     async fn add(&self, absence: &Absence) -> Result<(), Error> {
         sqlx::query(INSERT)
             .bind(absence.office_id.as_str())
