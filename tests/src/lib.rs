@@ -427,6 +427,17 @@ impl TestApp {
         self.wait_until_serving(&self.availability_url).await;
     }
 
+    /// Another availability service on a random port with the same
+    /// settings and database: a second replica.
+    pub async fn spawn_availability_replica(&self) -> Replica {
+        let listener = listener().await;
+        let url = format!("http://{}", listener.local_addr().expect("address"));
+        let stack = &self.stack;
+        let running = Running::spawn("availability replica", |stop| stack.availability(listener, stop));
+        self.wait_until_serving(&url).await;
+        Replica { url, running }
+    }
+
     /// Imports `config` as the office configuration (through the admin
     /// gRPC service, as `amtstermin config import` does) and waits until
     /// the gateway and booking service have seen it: their caches look at
@@ -756,6 +767,23 @@ pub fn booking_request(office: &str, concerns: &[&str], start: &str) -> Value {
         "email": "erika.mustermann@example.de",
         "phone": "+49 2307 965-0",
     })
+}
+
+/// A service started besides the stack; stopped when dropped.
+pub struct Replica {
+    pub url: String,
+    running: Running,
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        if let Some(stop) = self.running.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = &self.running.task {
+            task.abort();
+        }
+    }
 }
 
 impl Drop for TestApp {
