@@ -1,18 +1,22 @@
-//! The operators' command line: `amtstermin config validate`, and the
-//! webhooks and calendar feeds of an office (`amtstermin webhook …`,
-//! `amtstermin feed …`) through the booking service's gRPC with an admin
-//! token. Each command answers a few lines of text.
+//! The operators' command line: the offices' configuration (`amtstermin
+//! config validate|export|import`, the last two through the availability
+//! service's gRPC), and the webhooks and calendar feeds of an office
+//! (`amtstermin webhook …`, `amtstermin feed …`, through the booking
+//! service's), with an admin token. Each command answers a few lines of text.
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
+use amtstermin_platform::client::Channel;
+use amtstermin_proto::availability::v1 as availability;
+use amtstermin_proto::availability::v1::configuration_admin_service_client::ConfigurationAdminServiceClient;
 use amtstermin_proto::booking::v1 as pb;
 use amtstermin_proto::booking::v1::booking_service_client::BookingServiceClient;
 use anyhow::Context;
 
 #[derive(clap::Subcommand)]
 pub enum Command {
-    /// The offices' configuration file.
+    /// The offices' configuration: a file, or the one in force (admin token).
     #[command(subcommand)]
     Config(ConfigCommand),
     /// An office's webhooks (admin token).
@@ -29,6 +33,16 @@ pub enum ConfigCommand {
     Validate {
         #[arg(default_value = "config/offices.toml")]
         path: PathBuf,
+    },
+    /// Prints the configuration in force as a configuration file.
+    Export,
+    /// Makes a file the configuration in force: its offices are added or
+    /// changed, offices not in it removed (not while they have bookings).
+    Import {
+        path: PathBuf,
+        /// Only show what would change, and the bookings it affects.
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 
@@ -91,7 +105,7 @@ pub enum FeedCommand {
     },
 }
 
-/// Where the commands reach the booking service.
+/// Where the commands reach the services.
 #[derive(clap::Args)]
 pub struct Connection {
     /// gRPC address of the booking service.
@@ -101,13 +115,26 @@ pub struct Connection {
         default_value = "http://127.0.0.1:50052"
     )]
     pub url: String,
+    /// gRPC address of the availability service.
+    #[arg(
+        long = "availability-service",
+        env = "AMTSTERMIN_ADMIN_AVAILABILITY_URL",
+        default_value = "http://127.0.0.1:50051"
+    )]
+    pub availability_url: String,
     /// A token with the admin scope; default: the all-in-one's `data/grpc-token`.
     #[arg(long = "admin-token", env = "AMTSTERMIN_ADMIN_TOKEN")]
     pub token: Option<String>,
 }
 
+/// The services the commands talk to.
+pub struct Clients {
+    pub booking: BookingServiceClient<Channel>,
+    pub configuration: ConfigurationAdminServiceClient<Channel>,
+}
+
 impl Connection {
-    pub fn client(&self) -> anyhow::Result<BookingServiceClient<amtstermin_platform::client::Channel>> {
+    pub fn clients(&self) -> anyhow::Result<Clients> {
         let token = match &self.token {
             Some(token) => token.clone(),
             None => std::fs::read_to_string("data/grpc-token")
@@ -118,18 +145,25 @@ impl Connection {
             .parse()
             .map_err(|error: String| anyhow::anyhow!("the admin token is malformed: {error}"))?;
         let credentials = amtstermin_platform::auth::Credentials::new(&token);
-        let channel = amtstermin_platform::client::channel(&self.url, &credentials)
-            .with_context(|| format!("cannot reach {}", self.url))?;
-        Ok(BookingServiceClient::new(channel))
+        let channel = |url: &str| {
+            amtstermin_platform::client::channel(url, &credentials).with_context(|| format!("cannot reach {url}"))
+        };
+        Ok(Clients {
+            booking: BookingServiceClient::new(channel(&self.url)?),
+            configuration: ConfigurationAdminServiceClient::new(channel(&self.availability_url)?),
+        })
     }
 }
 
-/// Runs `command` (`connect` makes the client where one is needed); the
+/// Who the history names for a change made here.
+fn actor() -> String {
+    let user = std::env::var("USER").or_else(|_| std::env::var("USERNAME"));
+    format!("cli:{}", user.as_deref().unwrap_or("unbekannt"))
+}
+
+/// Runs `command` (`connect` makes the clients where they are needed); the
 /// text to print.
-pub async fn run(
-    command: Command,
-    connect: impl FnOnce() -> anyhow::Result<BookingServiceClient<amtstermin_platform::client::Channel>>,
-) -> anyhow::Result<String> {
+pub async fn run(command: Command, connect: impl FnOnce() -> anyhow::Result<Clients>) -> anyhow::Result<String> {
     match command {
         Command::Config(ConfigCommand::Validate { path }) => {
             let catalogue = availability_service::config::load(&path)
@@ -140,15 +174,55 @@ pub async fn run(
                 catalogue.offices().len()
             ))
         }
-        Command::Webhook(command) => webhook(command, connect()?).await,
-        Command::Feed(command) => feed(command, connect()?).await,
+        Command::Config(ConfigCommand::Export) => {
+            let request = availability::GetConfigurationRequest {};
+            Ok(connect()?.configuration.get_configuration(request).await?.into_inner().file)
+        }
+        Command::Config(ConfigCommand::Import { path, dry_run }) => {
+            let file = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+            let request = availability::ImportConfigurationRequest {
+                file,
+                actor: actor(),
+                dry_run,
+            };
+            let imported = connect()?.configuration.import_configuration(request).await?.into_inner();
+            imported_text(&imported, dry_run)
+        }
+        Command::Webhook(command) => webhook(command, connect()?.booking).await,
+        Command::Feed(command) => feed(command, connect()?.booking).await,
     }
 }
 
-async fn webhook(
-    command: WebhookCommand,
-    mut client: BookingServiceClient<amtstermin_platform::client::Channel>,
-) -> anyhow::Result<String> {
+fn imported_text(imported: &availability::ImportConfigurationResponse, dry_run: bool) -> anyhow::Result<String> {
+    let mut out = String::new();
+    let list = |ids: &[String]| if ids.is_empty() { "-".to_owned() } else { ids.join(", ") };
+    writeln!(out, "added: {}", list(&imported.added))?;
+    writeln!(out, "changed: {}", list(&imported.changed))?;
+    writeln!(out, "removed: {}", list(&imported.removed))?;
+    if !imported.affected_bookings.is_empty() {
+        writeln!(
+            out,
+            "bookings without room now (kept; move or cancel them at the desk):"
+        )?;
+        for booking in &imported.affected_bookings {
+            let start = booking
+                .start
+                .as_ref()
+                .and_then(amtstermin_platform::timestamp::from_proto)
+                .map(|start| start.to_rfc3339())
+                .unwrap_or_default();
+            writeln!(out, "  {}	{start}	{}", booking.code, booking.counter_id)?;
+        }
+    }
+    if dry_run {
+        writeln!(out, "dry run: nothing saved")?;
+    } else {
+        writeln!(out, "catalogue version {}", imported.catalogue_version)?;
+    }
+    Ok(out)
+}
+
+async fn webhook(command: WebhookCommand, mut client: BookingServiceClient<Channel>) -> anyhow::Result<String> {
     let mut out = String::new();
     match command {
         WebhookCommand::Add {
@@ -212,10 +286,7 @@ async fn webhook(
     Ok(out)
 }
 
-async fn feed(
-    command: FeedCommand,
-    mut client: BookingServiceClient<amtstermin_platform::client::Channel>,
-) -> anyhow::Result<String> {
+async fn feed(command: FeedCommand, mut client: BookingServiceClient<Channel>) -> anyhow::Result<String> {
     let mut out = String::new();
     match command {
         FeedCommand::Add { office, counter, names } => {

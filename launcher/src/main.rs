@@ -63,7 +63,7 @@ async fn main() -> anyhow::Result<()> {
     if let Some(command) = cli.command {
         let connection = cli.connection;
         // An operator reads the reason, not a backtrace.
-        match launcher::admin::run(command, || connection.client()).await {
+        match launcher::admin::run(command, || connection.clients()).await {
             Ok(text) => print!("{text}"),
             Err(error) => {
                 eprintln!("error: {error:#}");

@@ -2,7 +2,9 @@
 //! a running stack: what it prints, and that it acts.
 
 use amtstermin_tests::{Backend, TestApp, backend_tests};
-use launcher::admin::{Command, ConfigCommand, FeedCommand, WebhookCommand, run};
+use amtstermin_proto::availability::v1::configuration_admin_service_client::ConfigurationAdminServiceClient;
+use amtstermin_proto::booking::v1::booking_service_client::BookingServiceClient;
+use launcher::admin::{Clients, Command, ConfigCommand, FeedCommand, WebhookCommand, run};
 
 backend_tests!(the_command_line_manages_webhooks_and_feeds);
 
@@ -11,10 +13,11 @@ async fn the_command_line_manages_webhooks_and_feeds(backend: Backend) {
         return;
     };
     let cli = |command: Command| {
-        let client = amtstermin_proto::booking::v1::booking_service_client::BookingServiceClient::new(
-            app.channel(&app.booking_url),
-        );
-        run(command, move || Ok(client))
+        let clients = Clients {
+            booking: BookingServiceClient::new(app.channel(&app.booking_url)),
+            configuration: ConfigurationAdminServiceClient::new(app.channel(&app.availability_url)),
+        };
+        run(command, move || Ok(clients))
     };
     let added = cli(Command::Webhook(WebhookCommand::Add {
         office: "bergkamen".to_owned(),
@@ -84,4 +87,41 @@ async fn the_command_line_manages_webhooks_and_feeds(backend: Backend) {
     .await
     .expect_err("invalid");
     assert!(refused.to_string().contains("slot_minutes"), "{refused}");
+
+    // Configuration as code: what is exported is the file, imported back
+    // nothing changes; a changed file changes what is in force.
+    let exported = cli(Command::Config(ConfigCommand::Export)).await.expect("export");
+    let demo = std::fs::read_to_string(amtstermin_tests::demo_config()).expect("demo");
+    assert_eq!(exported, demo, "the seed is exported as it was");
+    let unchanged = cli(Command::Config(ConfigCommand::Import {
+        path: amtstermin_tests::demo_config(),
+        dry_run: false,
+    }))
+    .await
+    .expect("import");
+    assert!(unchanged.starts_with("added: -\nchanged: -\nremoved: -\n"), "{unchanged}");
+    let changed = amtstermin_tests::ChangedConfig::new("min_lead_minutes = 60", "min_lead_minutes = 90");
+    let preview = cli(Command::Config(ConfigCommand::Import {
+        path: changed.path.clone(),
+        dry_run: true,
+    }))
+    .await
+    .expect("dry run");
+    assert!(preview.contains("changed: bergkamen\n") && preview.ends_with("dry run: nothing saved\n"), "{preview}");
+    assert_eq!(cli(Command::Config(ConfigCommand::Export)).await.expect("export"), demo);
+    cli(Command::Config(ConfigCommand::Import {
+        path: changed.path.clone(),
+        dry_run: false,
+    }))
+    .await
+    .expect("import");
+    let now = cli(Command::Config(ConfigCommand::Export)).await.expect("export");
+    assert_eq!(now, std::fs::read_to_string(&changed.path).expect("changed file"));
+    let broken = cli(Command::Config(ConfigCommand::Import {
+        path: broken.path.clone(),
+        dry_run: false,
+    }))
+    .await
+    .expect_err("refused");
+    assert!(broken.to_string().contains("slot_minutes"), "{broken}");
 }
