@@ -129,7 +129,10 @@ pub async fn run(
             let mut every_hour = tokio::time::interval(std::time::Duration::from_secs(3600));
             loop {
                 every_hour.tick().await;
-                current.get().projection.prune(chrono::Utc::now() - chrono::TimeDelta::days(1));
+                current
+                    .get()
+                    .projection
+                    .prune(chrono::Utc::now() - chrono::TimeDelta::days(1));
             }
         }
     });

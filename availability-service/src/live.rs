@@ -112,7 +112,10 @@ impl Current {
 
     pub fn get(&self) -> Arc<World> {
         // Nothing panics while holding the lock: a poisoned one is consistent.
-        self.world.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+        self.world
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     /// Changes on every swap.
@@ -155,7 +158,9 @@ pub async fn start(
     };
     let (catalogue, versions) = loaded(&offices)?;
     tracing::info!(version = %catalogue.version(), offices = catalogue.offices().len(), "office configuration loaded");
-    Ok(Arc::new(Current::new(World::build(catalogue, versions, absences, &booking).await)))
+    Ok(Arc::new(Current::new(
+        World::build(catalogue, versions, absences, &booking).await,
+    )))
 }
 
 async fn prepare(store: &dyn ConfigurationStore, seed: &Path) -> Result<Vec<configuration::StoredOffice>, Error> {

@@ -93,7 +93,6 @@ impl Availability {
             unavailable_days: unavailable,
         })
     }
-
 }
 
 /// Open slots of `appointment` on the local days `first..=last`; the

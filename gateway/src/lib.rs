@@ -28,6 +28,7 @@ use amtstermin_platform::client::Channel;
 use amtstermin_platform::{ErrorCode, timestamp};
 use amtstermin_proto::availability::v1 as availability;
 use amtstermin_proto::availability::v1::availability_service_client::AvailabilityServiceClient;
+use amtstermin_proto::availability::v1::configuration_admin_service_client::ConfigurationAdminServiceClient;
 use amtstermin_proto::availability::v1::schedule_admin_service_client::ScheduleAdminServiceClient;
 use amtstermin_proto::booking::v1 as booking;
 use amtstermin_proto::booking::v1::booking_service_client::BookingServiceClient;
@@ -79,6 +80,7 @@ pub struct Peers {
 pub struct Services {
     pub availability: AvailabilityServiceClient<Channel>,
     pub schedule_admin: ScheduleAdminServiceClient<Channel>,
+    pub configuration: ConfigurationAdminServiceClient<Channel>,
     pub bookings: BookingServiceClient<Channel>,
     pub catalogues: Catalogues,
     pub staff: staff::Staff,
@@ -98,6 +100,7 @@ impl Services {
         Ok(Self {
             availability: AvailabilityServiceClient::new(availability.clone()),
             schedule_admin: ScheduleAdminServiceClient::new(availability.clone()),
+            configuration: ConfigurationAdminServiceClient::new(availability.clone()),
             bookings: BookingServiceClient::new(channel(&peers.booking_url)?),
             catalogues: Catalogues::new(availability),
             staff: staff::Staff::load(&settings.staff)?,

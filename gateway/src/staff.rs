@@ -31,11 +31,64 @@ pub struct Account {
     /// Offices the account may work for; empty for all.
     #[serde(default)]
     pub offices: Vec<String>,
+    /// What the account may do there; `["desk"]` unless given.
+    #[serde(default = "desk_only")]
+    pub roles: Vec<Role>,
+}
+
+/// What a member of staff may do (for the offices of the account).
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// The foyer desk: bookings, walk-ins, statuses, moves, absences.
+    Desk,
+    /// The administration (`/verwaltung`): the offices' configuration.
+    Admin,
+    /// Reads the history of changes and the statistics, changes nothing.
+    Audit,
+}
+
+fn desk_only() -> Vec<Role> {
+    vec![Role::Desk]
+}
+
+/// An account of AMTSTERMIN_STAFF_ACCOUNTS: `login:argon2-hash`, or
+/// `login:argon2-hash:role+role` (a PHC hash has no colon); all offices.
+fn account_entry(entry: &str) -> anyhow::Result<Account> {
+    let mut parts = entry.splitn(3, ':');
+    let (Some(login), Some(hash)) = (parts.next(), parts.next()) else {
+        anyhow::bail!("AMTSTERMIN_STAFF_ACCOUNTS entries are login:argon2-hash[:role+role]");
+    };
+    let roles = match parts.next() {
+        Some(roles) => roles
+            .split('+')
+            .map(|role| match role {
+                "desk" => Ok(Role::Desk),
+                "admin" => Ok(Role::Admin),
+                "audit" => Ok(Role::Audit),
+                other => Err(anyhow::anyhow!(
+                    "staff account {login:?}: unknown role {other:?} (desk, admin or audit)"
+                )),
+            })
+            .collect::<anyhow::Result<Vec<Role>>>()?,
+        None => desk_only(),
+    };
+    Ok(Account {
+        login: login.to_owned(),
+        name: String::new(),
+        password_hash: hash.to_owned(),
+        offices: Vec::new(),
+        roles,
+    })
 }
 
 impl Account {
     pub fn may_work_for(&self, office_id: &str) -> bool {
         self.offices.is_empty() || self.offices.iter().any(|office| office == office_id)
+    }
+
+    pub fn has(&self, role: Role) -> bool {
+        self.roles.contains(&role)
     }
 
     pub fn display_name(&self) -> &str {
@@ -56,7 +109,8 @@ pub struct StaffSettings {
     /// TOML file with `[[staff]]` accounts (login, name, password_hash, offices).
     #[arg(long = "staff-file", env = "AMTSTERMIN_STAFF_FILE")]
     pub file: Option<std::path::PathBuf>,
-    /// More accounts as `login:argon2-hash` separated by spaces (all offices).
+    /// More accounts as `login:argon2-hash` or `login:argon2-hash:role+role`
+    /// (desk, admin, audit; default desk) separated by spaces (all offices).
     #[arg(long = "staff-accounts", env = "AMTSTERMIN_STAFF_ACCOUNTS", default_value = "")]
     pub accounts: String,
     /// Key that signs desk sessions (at least 32 characters); shared by all
@@ -148,15 +202,7 @@ impl Staff {
             None => Vec::new(),
         };
         for entry in settings.accounts.split_whitespace() {
-            let (login, hash) = entry
-                .split_once(':')
-                .ok_or_else(|| anyhow::anyhow!("AMTSTERMIN_STAFF_ACCOUNTS entries are login:argon2-hash"))?;
-            accounts.push(Account {
-                login: login.to_owned(),
-                name: String::new(),
-                password_hash: hash.to_owned(),
-                offices: Vec::new(),
-            });
+            accounts.push(account_entry(entry)?);
         }
         for account in &accounts {
             PasswordHash::new(&account.password_hash).map_err(|error| {

@@ -83,6 +83,10 @@ async fn caller(services: &Services, headers: &HeaderMap, office_id: &str, write
             "this account does not work for this office",
         ));
     }
+    // An audit account reads; only the desk's change bookings.
+    if write && !session.account.has(crate::staff::Role::Desk) {
+        return Err(ApiError::new(ErrorCode::Forbidden, "this account has no desk role"));
+    }
     Ok(session.account.login.clone())
 }
 

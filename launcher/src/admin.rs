@@ -176,7 +176,12 @@ pub async fn run(command: Command, connect: impl FnOnce() -> anyhow::Result<Clie
         }
         Command::Config(ConfigCommand::Export) => {
             let request = availability::GetConfigurationRequest {};
-            Ok(connect()?.configuration.get_configuration(request).await?.into_inner().file)
+            Ok(connect()?
+                .configuration
+                .get_configuration(request)
+                .await?
+                .into_inner()
+                .file)
         }
         Command::Config(ConfigCommand::Import { path, dry_run }) => {
             let file = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
@@ -185,7 +190,11 @@ pub async fn run(command: Command, connect: impl FnOnce() -> anyhow::Result<Clie
                 actor: actor(),
                 dry_run,
             };
-            let imported = connect()?.configuration.import_configuration(request).await?.into_inner();
+            let imported = connect()?
+                .configuration
+                .import_configuration(request)
+                .await?
+                .into_inner();
             imported_text(&imported, dry_run)
         }
         Command::Webhook(command) => webhook(command, connect()?.booking).await,

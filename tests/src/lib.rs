@@ -19,6 +19,10 @@ pub const POSTGRES_URL_VAR: &str = "AMTSTERMIN_TEST_POSTGRES_URL";
 /// The desk account every test stack has.
 pub const STAFF_LOGIN: &str = "eva";
 pub const STAFF_PASSWORD: &str = "schalter-test";
+/// An account of the administration only, and one of the internal audit
+/// (same password).
+pub const ADMIN_LOGIN: &str = "ada";
+pub const AUDIT_LOGIN: &str = "rita";
 /// The bearer token of the staff API in tests.
 pub const STAFF_API_TOKEN: &str = "test-staff-api-token";
 
@@ -364,10 +368,10 @@ impl TestApp {
                 public_url: Some("https://termine.bergkamen.example".to_owned()),
                 staff: gateway::staff::StaffSettings {
                     file: None,
-                    accounts: format!(
-                        "{STAFF_LOGIN}:{}",
-                        gateway::staff::hash_password(STAFF_PASSWORD).expect("hash")
-                    ),
+                    accounts: {
+                        let hash = gateway::staff::hash_password(STAFF_PASSWORD).expect("hash");
+                        format!("{STAFF_LOGIN}:{hash} {ADMIN_LOGIN}:{hash}:admin {AUDIT_LOGIN}:{hash}:audit")
+                    },
                     session_secret: "a test secret of at least thirty-two characters".to_owned(),
                     api_token: STAFF_API_TOKEN.to_owned(),
                     demo: false,
@@ -559,6 +563,11 @@ impl TestApp {
     /// Signs in at the desk like a browser; returns the session cookie and
     /// the CSRF cookie (both as `name=value`) and the CSRF token.
     pub async fn sign_in_at_desk(&self) -> (String, String, String) {
+        self.sign_in_as(STAFF_LOGIN).await
+    }
+
+    /// As `sign_in_at_desk`, with the account `login`.
+    pub async fn sign_in_as(&self, login: &str) -> (String, String, String) {
         let (csrf_cookie, csrf) = self.csrf().await;
         let no_redirects = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
@@ -567,11 +576,7 @@ impl TestApp {
         let signed_in = no_redirects
             .post(self.url("/schalter/anmelden"))
             .header("cookie", &csrf_cookie)
-            .form(&[
-                ("csrf", csrf.as_str()),
-                ("login", STAFF_LOGIN),
-                ("password", STAFF_PASSWORD),
-            ])
+            .form(&[("csrf", csrf.as_str()), ("login", login), ("password", STAFF_PASSWORD)])
             .send()
             .await
             .expect("sign in");

@@ -1,9 +1,9 @@
 //! The operators' command line (`amtstermin config|webhook|feed …`) against
 //! a running stack: what it prints, and that it acts.
 
-use amtstermin_tests::{Backend, TestApp, backend_tests};
 use amtstermin_proto::availability::v1::configuration_admin_service_client::ConfigurationAdminServiceClient;
 use amtstermin_proto::booking::v1::booking_service_client::BookingServiceClient;
+use amtstermin_tests::{Backend, TestApp, backend_tests};
 use launcher::admin::{Clients, Command, ConfigCommand, FeedCommand, WebhookCommand, run};
 
 backend_tests!(the_command_line_manages_webhooks_and_feeds);
@@ -99,7 +99,10 @@ async fn the_command_line_manages_webhooks_and_feeds(backend: Backend) {
     }))
     .await
     .expect("import");
-    assert!(unchanged.starts_with("added: -\nchanged: -\nremoved: -\n"), "{unchanged}");
+    assert!(
+        unchanged.starts_with("added: -\nchanged: -\nremoved: -\n"),
+        "{unchanged}"
+    );
     let changed = amtstermin_tests::ChangedConfig::new("min_lead_minutes = 60", "min_lead_minutes = 90");
     let preview = cli(Command::Config(ConfigCommand::Import {
         path: changed.path.clone(),
@@ -107,7 +110,10 @@ async fn the_command_line_manages_webhooks_and_feeds(backend: Backend) {
     }))
     .await
     .expect("dry run");
-    assert!(preview.contains("changed: bergkamen\n") && preview.ends_with("dry run: nothing saved\n"), "{preview}");
+    assert!(
+        preview.contains("changed: bergkamen\n") && preview.ends_with("dry run: nothing saved\n"),
+        "{preview}"
+    );
     assert_eq!(cli(Command::Config(ConfigCommand::Export)).await.expect("export"), demo);
     cli(Command::Config(ConfigCommand::Import {
         path: changed.path.clone(),

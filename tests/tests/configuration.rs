@@ -84,7 +84,10 @@ async fn a_change_is_kept_with_its_history_and_can_be_reverted(backend: Backend)
         .into_inner()
         .changes;
     assert_eq!(changes.len(), 1);
-    assert_eq!((changes[0].before.as_str(), changes[0].actor.as_str()), ("", "Konfigurationsdatei"));
+    assert_eq!(
+        (changes[0].before.as_str(), changes[0].actor.as_str()),
+        ("", "Konfigurationsdatei")
+    );
 
     let changed = with(&seeded.document, NEW_CONCERN);
     let preview = admin(&app)
@@ -108,10 +111,16 @@ async fn a_change_is_kept_with_its_history_and_can_be_reverted(backend: Backend)
         .save_office_configuration(save("bergkamen", &seeded.document, 1, false))
         .await
         .expect_err("stale");
-    assert_eq!((stale.code(), error_code(&stale)), (Code::Aborted, Some("configuration_conflict")));
+    assert_eq!(
+        (stale.code(), error_code(&stale)),
+        (Code::Aborted, Some("configuration_conflict"))
+    );
 
     // The file's validation, with its message.
-    let broken = changed.replace("duration_minutes = 10\nrequired_documents = [\"Personalausweis\"]", "duration_minutes = 0");
+    let broken = changed.replace(
+        "duration_minutes = 10\nrequired_documents = [\"Personalausweis\"]",
+        "duration_minutes = 0",
+    );
     let refused = admin(&app)
         .save_office_configuration(save("bergkamen", &broken, 2, false))
         .await
@@ -133,7 +142,10 @@ async fn a_change_is_kept_with_its_history_and_can_be_reverted(backend: Backend)
         .changes;
     assert_eq!(history.iter().map(|change| change.version).collect::<Vec<_>>(), [2, 1]);
     assert_eq!(history[0].actor, "verwaltung-test");
-    assert_eq!((history[0].before.as_str(), history[0].after.as_str()), (seeded.document.as_str(), changed.as_str()));
+    assert_eq!(
+        (history[0].before.as_str(), history[0].after.as_str()),
+        (seeded.document.as_str(), changed.as_str())
+    );
 
     let reverted = admin(&app)
         .revert_configuration_change(pb::RevertConfigurationChangeRequest {
@@ -232,7 +244,9 @@ async fn a_change_that_takes_time_away_lists_the_bookings_it_affects(backend: Ba
     };
     let open = app.slots("bergkamen", "personalausweis").await;
     let start = starts_of_a_day(&open, 1).pop().expect("an open start");
-    let (status, booked) = app.book(&booking_request("bergkamen", &["personalausweis"], &start)).await;
+    let (status, booked) = app
+        .book(&booking_request("bergkamen", &["personalausweis"], &start))
+        .await;
     assert_eq!(status, 201, "{booked}");
     let code = booked["code"].as_str().expect("code").to_owned();
     let day = &start[..10];
@@ -248,7 +262,11 @@ async fn a_change_that_takes_time_away_lists_the_bookings_it_affects(backend: Ba
         .await
         .expect("dry run")
         .into_inner();
-    let listed: Vec<&str> = preview.affected_bookings.iter().map(|booking| booking.code.as_str()).collect();
+    let listed: Vec<&str> = preview
+        .affected_bookings
+        .iter()
+        .map(|booking| booking.code.as_str())
+        .collect();
     assert!(listed.contains(&code.as_str()), "{listed:?}");
     assert!(!preview.saved);
 

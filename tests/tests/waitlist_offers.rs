@@ -543,7 +543,7 @@ async fn a_new_day_goes_first_to_a_lottery_of_those_waiting_for_it(backend: Back
     };
     // First the release is far: people join and confirm before the lottery.
     let config = ChangedConfig::new(demo, &released_at(release + chrono::TimeDelta::minutes(30)));
-    let Some(mut app) = spawn(backend, &smtp, &config).await else {
+    let Some(app) = spawn(backend, &smtp, &config).await else {
         return;
     };
     let mut entries = Vec::new();

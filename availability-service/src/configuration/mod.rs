@@ -167,7 +167,11 @@ pub fn check(document: &Document, rest: &[Document]) -> Result<Office, Error> {
                 office.id, document.office_id
             )));
         }
-        _ => return Err(Error::RefusedConfig("describe exactly one office ([[offices]])".to_owned())),
+        _ => {
+            return Err(Error::RefusedConfig(
+                "describe exactly one office ([[offices]])".to_owned(),
+            ));
+        }
     };
     let mut all = rest.to_vec();
     all.push(document.clone());
@@ -201,7 +205,10 @@ counters = [{ id = "p1", name = "Platz 1" }, { id = "p2", name = "Platz 2", conc
 
     fn booked(code: &str, counter: &str, concerns: &[&str], day: u32, hour: u32) -> Booked {
         // 2026-11-30 is a Monday; Berlin is UTC+1 then.
-        let start = Utc.with_ymd_and_hms(2026, 11, day, hour - 1, 0, 0).single().expect("valid");
+        let start = Utc
+            .with_ymd_and_hms(2026, 11, day, hour - 1, 0, 0)
+            .single()
+            .expect("valid");
         Booked {
             code: code.to_owned(),
             counter_id: counter.to_owned(),
@@ -231,7 +238,10 @@ counters = [{ id = "p1", name = "Platz 1" }, { id = "p2", name = "Platz 2", conc
             "state = \"NW\"",
             "state = \"NW\"\nclosures = [{ date = \"2026-11-30\", reason = \"Umzug\" }]",
         );
-        assert_eq!(codes(affected(Some(&office(&closed)), &bookings)), ["MON-9", "P2-A", "MON-11"]);
+        assert_eq!(
+            codes(affected(Some(&office(&closed)), &bookings)),
+            ["MON-9", "P2-A", "MON-11"]
+        );
 
         let narrower = OFFICE.replace("concerns = [\"a\"]", "concerns = [\"b\"]");
         assert_eq!(codes(affected(Some(&office(&narrower)), &bookings)), ["P2-A"]);
@@ -239,7 +249,11 @@ counters = [{ id = "p1", name = "Platz 1" }, { id = "p2", name = "Platz 2", conc
         let one_counter = OFFICE.replace(", { id = \"p2\", name = \"Platz 2\", concerns = [\"a\"] }", "");
         assert_eq!(codes(affected(Some(&office(&one_counter)), &bookings)), ["P2-A"]);
 
-        assert_eq!(codes(affected(None, &bookings)).len(), 3, "a removed office has room for none");
+        assert_eq!(
+            codes(affected(None, &bookings)).len(),
+            3,
+            "a removed office has room for none"
+        );
     }
 
     #[test]
@@ -249,7 +263,10 @@ counters = [{ id = "p1", name = "Platz 1" }, { id = "p2", name = "Platz 2", conc
             text: text.to_owned(),
         };
         assert!(check(&document(OFFICE), &[]).is_ok());
-        let broken = OFFICE.replace("duration_minutes = 15 },\n  { id = \"b\"", "duration_minutes = 0 },\n  { id = \"b\"");
+        let broken = OFFICE.replace(
+            "duration_minutes = 15 },\n  { id = \"b\"",
+            "duration_minutes = 0 },\n  { id = \"b\"",
+        );
         assert!(matches!(check(&document(&broken), &[]), Err(Error::RefusedConfig(_))));
         let other = Document {
             office_id: "other".to_owned(),
@@ -260,7 +277,10 @@ counters = [{ id = "p1", name = "Platz 1" }, { id = "p2", name = "Platz 2", conc
             "a document names its own office"
         );
         assert!(
-            matches!(check(&document(&format!("{OFFICE}{OFFICE}")), &[]), Err(Error::RefusedConfig(_))),
+            matches!(
+                check(&document(&format!("{OFFICE}{OFFICE}")), &[]),
+                Err(Error::RefusedConfig(_))
+            ),
             "one office per document"
         );
     }

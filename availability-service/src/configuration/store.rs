@@ -12,8 +12,7 @@ use super::{Change, ConfigurationStore, StoredOffice, Write};
 use crate::config::Document;
 use crate::error::Error;
 
-const SELECT_OFFICES: &str =
-    "SELECT office_id, version, document, changed_at, changed_by FROM office_configurations \
+const SELECT_OFFICES: &str = "SELECT office_id, version, document, changed_at, changed_by FROM office_configurations \
      ORDER BY position, office_id";
 const SELECT_VERSIONS: &str = "SELECT office_id, version FROM office_configurations ORDER BY position, office_id";
 const COUNT: &str = "SELECT COUNT(*) FROM office_configurations";
@@ -27,11 +26,9 @@ const UPDATE: &str = "UPDATE office_configurations \
 const INSERT_CHANGE: &str = "INSERT INTO office_configuration_changes \
      (office_id, version, changed_at, actor, document_before, document_after, reverts) \
      VALUES ($1, $2, $3, $4, $5, $6, $7)";
-const SELECT_CHANGES: &str =
-    "SELECT office_id, version, changed_at, actor, document_before, document_after, reverts \
+const SELECT_CHANGES: &str = "SELECT office_id, version, changed_at, actor, document_before, document_after, reverts \
      FROM office_configuration_changes WHERE office_id = $1 ORDER BY version DESC LIMIT $2";
-const SELECT_CHANGE: &str =
-    "SELECT office_id, version, changed_at, actor, document_before, document_after, reverts \
+const SELECT_CHANGE: &str = "SELECT office_id, version, changed_at, actor, document_before, document_after, reverts \
      FROM office_configuration_changes WHERE office_id = $1 AND version = $2";
 
 pub struct SqlConfiguration<D: Dialect> {

@@ -21,14 +21,26 @@ use crate::Https;
 use crate::Services;
 use crate::client::Client;
 use crate::sign_in::Refusal;
-use crate::staff::{Account, SESSION_COOKIE};
+use crate::staff::{Account, Role, SESSION_COOKIE};
 use crate::view::{self, describe, status_label, times};
 
-/// The signed-in member of staff (who works for `office_id`, if given).
+/// The signed-in member of staff at the desk (who works for `office_id`,
+/// if given).
 pub(super) async fn signed_in(
     services: &Services,
     headers: &HeaderMap,
     office_id: Option<&str>,
+) -> Result<Account, WebError> {
+    signed_in_as(services, headers, office_id, &[Role::Desk]).await
+}
+
+/// The signed-in member of staff with one of `roles` (for `office_id`, if
+/// given).
+pub(super) async fn signed_in_as(
+    services: &Services,
+    headers: &HeaderMap,
+    office_id: Option<&str>,
+    roles: &[Role],
 ) -> Result<Account, WebError> {
     let account = services
         .staff_session(headers)
@@ -36,6 +48,9 @@ pub(super) async fn signed_in(
         .ok_or(WebError::SignIn)?
         .account
         .clone();
+    if !roles.iter().any(|role| account.has(*role)) {
+        return Err(WebError::Forbidden("Ihr Konto hat für diese Seite keine Berechtigung."));
+    }
     match office_id {
         Some(office_id) if !account.may_work_for(office_id) => {
             Err(WebError::NotFound("Für dieses Amt sind Sie nicht freigeschaltet."))
@@ -47,7 +62,7 @@ pub(super) async fn signed_in(
 /// Checks a posted desk form: the browser's CSRF token, and that it is the
 /// one the session was started with (a token planted in the browser by
 /// someone else does not match the session).
-fn verify_bound(services: &Services, headers: &HeaderMap, posted: &str) -> Result<(), WebError> {
+pub(super) fn verify_bound(services: &Services, headers: &HeaderMap, posted: &str) -> Result<(), WebError> {
     Csrf::verify(headers, posted)?;
     let session = super::cookie(headers, SESSION_COOKIE).ok_or(WebError::SignIn)?;
     match services.staff.from_session(&session) {
@@ -60,7 +75,7 @@ fn verify_bound(services: &Services, headers: &HeaderMap, posted: &str) -> Resul
 }
 
 /// The CSRF token of desk forms: the one the session is bound to.
-fn desk_csrf(services: &Services, headers: &HeaderMap) -> Result<Csrf, WebError> {
+pub(super) fn desk_csrf(services: &Services, headers: &HeaderMap) -> Result<Csrf, WebError> {
     let session = super::cookie(headers, SESSION_COOKIE).ok_or(WebError::SignIn)?;
     let session = services.staff.from_session(&session).ok_or(WebError::SignIn)?;
     Ok(Csrf::with_token(headers, session.csrf))
@@ -241,10 +256,15 @@ struct Offices {
     name: String,
     offices: Vec<availability::Office>,
     csrf: String,
+    administers: bool,
 }
 
 pub async fn offices(State(services): State<Services>, headers: HeaderMap) -> Result<Response, WebError> {
-    let account = signed_in(&services, &headers, None).await?;
+    let account = signed_in_as(&services, &headers, None, &[Role::Desk, Role::Admin, Role::Audit]).await?;
+    // An account without the desk role finds its pages in the administration.
+    if !account.has(Role::Desk) {
+        return Ok(super::see_other("/verwaltung"));
+    }
     let csrf = desk_csrf(&services, &headers)?;
     let offices = services
         .catalogues
@@ -259,6 +279,7 @@ pub async fn offices(State(services): State<Services>, headers: HeaderMap) -> Re
         name: account.display_name().to_owned(),
         offices,
         csrf: csrf.token.clone(),
+        administers: account.has(Role::Admin) || account.has(Role::Audit),
     })?;
     Ok(csrf.respond(page))
 }

@@ -2,6 +2,7 @@
 //! booking, and the private manage page. Server-rendered German HTML that
 //! works without JavaScript, built on the same gRPC calls as the JSON API.
 
+mod admin;
 mod board;
 mod chart;
 mod citizen;
@@ -26,6 +27,10 @@ use crate::Services;
 use amtstermin_platform::ErrorCode;
 
 use crate::error::ApiError;
+
+/// The largest administration form: a configuration document (the service
+/// takes 512 KiB) sent form-encoded, which may double its size.
+const ADMIN_BODY_LIMIT: usize = 1024 * 1024;
 
 pub fn routes() -> Router<Services> {
     Router::new()
@@ -74,6 +79,18 @@ pub fn routes() -> Router<Services> {
         .route("/einchecken/{office}/ohne-termin", axum::routing::post(kiosk::walk_in))
         .route("/aufruf/{office}", get(board::page))
         .route("/aufruf/{office}/ereignisse", get(board::events))
+        .route("/verwaltung", get(admin::offices))
+        .route(
+            "/verwaltung/{office}",
+            get(admin::editor)
+                .post(admin::save)
+                .layer(axum::extract::DefaultBodyLimit::max(ADMIN_BODY_LIMIT)),
+        )
+        .route("/verwaltung/{office}/aenderungen", get(admin::changes))
+        .route(
+            "/verwaltung/{office}/aenderungen/{version}/zuruecknehmen",
+            axum::routing::post(admin::revert),
+        )
         .route("/schalter", get(desk::offices))
         .route("/schalter/anmelden", get(desk::login_form).post(desk::login))
         .route("/schalter/abmelden", axum::routing::post(desk::logout))
@@ -205,7 +222,11 @@ fn render(template: &impl Template) -> Result<Html<String>, WebError> {
 pub enum WebError {
     /// Staff pages without a desk session lead to the login.
     SignIn,
+    /// Signed in, but the account's roles do not reach this page.
+    Forbidden(&'static str),
     NotFound(&'static str),
+    /// The state of things refuses the request (someone was quicker).
+    Conflict(&'static str),
     MethodNotAllowed,
     BadRequest(&'static str),
     Unavailable,
@@ -262,6 +283,7 @@ impl IntoResponse for WebError {
                     wait.as_str(),
                 )
             }
+            WebError::Forbidden(text) => (StatusCode::FORBIDDEN, lang.t("error.forbidden_heading"), text),
             WebError::NotFound(text) => (StatusCode::NOT_FOUND, lang.t("error.page_not_found"), text),
             WebError::MethodNotAllowed => (
                 StatusCode::METHOD_NOT_ALLOWED,
@@ -269,6 +291,7 @@ impl IntoResponse for WebError {
                 lang.t("error.method_text"),
             ),
             WebError::BadRequest(text) => (StatusCode::BAD_REQUEST, lang.t("error.failed_heading"), text),
+            WebError::Conflict(text) => (StatusCode::CONFLICT, lang.t("error.failed_heading"), text),
             WebError::Unavailable => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 lang.t("error.unavailable_heading"),
@@ -344,7 +367,7 @@ impl Csrf {
     }
 
     /// The page, with the cookie if it is new.
-    pub fn respond(self, page: Html<String>) -> Response {
+    pub fn respond(self, page: impl IntoResponse) -> Response {
         let mut response = page.into_response();
         if let Some(cookie) = self.set_cookie {
             response.headers_mut().insert(header::SET_COOKIE, cookie);

@@ -11,10 +11,11 @@ use axum::response::{IntoResponse, Response};
 use chrono::{Datelike, NaiveDate};
 
 use super::chart::{self, Bar, Chart, Part};
-use super::desk::signed_in;
+use super::desk::signed_in_as;
 use super::frame::Frame;
 use super::{WebError, encode, render};
 use crate::Services;
+use crate::staff::Role;
 use crate::statistics::{self, Period, Range, Row, Statistics, StatisticsQuery};
 
 #[derive(Template)]
@@ -123,7 +124,7 @@ pub async fn page(
     headers: HeaderMap,
     Query(query): Query<StatisticsQuery>,
 ) -> Result<Response, WebError> {
-    signed_in(&services, &headers, Some(&office_id)).await?;
+    signed_in_as(&services, &headers, Some(&office_id), &[Role::Desk, Role::Audit]).await?;
     let office = services.office(&office_id).await?;
     let (range, error) = match query.range(&office) {
         Ok(range) => (range, None),
@@ -337,7 +338,7 @@ pub async fn csv(
     headers: HeaderMap,
     Query(query): Query<StatisticsQuery>,
 ) -> Result<Response, WebError> {
-    signed_in(&services, &headers, Some(&office_id)).await?;
+    signed_in_as(&services, &headers, Some(&office_id), &[Role::Desk, Role::Audit]).await?;
     let office = services.office(&office_id).await?;
     let range = query
         .range(&office)

@@ -1,0 +1,243 @@
+//! The administration pages (`/verwaltung`): who may use them, changing an
+//! office's configuration with the affected bookings shown first, the
+//! history with what changed, and reverting.
+
+use amtstermin_proto::availability::v1 as pb;
+use amtstermin_proto::availability::v1::configuration_admin_service_client::ConfigurationAdminServiceClient;
+use amtstermin_tests::{
+    ADMIN_LOGIN, AUDIT_LOGIN, Backend, STAFF_LOGIN, TestApp, backend_tests, booking_request, starts_of_a_day,
+};
+
+backend_tests!(an_admin_changes_an_office_sees_the_affected_bookings_and_reverts);
+
+/// A signed-in browser: GETs and form POSTs with its cookies.
+struct Browser<'a> {
+    app: &'a TestApp,
+    client: reqwest::Client,
+    cookies: String,
+    csrf: String,
+}
+
+impl<'a> Browser<'a> {
+    async fn sign_in(app: &'a TestApp, login: &str) -> Self {
+        let (session, csrf_cookie, csrf) = app.sign_in_as(login).await;
+        Self {
+            app,
+            client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("client"),
+            cookies: format!("{session}; {csrf_cookie}"),
+            csrf,
+        }
+    }
+
+    async fn get(&self, path: &str) -> (u16, String) {
+        let response = self
+            .client
+            .get(self.app.url(path))
+            .header("cookie", &self.cookies)
+            .send()
+            .await
+            .expect("get");
+        (response.status().as_u16(), response.text().await.unwrap_or_default())
+    }
+
+    async fn post(&self, path: &str, fields: &[(&str, &str)]) -> (u16, String) {
+        let mut fields = fields.to_vec();
+        fields.push(("csrf", &self.csrf));
+        let response = self
+            .client
+            .post(self.app.url(path))
+            .header("cookie", &self.cookies)
+            .form(&fields)
+            .send()
+            .await
+            .expect("post");
+        (response.status().as_u16(), response.text().await.unwrap_or_default())
+    }
+}
+
+async fn stored(app: &TestApp) -> (String, u64) {
+    let configuration = ConfigurationAdminServiceClient::new(app.channel(&app.availability_url))
+        .get_configuration(pb::GetConfigurationRequest {})
+        .await
+        .expect("configuration")
+        .into_inner();
+    let office = configuration
+        .offices
+        .into_iter()
+        .find(|office| office.office_id == "bergkamen")
+        .expect("bergkamen");
+    (office.document, office.version)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_role_reaches_only_its_pages() {
+    let Some(app) = TestApp::spawn(Backend::Sqlite).await else {
+        return;
+    };
+    let desk = Browser::sign_in(&app, STAFF_LOGIN).await;
+    assert_eq!(desk.get("/verwaltung").await.0, 403, "the desk does not administer");
+    assert_eq!(desk.get("/verwaltung/bergkamen").await.0, 403);
+
+    let admin = Browser::sign_in(&app, ADMIN_LOGIN).await;
+    let (status, overview) = admin.get("/verwaltung").await;
+    assert_eq!(status, 200);
+    assert!(overview.contains("href=\"/verwaltung/bergkamen\""), "{overview}");
+    assert_eq!(
+        admin.get("/schalter/bergkamen").await.0,
+        403,
+        "an admin account is no desk"
+    );
+    let (status, _) = admin.get("/schalter").await;
+    assert_eq!(status, 303, "its start is the administration");
+
+    let audit = Browser::sign_in(&app, AUDIT_LOGIN).await;
+    let (status, overview) = audit.get("/verwaltung").await;
+    assert_eq!(status, 200);
+    assert!(
+        !overview.contains("href=\"/verwaltung/bergkamen\""),
+        "no editing for the audit"
+    );
+    let (status, history) = audit.get("/verwaltung/bergkamen/aenderungen").await;
+    assert_eq!(status, 200);
+    assert!(history.contains("Fassung 1: angelegt") && !history.contains("Zurücknehmen"));
+    assert_eq!(audit.get("/verwaltung/bergkamen").await.0, 403);
+    let (document, version) = stored(&app).await;
+    let version = version.to_string();
+    let (status, _) = audit
+        .post(
+            "/verwaltung/bergkamen",
+            &[("dokument", &document), ("version", &version), ("aktion", "speichern")],
+        )
+        .await;
+    assert_eq!(status, 403, "the audit changes nothing");
+    let (status, _) = audit
+        .post("/verwaltung/bergkamen/aenderungen/1/zuruecknehmen", &[("aktuell", "1")])
+        .await;
+    assert_eq!(status, 403);
+    assert_eq!(
+        audit.get("/schalter/bergkamen/statistik").await.0,
+        200,
+        "but reads the statistics"
+    );
+    assert_eq!(audit.get("/schalter/bergkamen").await.0, 403);
+}
+
+async fn an_admin_changes_an_office_sees_the_affected_bookings_and_reverts(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    let open = app.slots("bergkamen", "personalausweis").await;
+    let start = starts_of_a_day(&open, 1).pop().expect("an open start");
+    let (status, booked) = app
+        .book(&booking_request("bergkamen", &["personalausweis"], &start))
+        .await;
+    assert_eq!(status, 201, "{booked}");
+    let code = booked["code"].as_str().expect("code").to_owned();
+    let day = &start[..10];
+
+    let admin = Browser::sign_in(&app, ADMIN_LOGIN).await;
+    let (status, editor) = admin.get("/verwaltung/bergkamen").await;
+    assert_eq!(status, 200);
+    assert!(editor.contains("<textarea id=\"dokument\""), "{editor}");
+    let (document, _) = stored(&app).await;
+    // As a browser sends a text area: CRLF line ends.
+    let closed = document
+        .replacen(
+            "closures = [",
+            &format!("closures = [\n  {{ date = {day}, reason = \"Betriebsausflug\" }},"),
+            1,
+        )
+        .replace('\n', "\r\n");
+    let (status, checked) = admin
+        .post(
+            "/verwaltung/bergkamen",
+            &[("dokument", &closed), ("version", "1"), ("aktion", "pruefen")],
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert!(checked.contains("Die Konfiguration ist gültig."), "{checked}");
+    assert!(
+        checked.contains(&format!("/schalter/bergkamen/termine/{code}/verschieben")),
+        "{checked}"
+    );
+
+    // Saving asks first, as bookings lose their room.
+    let (status, asked) = admin
+        .post(
+            "/verwaltung/bergkamen",
+            &[("dokument", &closed), ("version", "1"), ("aktion", "speichern")],
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert!(
+        asked.contains("Trotzdem speichern") && asked.contains("name=\"bestaetigt\""),
+        "{asked}"
+    );
+    assert_eq!(stored(&app).await.1, 1, "nothing saved yet");
+    let (status, saved) = admin
+        .post(
+            "/verwaltung/bergkamen",
+            &[
+                ("dokument", &closed),
+                ("version", "1"),
+                ("aktion", "speichern"),
+                ("bestaetigt", "ja"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert!(
+        saved.contains("Konfiguration gespeichert") && saved.contains(&code),
+        "{saved}"
+    );
+    let (now, version) = stored(&app).await;
+    assert_eq!(version, 2);
+    assert!(
+        now.contains("Betriebsausflug") && !now.contains('\r'),
+        "stored with LF line ends"
+    );
+
+    // A stale form and a broken document are refused with the reason.
+    let (status, stale) = admin
+        .post(
+            "/verwaltung/bergkamen",
+            &[("dokument", &document), ("version", "1"), ("aktion", "speichern")],
+        )
+        .await;
+    assert_eq!(status, 409);
+    assert!(stale.contains("neuere Fassung"), "{stale}");
+    let broken = now.replacen("slot_minutes = 10", "slot_minutes = 7", 1);
+    let (status, refused) = admin
+        .post(
+            "/verwaltung/bergkamen",
+            &[("dokument", &broken), ("version", "2"), ("aktion", "speichern")],
+        )
+        .await;
+    assert_eq!(status, 422);
+    assert!(
+        refused.contains("slot_minutes") && refused.contains("aria-invalid"),
+        "{refused}"
+    );
+
+    let (status, history) = admin.get("/verwaltung/bergkamen/aenderungen").await;
+    assert_eq!(status, 200);
+    assert!(
+        history.contains("Fassung 2: geändert") && history.contains(ADMIN_LOGIN),
+        "{history}"
+    );
+    assert!(history.contains("Betriebsausflug"), "the diff shows the new closure");
+
+    let (status, reverted) = admin
+        .post("/verwaltung/bergkamen/aenderungen/2/zuruecknehmen", &[("aktuell", "2")])
+        .await;
+    assert_eq!(status, 200, "{reverted}");
+    assert!(reverted.contains("Änderung 2 zurückgenommen"), "{reverted}");
+    assert_eq!(stored(&app).await, (document.clone(), 3));
+    let (status, _) = admin
+        .post("/verwaltung/bergkamen/aenderungen/2/zuruecknehmen", &[("aktuell", "2")])
+        .await;
+    assert_eq!(status, 409, "chosen on an older version");
+}
