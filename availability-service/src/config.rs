@@ -1,8 +1,9 @@
 //! The office configuration file (TOML): parsing and validation.
 //!
-//! The file is read once at start-up; every mistake in it is reported with
-//! the office and item it concerns, and the service refuses to start rather
-//! than offer wrong slots. `config/offices.toml` documents every key.
+//! The same checks guard the file that seeds the database and every document
+//! saved at runtime; every mistake is reported with the office and item it
+//! concerns, and nothing invalid is used: no wrong slots are offered.
+//! `config/offices.toml` documents every key.
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -215,7 +216,7 @@ impl DateEntry {
             DateEntry::Text(text) => text.clone(),
         };
         NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d")
-            .map_err(|_| Error::InvalidConfig(format!("{what}: invalid date {text:?}, write YYYY-MM-DD")))
+            .map_err(|_| Error::InvalidConfig(format!("{what}: ungültiges Datum {text:?}, bitte als JJJJ-MM-TT schreiben")))
     }
 }
 
@@ -347,19 +348,20 @@ pub fn load(path: &Path) -> Result<Catalogue, Error> {
 
 /// Parses and validates a configuration document.
 pub fn parse(text: &str) -> Result<Catalogue, Error> {
-    let file: File = toml::from_str(text).map_err(|error| Error::InvalidConfig(error.to_string()))?;
+    let file: File =
+        toml::from_str(text).map_err(|error| Error::InvalidConfig(format!("nicht lesbar: {error}")))?;
     if file.offices.is_empty() {
-        return invalid("the file describes no office");
+        return invalid("die Datei beschreibt kein Amt");
     }
     let mut ids = HashSet::new();
     let mut offices = Vec::with_capacity(file.offices.len());
     for entry in file.offices {
         if !ids.insert(entry.id.clone()) {
-            return invalid(format!("office {:?} is described twice", entry.id));
+            return invalid(format!("Amt {:?} ist doppelt beschrieben", entry.id));
         }
         let id = entry.id.clone();
         offices.push(office(entry).map_err(|error| match error {
-            Error::InvalidConfig(message) => Error::InvalidConfig(format!("office {id:?}: {message}")),
+            Error::InvalidConfig(message) => Error::InvalidConfig(format!("Amt {id:?}: {message}")),
             other => other,
         })?);
     }
@@ -394,7 +396,7 @@ pub fn split(text: &str) -> Result<Vec<Document>, Error> {
         first.insert_str(0, &preamble);
     }
     if pieces.len() != catalogue.offices().len() {
-        return invalid("write every office as an [[offices]] table (one line `[[offices]]` each)");
+        return invalid("bitte jedes Amt als Tabelle [[offices]] schreiben (je eine Zeile `[[offices]]`)");
     }
     pieces
         .into_iter()
@@ -406,7 +408,7 @@ pub fn split(text: &str) -> Result<Vec<Document>, Error> {
                     office_id: office.id.clone(),
                     text,
                 }),
-                _ => invalid(format!("office {:?} cannot be read on its own", office.id)),
+                _ => invalid(format!("Amt {:?} lässt sich nicht für sich allein lesen", office.id)),
             }
         })
         .collect()
@@ -439,23 +441,23 @@ fn invalid<T>(message: impl Into<String>) -> Result<T, Error> {
 }
 
 fn office(entry: OfficeEntry) -> Result<Office, Error> {
-    check_id("office", &entry.id)?;
+    check_id("Amt", &entry.id)?;
     let timezone = entry
         .timezone
         .parse()
-        .map_err(|_| Error::InvalidConfig(format!("unknown time zone {:?}", entry.timezone)))?;
+        .map_err(|_| Error::InvalidConfig(format!("unbekannte Zeitzone {:?}", entry.timezone)))?;
     let state: State = entry
         .state
         .parse()
         .map_err(|error: crate::holidays::UnknownState| Error::InvalidConfig(error.to_string()))?;
     if !(1..=366).contains(&entry.booking_window_days) {
-        return invalid("booking_window_days must be between 1 and 366");
+        return invalid("booking_window_days muss zwischen 1 und 366 liegen");
     }
     if entry.slot_minutes == 0 || 1440 % entry.slot_minutes != 0 {
-        return invalid("slot_minutes must divide a day (e.g. 5, 10, 15, 30)");
+        return invalid("slot_minutes muss einen Tag ohne Rest teilen (z. B. 5, 10, 15, 30)");
     }
     if entry.min_lead_minutes > 60 * 24 * 30 {
-        return invalid("min_lead_minutes must be at most 30 days");
+        return invalid("min_lead_minutes darf höchstens 30 Tage betragen");
     }
 
     let release_minute = match &entry.release_time {
@@ -465,7 +467,7 @@ fn office(entry: OfficeEntry) -> Result<Office, Error> {
         None => 0,
     };
     if release_minute >= DAY_MINUTES {
-        return invalid("release_time must be before 24:00");
+        return invalid("release_time muss vor 24:00 liegen");
     }
     let categories = categories(&entry.categories, &entry.concerns)?;
     let concerns = concerns(entry.concerns, &categories)?;
@@ -473,22 +475,22 @@ fn office(entry: OfficeEntry) -> Result<Office, Error> {
     let default_seasons = seasons(&entry.seasons)?;
     let closures = closures(&entry.closures)?;
     if entry.counters.is_empty() {
-        return invalid("an office needs at least one counter");
+        return invalid("ein Amt braucht mindestens einen Arbeitsplatz (counters)");
     }
     if entry.counters.len() > MAX_COUNTERS {
-        return invalid(format!("at most {MAX_COUNTERS} counters per office"));
+        return invalid(format!("höchstens {MAX_COUNTERS} Arbeitsplätze je Amt"));
     }
     let mut counter_ids = HashSet::new();
     let counters = entry
         .counters
         .into_iter()
         .map(|counter| {
-            check_id("counter", &counter.id)?;
+            check_id("Arbeitsplatz", &counter.id)?;
             if !counter_ids.insert(counter.id.clone()) {
-                return invalid(format!("counter {:?} is described twice", counter.id));
+                return invalid(format!("Arbeitsplatz {:?} ist doppelt beschrieben", counter.id));
             }
             let context = |error: Error| match error {
-                Error::InvalidConfig(message) => Error::InvalidConfig(format!("counter {:?}: {message}", counter.id)),
+                Error::InvalidConfig(message) => Error::InvalidConfig(format!("Arbeitsplatz {:?}: {message}", counter.id)),
                 other => other,
             };
             let concern_ids = served_concerns(&counter, &concerns, &categories).map_err(context)?;
@@ -512,7 +514,7 @@ fn office(entry: OfficeEntry) -> Result<Office, Error> {
         .iter()
         .find(|concern| !counters.iter().any(|c| c.concern_ids.contains(&concern.id)))
     {
-        return invalid(format!("no counter handles concern {:?}", orphan.id));
+        return invalid(format!("kein Arbeitsplatz bearbeitet das Anliegen {:?}", orphan.id));
     }
 
     let mut staff_only_counters: CounterSet = 0;
@@ -520,14 +522,14 @@ fn office(entry: OfficeEntry) -> Result<Office, Error> {
         let index = counters
             .iter()
             .position(|counter| &counter.id == id)
-            .ok_or_else(|| Error::InvalidConfig(format!("staff_only_counters names the unknown counter {id:?}")))?;
+            .ok_or_else(|| Error::InvalidConfig(format!("staff_only_counters nennt den unbekannten Arbeitsplatz {id:?}")))?;
         staff_only_counters |= 1 << index;
     }
     if entry.confirm_by_email_minutes > 24 * 60 {
-        return invalid("confirm_by_email_minutes must be at most a day (1440)");
+        return invalid("confirm_by_email_minutes darf höchstens einen Tag (1440) betragen");
     }
     if !(5..=24 * 60).contains(&entry.waitlist_hold_minutes) {
-        return invalid("waitlist_hold_minutes must be 5 to 1440");
+        return invalid("waitlist_hold_minutes muss zwischen 5 und 1440 liegen");
     }
     if !entry.waitlist_quiet_hours.is_empty() {
         let valid = entry.waitlist_quiet_hours.split_once('-').is_some_and(|(start, end)| {
@@ -536,17 +538,17 @@ fn office(entry: OfficeEntry) -> Result<Office, Error> {
                 && start != end
         });
         if !valid {
-            return invalid("waitlist_quiet_hours must be \"HH:MM-HH:MM\" (it may wrap midnight) or \"\"");
+            return invalid("waitlist_quiet_hours muss \"HH:MM-HH:MM\" (auch über Mitternacht) oder \"\" sein");
         }
     }
     if entry.release_delay_minutes > 24 * 60 {
-        return invalid("release_delay_minutes must be at most a day (1440)");
+        return invalid("release_delay_minutes darf höchstens einen Tag (1440) betragen");
     }
     if !matches!(entry.challenge.as_str(), "off" | "adaptive" | "always") {
-        return invalid("challenge must be \"off\", \"adaptive\" or \"always\"");
+        return invalid("challenge muss \"off\", \"adaptive\" oder \"always\" sein");
     }
     if entry.staff_only_days > entry.booking_window_days {
-        return invalid("staff_only_days must not exceed booking_window_days");
+        return invalid("staff_only_days darf nicht größer als booking_window_days sein");
     }
     let waiting_prefixes =
         check_waiting_prefixes(&entry.id, entry.waiting_prefix_booked, entry.waiting_prefix_walk_in)?;
@@ -591,7 +593,7 @@ fn check_id(kind: &str, id: &str) -> Result<(), Error> {
     let plain = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_';
     if id.is_empty() || id.len() > 64 || !id.chars().all(plain) {
         return invalid(format!(
-            "{kind} id {id:?} must be 1 to 64 characters of a-z, 0-9, '-' and '_'"
+            "die Id {id:?} ({kind}) muss aus 1 bis 64 Zeichen a-z, 0-9, '-' und '_' bestehen"
         ));
     }
     Ok(())
@@ -602,9 +604,9 @@ fn categories(entries: &[CategoryEntry], concerns: &[ConcernEntry]) -> Result<Ve
     entries
         .iter()
         .map(|entry| {
-            check_id("category", &entry.id)?;
+            check_id("Kategorie", &entry.id)?;
             if !ids.insert(&entry.id) {
-                return invalid(format!("category {:?} is described twice", entry.id));
+                return invalid(format!("Kategorie {:?} ist doppelt beschrieben", entry.id));
             }
             Ok(Category {
                 id: entry.id.clone(),
@@ -623,38 +625,38 @@ fn categories(entries: &[CategoryEntry], concerns: &[ConcernEntry]) -> Result<Ve
 
 fn concerns(entries: Vec<ConcernEntry>, categories: &[Category]) -> Result<Vec<Concern>, Error> {
     if entries.is_empty() {
-        return invalid("an office needs at least one concern");
+        return invalid("ein Amt braucht mindestens ein Anliegen (concerns)");
     }
     let mut ids = HashSet::new();
     entries
         .into_iter()
         .map(|entry| {
-            check_id("concern", &entry.id)?;
+            check_id("Anliegen", &entry.id)?;
             if !ids.insert(entry.id.clone()) {
-                return invalid(format!("concern {:?} is described twice", entry.id));
+                return invalid(format!("Anliegen {:?} ist doppelt beschrieben", entry.id));
             }
             if !categories.iter().any(|category| category.id == entry.category) {
                 return invalid(format!(
-                    "concern {:?} names the unknown category {:?}",
+                    "Anliegen {:?} nennt die unbekannte Kategorie {:?}",
                     entry.id, entry.category
                 ));
             }
             if !(1..=480).contains(&entry.duration_minutes) {
                 return invalid(format!(
-                    "concern {:?}: duration_minutes must be between 1 and 480",
+                    "Anliegen {:?}: duration_minutes muss zwischen 1 und 480 liegen",
                     entry.id
                 ));
             }
             if !(1..=MAX_CONCERNS_PER_APPOINTMENT as u32).contains(&entry.max_persons) {
                 return invalid(format!(
-                    "concern {:?}: max_persons must be between 1 and {MAX_CONCERNS_PER_APPOINTMENT}",
+                    "Anliegen {:?}: max_persons muss zwischen 1 und {MAX_CONCERNS_PER_APPOINTMENT} liegen",
                     entry.id
                 ));
             }
             if !entry.leika_key.is_empty()
                 && (entry.leika_key.len() != 14 || !entry.leika_key.bytes().all(|b| b.is_ascii_digit()))
             {
-                return invalid(format!("concern {:?}: leika_key must have 14 digits", entry.id));
+                return invalid(format!("Anliegen {:?}: leika_key muss 14 Ziffern haben", entry.id));
             }
             Ok(Concern {
                 id: entry.id,
@@ -683,7 +685,7 @@ fn served_concerns(
     let mut served: Vec<String> = Vec::new();
     for id in counter.concerns.iter().flatten() {
         if !concerns.iter().any(|concern| &concern.id == id) {
-            return invalid(format!("unknown concern {id:?}"));
+            return invalid(format!("unbekanntes Anliegen {id:?}"));
         }
         served.push(id.clone());
     }
@@ -691,7 +693,7 @@ fn served_concerns(
         let category = categories
             .iter()
             .find(|category| &category.id == id)
-            .ok_or_else(|| Error::InvalidConfig(format!("unknown category {id:?}")))?;
+            .ok_or_else(|| Error::InvalidConfig(format!("unbekannte Kategorie {id:?}")))?;
         served.extend(category.concern_ids.iter().cloned());
     }
     served.sort();
@@ -703,13 +705,13 @@ fn seasons(entries: &[SeasonEntry]) -> Result<Vec<Season>, Error> {
     entries
         .iter()
         .map(|entry| {
-            let from = entry.from.parse("season")?;
-            let until = entry.until.as_ref().map(|until| until.parse("season")).transpose()?;
+            let from = entry.from.parse("Saison")?;
+            let until = entry.until.as_ref().map(|until| until.parse("Saison")).transpose()?;
             if until.is_some_and(|until| until < from) {
-                return invalid(format!("the season from {from} ends before it starts"));
+                return invalid(format!("die Saison ab {from} endet vor ihrem Beginn"));
             }
             let hours = hours(&entry.hours).map_err(|error| match error {
-                Error::InvalidConfig(message) => Error::InvalidConfig(format!("season from {from}: {message}")),
+                Error::InvalidConfig(message) => Error::InvalidConfig(format!("Saison ab {from}: {message}")),
                 other => other,
             })?;
             Ok(Season { from, until, hours })
@@ -721,14 +723,14 @@ fn closures(entries: &[ClosureEntry]) -> Result<Closures, Error> {
     let closures = entries
         .iter()
         .map(|entry| {
-            let from = entry.date.parse("closure")?;
+            let from = entry.date.parse("Schließung")?;
             let until = entry
                 .until_date
                 .as_ref()
-                .map_or(Ok(from), |until| until.parse("closure"))?;
+                .map_or(Ok(from), |until| until.parse("Schließung"))?;
             let time = |text: &Option<String>, default: u32| match text {
                 Some(text) => schedule::parse_minutes(text)
-                    .map_err(|error| Error::InvalidConfig(format!("closure on {from}: {error}"))),
+                    .map_err(|error| Error::InvalidConfig(format!("Schließung am {from}: {error}"))),
                 None => Ok(default),
             };
             let closed = Period {
@@ -736,7 +738,7 @@ fn closures(entries: &[ClosureEntry]) -> Result<Closures, Error> {
                 end: time(&entry.until, DAY_MINUTES)?,
             };
             if until < from || closed.start >= closed.end {
-                return invalid(format!("the closure on {from} ends before it starts"));
+                return invalid(format!("die Schließung am {from} endet vor ihrem Beginn"));
             }
             Ok(Closure { from, until, closed })
         })
@@ -769,8 +771,8 @@ fn check_waiting_prefixes(office: &str, booked: String, walk_in: String) -> Resu
     let valid = |prefix: &str| (1..=3).contains(&prefix.len()) && prefix.bytes().all(|b| b.is_ascii_uppercase());
     if !valid(&booked) || !valid(&walk_in) || booked == walk_in {
         return Err(Error::InvalidConfig(format!(
-            "office {office:?}: waiting_prefix_booked and waiting_prefix_walk_in must be 1 to 3 capital letters, \
-             different from each other"
+            "Amt {office:?}: waiting_prefix_booked und waiting_prefix_walk_in müssen 1 bis 3 Großbuchstaben sein, \
+             voneinander verschieden"
         )));
     }
     Ok((booked, walk_in))
@@ -872,55 +874,55 @@ mod tests {
     #[test]
     fn mistakes_are_reported_with_their_place() {
         let cases = [
-            (MINIMAL.replace("\"NW\"", "\"XX\""), "unknown German state"),
+            (MINIMAL.replace("\"NW\"", "\"XX\""), "unbekanntes Bundesland"),
             (
                 MINIMAL
                     .replace("Europe/Berlin", "x")
                     .replace("state =", "timezone = \"Mars/Base\"\nstate ="),
-                "unknown time zone",
+                "unbekannte Zeitzone",
             ),
             (
                 MINIMAL.replace("category = \"k\"", "category = \"nope\""),
-                "unknown category",
+                "unbekannte Kategorie",
             ),
-            (MINIMAL.replace("08:00-12:00", "12:00-08:00"), "invalid opening period"),
+            (MINIMAL.replace("08:00-12:00", "12:00-08:00"), "ungültige Öffnungszeit"),
             (
                 MINIMAL.replace("duration_minutes = 15", "duration_minutes = 0"),
                 "duration_minutes",
             ),
-            (MINIMAL.replace("id = \"amt\"", "id = \"Amt Eins\""), "office id"),
+            (MINIMAL.replace("id = \"amt\"", "id = \"Amt Eins\""), "(Amt) muss aus"),
             (
                 MINIMAL.replace("name = \"Platz 1\"", "name = \"Platz 1\", concerns = [\"zzz\"]"),
-                "counter \"p1\": unknown concern",
+                "Arbeitsplatz \"p1\": unbekanntes Anliegen",
             ),
             (format!("{MINIMAL}\nunknown_key = 1"), "unknown field"),
-            (format!("{MINIMAL}{MINIMAL}"), "described twice"),
-            ("offices = []".to_owned(), "no office"),
+            (format!("{MINIMAL}{MINIMAL}"), "doppelt beschrieben"),
+            ("offices = []".to_owned(), "kein Amt"),
             (
                 MINIMAL.replace("state =", "release_time = \"7 Uhr\"\nstate ="),
                 "release_time",
             ),
             (
                 MINIMAL.replace("state =", "staff_only_counters = [\"p9\"]\nstate ="),
-                "unknown counter \"p9\"",
+                "unbekannten Arbeitsplatz \"p9\"",
             ),
             (
                 MINIMAL.replace(
                     "state =",
                     "closures = [{ date = \"2026-12-24\", from = \"14:00\", until = \"12:00\" }]\nstate =",
                 ),
-                "ends before it starts",
+                "endet vor ihrem Beginn",
             ),
             (
                 MINIMAL.replace("state =", "closures = [{ date = \"24.12.2026\" }]\nstate ="),
-                "invalid date",
+                "ungültiges Datum",
             ),
             (
                 MINIMAL.replace(
                     "state =",
                     "seasons = [{ from = 2027-06-01, until = 2027-05-01, hours = {} }]\nstate =",
                 ),
-                "ends before it starts",
+                "endet vor ihrem Beginn",
             ),
             (
                 MINIMAL.replace("duration_minutes = 15", "duration_minutes = 15, max_persons = 0"),

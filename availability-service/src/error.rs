@@ -12,7 +12,7 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-    #[error("invalid office configuration: {0}")]
+    #[error("ungültige Konfiguration der Ämter: {0}")]
     InvalidConfig(String),
     /// A configuration an admin sent that validation refuses.
     #[error("{0}")]

@@ -62,7 +62,7 @@ impl fmt::Display for State {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("unknown German state {0:?}: use an ISO 3166-2:DE code such as \"NW\"")]
+#[error("unbekanntes Bundesland {0:?}: bitte das Kürzel nach ISO 3166-2:DE angeben, z. B. \"NW\"")]
 pub struct UnknownState(String);
 
 impl FromStr for State {

@@ -18,7 +18,7 @@ pub struct Period {
 }
 
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
-#[error("invalid time {0:?}: write it as \"HH:MM\"")]
+#[error("ungültige Uhrzeit {0:?}: bitte als \"HH:MM\" schreiben")]
 pub struct InvalidTime(String);
 
 /// Parses "HH:MM" (and "24:00" for the end of the day) into minutes.
@@ -37,7 +37,7 @@ fn format_minutes(minutes: u32) -> String {
 }
 
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
-#[error("invalid opening period {0:?}: write it as \"HH:MM-HH:MM\" with the start before the end")]
+#[error("ungültige Öffnungszeit {0:?}: bitte als \"HH:MM-HH:MM\" schreiben, der Beginn vor dem Ende")]
 pub struct InvalidPeriod(String);
 
 impl FromStr for Period {
@@ -71,7 +71,7 @@ pub struct WeeklyHours {
 }
 
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
-#[error("opening periods on {weekday} overlap: {first} and {second}")]
+#[error("Öffnungszeiten am {weekday} überschneiden sich: {first} und {second}")]
 pub struct OverlappingPeriods {
     weekday: Weekday,
     first: Period,

@@ -163,13 +163,13 @@ pub fn check(document: &Document, rest: &[Document]) -> Result<Office, Error> {
         [office] if office.id == document.office_id => office.clone(),
         [office] => {
             return Err(Error::RefusedConfig(format!(
-                "the document describes office {:?}, not {:?}",
+                "das Dokument beschreibt das Amt {:?}, nicht {:?}",
                 office.id, document.office_id
             )));
         }
         _ => {
             return Err(Error::RefusedConfig(
-                "describe exactly one office ([[offices]])".to_owned(),
+                "bitte genau ein Amt beschreiben ([[offices]])".to_owned(),
             ));
         }
     };
@@ -273,7 +273,7 @@ counters = [{ id = "p1", name = "Platz 1" }, { id = "p2", name = "Platz 2", conc
             text: OFFICE.to_owned(),
         };
         assert!(
-            matches!(check(&other, &[]), Err(Error::RefusedConfig(message)) if message.contains("not \"other\"")),
+            matches!(check(&other, &[]), Err(Error::RefusedConfig(message)) if message.contains("nicht \"other\"")),
             "a document names its own office"
         );
         assert!(

@@ -85,7 +85,7 @@ impl ConfigurationAdmin {
                 &rest,
             )?),
             None if rest.is_empty() => {
-                return Err(Error::RefusedConfig("the last office cannot be removed".to_owned()));
+                return Err(Error::RefusedConfig("das letzte Amt kann nicht entfernt werden".to_owned()));
             }
             None => None,
         };
@@ -218,7 +218,7 @@ impl ConfigurationAdminService for ConfigurationAdmin {
         sized("document", &request.document)?;
         if request.document.trim().is_empty() {
             return Err(Error::RefusedConfig(
-                "the document is empty; an office is removed by importing a file without it".to_owned(),
+                "das Dokument ist leer; ein Amt entfernt man, indem man eine Datei ohne dieses Amt einliest".to_owned(),
             )
             .into());
         }

@@ -1,0 +1,82 @@
+// The administration in a real browser: an admin changes an office's
+// configuration, checks it first, saves it, reads the history with what
+// changed and reverts it; the internal audit reads the history only.
+import assert from "node:assert/strict";
+import { after, before, test } from "node:test";
+
+import { BASE, DESKTOP, PHONE, check, launch, open } from "./helpers.mjs";
+
+let browser;
+before(async () => {
+  browser = await launch();
+});
+after(async () => {
+  await browser?.close();
+});
+
+async function signIn(page, login) {
+  await page.goto(`${BASE}/schalter/anmelden`);
+  await page.getByLabel("Benutzername").fill(login);
+  await page.getByLabel("Passwort").fill("demo");
+  await page.getByRole("button", { name: "Anmelden" }).click();
+}
+
+test("an admin changes an office's configuration, reads the history and reverts", async () => {
+  const page = await open(browser, DESKTOP);
+  await signIn(page, "demo");
+  await page.getByRole("link", { name: /^Verwaltung/ }).click();
+  await page.getByRole("heading", { name: "Verwaltung" }).waitFor();
+  await check(page, "verwaltung-01-uebersicht");
+
+  await page.getByRole("link", { name: /^Bearbeiten\W+Bürgerbüro Bergkamen/ }).click();
+  await page.getByRole("heading", { name: "Bürgerbüro Bergkamen: Konfiguration" }).waitFor();
+  const editor = page.getByLabel(/Konfiguration des Amtes/);
+  const original = await editor.inputValue();
+  assert.ok(original.includes("min_lead_minutes = 60"));
+  await editor.fill(original.replace("min_lead_minutes = 60", "min_lead_minutes = 90"));
+  await page.getByRole("button", { name: "Prüfen" }).click();
+  await page.getByText("Die Konfiguration ist gültig.").waitFor();
+  await check(page, "verwaltung-02-geprueft");
+
+  await page.getByRole("button", { name: "Speichern" }).click();
+  await page.getByRole("heading", { name: "Konfiguration gespeichert" }).waitFor();
+  await check(page, "verwaltung-03-gespeichert");
+
+  await page.getByRole("link", { name: "Änderungen" }).click();
+  await page.getByRole("heading", { name: "Fassung 2: geändert" }).waitFor();
+  await page.getByText("Was sich geändert hat").first().click();
+  assert.match(await page.locator("pre.diff").first().innerText(), /\+ min_lead_minutes = 90/);
+  await check(page, "verwaltung-04-aenderungen");
+
+  await page.getByRole("button", { name: /^Zurücknehmen\W+Fassung 2$/ }).click();
+  await page.getByRole("heading", { name: "Änderung 2 zurückgenommen" }).waitFor();
+  await page.getByRole("link", { name: "Weiter bearbeiten" }).click();
+  assert.equal(await page.getByLabel(/Konfiguration des Amtes/).inputValue(), original);
+  await page.context().close();
+});
+
+test("a broken configuration is refused with the reason, on a phone", async () => {
+  const page = await open(browser, PHONE);
+  await signIn(page, "demo");
+  await page.goto(`${BASE}/verwaltung/bergkamen`);
+  const editor = page.getByLabel(/Konfiguration des Amtes/);
+  const original = await editor.inputValue();
+  await editor.fill(original.replace("slot_minutes = 10", "slot_minutes = 7"));
+  await page.getByRole("button", { name: "Speichern" }).click();
+  await page.getByRole("heading", { name: "Nicht gespeichert" }).waitFor();
+  assert.match(await page.getByRole("alert").innerText(), /slot_minutes/);
+  await check(page, "verwaltung-05-fehler-telefon");
+  await page.context().close();
+});
+
+test("the internal audit reads the history and changes nothing", async () => {
+  const page = await open(browser, PHONE);
+  await signIn(page, "revision");
+  await page.getByRole("heading", { name: "Verwaltung" }).waitFor();
+  assert.equal(await page.getByRole("link", { name: /^Bearbeiten/ }).count(), 0);
+  await page.getByRole("link", { name: /^Änderungen\W+Bürgerbüro Bergkamen/ }).click();
+  await page.getByRole("heading", { name: /Fassung \d+: / }).first().waitFor();
+  assert.equal(await page.getByRole("button", { name: /Zurücknehmen/ }).count(), 0);
+  await check(page, "verwaltung-06-revision-telefon");
+  await page.context().close();
+});
