@@ -215,8 +215,11 @@ impl DateEntry {
             DateEntry::Toml(datetime) => datetime.to_string(),
             DateEntry::Text(text) => text.clone(),
         };
-        NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d")
-            .map_err(|_| Error::InvalidConfig(format!("{what}: ungültiges Datum {text:?}, bitte als JJJJ-MM-TT schreiben")))
+        NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d").map_err(|_| {
+            Error::InvalidConfig(format!(
+                "{what}: ungültiges Datum {text:?}, bitte als JJJJ-MM-TT schreiben"
+            ))
+        })
     }
 }
 
@@ -348,8 +351,7 @@ pub fn load(path: &Path) -> Result<Catalogue, Error> {
 
 /// Parses and validates a configuration document.
 pub fn parse(text: &str) -> Result<Catalogue, Error> {
-    let file: File =
-        toml::from_str(text).map_err(|error| Error::InvalidConfig(format!("nicht lesbar: {error}")))?;
+    let file: File = toml::from_str(text).map_err(|error| Error::InvalidConfig(format!("nicht lesbar: {error}")))?;
     if file.offices.is_empty() {
         return invalid("die Datei beschreibt kein Amt");
     }
@@ -490,7 +492,9 @@ fn office(entry: OfficeEntry) -> Result<Office, Error> {
                 return invalid(format!("Arbeitsplatz {:?} ist doppelt beschrieben", counter.id));
             }
             let context = |error: Error| match error {
-                Error::InvalidConfig(message) => Error::InvalidConfig(format!("Arbeitsplatz {:?}: {message}", counter.id)),
+                Error::InvalidConfig(message) => {
+                    Error::InvalidConfig(format!("Arbeitsplatz {:?}: {message}", counter.id))
+                }
                 other => other,
             };
             let concern_ids = served_concerns(&counter, &concerns, &categories).map_err(context)?;
@@ -519,10 +523,9 @@ fn office(entry: OfficeEntry) -> Result<Office, Error> {
 
     let mut staff_only_counters: CounterSet = 0;
     for id in &entry.staff_only_counters {
-        let index = counters
-            .iter()
-            .position(|counter| &counter.id == id)
-            .ok_or_else(|| Error::InvalidConfig(format!("staff_only_counters nennt den unbekannten Arbeitsplatz {id:?}")))?;
+        let index = counters.iter().position(|counter| &counter.id == id).ok_or_else(|| {
+            Error::InvalidConfig(format!("staff_only_counters nennt den unbekannten Arbeitsplatz {id:?}"))
+        })?;
         staff_only_counters |= 1 << index;
     }
     if entry.confirm_by_email_minutes > 24 * 60 {

@@ -123,6 +123,10 @@ pub async fn run(
         stores.absences.clone(),
         channel.clone(),
     ));
+    let announce_task = tokio::spawn(configuration::announce::run(
+        stores.configuration.clone(),
+        channel.clone(),
+    ));
     let prune_task = tokio::spawn({
         let current = current.clone();
         async move {
@@ -189,6 +193,7 @@ pub async fn run(
     let served = amtstermin_platform::server::serve(routes.routes(), listener, auth.access, shutdown).await;
     health_task.abort();
     follow_task.abort();
+    announce_task.abort();
     prune_task.abort();
     if let Some(task) = metrics_task {
         task.abort();

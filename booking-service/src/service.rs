@@ -1302,6 +1302,25 @@ impl BookingService for Bookings {
     }
 
     #[tracing::instrument(skip_all, fields(office = %request.get_ref().office_id))]
+    async fn record_configuration_change(
+        &self,
+        request: Request<pb::RecordConfigurationChangeRequest>,
+    ) -> Result<Response<pb::RecordConfigurationChangeResponse>, Status> {
+        let request = request.into_inner();
+        let changed_at = required_instant("changed_at", request.changed_at.as_ref())?;
+        let queued = self
+            .store()?
+            .queue_configuration_hooks(&request.office_id, request.version, changed_at)
+            .await?;
+        if queued > 0 {
+            self.outboxes.written();
+        }
+        Ok(Response::new(pb::RecordConfigurationChangeResponse {
+            queued: u32::try_from(queued).unwrap_or(u32::MAX),
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(office = %request.get_ref().office_id))]
     async fn list_booked_intervals(
         &self,
         request: Request<pb::ListBookedIntervalsRequest>,

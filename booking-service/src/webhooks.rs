@@ -9,7 +9,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
-use sha2::Sha256;
+use sha2::{Digest, Sha256};
 
 use crate::bookings::Booking;
 use crate::error::Error;
@@ -31,15 +31,18 @@ pub enum Event {
     BookingStatusChanged,
     /// A freed time is held for a waitlist entry.
     WaitlistOffered,
+    /// An administrator saved the office's configuration.
+    ConfigurationChanged,
 }
 
 impl Event {
-    pub const ALL: [Event; 5] = [
+    pub const ALL: [Event; 6] = [
         Event::BookingCreated,
         Event::BookingMoved,
         Event::BookingCancelled,
         Event::BookingStatusChanged,
         Event::WaitlistOffered,
+        Event::ConfigurationChanged,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -49,6 +52,7 @@ impl Event {
             Event::BookingCancelled => "booking.cancelled",
             Event::BookingStatusChanged => "booking.status_changed",
             Event::WaitlistOffered => "waitlist.offered",
+            Event::ConfigurationChanged => "configuration.changed",
         }
     }
 
@@ -139,6 +143,20 @@ pub fn offer_payload(hold: &Booking, (entry_id, offer_id): (&str, &str), at: Dat
         "concerns": hold.concern_ids,
     });
     envelope(Event::WaitlistOffered, data, at)
+}
+
+/// The body of a configuration change: which office, which version (who
+/// made it stays in the administration's history).
+pub fn configuration_payload(office_id: &str, version: u64, at: DateTime<Utc>) -> String {
+    let data = serde_json::json!({ "office": office_id, "version": version });
+    envelope(Event::ConfigurationChanged, data, at)
+}
+
+/// The message id of a configuration change's delivery to one subscription:
+/// the same however often the change is announced, so it is queued once.
+pub fn configuration_message_id(webhook_id: &str, version: u64) -> String {
+    let digest = Sha256::digest(format!("{webhook_id}/configuration/{version}").as_bytes());
+    format!("msg_cfg{}", amtstermin_platform::hex(&digest[..12]))
 }
 
 fn envelope(event: Event, data: serde_json::Value, at: DateTime<Utc>) -> String {

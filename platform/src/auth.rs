@@ -113,7 +113,10 @@ pub fn required_scope(path: &str) -> Option<Scope> {
             | "DeclineWaitlistOffer",
         ) => Some(Scope::Public),
         ("amtstermin.availability.v1.AvailabilityService", "CheckStart" | "GetOfferedTime")
-        | ("amtstermin.booking.v1.BookingService", "WatchBookings" | "ListBookedIntervals") => Some(Scope::Service),
+        | (
+            "amtstermin.booking.v1.BookingService",
+            "WatchBookings" | "ListBookedIntervals" | "RecordConfigurationChange",
+        ) => Some(Scope::Service),
         ("amtstermin.availability.v1.ScheduleAdminService", _)
         | (
             "amtstermin.booking.v1.BookingService",

@@ -22,6 +22,7 @@ backend_tests!(
     a_subscriber_gets_each_change_signed_and_without_personal_data,
     a_receiver_that_was_down_gets_the_delivery_later_once,
     two_replicas_never_claim_one_delivery_twice,
+    a_configuration_change_is_reported_once_though_two_replicas_announce_it,
 );
 
 /// One request the receiver got.
@@ -329,4 +330,61 @@ async fn two_replicas_never_claim_one_delivery_twice(backend: Backend) {
         .await
         .expect("claim");
     assert!(again.is_empty());
+}
+
+async fn a_configuration_change_is_reported_once_though_two_replicas_announce_it(backend: Backend) {
+    use amtstermin_proto::availability::v1 as availability;
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    let _second = app.spawn_availability_replica().await;
+    let receiver = Receiver::start(0).await;
+    let (_, secret) = subscribe(&app, &receiver.url, &["configuration.changed"], false).await;
+    let mut configuration = availability::configuration_admin_service_client::ConfigurationAdminServiceClient::new(
+        app.channel(&app.availability_url),
+    );
+    let stored = configuration
+        .get_configuration(availability::GetConfigurationRequest {})
+        .await
+        .expect("configuration")
+        .into_inner()
+        .offices
+        .into_iter()
+        .find(|office| office.office_id == "bergkamen")
+        .expect("bergkamen");
+    configuration
+        .save_office_configuration(availability::SaveOfficeConfigurationRequest {
+            office_id: "bergkamen".to_owned(),
+            document: stored
+                .document
+                .replacen("min_lead_minutes = 60", "min_lead_minutes = 90", 1),
+            expected_version: stored.version,
+            actor: "verwaltung-test".to_owned(),
+            dry_run: false,
+        })
+        .await
+        .expect("saved");
+    let received = receiver.wait_for(1).await;
+    assert!(verified(&secret, &received[0]));
+    let event = body(&received[0]);
+    assert_eq!(event["type"], "configuration.changed");
+    assert_eq!(
+        (&event["data"]["office"], &event["data"]["version"]),
+        (&json!("bergkamen"), &json!(stored.version + 1))
+    );
+    assert!(!received[0].body.contains("verwaltung-test"), "no staff login: {event}");
+    // Announced again (as a replica may, after a restart): queued no more.
+    let again = BookingServiceClient::new(app.service_channel(&app.booking_url))
+        .record_configuration_change(amtstermin_proto::booking::v1::RecordConfigurationChangeRequest {
+            office_id: "bergkamen".to_owned(),
+            version: stored.version + 1,
+            changed_at: Some(amtstermin_platform::timestamp::to_proto(Utc::now())),
+        })
+        .await
+        .expect("announced")
+        .into_inner();
+    assert_eq!(again.queued, 0);
+    // Both replicas have looked for changes to announce several times since.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(receiver.received().len(), 1, "delivered once");
 }

@@ -6,6 +6,7 @@
 //! `live`). Validation is the file's (`config::parse`), so a document is
 //! accepted at runtime exactly when it would be in the file.
 
+pub mod announce;
 mod service;
 mod store;
 
@@ -72,6 +73,9 @@ pub trait ConfigurationStore: Send + Sync + 'static {
     /// Saves the writes in one transaction, or none of them:
     /// `ConfigurationConflict` when an office is not at its expected version.
     async fn write(&self, writes: &[Write], actor: &str, at: DateTime<Utc>) -> Result<(), Error>;
+    /// Changes not yet told to the booking service, oldest first.
+    async fn unannounced(&self, limit: u32) -> Result<Vec<(String, u64, DateTime<Utc>)>, Error>;
+    async fn announced(&self, office_id: &str, version: u64, at: DateTime<Utc>) -> Result<(), Error>;
     /// An office's changes, newest first.
     async fn changes(&self, office_id: &str, limit: u32) -> Result<Vec<Change>, Error>;
     async fn change(&self, office_id: &str, version: u64) -> Result<Option<Change>, Error>;

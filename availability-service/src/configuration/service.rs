@@ -85,7 +85,9 @@ impl ConfigurationAdmin {
                 &rest,
             )?),
             None if rest.is_empty() => {
-                return Err(Error::RefusedConfig("das letzte Amt kann nicht entfernt werden".to_owned()));
+                return Err(Error::RefusedConfig(
+                    "das letzte Amt kann nicht entfernt werden".to_owned(),
+                ));
             }
             None => None,
         };

@@ -295,6 +295,12 @@ pub trait BookingStore: Send + Sync + 'static {
         confirmed_before: DateTime<Utc>,
     ) -> Result<Vec<Entry>, Error>;
 
+    /// Queues `configuration.changed` of `version` for the office's
+    /// subscriptions that want it: once per subscription, however often it
+    /// is asked (the availability service announces at least once). How
+    /// many deliveries are new.
+    async fn queue_configuration_hooks(&self, office_id: &str, version: u64, at: DateTime<Utc>) -> Result<u64, Error>;
+
     /// Adds a subscription with its signing secret; `false` when its id is
     /// taken (draw another).
     async fn add_webhook(&self, webhook: &Webhook, secret: &str) -> Result<bool, Error>;

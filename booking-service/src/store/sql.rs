@@ -153,6 +153,8 @@ const SELECT_HOOK: &str = "SELECT office_id, id, url, events, personal_data, cre
 const SELECT_HOOK_SECRET: &str = "SELECT url, secret, deleted_at FROM webhooks WHERE office_id = $1 AND id = $2";
 const INSERT_DELIVERY: &str = "INSERT INTO webhook_deliveries (office_id, id, webhook_id, event, payload, created_at, \
      next_attempt_at) VALUES ($1, $2, $3, $4, $5, $6, $6)";
+const INSERT_DELIVERY_ONCE: &str = "INSERT INTO webhook_deliveries (office_id, id, webhook_id, event, payload, \
+     created_at, next_attempt_at) VALUES ($1, $2, $3, $4, $5, $6, $6) ON CONFLICT DO NOTHING";
 const SELECT_DELIVERIES: &str = "SELECT id, event, payload, created_at, attempts, last_status, last_error, \
      delivered_at, failed_at, next_attempt_at FROM webhook_deliveries \
      WHERE office_id = $1 AND webhook_id = $2 ORDER BY created_at DESC, id DESC LIMIT $3";
@@ -1725,6 +1727,32 @@ where
             .fetch_optional(&self.pool)
             .await?;
         row.as_ref().map(Self::feed_of).transpose()
+    }
+
+    async fn queue_configuration_hooks(&self, office_id: &str, version: u64, at: DateTime<Utc>) -> Result<u64, Error> {
+        let event = Event::ConfigurationChanged;
+        let payload = crate::webhooks::configuration_payload(office_id, version, at);
+        let mut tx = self.writer.begin_with(D::BEGIN_WRITE).await?;
+        let rows = sqlx::query(SELECT_HOOKS).bind(office_id).fetch_all(&mut *tx).await?;
+        let mut queued = 0;
+        for hook in rows.iter().map(Self::webhook_of) {
+            let hook = hook?;
+            if !hook.wants(event) {
+                continue;
+            }
+            let inserted = sqlx::query(INSERT_DELIVERY_ONCE)
+                .bind(office_id)
+                .bind(crate::webhooks::configuration_message_id(&hook.id, version).as_str())
+                .bind(hook.id.as_str())
+                .bind(event.as_str())
+                .bind(payload.as_str())
+                .bind(D::stored(at))
+                .execute(&mut *tx)
+                .await?;
+            queued += D::rows_affected(&inserted);
+        }
+        tx.commit().await?;
+        Ok(queued)
     }
 
     async fn add_webhook(&self, webhook: &Webhook, secret: &str) -> Result<bool, Error> {
