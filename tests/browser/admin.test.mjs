@@ -80,3 +80,23 @@ test("the internal audit reads the history and changes nothing", async () => {
   await check(page, "verwaltung-06-revision-telefon");
   await page.context().close();
 });
+
+test("an admin subscribes a webhook and makes a calendar feed, on a phone", async () => {
+  const page = await open(browser, PHONE);
+  await signIn(page, "demo");
+  await page.goto(`${BASE}/verwaltung/bergkamen/webhooks`);
+  await page.getByLabel("Adresse des empfangenden Systems").fill("https://fachverfahren.example/hook");
+  await page.getByLabel("Termin gebucht").check();
+  await page.getByRole("button", { name: "Webhook anlegen" }).click();
+  await page.getByText("nur jetzt").waitFor();
+  assert.match(await page.locator("#angelegt").innerText(), /whsec_/);
+  await check(page, "verwaltung-07-webhook-telefon");
+
+  await page.goto(`${BASE}/verwaltung/bergkamen/kalender`);
+  await page.getByLabel("Termine von").selectOption({ label: "Arbeitsplatz 1" });
+  await page.getByRole("button", { name: "Kalender-Abo anlegen" }).click();
+  await page.getByText("nur jetzt").waitFor();
+  assert.match(await page.locator("#angelegt").innerText(), /\/kalender\/bergkamen\/.+\.ics/);
+  await check(page, "verwaltung-08-kalender-telefon");
+  await page.context().close();
+});

@@ -241,3 +241,99 @@ async fn an_admin_changes_an_office_sees_the_affected_bookings_and_reverts(backe
         .await;
     assert_eq!(status, 409, "chosen on an older version");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_manages_webhooks_and_calendar_feeds_in_the_pages() {
+    let Some(app) = TestApp::spawn(Backend::Sqlite).await else {
+        return;
+    };
+    let desk = Browser::sign_in(&app, STAFF_LOGIN).await;
+    assert_eq!(desk.get("/verwaltung/bergkamen/webhooks").await.0, 403);
+    assert_eq!(desk.get("/verwaltung/bergkamen/kalender").await.0, 403);
+
+    let admin = Browser::sign_in(&app, ADMIN_LOGIN).await;
+    let (status, empty) = admin.get("/verwaltung/bergkamen/webhooks").await;
+    assert_eq!(status, 200);
+    assert!(empty.contains("Noch keine."), "{empty}");
+    let (status, refused) = admin
+        .post("/verwaltung/bergkamen/webhooks", &[("url", "kein-link")])
+        .await;
+    assert_eq!(status, 422);
+    assert!(
+        refused.contains("Nicht angelegt") && refused.contains("value=\"kein-link\""),
+        "{refused}"
+    );
+    let (status, made) = admin
+        .post(
+            "/verwaltung/bergkamen/webhooks",
+            &[
+                ("url", "https://fachverfahren.example/hook"),
+                ("ereignis:booking.created", "ja"),
+                ("ereignis:configuration.changed", "ja"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert!(made.contains("nur jetzt") && made.contains("whsec_"), "{made}");
+    assert!(
+        made.contains("Termin gebucht; Konfiguration des Amtes geändert"),
+        "{made}"
+    );
+    let id = made
+        .split("/verwaltung/bergkamen/webhooks/")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("a link to the deliveries")
+        .to_owned();
+    let (status, deliveries) = admin.get(&format!("/verwaltung/bergkamen/webhooks/{id}")).await;
+    assert_eq!(status, 200);
+    assert!(
+        deliveries.contains("https://fachverfahren.example/hook"),
+        "{deliveries}"
+    );
+    let (status, listed) = admin.get("/verwaltung/bergkamen/webhooks").await;
+    assert_eq!(status, 200);
+    assert!(!listed.contains("whsec_"), "the secret is shown once only");
+    let (status, deleted) = admin
+        .post(&format!("/verwaltung/bergkamen/webhooks/{id}/loeschen"), &[])
+        .await;
+    assert_eq!(status, 200);
+    assert!(
+        deleted.contains("gelöscht") && !deleted.contains("fachverfahren.example/hook"),
+        "{deleted}"
+    );
+
+    let (status, made) = admin
+        .post(
+            "/verwaltung/bergkamen/kalender",
+            &[("platz", "platz-1"), ("namen", "ja")],
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert!(made.contains("Arbeitsplatz 1") && made.contains("mit Namen"), "{made}");
+    let address = made
+        .split("https://termine.bergkamen.example")
+        .nth(1)
+        .and_then(|rest| rest.split('<').next())
+        .expect("the feed's address")
+        .to_owned();
+    assert!(
+        address.starts_with("/kalender/bergkamen/") && address.ends_with(".ics"),
+        "{address}"
+    );
+    let calendar = app.http.get(app.url(&address)).send().await.expect("feed");
+    assert_eq!(calendar.status().as_u16(), 200);
+    let feed_id = made
+        .split("/verwaltung/bergkamen/kalender/")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .expect("a revoke form")
+        .to_owned();
+    let (status, revoked) = admin
+        .post(&format!("/verwaltung/bergkamen/kalender/{feed_id}/widerrufen"), &[])
+        .await;
+    assert_eq!(status, 200);
+    assert!(revoked.contains("widerrufen"), "{revoked}");
+    let calendar = app.http.get(app.url(&address)).send().await.expect("feed");
+    assert_eq!(calendar.status().as_u16(), 404, "a revoked address delivers nothing");
+}

@@ -118,14 +118,7 @@ pub async fn show(
     } else {
         None
     };
-    // The configured public address; without one, the address this request came to.
-    let base = services.public_url.clone().unwrap_or_else(|| {
-        let host = headers
-            .get(axum::http::header::HOST)
-            .and_then(|host| host.to_str().ok())
-            .unwrap_or("localhost");
-        format!("http://{host}")
-    });
+    let base = super::site_base(&services, &headers);
     let pending = booking
         .confirm_by
         .as_ref()

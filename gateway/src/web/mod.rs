@@ -9,6 +9,7 @@ mod citizen;
 mod desk;
 mod feeds;
 mod frame;
+mod integrations;
 mod kiosk;
 mod live;
 mod manage;
@@ -87,6 +88,23 @@ pub fn routes() -> Router<Services> {
                 .layer(axum::extract::DefaultBodyLimit::max(ADMIN_BODY_LIMIT)),
         )
         .route("/verwaltung/{office}/aenderungen", get(admin::changes))
+        .route(
+            "/verwaltung/{office}/webhooks",
+            get(integrations::webhooks).post(integrations::subscribe),
+        )
+        .route("/verwaltung/{office}/webhooks/{id}", get(integrations::deliveries))
+        .route(
+            "/verwaltung/{office}/webhooks/{id}/loeschen",
+            axum::routing::post(integrations::unsubscribe),
+        )
+        .route(
+            "/verwaltung/{office}/kalender",
+            get(integrations::feeds).post(integrations::add_feed),
+        )
+        .route(
+            "/verwaltung/{office}/kalender/{id}/widerrufen",
+            axum::routing::post(integrations::revoke_feed),
+        )
         .route(
             "/verwaltung/{office}/aenderungen/{version}/zuruecknehmen",
             axum::routing::post(admin::revert),
@@ -407,6 +425,18 @@ pub fn encode(value: &str) -> String {
 }
 
 /// A 303 to `location` (after a successful form post).
+/// The configured public address; without one, the address this request
+/// came to.
+fn site_base(services: &Services, headers: &HeaderMap) -> String {
+    services.public_url.clone().unwrap_or_else(|| {
+        let host = headers
+            .get(header::HOST)
+            .and_then(|host| host.to_str().ok())
+            .unwrap_or("localhost");
+        format!("http://{host}")
+    })
+}
+
 pub fn see_other(location: &str) -> Response {
     match HeaderValue::from_str(location) {
         Ok(location) => (StatusCode::SEE_OTHER, [(header::LOCATION, location)]).into_response(),
