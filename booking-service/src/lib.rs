@@ -9,6 +9,7 @@ pub mod mailer;
 pub mod notifications;
 pub mod retention;
 pub mod service;
+pub mod staff;
 pub mod statistics;
 pub mod store;
 pub mod waitlist;

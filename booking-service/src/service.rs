@@ -1,6 +1,7 @@
 //! The gRPC face of the booking service.
 
 mod feeds;
+mod staff;
 mod waitlist;
 mod webhooks;
 
@@ -915,8 +916,51 @@ impl BookingService for Bookings {
         request: Request<pb::CheckStaffSessionRequest>,
     ) -> Result<Response<pb::CheckStaffSessionResponse>, Status> {
         let id = session_id(&request.get_ref().session_id)?;
-        let revoked = self.store()?.session_revoked(id).await?;
-        Ok(Response::new(pb::CheckStaffSessionResponse { revoked }))
+        let store = self.store()?;
+        let revoked = store.session_revoked(id).await?;
+        let account = match request.get_ref().login.trim() {
+            "" => None,
+            login => store
+                .staff_account(login)
+                .await?
+                .map(|account| staff::to_proto(account, false)),
+        };
+        Ok(Response::new(pb::CheckStaffSessionResponse { revoked, account }))
+    }
+
+    async fn create_staff_account(
+        &self,
+        request: Request<pb::CreateStaffAccountRequest>,
+    ) -> Result<Response<pb::StaffAccount>, Status> {
+        Ok(Response::new(self.create_staff(request.into_inner()).await?))
+    }
+
+    async fn list_staff_accounts(
+        &self,
+        _request: Request<pb::ListStaffAccountsRequest>,
+    ) -> Result<Response<pb::ListStaffAccountsResponse>, Status> {
+        Ok(Response::new(self.staff_list().await?))
+    }
+
+    async fn get_staff_account(
+        &self,
+        request: Request<pb::GetStaffAccountRequest>,
+    ) -> Result<Response<pb::StaffAccount>, Status> {
+        Ok(Response::new(self.staff_with_hash(&request.get_ref().login).await?))
+    }
+
+    async fn update_staff_account(
+        &self,
+        request: Request<pb::UpdateStaffAccountRequest>,
+    ) -> Result<Response<pb::StaffAccount>, Status> {
+        Ok(Response::new(self.update_staff(request.into_inner()).await?))
+    }
+
+    async fn set_staff_password(
+        &self,
+        request: Request<pb::SetStaffPasswordRequest>,
+    ) -> Result<Response<pb::StaffAccount>, Status> {
+        Ok(Response::new(self.set_password(request.into_inner()).await?))
     }
 
     #[tracing::instrument(skip_all, fields(office = %request.get_ref().office_id))]

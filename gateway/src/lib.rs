@@ -142,23 +142,55 @@ impl Services {
     /// The member of staff whose session cookie `headers` carry, unless the
     /// session is invalid or was ended (sign-out, in any replica). An
     /// unreachable booking service is an outage, not a pass.
-    pub async fn staff_session(&self, headers: &axum::http::HeaderMap) -> Result<Option<staff::Session<'_>>, ApiError> {
+    /// The account is the staff file's or else the one stored in the booking
+    /// service (a disabled one signs nobody in).
+    pub async fn staff_session(&self, headers: &axum::http::HeaderMap) -> Result<Option<staff::Session>, ApiError> {
         let Some(cookie) = web::cookie(headers, staff::SESSION_COOKIE) else {
             return Ok(None);
         };
-        let Some(session) = self.staff.from_session(&cookie) else {
+        let Some(claims) = self.staff.from_session(&cookie) else {
             return Ok(None);
         };
-        let revoked = self
+        let file_account = self.staff.file_account(&claims.login).cloned();
+        let checked = self
             .bookings
             .clone()
             .check_staff_session(booking::CheckStaffSessionRequest {
-                session_id: session.id.clone(),
+                session_id: claims.id.clone(),
+                login: if file_account.is_some() {
+                    String::new()
+                } else {
+                    claims.login.clone()
+                },
             })
             .await?
-            .into_inner()
-            .revoked;
-        Ok((!revoked).then_some(session))
+            .into_inner();
+        if checked.revoked {
+            return Ok(None);
+        }
+        let account = file_account.or_else(|| checked.account.and_then(staff::Account::stored));
+        Ok(account.and_then(|account| claims.of(account)))
+    }
+
+    /// The account of `login` for a sign-in: the staff file's, or the one
+    /// stored in the booking service with its hash (`None`: no such login,
+    /// or disabled).
+    pub async fn staff_account(&self, login: &str) -> Result<Option<staff::Account>, ApiError> {
+        if let Some(account) = self.staff.file_account(login) {
+            return Ok(Some(account.clone()));
+        }
+        match self
+            .bookings
+            .clone()
+            .get_staff_account(booking::GetStaffAccountRequest {
+                login: login.to_owned(),
+            })
+            .await
+        {
+            Ok(account) => Ok(staff::Account::stored(account.into_inner())),
+            Err(status) if ErrorCode::of(&status) == ErrorCode::StaffAccountNotFound => Ok(None),
+            Err(status) => Err(status.into()),
+        }
     }
 
     /// All bookings of an office on one local day, any status, by start.

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use argon2::password_hash::{PasswordHash, PasswordVerifier};
 use tokio::sync::Semaphore;
 
-use crate::staff::{Account, Staff};
+use crate::staff::Account;
 
 /// Failures allowed before the first lockout.
 const FREE_FAILURES: u32 = 5;
@@ -74,14 +74,18 @@ impl SignIn {
     }
 
     /// The account of `login` if `password` is its password, as seen from
-    /// the client at `address`.
-    pub async fn verify(
+    /// the client at `address`; `lookup` finds the account (the staff
+    /// file's or a stored one).
+    pub async fn verify<F>(
         &self,
-        staff: &Staff,
+        lookup: impl FnOnce(String) -> F,
         login: &str,
         password: &str,
         address: IpAddr,
-    ) -> Result<Account, Refusal> {
+    ) -> Result<Account, Refusal>
+    where
+        F: std::future::Future<Output = Result<Option<Account>, crate::error::ApiError>>,
+    {
         let keys = [Key::Login(login.to_owned()), Key::Address(address)];
         if let Some(wait) = self.locked(&keys) {
             return Err(Refusal::Locked(wait));
@@ -93,7 +97,7 @@ impl SignIn {
         let Ok(Ok(_permit)) = tokio::time::timeout(QUEUE_WAIT, self.hashing.acquire()).await else {
             return Err(Refusal::Busy);
         };
-        let account = staff.account(login).cloned();
+        let account = lookup(login.to_owned()).await.map_err(|_| Refusal::Busy)?;
         let hash = account
             .as_ref()
             .map_or_else(|| self.decoy.clone(), |account| account.password_hash.clone());
@@ -177,7 +181,14 @@ pub type SharedSignIn = Arc<SignIn>;
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::staff::StaffSettings;
+    use crate::staff::{Staff, StaffSettings};
+
+    /// Finds accounts in the staff file only.
+    fn file(
+        staff: &Staff,
+    ) -> impl FnOnce(String) -> std::future::Ready<Result<Option<Account>, crate::error::ApiError>> + '_ {
+        move |login| std::future::ready(Ok(staff.file_account(&login).cloned()))
+    }
 
     fn staff() -> Staff {
         Staff::load(&StaffSettings {
@@ -194,27 +205,30 @@ mod tests {
     async fn the_right_password_signs_in_and_wrong_ones_lock_out_growing() {
         let (staff, sign_in) = (staff(), SignIn::new().expect("sign-in"));
         assert_eq!(
-            sign_in.verify(&staff, "eva", "richtig", HOME).await.map(|a| a.login),
+            sign_in
+                .verify(file(&staff), "eva", "richtig", HOME)
+                .await
+                .map(|a| a.login),
             Ok("eva".to_owned())
         );
         for _ in 0..FREE_FAILURES - 1 {
             assert_eq!(
-                sign_in.verify(&staff, "eva", "falsch", HOME).await.err(),
+                sign_in.verify(file(&staff), "eva", "falsch", HOME).await.err(),
                 Some(Refusal::Wrong)
             );
         }
         assert_eq!(
-            sign_in.verify(&staff, "eva", "falsch", HOME).await.err(),
+            sign_in.verify(file(&staff), "eva", "falsch", HOME).await.err(),
             Some(Refusal::Wrong)
         );
         // Locked now, even with the right password and from another address.
-        let Err(Refusal::Locked(first)) = sign_in.verify(&staff, "eva", "richtig", ELSEWHERE).await else {
+        let Err(Refusal::Locked(first)) = sign_in.verify(file(&staff), "eva", "richtig", ELSEWHERE).await else {
             panic!("locked out");
         };
         assert!(first <= FIRST_LOCKOUT && first > FIRST_LOCKOUT - Duration::from_secs(5));
         // The address is locked out for other logins too.
         assert!(matches!(
-            sign_in.verify(&staff, "otto", "x", HOME).await,
+            sign_in.verify(file(&staff), "otto", "x", HOME).await,
             Err(Refusal::Locked(_))
         ));
         // Each further failure doubles the lockout.
@@ -227,13 +241,13 @@ mod tests {
     async fn unknown_logins_cost_a_hash_too() {
         let (staff, sign_in) = (staff(), SignIn::new().expect("sign-in"));
         let verified = || sign_in.verified.load(std::sync::atomic::Ordering::Relaxed);
-        let _ = sign_in.verify(&staff, "niemand", "falsch", HOME).await;
+        let _ = sign_in.verify(file(&staff), "niemand", "falsch", HOME).await;
         assert_eq!(verified(), 1, "the decoy hash was verified");
-        let _ = sign_in.verify(&staff, "eva", "falsch", ELSEWHERE).await;
+        let _ = sign_in.verify(file(&staff), "eva", "falsch", ELSEWHERE).await;
         assert_eq!(verified(), 2);
         // Both hashes have the same parameters, so both cost the same.
         let decoy = PasswordHash::new(&sign_in.decoy).expect("decoy").params.to_string();
-        let real = staff.account("eva").expect("eva").password_hash.clone();
+        let real = staff.file_account("eva").expect("eva").password_hash.clone();
         assert_eq!(PasswordHash::new(&real).expect("hash").params.to_string(), decoy);
     }
 }

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use amtstermin_platform::hex;
-use argon2::password_hash::{PasswordHash, PasswordVerifier};
+use argon2::password_hash::PasswordHash;
 use chrono::Utc;
 use hmac::{Hmac, Mac};
 use serde::Deserialize;
@@ -34,6 +34,10 @@ pub struct Account {
     /// What the account may do there; `["desk"]` unless given.
     #[serde(default = "desk_only")]
     pub roles: Vec<Role>,
+    /// Set for an account stored in the booking service (the
+    /// administration's), to its password version; `None`: the file's.
+    #[serde(skip)]
+    pub password_version: Option<u64>,
 }
 
 /// What a member of staff may do (for the offices of the account).
@@ -62,13 +66,10 @@ fn account_entry(entry: &str) -> anyhow::Result<Account> {
     let roles = match parts.next() {
         Some(roles) => roles
             .split('+')
-            .map(|role| match role {
-                "desk" => Ok(Role::Desk),
-                "admin" => Ok(Role::Admin),
-                "audit" => Ok(Role::Audit),
-                other => Err(anyhow::anyhow!(
-                    "staff account {login:?}: unknown role {other:?} (desk, admin or audit)"
-                )),
+            .map(|role| {
+                Role::parse(role).ok_or_else(|| {
+                    anyhow::anyhow!("staff account {login:?}: unknown role {role:?} (desk, admin or audit)")
+                })
             })
             .collect::<anyhow::Result<Vec<Role>>>()?,
         None => desk_only(),
@@ -79,7 +80,45 @@ fn account_entry(entry: &str) -> anyhow::Result<Account> {
         password_hash: hash.to_owned(),
         offices: Vec::new(),
         roles,
+        password_version: None,
     })
+}
+
+impl Role {
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "desk" => Some(Role::Desk),
+            "admin" => Some(Role::Admin),
+            "audit" => Some(Role::Audit),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Desk => "desk",
+            Role::Admin => "admin",
+            Role::Audit => "audit",
+        }
+    }
+}
+
+impl Account {
+    /// An account stored in the booking service (with its hash, when it
+    /// came from `GetStaffAccount`); `None` while it is disabled.
+    pub fn stored(account: amtstermin_proto::booking::v1::StaffAccount) -> Option<Self> {
+        if account.disabled {
+            return None;
+        }
+        Some(Self {
+            login: account.login,
+            name: account.name,
+            password_hash: account.password_hash,
+            offices: account.offices,
+            roles: account.roles.iter().filter_map(|role| Role::parse(role)).collect(),
+            password_version: Some(account.password_version),
+        })
+    }
 }
 
 impl Account {
@@ -173,8 +212,8 @@ impl std::fmt::Debug for StaffSettings {
 }
 
 /// A signed-in member of staff.
-pub struct Session<'a> {
-    pub account: &'a Account,
+pub struct Session {
+    pub account: Account,
     /// The CSRF token the session was started with.
     pub csrf: String,
     /// The session's random id (what sign-out revokes).
@@ -182,9 +221,37 @@ pub struct Session<'a> {
     pub expires_at: chrono::DateTime<Utc>,
 }
 
-/// A short fingerprint of the account's password hash.
+/// A desk session cookie's content, its signature and expiry checked.
+pub struct Claims {
+    pub login: String,
+    /// The CSRF token the session was started with.
+    pub csrf: String,
+    /// The session's random id (what sign-out revokes).
+    pub id: String,
+    pub expires_at: chrono::DateTime<Utc>,
+    fingerprint: String,
+}
+
+impl Claims {
+    /// The session, if `account` is still the one it was made for (no new
+    /// password since).
+    pub fn of(self, account: Account) -> Option<Session> {
+        (fingerprint(&account) == self.fingerprint).then_some(Session {
+            account,
+            csrf: self.csrf,
+            id: self.id,
+            expires_at: self.expires_at,
+        })
+    }
+}
+
+/// A short fingerprint of the account's password: of the file's hash, or
+/// the stored account's password version.
 fn fingerprint(account: &Account) -> String {
-    hex(&Sha256::digest(account.password_hash.as_bytes())[..8])
+    match account.password_version {
+        Some(version) => format!("v{version}"),
+        None => hex(&Sha256::digest(account.password_hash.as_bytes())[..8]),
+    }
 }
 
 /// Who may use the desk, and the key of their sessions.
@@ -230,13 +297,17 @@ impl Staff {
         })
     }
 
-    /// The account with this login.
-    pub fn account(&self, login: &str) -> Option<&Account> {
+    /// The account of the staff file (or variable) with this login; those
+    /// come before the stored ones.
+    pub fn file_account(&self, login: &str) -> Option<&Account> {
         self.accounts.iter().find(|account| account.login == login)
     }
 
-    /// The account, if `password` is its password.
-    pub fn authenticate(&self, login: &str, password: &str) -> Option<&Account> {
+    /// The account, if `password` is its password (sign-in goes through
+    /// `SignIn::verify`, with throttling).
+    #[cfg(test)]
+    fn authenticate(&self, login: &str, password: &str) -> Option<&Account> {
+        use argon2::password_hash::PasswordVerifier;
         let account = self.accounts.iter().find(|account| account.login == login)?;
         let hash = PasswordHash::new(&account.password_hash).ok()?;
         argon2::Argon2::default()
@@ -272,7 +343,7 @@ impl Staff {
 
     /// The session of a cookie, while it is valid (revocation aside: see
     /// `Services::staff_session`).
-    pub fn from_session(&self, cookie: &str) -> Option<Session<'_>> {
+    pub fn from_session(&self, cookie: &str) -> Option<Claims> {
         let (payload, signature) = cookie.rsplit_once('.')?;
         let (rest, print) = payload.rsplit_once('.')?;
         let (rest, id) = rest.rsplit_once('.')?;
@@ -285,15 +356,12 @@ impl Staff {
         if expires_at < Utc::now() {
             return None;
         }
-        let account = self.accounts.iter().find(|account| account.login == login)?;
-        if fingerprint(account) != print {
-            return None;
-        }
-        Some(Session {
-            account,
+        Some(Claims {
+            login: login.to_owned(),
             csrf: csrf.to_owned(),
             id: id.to_owned(),
             expires_at,
+            fingerprint: print.to_owned(),
         })
     }
 
@@ -372,7 +440,7 @@ mod tests {
         let account = staff.authenticate("eva", "geheim").expect("eva").clone();
         let cookie = staff.session(&account, "c5rf").expect("session");
         let session = staff.from_session(&cookie).expect("valid");
-        assert_eq!((session.account.login.as_str(), session.csrf.as_str()), ("eva", "c5rf"));
+        assert_eq!((session.login.as_str(), session.csrf.as_str()), ("eva", "c5rf"));
         let forged = cookie.replacen("eva", "max", 1);
         assert!(staff.from_session(&forged).is_none());
         let rebound = cookie.replacen("c5rf", "evil", 1);
@@ -396,8 +464,29 @@ mod tests {
             ..StaffSettings::default()
         })
         .expect("staff");
-        assert!(before.from_session(&cookie).is_some());
-        assert!(after.from_session(&cookie).is_none());
+        let session_of = |staff: &Staff| {
+            let account = staff.file_account("eva").expect("eva").clone();
+            staff.from_session(&cookie).and_then(|claims| claims.of(account))
+        };
+        assert!(session_of(&before).is_some());
+        assert!(session_of(&after).is_none());
+
+        // A stored account's sessions end with its next password version.
+        let stored = Account {
+            password_version: Some(1),
+            ..account
+        };
+        let cookie = before.session(&stored, "c5rf").expect("session");
+        let claims = |version| {
+            before.from_session(&cookie).and_then(|claims| {
+                claims.of(Account {
+                    password_version: Some(version),
+                    ..stored.clone()
+                })
+            })
+        };
+        assert!(claims(1).is_some());
+        assert!(claims(2).is_none());
     }
 
     #[test]

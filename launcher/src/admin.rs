@@ -19,6 +19,9 @@ pub enum Command {
     /// The offices' configuration: a file, or the one in force (admin token).
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Staff accounts stored in the booking service (admin token).
+    #[command(subcommand)]
+    Staff(StaffCommand),
     /// An office's webhooks (admin token).
     #[command(subcommand)]
     Webhook(WebhookCommand),
@@ -43,6 +46,29 @@ pub enum ConfigCommand {
         /// Only show what would change, and the bookings it affects.
         #[arg(long)]
         dry_run: bool,
+    },
+}
+
+#[derive(clap::Subcommand)]
+pub enum StaffCommand {
+    /// Creates an account; its first password is read from standard input.
+    Add {
+        #[arg(long)]
+        login: String,
+        #[arg(long, default_value = "")]
+        name: String,
+        /// desk, admin or audit (repeat for more).
+        #[arg(long = "role", required = true)]
+        roles: Vec<String>,
+        /// An office it works for (repeat for more); none: all.
+        #[arg(long = "office")]
+        offices: Vec<String>,
+    },
+    List,
+    /// Disables an account: it signs in no more, its sessions end.
+    Disable {
+        #[arg(long)]
+        login: String,
     },
 }
 
@@ -197,6 +223,7 @@ pub async fn run(command: Command, connect: impl FnOnce() -> anyhow::Result<Clie
                 .into_inner();
             imported_text(&imported, dry_run)
         }
+        Command::Staff(command) => staff(command, connect()?.booking, std::io::stdin().lock()).await,
         Command::Webhook(command) => webhook(command, connect()?.booking).await,
         Command::Feed(command) => feed(command, connect()?.booking).await,
     }
@@ -227,6 +254,83 @@ fn imported_text(imported: &availability::ImportConfigurationResponse, dry_run: 
         writeln!(out, "dry run: nothing saved")?;
     } else {
         writeln!(out, "catalogue version {}", imported.catalogue_version)?;
+    }
+    Ok(out)
+}
+
+/// The staff commands; `input` gives a new account's password (one line).
+pub async fn staff(
+    command: StaffCommand,
+    mut client: BookingServiceClient<Channel>,
+    mut input: impl std::io::BufRead,
+) -> anyhow::Result<String> {
+    let mut out = String::new();
+    match command {
+        StaffCommand::Add {
+            login,
+            name,
+            roles,
+            offices,
+        } => {
+            let mut password = String::new();
+            input.read_line(&mut password).context("cannot read the password")?;
+            let password = password.trim_end_matches(['\r', '\n']);
+            anyhow::ensure!(
+                password.chars().count() >= 10,
+                "give the first password (at least 10 characters) on standard input"
+            );
+            let request = pb::CreateStaffAccountRequest {
+                login,
+                name,
+                offices,
+                roles,
+                password_hash: gateway::staff::hash_password(password)?,
+                actor: actor(),
+            };
+            let account = client.create_staff_account(request).await?.into_inner();
+            writeln!(out, "{} created", account.login)?;
+        }
+        StaffCommand::List => {
+            let accounts = client
+                .list_staff_accounts(pb::ListStaffAccountsRequest {})
+                .await?
+                .into_inner()
+                .accounts;
+            for account in accounts {
+                let offices = if account.offices.is_empty() {
+                    "all offices".to_owned()
+                } else {
+                    account.offices.join(",")
+                };
+                let state = if account.disabled { "disabled" } else { "active" };
+                writeln!(
+                    out,
+                    "{}\t{}\t{offices}\t{state}",
+                    account.login,
+                    account.roles.join(",")
+                )?;
+            }
+        }
+        StaffCommand::Disable { login } => {
+            let current = client
+                .list_staff_accounts(pb::ListStaffAccountsRequest {})
+                .await?
+                .into_inner()
+                .accounts
+                .into_iter()
+                .find(|account| account.login == login)
+                .ok_or_else(|| anyhow::anyhow!("no stored staff account {login:?}"))?;
+            let request = pb::UpdateStaffAccountRequest {
+                login: current.login,
+                name: current.name,
+                offices: current.offices,
+                roles: current.roles,
+                disabled: true,
+                actor: actor(),
+            };
+            let account = client.update_staff_account(request).await?.into_inner();
+            writeln!(out, "{} disabled", account.login)?;
+        }
     }
     Ok(out)
 }

@@ -87,6 +87,7 @@ error_codes! {
     WebhookNotFound => "webhook_not_found", NotFound, 404;
     CalendarFeedNotFound => "calendar_feed_not_found", NotFound, 404;
     ConfigurationChangeNotFound => "configuration_change_not_found", NotFound, 404;
+    StaffAccountNotFound => "staff_account_not_found", NotFound, 404;
     MethodNotAllowed => "method_not_allowed", Unimplemented, 405;
     RequestTimeout => "request_timeout", DeadlineExceeded, 408;
     // 409: the request is fine, the state of things refuses it.
@@ -100,6 +101,7 @@ error_codes! {
     // Someone saved the office's configuration since it was read.
     ConfigurationConflict => "configuration_conflict", Aborted, 409;
     OfficeHasBookings => "office_has_bookings", FailedPrecondition, 409;
+    StaffAccountExists => "staff_account_exists", FailedPrecondition, 409;
     PayloadTooLarge => "payload_too_large", InvalidArgument, 413;
     UriTooLong => "uri_too_long", InvalidArgument, 414;
     HeadersTooLarge => "headers_too_large", InvalidArgument, 431;

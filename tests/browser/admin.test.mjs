@@ -14,10 +14,10 @@ after(async () => {
   await browser?.close();
 });
 
-async function signIn(page, login) {
+async function signIn(page, login, password = "demo") {
   await page.goto(`${BASE}/schalter/anmelden`);
   await page.getByLabel("Benutzername").fill(login);
-  await page.getByLabel("Passwort").fill("demo");
+  await page.getByLabel("Passwort").fill(password);
   await page.getByRole("button", { name: "Anmelden" }).click();
 }
 
@@ -99,4 +99,34 @@ test("an admin subscribes a webhook and makes a calendar feed, on a phone", asyn
   assert.match(await page.locator("#angelegt").innerText(), /\/kalender\/bergkamen\/.+\.ics/);
   await check(page, "verwaltung-08-kalender-telefon");
   await page.context().close();
+});
+
+test("an admin creates a staff account, whose user changes the password", async () => {
+  const page = await open(browser, DESKTOP);
+  await signIn(page, "demo");
+  await page.goto(`${BASE}/verwaltung/konten`);
+  await page.getByLabel("Benutzername").fill("browser.konto");
+  await page.getByLabel("Name (wird am Schalter gezeigt)").fill("Browser Konto");
+  await page.getByLabel("Bürgerbüro Bergkamen").check();
+  await page.getByLabel("Erstes Passwort (mindestens 10 Zeichen)").fill("erstes passwort");
+  await page.getByLabel("Passwort wiederholen").fill("erstes passwort");
+  await page.getByRole("button", { name: "Konto anlegen" }).click();
+  await page.getByText("Das Konto browser.konto ist angelegt.").waitFor();
+  await check(page, "verwaltung-09-konten");
+  await page.getByRole("link", { name: /^Bearbeiten\W+browser\.konto$/ }).click();
+  await page.getByRole("heading", { name: "Konto browser.konto" }).waitFor();
+  await check(page, "verwaltung-10-konto");
+  await page.context().close();
+
+  const own = await open(browser, PHONE);
+  await signIn(own, "browser.konto", "erstes passwort");
+  await own.getByRole("heading", { name: /Guten Tag/ }).waitFor();
+  await own.getByRole("link", { name: "Eigenes Passwort ändern" }).click();
+  await own.getByLabel("Bisheriges Passwort").fill("erstes passwort");
+  await own.getByLabel("Neues Passwort (mindestens 10 Zeichen)").fill("zweites passwort");
+  await own.getByLabel("Neues Passwort wiederholen").fill("zweites passwort");
+  await check(own, "schalter-05-passwort-telefon");
+  await own.getByRole("button", { name: "Passwort ändern" }).click();
+  await own.getByText("Ihr neues Passwort gilt.").waitFor();
+  await own.context().close();
 });

@@ -4,7 +4,7 @@
 use amtstermin_proto::availability::v1::configuration_admin_service_client::ConfigurationAdminServiceClient;
 use amtstermin_proto::booking::v1::booking_service_client::BookingServiceClient;
 use amtstermin_tests::{Backend, TestApp, backend_tests};
-use launcher::admin::{Clients, Command, ConfigCommand, FeedCommand, WebhookCommand, run};
+use launcher::admin::{Clients, Command, ConfigCommand, FeedCommand, StaffCommand, WebhookCommand, run, staff};
 
 backend_tests!(the_command_line_manages_webhooks_and_feeds);
 
@@ -130,4 +130,41 @@ async fn the_command_line_manages_webhooks_and_feeds(backend: Backend) {
     .await
     .expect_err("refused");
     assert!(broken.to_string().contains("slot_minutes"), "{broken}");
+
+    // Staff accounts: the first password comes from standard input.
+    let add = |input: &'static str| {
+        staff(
+            StaffCommand::Add {
+                login: "otto".to_owned(),
+                name: "Otto Verwaltung".to_owned(),
+                roles: vec!["admin".to_owned()],
+                offices: vec!["bergkamen".to_owned()],
+            },
+            BookingServiceClient::new(app.channel(&app.booking_url)),
+            std::io::Cursor::new(input),
+        )
+    };
+    let short = add("kurz\n").await.expect_err("too short");
+    assert!(short.to_string().contains("at least 10"), "{short}");
+    assert_eq!(add("ein langes passwort\n").await.expect("added"), "otto created\n");
+    assert!(add("ein langes passwort\n").await.is_err(), "the login is taken");
+    let list = || {
+        staff(
+            StaffCommand::List,
+            BookingServiceClient::new(app.channel(&app.booking_url)),
+            std::io::Cursor::new(""),
+        )
+    };
+    assert_eq!(list().await.expect("list"), "otto\tadmin\tbergkamen\tactive\n");
+    let disabled = staff(
+        StaffCommand::Disable {
+            login: "otto".to_owned(),
+        },
+        BookingServiceClient::new(app.channel(&app.booking_url)),
+        std::io::Cursor::new(""),
+    )
+    .await
+    .expect("disabled");
+    assert_eq!(disabled, "otto disabled\n");
+    assert!(list().await.expect("list").ends_with("\tdisabled\n"));
 }

@@ -337,3 +337,156 @@ async fn an_admin_manages_webhooks_and_calendar_feeds_in_the_pages() {
     let calendar = app.http.get(app.url(&address)).send().await.expect("feed");
     assert_eq!(calendar.status().as_u16(), 404, "a revoked address delivers nothing");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admins_keep_staff_accounts_and_staff_change_their_password() {
+    let Some(app) = TestApp::spawn(Backend::Sqlite).await else {
+        return;
+    };
+    let desk = Browser::sign_in(&app, STAFF_LOGIN).await;
+    assert_eq!(
+        desk.get("/verwaltung/konten").await.0,
+        403,
+        "the desk keeps no accounts"
+    );
+
+    let admin = Browser::sign_in(&app, ADMIN_LOGIN).await;
+    let (status, refused) = admin
+        .post(
+            "/verwaltung/konten",
+            &[
+                ("login", "lena"),
+                ("rolle:desk", "ja"),
+                ("amt:bergkamen", "ja"),
+                ("passwort", "kurz"),
+                ("wiederholung", "kurz"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 422);
+    assert!(refused.contains("mindestens 10 Zeichen"), "{refused}");
+    let (status, taken) = admin
+        .post(
+            "/verwaltung/konten",
+            &[
+                ("login", STAFF_LOGIN),
+                ("rolle:desk", "ja"),
+                ("passwort", "ein langes passwort"),
+                ("wiederholung", "ein langes passwort"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 422, "a login of the staff file is taken");
+    assert!(taken.contains("gibt es schon"), "{taken}");
+    let (status, made) = admin
+        .post(
+            "/verwaltung/konten",
+            &[
+                ("login", "lena"),
+                ("name", "Lena Schalter"),
+                ("rolle:desk", "ja"),
+                ("amt:bergkamen", "ja"),
+                ("passwort", "erstes passwort"),
+                ("wiederholung", "erstes passwort"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 200, "{made}");
+    assert!(
+        made.contains("Das Konto lena ist angelegt") && made.contains("Bürgerbüro Bergkamen"),
+        "{made}"
+    );
+
+    // The new account works the desk of its office, and no other.
+    let lena = sign_in(&app, "lena", "erstes passwort").await.expect("signed in");
+    assert_eq!(lena.get("/schalter/bergkamen").await.0, 200);
+    assert_eq!(lena.get("/schalter/standesamt-bergkamen").await.0, 404);
+    assert_eq!(lena.get("/verwaltung").await.0, 403);
+
+    // Its user changes the password: every session of it ends.
+    let (status, wrong) = lena
+        .post(
+            "/schalter/passwort",
+            &[
+                ("bisher", "falsch"),
+                ("passwort", "zweites passwort"),
+                ("wiederholung", "zweites passwort"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 422);
+    assert!(wrong.contains("stimmt nicht"), "{wrong}");
+    let (status, changed) = lena
+        .post(
+            "/schalter/passwort",
+            &[
+                ("bisher", "erstes passwort"),
+                ("passwort", "zweites passwort"),
+                ("wiederholung", "zweites passwort"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert!(changed.contains("Ihr neues Passwort gilt"), "{changed}");
+    assert_eq!(lena.get("/schalter/bergkamen").await.0, 303, "the old session ended");
+    assert!(sign_in(&app, "lena", "erstes passwort").await.is_none());
+    let lena = sign_in(&app, "lena", "zweites passwort")
+        .await
+        .expect("the new password");
+
+    // An admin disables it: it signs in no more, its session ends.
+    let (status, disabled) = admin
+        .post(
+            "/verwaltung/konten/lena",
+            &[
+                ("name", "Lena Schalter"),
+                ("rolle:desk", "ja"),
+                ("amt:bergkamen", "ja"),
+                ("gesperrt", "ja"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert!(disabled.contains("Das Konto ist gesperrt"), "{disabled}");
+    assert_eq!(lena.get("/schalter/bergkamen").await.0, 303);
+    assert!(sign_in(&app, "lena", "zweites passwort").await.is_none());
+    let (_, listed) = admin.get("/verwaltung/konten").await;
+    assert!(listed.contains("lena (Lena Schalter) – gesperrt"), "{listed}");
+
+    // A file account's password is the IT's.
+    let (status, file) = desk.get("/schalter/passwort").await;
+    assert_eq!(status, 200);
+    assert!(file.contains("Konfigurationsdatei"), "{file}");
+}
+
+/// Signs in with a password; `None` when refused.
+async fn sign_in<'a>(app: &'a TestApp, login: &str, password: &str) -> Option<Browser<'a>> {
+    let (csrf_cookie, csrf) = app.csrf().await;
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let response = client
+        .post(app.url("/schalter/anmelden"))
+        .header("cookie", &csrf_cookie)
+        .form(&[("csrf", csrf.as_str()), ("login", login), ("password", password)])
+        .send()
+        .await
+        .expect("sign in");
+    if response.status().as_u16() != 303 {
+        return None;
+    }
+    let session = response
+        .headers()
+        .get("set-cookie")
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split(';').next())
+        .expect("session cookie")
+        .to_owned();
+    Some(Browser {
+        app,
+        client,
+        cookies: format!("{session}; {csrf_cookie}"),
+        csrf,
+    })
+}

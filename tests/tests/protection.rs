@@ -227,7 +227,7 @@ async fn a_session_signed_with_the_published_example_secret_is_refused() {
         ..StaffSettings::default()
     })
     .expect("forger");
-    let account = forger.authenticate(STAFF_LOGIN, STAFF_PASSWORD).expect("account");
+    let account = forger.file_account(STAFF_LOGIN).expect("account");
     let cookie = forger.session(account, &"0".repeat(32)).expect("cookie");
     let response = app
         .http

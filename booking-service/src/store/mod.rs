@@ -295,6 +295,25 @@ pub trait BookingStore: Send + Sync + 'static {
         confirmed_before: DateTime<Utc>,
     ) -> Result<Vec<Entry>, Error>;
 
+    /// Stores a new staff account; `false` when its login is taken.
+    async fn add_staff_account(&self, account: &crate::staff::StaffAccount) -> Result<bool, Error>;
+    /// Every stored staff account, by login.
+    async fn staff_accounts(&self) -> Result<Vec<crate::staff::StaffAccount>, Error>;
+    async fn staff_account(&self, login: &str) -> Result<Option<crate::staff::StaffAccount>, Error>;
+    /// Sets name, offices, roles and whether it is disabled; `None` for an
+    /// unknown login.
+    async fn update_staff_account(
+        &self,
+        account: &crate::staff::StaffAccount,
+    ) -> Result<Option<crate::staff::StaffAccount>, Error>;
+    /// A new password hash (the version grows); `None` for an unknown login.
+    async fn set_staff_password(
+        &self,
+        login: &str,
+        password_hash: &str,
+        (actor, at): (&str, DateTime<Utc>),
+    ) -> Result<Option<crate::staff::StaffAccount>, Error>;
+
     /// Queues `configuration.changed` of `version` for the office's
     /// subscriptions that want it: once per subscription, however often it
     /// is asked (the availability service announces at least once). How

@@ -153,6 +153,15 @@ const SELECT_HOOK: &str = "SELECT office_id, id, url, events, personal_data, cre
 const SELECT_HOOK_SECRET: &str = "SELECT url, secret, deleted_at FROM webhooks WHERE office_id = $1 AND id = $2";
 const INSERT_DELIVERY: &str = "INSERT INTO webhook_deliveries (office_id, id, webhook_id, event, payload, created_at, \
      next_attempt_at) VALUES ($1, $2, $3, $4, $5, $6, $6)";
+const STAFF_COLUMNS: &str = "login, name, password_hash, password_version, offices, roles, disabled_at, \
+     created_at, created_by, changed_at, changed_by";
+const INSERT_STAFF: &str = "INSERT INTO staff_accounts (login, name, password_hash, password_version, offices, roles, \
+     disabled_at, created_at, created_by, changed_at, changed_by) VALUES ($1, $2, $3, 1, $4, $5, NULL, $6, $7, $6, $7)";
+const UPDATE_STAFF: &str = "UPDATE staff_accounts SET name = $2, offices = $3, roles = $4, \
+     disabled_at = CASE WHEN $5 THEN COALESCE(disabled_at, $6) ELSE NULL END, changed_at = $6, changed_by = $7 \
+     WHERE login = $1";
+const SET_STAFF_PASSWORD: &str = "UPDATE staff_accounts SET password_hash = $2, \
+     password_version = password_version + 1, changed_at = $3, changed_by = $4 WHERE login = $1";
 const INSERT_DELIVERY_ONCE: &str = "INSERT INTO webhook_deliveries (office_id, id, webhook_id, event, payload, \
      created_at, next_attempt_at) VALUES ($1, $2, $3, $4, $5, $6, $6) ON CONFLICT DO NOTHING";
 const SELECT_DELIVERIES: &str = "SELECT id, event, payload, created_at, attempts, last_status, last_error, \
@@ -812,6 +821,29 @@ where
     ) -> Result<(), Error> {
         let payload = |personal| crate::webhooks::booking_payload(event, booking, personal, at);
         Self::queue_hooks(conn, (&booking.office_id, event), payload, at).await
+    }
+
+    fn staff_of(row: &RowOf<D>) -> Result<crate::staff::StaffAccount, Error> {
+        let list = |text: String| -> Vec<String> {
+            text.split(',')
+                .filter(|item| !item.is_empty())
+                .map(str::to_owned)
+                .collect()
+        };
+        let version: i64 = row.try_get("password_version")?;
+        Ok(crate::staff::StaffAccount {
+            login: row.try_get("login")?,
+            name: row.try_get("name")?,
+            offices: list(row.try_get("offices")?),
+            roles: list(row.try_get("roles")?),
+            disabled: row.try_get::<Option<D::Instant>, _>("disabled_at")?.is_some(),
+            password_hash: row.try_get("password_hash")?,
+            password_version: u64::try_from(version).unwrap_or_default(),
+            created_at: D::instant(row.try_get("created_at")?)?,
+            created_by: row.try_get("created_by")?,
+            changed_at: D::instant(row.try_get("changed_at")?)?,
+            changed_by: row.try_get("changed_by")?,
+        })
     }
 
     fn pending_mail(row: &RowOf<D>) -> Result<PendingMail, Error> {
@@ -1727,6 +1759,76 @@ where
             .fetch_optional(&self.pool)
             .await?;
         row.as_ref().map(Self::feed_of).transpose()
+    }
+
+    async fn add_staff_account(&self, account: &crate::staff::StaffAccount) -> Result<bool, Error> {
+        let inserted = sqlx::query(INSERT_STAFF)
+            .bind(account.login.as_str())
+            .bind(account.name.as_str())
+            .bind(account.password_hash.as_str())
+            .bind(account.offices.join(",").as_str())
+            .bind(account.roles.join(",").as_str())
+            .bind(D::stored(account.created_at))
+            .bind(account.created_by.as_str())
+            .execute(&self.writer)
+            .await;
+        added(inserted)
+    }
+
+    async fn staff_accounts(&self) -> Result<Vec<crate::staff::StaffAccount>, Error> {
+        let statement = format!("SELECT {STAFF_COLUMNS} FROM staff_accounts ORDER BY login");
+        let rows = sqlx::query(sqlx::AssertSqlSafe(statement))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(Self::staff_of).collect()
+    }
+
+    async fn staff_account(&self, login: &str) -> Result<Option<crate::staff::StaffAccount>, Error> {
+        let statement = format!("SELECT {STAFF_COLUMNS} FROM staff_accounts WHERE login = $1");
+        let row = sqlx::query(sqlx::AssertSqlSafe(statement))
+            .bind(login)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(Self::staff_of).transpose()
+    }
+
+    async fn update_staff_account(
+        &self,
+        account: &crate::staff::StaffAccount,
+    ) -> Result<Option<crate::staff::StaffAccount>, Error> {
+        let updated = sqlx::query(UPDATE_STAFF)
+            .bind(account.login.as_str())
+            .bind(account.name.as_str())
+            .bind(account.offices.join(",").as_str())
+            .bind(account.roles.join(",").as_str())
+            .bind(account.disabled)
+            .bind(D::stored(account.changed_at))
+            .bind(account.changed_by.as_str())
+            .execute(&self.writer)
+            .await?;
+        if D::rows_affected(&updated) == 0 {
+            return Ok(None);
+        }
+        self.staff_account(&account.login).await
+    }
+
+    async fn set_staff_password(
+        &self,
+        login: &str,
+        password_hash: &str,
+        (actor, at): (&str, DateTime<Utc>),
+    ) -> Result<Option<crate::staff::StaffAccount>, Error> {
+        let updated = sqlx::query(SET_STAFF_PASSWORD)
+            .bind(login)
+            .bind(password_hash)
+            .bind(D::stored(at))
+            .bind(actor)
+            .execute(&self.writer)
+            .await?;
+        if D::rows_affected(&updated) == 0 {
+            return Ok(None);
+        }
+        self.staff_account(login).await
     }
 
     async fn queue_configuration_hooks(&self, office_id: &str, version: u64, at: DateTime<Utc>) -> Result<u64, Error> {

@@ -170,7 +170,10 @@ pub async fn login(
     let verified = services
         .sign_in
         .verify(
-            &services.staff,
+            |login| {
+                let services = services.clone();
+                async move { services.staff_account(&login).await }
+            },
             credentials.login.trim(),
             &credentials.password,
             client.key(),

@@ -2,6 +2,7 @@
 //! booking, and the private manage page. Server-rendered German HTML that
 //! works without JavaScript, built on the same gRPC calls as the JSON API.
 
+mod accounts;
 mod admin;
 mod board;
 mod chart;
@@ -81,6 +82,19 @@ pub fn routes() -> Router<Services> {
         .route("/aufruf/{office}", get(board::page))
         .route("/aufruf/{office}/ereignisse", get(board::events))
         .route("/verwaltung", get(admin::offices))
+        .route("/verwaltung/konten", get(accounts::accounts).post(accounts::create))
+        .route(
+            "/verwaltung/konten/{login}",
+            get(accounts::account).post(accounts::update),
+        )
+        .route(
+            "/verwaltung/konten/{login}/passwort",
+            axum::routing::post(accounts::reset_password),
+        )
+        .route(
+            "/schalter/passwort",
+            get(accounts::password_form).post(accounts::change_password),
+        )
         .route(
             "/verwaltung/{office}",
             get(admin::editor)
