@@ -568,6 +568,11 @@ impl TestApp {
 
     /// As `sign_in_at_desk`, with the account `login`.
     pub async fn sign_in_as(&self, login: &str) -> (String, String, String) {
+        self.try_sign_in(login, STAFF_PASSWORD).await.expect("signed in")
+    }
+
+    /// Signs in with `login` and `password`; `None` when refused.
+    pub async fn try_sign_in(&self, login: &str, password: &str) -> Option<(String, String, String)> {
         let (csrf_cookie, csrf) = self.csrf().await;
         let no_redirects = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
@@ -576,11 +581,13 @@ impl TestApp {
         let signed_in = no_redirects
             .post(self.url("/schalter/anmelden"))
             .header("cookie", &csrf_cookie)
-            .form(&[("csrf", csrf.as_str()), ("login", login), ("password", STAFF_PASSWORD)])
+            .form(&[("csrf", csrf.as_str()), ("login", login), ("password", password)])
             .send()
             .await
             .expect("sign in");
-        assert_eq!(signed_in.status().as_u16(), 303, "signed in");
+        if signed_in.status().as_u16() != 303 {
+            return None;
+        }
         let session = signed_in
             .headers()
             .get("set-cookie")
@@ -588,7 +595,7 @@ impl TestApp {
             .and_then(|value| value.split(';').next())
             .expect("session cookie")
             .to_owned();
-        (session, csrf_cookie, csrf)
+        Some((session, csrf_cookie, csrf))
     }
 
     /// Runs a statement on the booking service's database, returning its
@@ -698,6 +705,18 @@ impl TestApp {
         let status = response.status().as_u16();
         (status, response.json().await.unwrap_or(Value::Null))
     }
+}
+
+/// The demo Bürgerbüro's configuration document closed on `day` (YYYY-MM-DD)
+/// for a "Betriebsausflug".
+pub fn closed_on(document: &str, day: &str) -> String {
+    let closed = document.replacen(
+        "closures = [",
+        &format!("closures = [\n  {{ date = {day}, reason = \"Betriebsausflug\" }},"),
+        1,
+    );
+    assert_ne!(closed, document, "the document has closures");
+    closed
 }
 
 /// How many counters a slot listing offers at `start` (0 if it is not listed).

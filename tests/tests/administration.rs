@@ -4,9 +4,7 @@
 
 use amtstermin_proto::availability::v1 as pb;
 use amtstermin_proto::availability::v1::configuration_admin_service_client::ConfigurationAdminServiceClient;
-use amtstermin_tests::{
-    ADMIN_LOGIN, AUDIT_LOGIN, Backend, STAFF_LOGIN, TestApp, backend_tests, booking_request, starts_of_a_day,
-};
+use amtstermin_tests::{ADMIN_LOGIN, AUDIT_LOGIN, Backend, STAFF_LOGIN, TestApp, backend_tests, starts_of_a_day};
 
 backend_tests!(an_admin_changes_an_office_sees_the_affected_bookings_and_reverts);
 
@@ -21,6 +19,10 @@ struct Browser<'a> {
 impl<'a> Browser<'a> {
     async fn sign_in(app: &'a TestApp, login: &str) -> Self {
         let (session, csrf_cookie, csrf) = app.sign_in_as(login).await;
+        Self::of(app, session, csrf_cookie, csrf)
+    }
+
+    fn of(app: &'a TestApp, session: String, csrf_cookie: String, csrf: String) -> Self {
         Self {
             app,
             client: reqwest::Client::builder()
@@ -131,11 +133,7 @@ async fn an_admin_changes_an_office_sees_the_affected_bookings_and_reverts(backe
     };
     let open = app.slots("bergkamen", "personalausweis").await;
     let start = starts_of_a_day(&open, 1).pop().expect("an open start");
-    let (status, booked) = app
-        .book(&booking_request("bergkamen", &["personalausweis"], &start))
-        .await;
-    assert_eq!(status, 201, "{booked}");
-    let code = booked["code"].as_str().expect("code").to_owned();
+    let (code, _) = app.book_passport(&start, "erika@example.de").await;
     let day = &start[..10];
 
     let admin = Browser::sign_in(&app, ADMIN_LOGIN).await;
@@ -144,13 +142,7 @@ async fn an_admin_changes_an_office_sees_the_affected_bookings_and_reverts(backe
     assert!(editor.contains("<textarea id=\"dokument\""), "{editor}");
     let (document, _) = stored(&app).await;
     // As a browser sends a text area: CRLF line ends.
-    let closed = document
-        .replacen(
-            "closures = [",
-            &format!("closures = [\n  {{ date = {day}, reason = \"Betriebsausflug\" }},"),
-            1,
-        )
-        .replace('\n', "\r\n");
+    let closed = amtstermin_tests::closed_on(&document, day).replace('\n', "\r\n");
     let (status, checked) = admin
         .post(
             "/verwaltung/bergkamen",
@@ -461,32 +453,6 @@ async fn admins_keep_staff_accounts_and_staff_change_their_password() {
 
 /// Signs in with a password; `None` when refused.
 async fn sign_in<'a>(app: &'a TestApp, login: &str, password: &str) -> Option<Browser<'a>> {
-    let (csrf_cookie, csrf) = app.csrf().await;
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("client");
-    let response = client
-        .post(app.url("/schalter/anmelden"))
-        .header("cookie", &csrf_cookie)
-        .form(&[("csrf", csrf.as_str()), ("login", login), ("password", password)])
-        .send()
-        .await
-        .expect("sign in");
-    if response.status().as_u16() != 303 {
-        return None;
-    }
-    let session = response
-        .headers()
-        .get("set-cookie")
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.split(';').next())
-        .expect("session cookie")
-        .to_owned();
-    Some(Browser {
-        app,
-        client,
-        cookies: format!("{session}; {csrf_cookie}"),
-        csrf,
-    })
+    let (session, csrf_cookie, csrf) = app.try_sign_in(login, password).await?;
+    Some(Browser::of(app, session, csrf_cookie, csrf))
 }

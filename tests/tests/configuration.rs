@@ -244,19 +244,11 @@ async fn a_change_that_takes_time_away_lists_the_bookings_it_affects(backend: Ba
     };
     let open = app.slots("bergkamen", "personalausweis").await;
     let start = starts_of_a_day(&open, 1).pop().expect("an open start");
-    let (status, booked) = app
-        .book(&booking_request("bergkamen", &["personalausweis"], &start))
-        .await;
-    assert_eq!(status, 201, "{booked}");
-    let code = booked["code"].as_str().expect("code").to_owned();
+    let (code, _) = app.book_passport(&start, "erika@example.de").await;
     let day = &start[..10];
 
     let seeded = office(&app, "bergkamen").await;
-    let closed = seeded.document.replacen(
-        "closures = [",
-        &format!("closures = [\n  {{ date = {day}, reason = \"Betriebsausflug\" }},"),
-        1,
-    );
+    let closed = amtstermin_tests::closed_on(&seeded.document, day);
     let preview = admin(&app)
         .save_office_configuration(save("bergkamen", &closed, 1, true))
         .await

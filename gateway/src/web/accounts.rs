@@ -11,12 +11,12 @@ use amtstermin_platform::ErrorCode;
 use amtstermin_proto::booking::v1 as booking;
 use askama::Template;
 use axum::extract::{Form, Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::Response;
 
 use super::desk::{desk_csrf, signed_in_as, verify_bound};
 use super::frame::Frame;
-use super::{WebError, render};
+use super::{WebError, form_status, render, ticked};
 use crate::Services;
 use crate::staff::{Account, Role};
 
@@ -92,16 +92,6 @@ async fn grantable(services: &Services, admin: &Account) -> Result<Vec<(String, 
 /// Whether `admin` manages an account for `offices` (empty: all offices).
 fn manages(admin: &Account, offices: &[String]) -> bool {
     admin.offices.is_empty() || (!offices.is_empty() && offices.iter().all(|office| admin.may_work_for(office)))
-}
-
-fn ticked(form: &HashMap<String, String>, prefix: &str) -> Vec<String> {
-    let mut values: Vec<String> = form
-        .keys()
-        .filter_map(|key| key.strip_prefix(prefix))
-        .map(str::to_owned)
-        .collect();
-    values.sort();
-    values
 }
 
 fn field<'a>(form: &'a HashMap<String, String>, name: &str) -> &'a str {
@@ -183,11 +173,7 @@ async fn accounts_page(
         .map(|account| row(account, &offices))
         .collect();
     let (error, notice, (login, name)) = outcome;
-    let status = if error.is_some() {
-        StatusCode::UNPROCESSABLE_ENTITY
-    } else {
-        StatusCode::OK
-    };
+    let status = form_status(error.is_some());
     let page = render(&Accounts {
         frame: Frame::default(),
         csrf: csrf.token.clone(),
@@ -316,11 +302,7 @@ async fn edit_page(
         error,
         notice,
     })?;
-    let status = if error.is_some() {
-        StatusCode::UNPROCESSABLE_ENTITY
-    } else {
-        StatusCode::OK
-    };
+    let status = form_status(error.is_some());
     Ok(csrf.respond((status, page)))
 }
 
@@ -421,11 +403,7 @@ async fn password_page(
         error,
         done,
     })?;
-    let status = if error.is_some() {
-        StatusCode::UNPROCESSABLE_ENTITY
-    } else {
-        StatusCode::OK
-    };
+    let status = form_status(error.is_some());
     Ok(csrf.respond((status, page)))
 }
 

@@ -9,13 +9,13 @@ use amtstermin_platform::{ErrorCode, timestamp};
 use amtstermin_proto::booking::v1 as booking;
 use askama::Template;
 use axum::extract::{Form, Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::Response;
 use chrono_tz::Tz;
 
 use super::desk::{desk_csrf, signed_in_as, verify_bound};
 use super::frame::Frame;
-use super::{WebError, render};
+use super::{WebError, form_status, render, ticked};
 use crate::Services;
 use crate::staff::{Account, Role};
 
@@ -192,11 +192,7 @@ async fn webhooks_page(
         made,
         notice,
     };
-    let status = if error.is_some() {
-        StatusCode::UNPROCESSABLE_ENTITY
-    } else {
-        StatusCode::OK
-    };
+    let status = form_status(error.is_some());
     Ok(csrf.respond((status, render(&page)?)))
 }
 
@@ -220,12 +216,7 @@ pub async fn subscribe(
     let account = admin(&services, &headers, &office_id).await?;
     verify_bound(&services, &headers, form.get("csrf").map_or("", String::as_str))?;
     let url = form.get("url").map_or("", |url| url.trim()).to_owned();
-    let mut events: Vec<String> = form
-        .keys()
-        .filter_map(|key| key.strip_prefix("ereignis:"))
-        .map(str::to_owned)
-        .collect();
-    events.sort();
+    let events = ticked(&form, "ereignis:");
     let request = booking::CreateWebhookRequest {
         office_id: office_id.clone(),
         url: url.clone(),

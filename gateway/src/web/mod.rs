@@ -439,6 +439,27 @@ pub fn encode(value: &str) -> String {
 }
 
 /// A 303 to `location` (after a successful form post).
+/// A form page's status: 422 when it shows a refusal, else 200.
+fn form_status(refused: bool) -> StatusCode {
+    if refused {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    }
+}
+
+/// The names after `prefix` of a form's ticked checkboxes (`prefix{name}`),
+/// sorted: forms of several choices, read as a map.
+fn ticked(form: &std::collections::HashMap<String, String>, prefix: &str) -> Vec<String> {
+    let mut values: Vec<String> = form
+        .keys()
+        .filter_map(|key| key.strip_prefix(prefix))
+        .map(str::to_owned)
+        .collect();
+    values.sort();
+    values
+}
+
 /// The configured public address; without one, the address this request
 /// came to.
 fn site_base(services: &Services, headers: &HeaderMap) -> String {
