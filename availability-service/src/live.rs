@@ -178,7 +178,18 @@ async fn prepare(store: &dyn ConfigurationStore, seed: &Path) -> Result<Vec<conf
             tracing::info!(file = %seed.display(), "office configuration seeded from the file");
         }
     }
-    store.offices().await
+    let offices = store.offices().await?;
+    // An operator who edited the file expects it to count: say how it does.
+    if let Ok(text) = std::fs::read_to_string(seed)
+        && text != config::join(&configuration::documents(&offices))
+    {
+        tracing::warn!(
+            file = %seed.display(),
+            "the configuration file differs from the configuration in force (the database's); \
+             `amtstermin config import` makes the file count"
+        );
+    }
+    Ok(offices)
 }
 
 /// The catalogue of the stored rows and their versions.
