@@ -1,5 +1,6 @@
 //! booking-service: keeps the bookings and reserves counters atomically.
 
+pub mod audit;
 pub mod bookings;
 pub mod changes;
 pub mod deliverer;

@@ -634,6 +634,36 @@ fn staff_actor(id: &str) -> Result<String, Error> {
     Ok(format!("staff:{id}"))
 }
 
+/// Who acts in an admin call: the caller's name for it, else "admin".
+fn admin_actor(text: &str) -> String {
+    match text.trim() {
+        "" => "admin".to_owned(),
+        actor => actor.chars().take(100).collect(),
+    }
+}
+
+impl Bookings {
+    /// Records an event of each office in the audit log; a failure is
+    /// logged, the action it reports stands.
+    async fn audit(&self, offices: &[String], (actor, action): (&str, &str), subject: &str) {
+        let now = Utc::now();
+        let events: Result<Vec<_>, Error> = offices
+            .iter()
+            .map(|office| crate::audit::event(office, (actor, action), subject, now))
+            .collect();
+        let recorded = match (events, self.store()) {
+            (Ok(events), Ok(store)) => store.record_audit(&events).await,
+            (Err(error), _) | (_, Err(error)) => Err(error),
+        };
+        if let Err(error) = recorded {
+            tracing::error!(error = %error, action, "an audit event was not recorded");
+        }
+    }
+}
+
+/// The most audit events one answer lists.
+const MAX_AUDIT_EVENTS: u32 = 5000;
+
 /// A desk session id: 32 hex digits, as the gateway makes them.
 fn session_id(id: &str) -> Result<&str, Error> {
     if id.len() == 32 && id.bytes().all(|byte| byte.is_ascii_hexdigit()) {
@@ -1354,7 +1384,7 @@ impl BookingService for Bookings {
         let changed_at = required_instant("changed_at", request.changed_at.as_ref())?;
         let queued = self
             .store()?
-            .queue_configuration_hooks(&request.office_id, request.version, changed_at)
+            .queue_configuration_hooks(&request.office_id, request.version, (request.actor.trim(), changed_at))
             .await?;
         if queued > 0 {
             self.outboxes.written();
@@ -1362,6 +1392,60 @@ impl BookingService for Bookings {
         Ok(Response::new(pb::RecordConfigurationChangeResponse {
             queued: u32::try_from(queued).unwrap_or(u32::MAX),
         }))
+    }
+
+    #[tracing::instrument(skip_all, fields(office = %request.get_ref().office_id))]
+    async fn list_audit_events(
+        &self,
+        request: Request<pb::ListAuditEventsRequest>,
+    ) -> Result<Response<pb::ListAuditEventsResponse>, Status> {
+        let request = request.into_inner();
+        let from = required_instant("from", request.from.as_ref())?;
+        let to = required_instant("to", request.to.as_ref())?;
+        let limit = match request.limit {
+            0 => MAX_AUDIT_EVENTS,
+            limit => limit.min(MAX_AUDIT_EVENTS),
+        };
+        let events = self
+            .store()?
+            .audit_events(&request.office_id, (from, to), limit)
+            .await?;
+        Ok(Response::new(pb::ListAuditEventsResponse {
+            events: events
+                .into_iter()
+                .map(|event| pb::AuditEvent {
+                    office_id: event.office_id,
+                    id: event.id,
+                    at: Some(timestamp::to_proto(event.at)),
+                    actor: event.actor,
+                    action: event.action,
+                    subject: event.subject,
+                    detail: event.detail,
+                })
+                .collect(),
+        }))
+    }
+
+    async fn record_audit_events(
+        &self,
+        request: Request<pb::RecordAuditEventsRequest>,
+    ) -> Result<Response<pb::RecordAuditEventsResponse>, Status> {
+        let request = request.into_inner();
+        let now = Utc::now();
+        let events = request
+            .office_ids
+            .iter()
+            .map(|office_id| {
+                crate::audit::recorded(
+                    office_id,
+                    (&request.actor, &request.action),
+                    (&request.subject, &request.detail),
+                    now,
+                )
+            })
+            .collect::<Result<Vec<_>, Error>>()?;
+        self.store()?.record_audit(&events).await?;
+        Ok(Response::new(pb::RecordAuditEventsResponse {}))
     }
 
     #[tracing::instrument(skip_all, fields(office = %request.get_ref().office_id))]

@@ -193,6 +193,34 @@ impl Services {
         }
     }
 
+    /// Records in the audit log what only the gateway sees (sign-ins,
+    /// absences), for `offices` (empty: every office, for an account of all
+    /// offices). A failure is logged; what it reports stands.
+    pub async fn record(&self, offices: &[String], (actor, action): (&str, &str), (subject, detail): (&str, &str)) {
+        let office_ids = if offices.is_empty() {
+            match self.catalogues.offices().await {
+                Ok(all) => all.iter().map(|office| office.id.clone()).collect(),
+                Err(_) => Vec::new(),
+            }
+        } else {
+            offices.to_vec()
+        };
+        let recorded = self
+            .bookings
+            .clone()
+            .record_audit_events(booking::RecordAuditEventsRequest {
+                office_ids,
+                actor: actor.to_owned(),
+                action: action.to_owned(),
+                subject: subject.to_owned(),
+                detail: detail.to_owned(),
+            })
+            .await;
+        if let Err(status) = recorded {
+            tracing::error!(code = ?status.code(), action, "an audit event was not recorded");
+        }
+    }
+
     /// All bookings of an office on one local day, any status, by start.
     pub async fn bookings_of_day(
         &self,

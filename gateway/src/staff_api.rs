@@ -429,7 +429,7 @@ async fn absence(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let office_id = path_value(office)?;
-    caller(&services, &headers, &office_id, true).await?;
+    let actor = caller(&services, &headers, &office_id, true).await?;
     let request: Absence = json_body(body)?;
     let instant = |field: &str, value: &str| {
         DateTime::parse_from_rfc3339(value.trim())
@@ -442,7 +442,7 @@ async fn absence(
         .schedule_admin
         .clone()
         .add_absence(availability::AddAbsenceRequest {
-            office_id,
+            office_id: office_id.clone(),
             counter_id: request.counter,
             start: Some(timestamp::to_proto(instant("start", &request.start)?)),
             end: Some(timestamp::to_proto(instant("end", &request.end)?)),
@@ -452,6 +452,20 @@ async fn absence(
         .into_inner();
     let absence = added.absence.unwrap_or_default();
     let at = |value: Option<&prost_types::Timestamp>| local(view::instant(value), tz);
+    // The time, not the reason: a reason may tell of someone's health.
+    let span = format!(
+        "{} {}–{}",
+        absence.counter_id,
+        at(absence.start.as_ref()),
+        at(absence.end.as_ref())
+    );
+    services
+        .record(
+            std::slice::from_ref(&office_id),
+            (&actor, "absence.added"),
+            (&absence.id, &span),
+        )
+        .await;
     let body = AddedAbsence {
         absence: AbsenceView {
             id: absence.id.clone(),

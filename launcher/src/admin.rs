@@ -349,7 +349,7 @@ async fn webhook(command: WebhookCommand, mut client: BookingServiceClient<Chann
                 url,
                 events,
                 personal_data,
-                actor: "cli".to_owned(),
+                actor: actor(),
             };
             let webhook = client.create_webhook(request).await?.into_inner();
             writeln!(
@@ -370,7 +370,11 @@ async fn webhook(command: WebhookCommand, mut client: BookingServiceClient<Chann
             }
         }
         WebhookCommand::Delete { office, id } => {
-            let request = pb::DeleteWebhookRequest { office_id: office, id };
+            let request = pb::DeleteWebhookRequest {
+                office_id: office,
+                id,
+                actor: actor(),
+            };
             let webhook = client.delete_webhook(request).await?.into_inner();
             writeln!(out, "{} deleted", webhook.id)?;
         }
@@ -407,7 +411,7 @@ async fn feed(command: FeedCommand, mut client: BookingServiceClient<Channel>) -
                 office_id: office,
                 counter_id: counter.unwrap_or_default(),
                 names,
-                actor: "cli".to_owned(),
+                actor: actor(),
             };
             let feed = client.create_calendar_feed(request).await?.into_inner();
             writeln!(
@@ -429,7 +433,11 @@ async fn feed(command: FeedCommand, mut client: BookingServiceClient<Channel>) -
             }
         }
         FeedCommand::Revoke { office, id } => {
-            let request = pb::RevokeCalendarFeedRequest { office_id: office, id };
+            let request = pb::RevokeCalendarFeedRequest {
+                office_id: office,
+                id,
+                actor: actor(),
+            };
             let feed = client.revoke_calendar_feed(request).await?.into_inner();
             writeln!(out, "{} revoked", feed.id)?;
         }

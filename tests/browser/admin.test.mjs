@@ -130,3 +130,18 @@ test("an admin creates a staff account, whose user changes the password", async 
   await own.getByText("Ihr neues Passwort gilt.").waitFor();
   await own.context().close();
 });
+
+test("the internal audit reads the audit log, filtered, on a phone and a desktop", async () => {
+  for (const [size, name] of [[PHONE, "verwaltung-11-protokoll-telefon"], [DESKTOP, "verwaltung-12-protokoll"]]) {
+    const page = await open(browser, size);
+    await signIn(page, "revision");
+    await page.getByRole("heading", { name: "Verwaltung" }).waitFor();
+    await page.getByRole("link", { name: /^Protokoll\W+Bürgerbüro Bergkamen/ }).click();
+    await page.getByRole("heading", { name: "Bürgerbüro Bergkamen: Protokoll" }).waitFor();
+    await page.getByLabel("Art").selectOption({ label: "An- und Abmeldungen" });
+    await page.getByRole("button", { name: "Anzeigen" }).click();
+    await page.getByRole("cell", { name: "Angemeldet" }).first().waitFor();
+    await check(page, name);
+    await page.context().close();
+  }
+});

@@ -6,7 +6,10 @@ use amtstermin_proto::availability::v1 as pb;
 use amtstermin_proto::availability::v1::configuration_admin_service_client::ConfigurationAdminServiceClient;
 use amtstermin_tests::{ADMIN_LOGIN, AUDIT_LOGIN, Backend, STAFF_LOGIN, TestApp, backend_tests, starts_of_a_day};
 
-backend_tests!(an_admin_changes_an_office_sees_the_affected_bookings_and_reverts);
+backend_tests!(
+    an_admin_changes_an_office_sees_the_affected_bookings_and_reverts,
+    the_audit_log_tells_who_did_what_and_when
+);
 
 /// A signed-in browser: GETs and form POSTs with its cookies.
 struct Browser<'a> {
@@ -455,4 +458,121 @@ async fn admins_keep_staff_accounts_and_staff_change_their_password() {
 async fn sign_in<'a>(app: &'a TestApp, login: &str, password: &str) -> Option<Browser<'a>> {
     let (session, csrf_cookie, csrf) = app.try_sign_in(login, password).await?;
     Some(Browser::of(app, session, csrf_cookie, csrf))
+}
+
+async fn the_audit_log_tells_who_did_what_and_when(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    let desk = Browser::sign_in(&app, STAFF_LOGIN).await;
+    assert_eq!(desk.get("/verwaltung/bergkamen/protokoll").await.0, 403);
+    // At the desk: a booking cancelled, an absence recorded.
+    let open = app.slots("bergkamen", "personalausweis").await;
+    let start = starts_of_a_day(&open, 1).pop().expect("an open start");
+    let (code, _) = app.book_passport(&start, "erika@example.de").await;
+    let (status, _) = desk
+        .post(
+            &format!("/schalter/bergkamen/termine/{code}/status"),
+            &[("status", "cancelled"), ("bestaetigt", "ja")],
+        )
+        .await;
+    assert!(status < 400, "cancelled at the desk: {status}");
+    let (status, absent) = desk
+        .post(
+            "/schalter/bergkamen/abwesenheit",
+            &[
+                ("platz", "platz-2"),
+                ("tag", &start[..10]),
+                ("von", "08:00"),
+                ("bis", "09:00"),
+                ("grund", "krank"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 200, "{absent}");
+    // In the administration: a configuration change and a webhook.
+    let admin = Browser::sign_in(&app, ADMIN_LOGIN).await;
+    let (document, _) = stored(&app).await;
+    let (status, _) = admin
+        .post(
+            "/verwaltung/bergkamen",
+            &[
+                (
+                    "dokument",
+                    &document.replacen("min_lead_minutes = 60", "min_lead_minutes = 90", 1),
+                ),
+                ("version", "1"),
+                ("aktion", "speichern"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, _) = admin
+        .post(
+            "/verwaltung/bergkamen/webhooks",
+            &[("url", "https://fachverfahren.example/hook")],
+        )
+        .await;
+    assert_eq!(status, 200);
+
+    let audit = Browser::sign_in(&app, AUDIT_LOGIN).await;
+    // The configuration change arrives when the availability service has
+    // announced it (within about a second).
+    let mut log = String::new();
+    for _ in 0..50 {
+        let (status, page) = audit.get("/verwaltung/bergkamen/protokoll").await;
+        assert_eq!(status, 200);
+        log = page;
+        if log.contains("Konfiguration geändert") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    for expected in [
+        "Angemeldet",
+        "Termin abgesagt",
+        "Abwesenheit eingetragen",
+        "Konfiguration geändert",
+        "Webhook angelegt",
+    ] {
+        assert!(log.contains(expected), "{expected} missing: {log}");
+    }
+    assert!(log.contains(&code), "the booking's code");
+    assert!(!log.contains("krank"), "no reason of an absence");
+    assert!(!log.contains("erika@example.de"), "no citizen data");
+
+    let (status, only_admin) = audit
+        .get(&format!("/verwaltung/bergkamen/protokoll?person={ADMIN_LOGIN}"))
+        .await;
+    assert_eq!(status, 200);
+    assert!(only_admin.contains("Webhook angelegt") && !only_admin.contains("Termin abgesagt"));
+    let (status, sign_ins) = audit.get("/verwaltung/bergkamen/protokoll?art=anmeldungen").await;
+    assert_eq!(status, 200);
+    assert!(sign_ins.contains("Angemeldet") && !sign_ins.contains("Webhook angelegt"));
+
+    let csv = audit
+        .client
+        .get(app.url("/verwaltung/bergkamen/protokoll.csv"))
+        .header("cookie", &audit.cookies)
+        .send()
+        .await
+        .expect("csv");
+    assert_eq!(csv.status().as_u16(), 200);
+    assert!(
+        csv.headers()
+            .get("content-type")
+            .and_then(|value| value.to_str().ok())
+            .is_some_and(|value| value.starts_with("text/csv"))
+    );
+    let csv = csv.text().await.expect("body");
+    assert!(csv.starts_with("Zeit,Person,Aktion,Betreff,Einzelheiten\r\n"), "{csv}");
+    assert!(
+        csv.contains(&format!("\"{STAFF_LOGIN}\",\"Termin abgesagt\",\"{code}\"")),
+        "{csv}"
+    );
+    assert_eq!(
+        audit.get("/verwaltung/bergkamen/protokoll?von=morgen").await.0,
+        400,
+        "a bad day is refused"
+    );
 }

@@ -164,6 +164,7 @@ async fn a_feed_shows_the_coming_bookings_to_staff_calendars_until_revoked(backe
         .revoke_calendar_feed(RevokeCalendarFeedRequest {
             office_id: "bergkamen".to_owned(),
             id: office_feed.id.clone(),
+            actor: "admin:test".to_owned(),
         })
         .await
         .expect("revoked");
@@ -184,6 +185,7 @@ async fn a_feed_shows_the_coming_bookings_to_staff_calendars_until_revoked(backe
         .revoke_calendar_feed(RevokeCalendarFeedRequest {
             office_id: "bergkamen".to_owned(),
             id: "cal_none".to_owned(),
+            actor: "admin:test".to_owned(),
         })
         .await
         .expect_err("no such feed");

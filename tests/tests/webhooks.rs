@@ -206,6 +206,7 @@ async fn a_subscriber_gets_each_change_signed_and_without_personal_data(backend:
         .delete_webhook(DeleteWebhookRequest {
             office_id: "bergkamen".to_owned(),
             id: all_id.clone(),
+            actor: "admin:test".to_owned(),
         })
         .await
         .expect("deleted");
@@ -255,6 +256,7 @@ async fn a_subscriber_gets_each_change_signed_and_without_personal_data(backend:
         .delete_webhook(DeleteWebhookRequest {
             office_id: "bergkamen".to_owned(),
             id: "wh_none".to_owned(),
+            actor: "admin:test".to_owned(),
         })
         .await
         .expect_err("unknown");
@@ -379,6 +381,7 @@ async fn a_configuration_change_is_reported_once_though_two_replicas_announce_it
             office_id: "bergkamen".to_owned(),
             version: stored.version + 1,
             changed_at: Some(amtstermin_platform::timestamp::to_proto(Utc::now())),
+            actor: "verwaltung-test".to_owned(),
         })
         .await
         .expect("announced")

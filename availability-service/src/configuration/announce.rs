@@ -1,5 +1,5 @@
 //! Tells the booking service of every saved change, so the office's
-//! webhooks report it (`configuration.changed`). The change's row is the
+//! webhooks report it (`configuration.changed`) and its audit log has it. The change's row is the
 //! outbox: it is announced until the booking service has taken it, at least
 //! once (replicas may both announce one; the booking service queues it once
 //! per subscription).
@@ -31,17 +31,18 @@ pub async fn run(store: Arc<dyn ConfigurationStore>, booking: Channel) {
                 continue;
             }
         };
-        for (office_id, version, changed_at) in due {
+        for change in due {
             let request = RecordConfigurationChangeRequest {
-                office_id: office_id.clone(),
-                version,
-                changed_at: Some(timestamp::to_proto(changed_at)),
+                office_id: change.office_id.clone(),
+                version: change.version,
+                changed_at: Some(timestamp::to_proto(change.changed_at)),
+                actor: change.actor.clone(),
             };
             if let Err(status) = client.record_configuration_change(request).await {
                 tracing::debug!(code = ?status.code(), "booking service not reachable; announcing later");
                 break;
             }
-            if let Err(error) = store.announced(&office_id, version, Utc::now()).await {
+            if let Err(error) = store.announced(&change.office_id, change.version, Utc::now()).await {
                 tracing::warn!(error = %error, "cannot mark a configuration change announced");
                 break;
             }

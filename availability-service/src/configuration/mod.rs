@@ -74,7 +74,7 @@ pub trait ConfigurationStore: Send + Sync + 'static {
     /// `ConfigurationConflict` when an office is not at its expected version.
     async fn write(&self, writes: &[Write], actor: &str, at: DateTime<Utc>) -> Result<(), Error>;
     /// Changes not yet told to the booking service, oldest first.
-    async fn unannounced(&self, limit: u32) -> Result<Vec<(String, u64, DateTime<Utc>)>, Error>;
+    async fn unannounced(&self, limit: u32) -> Result<Vec<Change>, Error>;
     async fn announced(&self, office_id: &str, version: u64, at: DateTime<Utc>) -> Result<(), Error>;
     /// An office's changes, newest first.
     async fn changes(&self, office_id: &str, limit: u32) -> Result<Vec<Change>, Error>;

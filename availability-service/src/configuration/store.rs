@@ -26,8 +26,8 @@ const UPDATE: &str = "UPDATE office_configurations \
 const INSERT_CHANGE: &str = "INSERT INTO office_configuration_changes \
      (office_id, version, changed_at, actor, document_before, document_after, reverts) \
      VALUES ($1, $2, $3, $4, $5, $6, $7)";
-const SELECT_UNANNOUNCED: &str = "SELECT office_id, version, changed_at FROM office_configuration_changes \
-     WHERE announced_at IS NULL ORDER BY changed_at, office_id, version LIMIT $1";
+const SELECT_UNANNOUNCED: &str = "SELECT office_id, version, changed_at, actor, document_before, document_after, reverts \
+     FROM office_configuration_changes WHERE announced_at IS NULL ORDER BY changed_at, office_id, version LIMIT $1";
 const MARK_ANNOUNCED: &str = "UPDATE office_configuration_changes SET announced_at = $3 \
      WHERE office_id = $1 AND version = $2 AND announced_at IS NULL";
 const MARK_SEED_ANNOUNCED: &str = "UPDATE office_configuration_changes SET announced_at = changed_at \
@@ -230,20 +230,12 @@ where
         Ok(())
     }
 
-    async fn unannounced(&self, limit: u32) -> Result<Vec<(String, u64, DateTime<Utc>)>, Error> {
+    async fn unannounced(&self, limit: u32) -> Result<Vec<Change>, Error> {
         let rows = sqlx::query(SELECT_UNANNOUNCED)
             .bind(i64::from(limit))
             .fetch_all(&self.pool)
             .await?;
-        rows.iter()
-            .map(|row| {
-                Ok((
-                    row.try_get("office_id")?,
-                    version(row.try_get("version")?),
-                    D::instant(row.try_get("changed_at")?)?,
-                ))
-            })
-            .collect()
+        rows.iter().map(change::<D>).collect()
     }
 
     async fn announced(&self, office_id: &str, version: u64, at: DateTime<Utc>) -> Result<(), Error> {

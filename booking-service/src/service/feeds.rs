@@ -33,14 +33,17 @@ impl Bookings {
                 counter_id: counter_id.clone(),
                 names: request.names,
                 created_at: Utc::now(),
-                created_by: match request.actor.trim() {
-                    "" => "admin".to_owned(),
-                    actor => actor.to_owned(),
-                },
+                created_by: super::admin_actor(&request.actor),
                 revoked_at: None,
             };
             if self.store()?.add_feed(&feed, &token_hash).await? {
                 tracing::info!(office = %feed.office_id, feed = %feed.id, "calendar feed created");
+                self.audit(
+                    std::slice::from_ref(&feed.office_id),
+                    (&feed.created_by, "feed.created"),
+                    &feed.id,
+                )
+                .await;
                 let mut answer = feed_to_proto(feed);
                 answer.token = token;
                 return Ok(answer);
@@ -66,6 +69,13 @@ impl Bookings {
             .await?
             .ok_or(Error::FeedNotFound)?;
         tracing::info!(office = %feed.office_id, feed = %feed.id, "calendar feed revoked");
+        let actor = super::admin_actor(&request.actor);
+        self.audit(
+            std::slice::from_ref(&feed.office_id),
+            (&actor, "feed.revoked"),
+            &feed.id,
+        )
+        .await;
         Ok(feed_to_proto(feed))
     }
 

@@ -25,10 +25,7 @@ impl Bookings {
             .map_err(Error::Availability)?;
         let events = webhooks::check(&request.url, &request.events)?;
         let secret = webhooks::new_secret()?;
-        let actor = match request.actor.trim() {
-            "" => "admin".to_owned(),
-            actor => actor.to_owned(),
-        };
+        let actor = super::admin_actor(&request.actor);
         for _ in 0..ID_ATTEMPTS {
             let webhook = Webhook {
                 office_id: office.id().to_owned(),
@@ -42,6 +39,12 @@ impl Bookings {
             };
             if self.store()?.add_webhook(&webhook, &secret).await? {
                 tracing::info!(office = %webhook.office_id, webhook = %webhook.id, "webhook added");
+                self.audit(
+                    std::slice::from_ref(&webhook.office_id),
+                    (&actor, "webhook.created"),
+                    &webhook.id,
+                )
+                .await;
                 let mut answer = to_proto(webhook);
                 answer.secret = secret;
                 return Ok(answer);
@@ -67,6 +70,13 @@ impl Bookings {
             .await?
             .ok_or(Error::WebhookNotFound)?;
         tracing::info!(office = %deleted.office_id, webhook = %deleted.id, "webhook deleted");
+        let actor = super::admin_actor(&request.actor);
+        self.audit(
+            std::slice::from_ref(&deleted.office_id),
+            (&actor, "webhook.deleted"),
+            &deleted.id,
+        )
+        .await;
         Ok(to_proto(deleted))
     }
 

@@ -315,10 +315,26 @@ pub trait BookingStore: Send + Sync + 'static {
     ) -> Result<Option<crate::staff::StaffAccount>, Error>;
 
     /// Queues `configuration.changed` of `version` for the office's
-    /// subscriptions that want it: once per subscription, however often it
-    /// is asked (the availability service announces at least once). How
-    /// many deliveries are new.
-    async fn queue_configuration_hooks(&self, office_id: &str, version: u64, at: DateTime<Utc>) -> Result<u64, Error>;
+    /// subscriptions that want it, and records it in the audit log: once per
+    /// subscription, however often it is asked (the availability service
+    /// announces at least once). How many deliveries are new.
+    async fn queue_configuration_hooks(
+        &self,
+        office_id: &str,
+        version: u64,
+        (actor, at): (&str, DateTime<Utc>),
+    ) -> Result<u64, Error>;
+
+    /// Adds events to the audit log (one already there stays as it is).
+    async fn record_audit(&self, events: &[crate::audit::AuditEvent]) -> Result<(), Error>;
+    /// The office's audit log in [from, to), newest first, with the staff's
+    /// entries of the bookings' history; at most `limit`.
+    async fn audit_events(
+        &self,
+        office_id: &str,
+        (from, to): (DateTime<Utc>, DateTime<Utc>),
+        limit: u32,
+    ) -> Result<Vec<crate::audit::AuditEvent>, Error>;
 
     /// Adds a subscription with its signing secret; `false` when its id is
     /// taken (draw another).

@@ -162,6 +162,18 @@ const UPDATE_STAFF: &str = "UPDATE staff_accounts SET name = $2, offices = $3, r
      WHERE login = $1";
 const SET_STAFF_PASSWORD: &str = "UPDATE staff_accounts SET password_hash = $2, \
      password_version = password_version + 1, changed_at = $3, changed_by = $4 WHERE login = $1";
+const INSERT_AUDIT: &str = "INSERT INTO audit_events (office_id, id, at, actor, action, subject, detail) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING";
+/// The audit log with the staff's entries of the bookings' history: a status
+/// change names the new status, a move (the status stays) is `booking.moved`.
+const SELECT_AUDIT: &str = "SELECT id, at, actor, action, subject, detail FROM audit_events \
+     WHERE office_id = $1 AND at >= $2 AND at < $3 \
+     UNION ALL \
+     SELECT code || '#' || CAST(entry AS TEXT), at, actor, \
+     CASE WHEN from_status = to_status THEN 'booking.moved' ELSE 'booking.' || to_status END, \
+     code, COALESCE(detail, '') FROM booking_history \
+     WHERE office_id = $1 AND at >= $2 AND at < $3 AND actor LIKE 'staff:%' \
+     ORDER BY at DESC, id DESC LIMIT $4";
 const INSERT_DELIVERY_ONCE: &str = "INSERT INTO webhook_deliveries (office_id, id, webhook_id, event, payload, \
      created_at, next_attempt_at) VALUES ($1, $2, $3, $4, $5, $6, $6) ON CONFLICT DO NOTHING";
 const SELECT_DELIVERIES: &str = "SELECT id, event, payload, created_at, attempts, last_status, last_error, \
@@ -821,6 +833,20 @@ where
     ) -> Result<(), Error> {
         let payload = |personal| crate::webhooks::booking_payload(event, booking, personal, at);
         Self::queue_hooks(conn, (&booking.office_id, event), payload, at).await
+    }
+
+    async fn insert_audit(conn: &mut Conn<D>, event: &crate::audit::AuditEvent) -> Result<(), Error> {
+        sqlx::query(INSERT_AUDIT)
+            .bind(event.office_id.as_str())
+            .bind(event.id.as_str())
+            .bind(D::stored(event.at))
+            .bind(event.actor.as_str())
+            .bind(event.action.as_str())
+            .bind(event.subject.as_str())
+            .bind(event.detail.as_str())
+            .execute(&mut *conn)
+            .await?;
+        Ok(())
     }
 
     fn staff_of(row: &RowOf<D>) -> Result<crate::staff::StaffAccount, Error> {
@@ -1761,6 +1787,43 @@ where
         row.as_ref().map(Self::feed_of).transpose()
     }
 
+    async fn record_audit(&self, events: &[crate::audit::AuditEvent]) -> Result<(), Error> {
+        let mut tx = self.writer.begin_with(D::BEGIN_WRITE).await?;
+        for event in events {
+            Self::insert_audit(&mut *tx, event).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn audit_events(
+        &self,
+        office_id: &str,
+        (from, to): (DateTime<Utc>, DateTime<Utc>),
+        limit: u32,
+    ) -> Result<Vec<crate::audit::AuditEvent>, Error> {
+        let rows = sqlx::query(SELECT_AUDIT)
+            .bind(office_id)
+            .bind(D::stored(from))
+            .bind(D::stored(to))
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(crate::audit::AuditEvent {
+                    office_id: office_id.to_owned(),
+                    id: row.try_get("id")?,
+                    at: D::instant(row.try_get("at")?)?,
+                    actor: row.try_get("actor")?,
+                    action: row.try_get("action")?,
+                    subject: row.try_get("subject")?,
+                    detail: row.try_get("detail")?,
+                })
+            })
+            .collect()
+    }
+
     async fn add_staff_account(&self, account: &crate::staff::StaffAccount) -> Result<bool, Error> {
         let inserted = sqlx::query(INSERT_STAFF)
             .bind(account.login.as_str())
@@ -1831,10 +1894,21 @@ where
         self.staff_account(login).await
     }
 
-    async fn queue_configuration_hooks(&self, office_id: &str, version: u64, at: DateTime<Utc>) -> Result<u64, Error> {
+    async fn queue_configuration_hooks(
+        &self,
+        office_id: &str,
+        version: u64,
+        (actor, at): (&str, DateTime<Utc>),
+    ) -> Result<u64, Error> {
         let event = Event::ConfigurationChanged;
         let payload = crate::webhooks::configuration_payload(office_id, version, at);
         let mut tx = self.writer.begin_with(D::BEGIN_WRITE).await?;
+        let recorded = crate::audit::AuditEvent {
+            id: format!("cfg_{version:012}"),
+            subject: version.to_string(),
+            ..crate::audit::event(office_id, (actor, event.as_str()), "", at)?
+        };
+        Self::insert_audit(&mut *tx, &recorded).await?;
         let rows = sqlx::query(SELECT_HOOKS).bind(office_id).fetch_all(&mut *tx).await?;
         let mut queued = 0;
         for hook in rows.iter().map(Self::webhook_of) {

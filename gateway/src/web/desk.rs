@@ -184,12 +184,16 @@ pub async fn login(
         Err(Refusal::Locked(wait)) => (StatusCode::TOO_MANY_REQUESTS, Some(wait.as_secs().max(1))),
         Err(Refusal::Busy) => return Err(WebError::Unavailable),
     };
-    match verified
-        .ok()
-        .and_then(|account| services.staff.session(&account, &credentials.csrf))
-    {
-        Some(session) => {
+    let signed_in = verified.ok().and_then(|account| {
+        let session = services.staff.session(&account, &credentials.csrf)?;
+        Some((account, session))
+    });
+    match signed_in {
+        Some((account, session)) => {
             tracing::info!("staff signed in");
+            services
+                .record(&account.offices, (&account.login, "staff.signed_in"), ("", ""))
+                .await;
             let mut response = see_other("/schalter");
             if let Some(cookie) = session_cookie(&session, 10 * 3600) {
                 response.headers_mut().insert(header::SET_COOKIE, cookie);
@@ -230,6 +234,8 @@ pub async fn logout(
     Form(form): Form<CsrfOnly>,
 ) -> Result<Response, WebError> {
     Csrf::verify(&headers, &form.csrf)?;
+    // Whose session it is, for the audit log (none: already ended).
+    let account = services.staff_session(&headers).await?.map(|session| session.account);
     // Ended everywhere, not only in this browser: a copied cookie is dead too.
     if let Some(session) = super::cookie(&headers, SESSION_COOKIE)
         .as_deref()
@@ -244,6 +250,11 @@ pub async fn logout(
             })
             .await?;
         tracing::info!("staff signed out");
+        if let Some(account) = account {
+            services
+                .record(&account.offices, (&account.login, "staff.signed_out"), ("", ""))
+                .await;
+        }
     }
     let mut response = see_other("/schalter/anmelden");
     if let Some(cookie) = session_cookie("", 0) {
@@ -925,7 +936,7 @@ pub async fn absence(
     headers: HeaderMap,
     Form(form): Form<AbsenceForm>,
 ) -> Result<Response, WebError> {
-    signed_in(&services, &headers, Some(&office_id)).await?;
+    let account = signed_in(&services, &headers, Some(&office_id)).await?;
     verify_bound(&services, &headers, &form.csrf)?;
     let csrf = desk_csrf(&services, &headers)?;
     let office = services.office(&office_id).await?;
@@ -956,6 +967,16 @@ pub async fn absence(
             _ => status.into(),
         })?
         .into_inner();
+    let absence = added.absence.clone().unwrap_or_default();
+    // The time, not the reason: a reason may tell of someone's health.
+    let span = format!("{} {}, {}–{} Uhr", absence.counter_id, date, form.von, form.bis);
+    services
+        .record(
+            std::slice::from_ref(&office_id),
+            (&account.login, "absence.added"),
+            (&absence.id, &span),
+        )
+        .await;
     let items: Vec<(String, Option<String>)> = added
         .affected_bookings
         .iter()

@@ -259,7 +259,7 @@ pub async fn unsubscribe(
     headers: HeaderMap,
     Form(form): Form<CsrfForm>,
 ) -> Result<Response, WebError> {
-    admin(&services, &headers, &office_id).await?;
+    let account = admin(&services, &headers, &office_id).await?;
     verify_bound(&services, &headers, &form.csrf)?;
     services
         .bookings
@@ -267,6 +267,7 @@ pub async fn unsubscribe(
         .delete_webhook(booking::DeleteWebhookRequest {
             office_id: office_id.clone(),
             id,
+            actor: account.login.clone(),
         })
         .await?;
     let outcome = Outcome {
@@ -439,7 +440,7 @@ pub async fn revoke_feed(
     headers: HeaderMap,
     Form(form): Form<CsrfForm>,
 ) -> Result<Response, WebError> {
-    admin(&services, &headers, &office_id).await?;
+    let account = admin(&services, &headers, &office_id).await?;
     verify_bound(&services, &headers, &form.csrf)?;
     services
         .bookings
@@ -447,6 +448,7 @@ pub async fn revoke_feed(
         .revoke_calendar_feed(booking::RevokeCalendarFeedRequest {
             office_id: office_id.clone(),
             id,
+            actor: account.login.clone(),
         })
         .await?;
     let notice = Some("Das Kalender-Abo wurde widerrufen; seine Adresse liefert nichts mehr.");

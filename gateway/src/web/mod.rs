@@ -4,6 +4,7 @@
 
 mod accounts;
 mod admin;
+mod audit;
 mod board;
 mod chart;
 mod citizen;
@@ -102,6 +103,8 @@ pub fn routes() -> Router<Services> {
                 .layer(axum::extract::DefaultBodyLimit::max(ADMIN_BODY_LIMIT)),
         )
         .route("/verwaltung/{office}/aenderungen", get(admin::changes))
+        .route("/verwaltung/{office}/protokoll", get(audit::page))
+        .route("/verwaltung/{office}/protokoll.csv", get(audit::csv))
         .route(
             "/verwaltung/{office}/webhooks",
             get(integrations::webhooks).post(integrations::subscribe),
