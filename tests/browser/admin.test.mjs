@@ -91,6 +91,9 @@ test("an admin subscribes a webhook and makes a calendar feed, on a phone", asyn
   await page.getByText("nur jetzt").waitFor();
   assert.match(await page.locator("#angelegt").innerText(), /whsec_/);
   await check(page, "verwaltung-07-webhook-telefon");
+  await page.getByRole("link", { name: /^Zustellungen/ }).first().click();
+  await page.getByRole("heading", { name: "Bürgerbüro Bergkamen: Zustellungen" }).waitFor();
+  await check(page, "verwaltung-07b-zustellungen-telefon");
 
   await page.goto(`${BASE}/verwaltung/bergkamen/kalender`);
   await page.getByLabel("Termine von").selectOption({ label: "Arbeitsplatz 1" });
