@@ -75,6 +75,12 @@ test("staff record a counter absence and see the bookings it affects", async () 
   await page.getByRole("button", { name: "Abwesenheit eintragen" }).click();
   await page.getByRole("heading", { name: "Abwesenheit eingetragen" }).waitFor();
   await check(page, "schalter-04-abwesenheit");
+  // Recorded by mistake: the desk lists it and lifts it again.
+  await page.goto(`${BASE}/schalter/bergkamen`);
+  await page.getByText(/Arbeitsplatz 2: .* \(Fortbildung\)/).waitFor();
+  await page.getByRole("button", { name: /^Aufheben\W+Arbeitsplatz 2/ }).click();
+  await page.getByText("Die Abwesenheit wurde aufgehoben").waitFor();
+  await check(page, "schalter-04b-abwesenheit-aufgehoben");
   await page.context().close();
 });
 

@@ -490,6 +490,25 @@ async fn the_audit_log_tells_who_did_what_and_when(backend: Backend) {
         )
         .await;
     assert_eq!(status, 200, "{absent}");
+    // The desk lists the day's absence and lifts it again.
+    let (status, day) = desk.get(&format!("/schalter/bergkamen?tag={}", &start[..10])).await;
+    assert_eq!(status, 200);
+    assert!(day.contains("Arbeitsplatz 2: ") && day.contains("(krank)"), "{day}");
+    let lift = day
+        .split("/schalter/bergkamen/abwesenheit/")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("a lift form")
+        .to_owned();
+    let (status, _) = desk
+        .post(
+            &format!("/schalter/bergkamen/abwesenheit/{lift}"),
+            &[("tag", &start[..10])],
+        )
+        .await;
+    assert_eq!(status, 303, "back to the desk");
+    let (_, day) = desk.get(&format!("/schalter/bergkamen?tag={}", &start[..10])).await;
+    assert!(!day.contains("(krank)"), "lifted");
     // In the administration: a configuration change and a webhook.
     let admin = Browser::sign_in(&app, ADMIN_LOGIN).await;
     let (document, _) = stored(&app).await;
@@ -532,6 +551,7 @@ async fn the_audit_log_tells_who_did_what_and_when(backend: Backend) {
         "Angemeldet",
         "Termin abgesagt",
         "Abwesenheit eingetragen",
+        "Abwesenheit aufgehoben",
         "Konfiguration geändert",
         "Webhook angelegt",
     ] {

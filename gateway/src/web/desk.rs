@@ -358,6 +358,8 @@ struct Day {
     all_counters: Vec<(String, String)>,
     /// (concern name, people waiting) for the day shown, from the waitlist.
     waiting: Vec<(String, u32)>,
+    /// The day's absences: (id, counter, "08:00–12:00", reason).
+    absences: Vec<(String, String, String, String)>,
 }
 
 #[derive(Deserialize)]
@@ -377,6 +379,7 @@ fn message(code: &str) -> Option<&'static str> {
         "aufgerufen" => "Die nächste Person wurde aufgerufen.",
         "niemand" => "An diesem Platz wartet niemand, der schon eingetroffen ist.",
         "abwesenheit" => "Die Abwesenheit wurde eingetragen.",
+        "abwesenheit-aufgehoben" => "Die Abwesenheit wurde aufgehoben; ihre Zeit ist wieder frei.",
         "kein-termin" => "Heute ist für dieses Anliegen kein Termin mehr frei.",
         "name" => "Bitte geben Sie einen Namen an.",
         "nicht-moeglich" => "Diese Änderung ist nicht möglich.",
@@ -486,6 +489,38 @@ pub async fn day(
         .iter()
         .map(|counter| (counter.id.clone(), counter.name.clone()))
         .collect();
+    let midnight = |date: NaiveDate| {
+        tz.from_local_datetime(&date.and_time(NaiveTime::MIN))
+            .earliest()
+            .map(|at| timestamp::to_proto(at.with_timezone(&Utc)))
+    };
+    let absences = services
+        .schedule_admin
+        .clone()
+        .list_absences(availability::ListAbsencesRequest {
+            office_id: office_id.clone(),
+            from: midnight(day),
+            to: midnight(day + TimeDelta::days(1)),
+        })
+        .await?
+        .into_inner()
+        .absences
+        .into_iter()
+        .map(|absence| {
+            let local = |at: Option<&prost_types::Timestamp>| {
+                at.and_then(timestamp::from_proto)
+                    .map(|at| at.with_timezone(&tz).format("%d.%m. %H:%M").to_string())
+                    .unwrap_or_default()
+            };
+            let span = format!("{}–{}", local(absence.start.as_ref()), local(absence.end.as_ref()));
+            (
+                absence.id,
+                office.counter_name(&absence.counter_id).to_owned(),
+                span,
+                absence.reason,
+            )
+        })
+        .collect();
     let page = render(&Day {
         frame: Frame::default(),
         office_id: office_id.clone(),
@@ -502,6 +537,7 @@ pub async fn day(
         counters: by_counter,
         all_counters,
         waiting,
+        absences,
     })?;
     Ok(csrf.respond(page))
 }
@@ -1009,6 +1045,69 @@ pub async fn absence(
         items,
     })?;
     Ok(csrf.respond(page))
+}
+
+#[derive(Deserialize)]
+pub struct LiftForm {
+    #[serde(default)]
+    csrf: String,
+    /// The day the desk shows, to return to it.
+    #[serde(default)]
+    tag: String,
+}
+
+/// Lifts an absence: its time is offered again.
+pub async fn lift_absence(
+    State(services): State<Services>,
+    Path((office_id, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    Form(form): Form<LiftForm>,
+) -> Result<Response, WebError> {
+    let account = signed_in(&services, &headers, Some(&office_id)).await?;
+    verify_bound(&services, &headers, &form.csrf)?;
+    let lifted = services
+        .schedule_admin
+        .clone()
+        .remove_absence(availability::RemoveAbsenceRequest {
+            office_id: office_id.clone(),
+            absence_id: id,
+        })
+        .await
+        .map_err(|status| match ErrorCode::of(&status) {
+            ErrorCode::AbsenceNotFound => WebError::NotFound("Diese Abwesenheit gibt es nicht (mehr)."),
+            _ => status.into(),
+        })?
+        .into_inner();
+    let span = format!(
+        "{} {}–{}",
+        lifted.counter_id,
+        lifted
+            .start
+            .as_ref()
+            .and_then(timestamp::from_proto)
+            .map(|at| at.to_rfc3339())
+            .unwrap_or_default(),
+        lifted
+            .end
+            .as_ref()
+            .and_then(timestamp::from_proto)
+            .map(|at| at.to_rfc3339())
+            .unwrap_or_default()
+    );
+    services
+        .record(
+            std::slice::from_ref(&office_id),
+            (&account.login, "absence.removed"),
+            (&lifted.id, &span),
+        )
+        .await;
+    let day = NaiveDate::parse_from_str(&form.tag, "%Y-%m-%d")
+        .map(|day| format!("tag={day}&"))
+        .unwrap_or_default();
+    Ok(see_other(&format!(
+        "/schalter/{}?{day}meldung=abwesenheit-aufgehoben#abwesenheit",
+        encode(&office_id)
+    )))
 }
 
 #[derive(Deserialize)]

@@ -136,6 +136,10 @@ pub fn routes() -> Router<Services> {
         .route("/schalter/{office}/statistik.csv", get(statistics::csv))
         .route("/schalter/{office}/abwesenheit", axum::routing::post(desk::absence))
         .route(
+            "/schalter/{office}/abwesenheit/{id}/aufheben",
+            axum::routing::post(desk::lift_absence),
+        )
+        .route(
             "/schalter/{office}/platz/{counter}/aufrufen",
             axum::routing::post(desk::call_next),
         )
