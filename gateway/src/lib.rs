@@ -6,6 +6,7 @@ pub mod challenge;
 pub mod client;
 pub mod error;
 pub mod i18n;
+pub mod oidc;
 pub mod openapi;
 pub mod protection;
 pub mod public_api;
@@ -87,6 +88,8 @@ pub struct Services {
     pub public_url: Option<String>,
     pub protection: Arc<protection::Protection>,
     pub sign_in: Arc<sign_in::SignIn>,
+    /// Sign-in through the city's identity provider, if configured.
+    pub oidc: Option<Arc<oidc::Oidc>>,
     pub challenges: Arc<challenge::Challenges>,
 }
 
@@ -107,6 +110,7 @@ impl Services {
             public_url: settings.public_url.clone(),
             protection: Arc::new(protection::Protection::new(settings.protection.clone())),
             sign_in: Arc::new(sign_in::SignIn::new()?),
+            oidc: oidc::Oidc::new(&settings.staff.oidc)?,
             challenges: Arc::new(challenge::Challenges::new(&settings.challenge)?),
         })
     }

@@ -164,6 +164,9 @@ pub struct StaffSettings {
     /// are accepted (with a warning) instead of refused.
     #[arg(skip)]
     pub demo: bool,
+    /// Sign-in through the city's identity provider.
+    #[command(flatten)]
+    pub oidc: crate::oidc::OidcSettings,
 }
 
 /// Password hashes published with the demo (`config/staff.toml`).
@@ -207,6 +210,7 @@ impl std::fmt::Debug for StaffSettings {
             .field("session_secret", &"[redacted]")
             .field("api_token", &"[redacted]")
             .field("demo", &self.demo)
+            .field("oidc", &self.oidc)
             .finish()
     }
 }
@@ -314,6 +318,21 @@ impl Staff {
             .verify_password(password.as_bytes(), &hash)
             .ok()
             .map(|()| account)
+    }
+
+    /// `payload` with its signature (for values a browser keeps a while,
+    /// such as a pending sign-in); `unseal` checks it.
+    pub fn seal(&self, payload: &str) -> Option<String> {
+        Some(format!("{payload}.{}", hex(&self.signature(payload)?)))
+    }
+
+    /// The payload of a sealed value, if its signature holds.
+    pub fn unseal(&self, sealed: &str) -> Option<String> {
+        let (payload, signature) = sealed.rsplit_once('.')?;
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.secret).ok()?;
+        mac.update(payload.as_bytes());
+        mac.verify_slice(&unhex(signature)?).ok()?;
+        Some(payload.to_owned())
     }
 
     fn signature(&self, payload: &str) -> Option<Vec<u8>> {

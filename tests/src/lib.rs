@@ -375,6 +375,7 @@ impl TestApp {
                     session_secret: "a test secret of at least thirty-two characters".to_owned(),
                     api_token: STAFF_API_TOKEN.to_owned(),
                     demo: false,
+                    oidc: gateway::oidc::OidcSettings::default(),
                 },
                 protection: gateway::protection::ProtectionSettings {
                     slot_reads_per_minute: 0,
@@ -623,6 +624,12 @@ impl TestApp {
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base_url)
+    }
+
+    /// GETs `path` as a page; status and text.
+    pub async fn get_text(&self, path: &str) -> (u16, String) {
+        let response = self.http.get(self.url(path)).send().await.expect("request");
+        (response.status().as_u16(), response.text().await.unwrap_or_default())
     }
 
     pub async fn get_json(&self, path: &str) -> (u16, Value) {

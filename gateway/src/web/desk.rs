@@ -81,7 +81,7 @@ pub(super) fn desk_csrf(services: &Services, headers: &HeaderMap) -> Result<Csrf
     Ok(Csrf::with_token(headers, session.csrf))
 }
 
-fn session_cookie(value: &str, max_age: i64) -> Option<HeaderValue> {
+pub(super) fn session_cookie(value: &str, max_age: i64) -> Option<HeaderValue> {
     HeaderValue::from_str(&format!(
         "{SESSION_COOKIE}={value}; Path=/; Max-Age={max_age}; HttpOnly; Secure; SameSite=Strict"
     ))
@@ -94,6 +94,8 @@ struct Login {
     frame: Frame,
     csrf: String,
     login: String,
+    /// Sign-in through the identity provider is offered.
+    oidc: bool,
     failed: bool,
     /// Set while locked out: when to try again, in words.
     wait: Option<String>,
@@ -102,7 +104,7 @@ struct Login {
 /// The desk's session cookie is `Secure`: over plain HTTP a browser drops it
 /// and every sign-in would end at the sign-in again. Say so instead (a
 /// browser on this very machine keeps it, so local use works).
-fn needs_https(https: Option<Extension<Https>>, headers: &HeaderMap) -> Option<Response> {
+pub(super) fn needs_https(https: Option<Extension<Https>>, headers: &HeaderMap) -> Option<Response> {
     if https.is_some_and(|Extension(Https(https))| https) {
         return None;
     }
@@ -131,7 +133,11 @@ fn needs_https(https: Option<Extension<Https>>, headers: &HeaderMap) -> Option<R
     })
 }
 
-pub async fn login_form(https: Option<Extension<Https>>, headers: HeaderMap) -> Result<Response, WebError> {
+pub async fn login_form(
+    State(services): State<Services>,
+    https: Option<Extension<Https>>,
+    headers: HeaderMap,
+) -> Result<Response, WebError> {
     if let Some(refusal) = needs_https(https, &headers) {
         return Ok(refusal);
     }
@@ -140,6 +146,7 @@ pub async fn login_form(https: Option<Extension<Https>>, headers: HeaderMap) -> 
         frame: Frame::default(),
         csrf: csrf.token.clone(),
         login: String::new(),
+        oidc: services.oidc.is_some(),
         failed: false,
         wait: None,
     })?;
@@ -207,6 +214,7 @@ pub async fn login(
                 frame: Frame::default(),
                 csrf: csrf.token.clone(),
                 login: credentials.login,
+                oidc: services.oidc.is_some(),
                 failed: true,
                 wait: wait.map(super::messages::wait_for_sign_in),
             })?;

@@ -16,6 +16,7 @@ mod kiosk;
 mod live;
 mod manage;
 mod messages;
+mod oidc;
 mod pages;
 mod statistics;
 mod waitlist;
@@ -129,6 +130,8 @@ pub fn routes() -> Router<Services> {
         .route("/schalter", get(desk::offices))
         .route("/schalter/anmelden", get(desk::login_form).post(desk::login))
         .route("/schalter/abmelden", axum::routing::post(desk::logout))
+        .route("/schalter/anmelden/dienstkonto", get(oidc::start))
+        .route("/schalter/anmelden/dienstkonto/rueckkehr", get(oidc::finish))
         .route("/schalter/{office}", get(desk::day))
         .route("/schalter/{office}/laufkundschaft", axum::routing::post(desk::walk_in))
         .route("/schalter/{office}/ticket/{code}", get(desk::ticket))
