@@ -148,3 +148,14 @@ test("the internal audit reads the audit log, filtered, on a phone and a desktop
     await page.context().close();
   }
 });
+
+test("the form for another department", async () => {
+  const page = await open(browser, PHONE);
+  await signIn(page, "demo");
+  await page.goto(`${BASE}/verwaltung`);
+  await page.getByRole("link", { name: "Neues Amt anlegen" }).click();
+  await page.getByRole("heading", { name: "Neues Amt anlegen" }).waitFor();
+  assert.match(await page.getByLabel("Konfiguration des Amtes").inputValue(), /id = "bauamt"/);
+  await check(page, "verwaltung-13-neues-amt-telefon");
+  await page.context().close();
+});

@@ -596,3 +596,58 @@ async fn the_audit_log_tells_who_did_what_and_when(backend: Backend) {
         "a bad day is refused"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_of_all_offices_adds_another_department_without_a_restart() {
+    let Some(app) = TestApp::spawn(Backend::Sqlite).await else {
+        return;
+    };
+    let desk = Browser::sign_in(&app, STAFF_LOGIN).await;
+    assert_eq!(desk.get("/verwaltung/neues-amt").await.0, 403);
+    let admin = Browser::sign_in(&app, ADMIN_LOGIN).await;
+    let (status, form) = admin.get("/verwaltung/neues-amt").await;
+    assert_eq!(status, 200);
+    let template = form
+        .split("<textarea id=\"dokument\"")
+        .nth(1)
+        .and_then(|rest| rest.split_once('>'))
+        .and_then(|(_, rest)| rest.split("</textarea>").next())
+        .expect("the template")
+        .replace("&#34;", "\"")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&");
+    assert!(template.contains("id = \"bauamt\""), "{template}");
+    let (status, reserved) = admin
+        .post(
+            "/verwaltung/neues-amt",
+            &[("amt", "konten"), ("dokument", &template.replace("bauamt", "konten"))],
+        )
+        .await;
+    assert_eq!(status, 422, "{reserved}");
+    let (status, made) = admin
+        .post("/verwaltung/neues-amt", &[("amt", "bauamt"), ("dokument", &template)])
+        .await;
+    assert_eq!(status, 200, "{made}");
+    assert!(made.contains("Amt angelegt"), "{made}");
+    let (status, again) = admin
+        .post("/verwaltung/neues-amt", &[("amt", "bauamt"), ("dokument", &template)])
+        .await;
+    assert_eq!(status, 422);
+    assert!(again.contains("gibt es schon"), "{again}");
+    // The website offers it within moments, and its slots.
+    let mut listed = false;
+    for _ in 0..40 {
+        let (_, offices) = app.get_json("/api/v1/offices").await;
+        if offices.to_string().contains("\"bauamt\"") {
+            listed = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(listed, "the new office is listed");
+    let slots = app.slots("bauamt", "beratung").await;
+    assert!(!starts_of_a_day(&slots, 1).is_empty(), "{slots}");
+}

@@ -42,6 +42,8 @@ struct Offices {
     frame: Frame,
     name: String,
     admin: bool,
+    /// May add offices (an admin of all offices).
+    all_offices: bool,
     offices: Vec<OfficeRow>,
     csrf: String,
 }
@@ -187,10 +189,148 @@ pub async fn offices(State(services): State<Services>, headers: HeaderMap) -> Re
         frame: Frame::default(),
         name: account.display_name().to_owned(),
         admin: account.has(Role::Admin),
+        all_offices: account.offices.is_empty(),
         offices,
         csrf: csrf.token.clone(),
     })?;
     Ok(csrf.respond(page))
+}
+
+/// The start of a new office's document: the least the validation takes,
+/// with the keys to fill in.
+const NEW_OFFICE: &str = r#"[[offices]]
+id = "bauamt"
+name = "Bauamt"
+address = "Straße 1, 59192 Bergkamen"
+state = "NW"
+booking_window_days = 60
+min_lead_minutes = 60
+slot_minutes = 10
+
+[offices.hours]
+mon = ["08:00-12:00"]
+tue = ["08:00-12:00"]
+wed = ["08:00-12:00"]
+thu = ["08:00-12:00", "14:00-17:00"]
+fri = ["08:00-12:00"]
+
+[[offices.categories]]
+id = "allgemein"
+name = "Allgemeines"
+featured = true
+
+[[offices.concerns]]
+id = "beratung"
+name = "Beratung"
+category = "allgemein"
+duration_minutes = 15
+required_documents = ["Personalausweis oder Reisepass"]
+fee = "gebührenfrei"
+
+[[offices.counters]]
+id = "platz-1"
+name = "Arbeitsplatz 1"
+"#;
+
+#[derive(Template)]
+#[template(path = "admin_new_office.html")]
+struct NewOffice {
+    frame: Frame,
+    csrf: String,
+    office_id: String,
+    document: String,
+    error: Option<String>,
+}
+
+/// Paths of the administration that an office id would shadow.
+const RESERVED_IDS: [&str; 2] = ["konten", "neues-amt"];
+
+/// A new office (another department) is for admins of all offices.
+async fn admin_of_all(services: &Services, headers: &HeaderMap) -> Result<Account, WebError> {
+    let account = signed_in_as(services, headers, None, &[Role::Admin]).await?;
+    if !account.offices.is_empty() {
+        return Err(WebError::Forbidden(
+            "Ein neues Amt legen Verwaltungskräfte an, die für alle Ämter freigeschaltet sind.",
+        ));
+    }
+    Ok(account)
+}
+
+pub async fn new_office_form(State(services): State<Services>, headers: HeaderMap) -> Result<Response, WebError> {
+    admin_of_all(&services, &headers).await?;
+    let csrf = desk_csrf(&services, &headers)?;
+    let page = render(&NewOffice {
+        frame: Frame::default(),
+        csrf: csrf.token.clone(),
+        office_id: "bauamt".to_owned(),
+        document: NEW_OFFICE.to_owned(),
+        error: None,
+    })?;
+    Ok(csrf.respond(page))
+}
+
+#[derive(Deserialize)]
+pub struct NewOfficeForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    amt: String,
+    #[serde(default)]
+    dokument: String,
+}
+
+pub async fn create_office(
+    State(services): State<Services>,
+    headers: HeaderMap,
+    Form(form): Form<NewOfficeForm>,
+) -> Result<Response, WebError> {
+    let account = admin_of_all(&services, &headers).await?;
+    verify_bound(&services, &headers, &form.csrf)?;
+    let csrf = desk_csrf(&services, &headers)?;
+    let office_id = form.amt.trim().to_owned();
+    let document = form.dokument.replace("\r\n", "\n");
+    // The administration's own pages live beside the offices'.
+    let created = if RESERVED_IDS.contains(&office_id.as_str()) {
+        Err(ErrorCode::ConfigurationConflict.status("reserved"))
+    } else {
+        services
+            .configuration
+            .clone()
+            .save_office_configuration(availability::SaveOfficeConfigurationRequest {
+                office_id: office_id.clone(),
+                document: document.clone(),
+                expected_version: 0,
+                actor: account.login.clone(),
+                dry_run: false,
+            })
+            .await
+    };
+    match created {
+        Ok(_) => {
+            let page = render(&Saved {
+                frame: Frame::default(),
+                office_id: office_id.clone(),
+                heading: "Amt angelegt".to_owned(),
+                text: "Das Amt gilt ab sofort und ist in wenigen Sekunden auf der Website zu sehen.".to_owned(),
+                affected: Vec::new(),
+            })?;
+            Ok(csrf.respond(page))
+        }
+        Err(status) => {
+            let message = match ErrorCode::of(&status) {
+                ErrorCode::ConfigurationConflict => "Ein Amt mit dieser Kennung gibt es schon.".to_owned(),
+                _ => refusal(status)?.1,
+            };
+            let page = render(&NewOffice {
+                frame: Frame::default(),
+                csrf: csrf.token.clone(),
+                office_id,
+                document,
+                error: Some(message),
+            })?;
+            Ok(csrf.respond((StatusCode::UNPROCESSABLE_ENTITY, page)))
+        }
+    }
 }
 
 pub async fn editor(

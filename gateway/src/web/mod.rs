@@ -84,6 +84,12 @@ pub fn routes() -> Router<Services> {
         .route("/aufruf/{office}", get(board::page))
         .route("/aufruf/{office}/ereignisse", get(board::events))
         .route("/verwaltung", get(admin::offices))
+        .route(
+            "/verwaltung/neues-amt",
+            get(admin::new_office_form)
+                .post(admin::create_office)
+                .layer(axum::extract::DefaultBodyLimit::max(ADMIN_BODY_LIMIT)),
+        )
         .route("/verwaltung/konten", get(accounts::accounts).post(accounts::create))
         .route(
             "/verwaltung/konten/{login}",
