@@ -117,6 +117,11 @@ impl Oidc {
         {
             return Ok(metadata.clone());
         }
+        self.discover().await
+    }
+
+    /// Fetches the provider's metadata and keys anew.
+    async fn discover(&self) -> Result<CoreProviderMetadata, OidcError> {
         let metadata = CoreProviderMetadata::discover_async(self.issuer.clone(), &self.http)
             .await
             .map_err(|error| OidcError::Provider(error.to_string()))?;
@@ -187,9 +192,21 @@ impl Oidc {
         let id_token = response
             .id_token()
             .ok_or_else(|| OidcError::Refused("no ID token".to_owned()))?;
-        let claims = id_token
-            .claims(&client.id_token_verifier(), &Nonce::new(pending.nonce))
-            .map_err(|error| OidcError::Refused(error.to_string()))?;
+        let nonce = Nonce::new(pending.nonce);
+        let claims = match id_token.claims(&client.id_token_verifier(), &nonce) {
+            Ok(claims) => claims.clone(),
+            // The provider may have rotated its keys since they were fetched:
+            // the token is checked once more against the keys it has now.
+            Err(first) => {
+                tracing::info!(error = %first, "ID token not verified with the cached keys; fetching them again");
+                self.discover().await?;
+                let fresh = self.client(redirect).await?;
+                id_token
+                    .claims(&fresh.id_token_verifier(), &nonce)
+                    .map_err(|error| OidcError::Refused(error.to_string()))?
+                    .clone()
+            }
+        };
         let login = match self.settings.login_claim.as_str() {
             "email" => claims.email().map(|email| email.as_str().to_owned()),
             "sub" => Some(claims.subject().as_str().to_owned()),

@@ -18,7 +18,11 @@ use openidconnect::{
 };
 use serde_json::{Value, json};
 
-const KEY: &str = include_str!("../fixtures/oidc-test-key.pem");
+/// The provider's keys, made for these tests only; it signs with one of them.
+const KEYS: [&str; 2] = [
+    include_str!("../fixtures/oidc-test-key.pem"),
+    include_str!("../fixtures/oidc-test-key-2.pem"),
+];
 const CLIENT_ID: &str = "amtstermin";
 
 /// What the provider signs into its next ID token.
@@ -28,6 +32,8 @@ struct Next {
     nonce: String,
     /// The PKCE verifier the gateway sent, as the provider saw it.
     verifier: String,
+    /// Which of `KEYS` the provider uses (and publishes) now.
+    key: usize,
 }
 
 #[derive(Clone)]
@@ -49,12 +55,14 @@ async fn discovery(State(provider): State<Provider>) -> Json<Value> {
     }))
 }
 
-fn key() -> CoreRsaPrivateSigningKey {
-    CoreRsaPrivateSigningKey::from_pem(KEY, Some(JsonWebKeyId::new("test".to_owned()))).expect("the test key")
+fn key(index: usize) -> CoreRsaPrivateSigningKey {
+    CoreRsaPrivateSigningKey::from_pem(KEYS[index], Some(JsonWebKeyId::new(format!("key-{index}"))))
+        .expect("the test key")
 }
 
-async fn jwks() -> Json<CoreJsonWebKeySet> {
-    Json(CoreJsonWebKeySet::new(vec![key().as_verification_key()]))
+async fn jwks(State(provider): State<Provider>) -> Json<CoreJsonWebKeySet> {
+    let index = provider.next.lock().expect("lock").key;
+    Json(CoreJsonWebKeySet::new(vec![key(index).as_verification_key()]))
 }
 
 async fn token(
@@ -67,10 +75,10 @@ async fn token(
             Json(json!({ "error": "invalid_grant" })),
         );
     }
-    let (login, nonce) = {
+    let (login, nonce, index) = {
         let mut next = provider.next.lock().expect("lock");
         next.verifier = form.get("code_verifier").cloned().unwrap_or_default();
-        (next.login.clone(), next.nonce.clone())
+        (next.login.clone(), next.nonce.clone(), next.key)
     };
     let now = Utc::now();
     let claims = CoreIdTokenClaims::new(
@@ -85,7 +93,7 @@ async fn token(
     .set_nonce(Some(Nonce::new(nonce)));
     let id_token = CoreIdToken::new(
         claims,
-        &key(),
+        &key(index),
         CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
         None,
         None,
@@ -221,6 +229,12 @@ async fn staff_sign_in_through_the_identity_provider_as_their_account() {
         .await
         .expect("desk");
     assert_eq!(desk.status().as_u16(), 200, "the account's desk");
+
+    // The provider rotates its keys: the gateway fetches them anew.
+    provider.next.lock().expect("lock").key = 1;
+    let (status, session) = sign_in(&app, &provider, STAFF_LOGIN, |_| {}).await;
+    assert_eq!(status, 200, "signed in with the new key");
+    assert!(session.is_some());
 
     // Vouched for, but no account here: no entry.
     let (status, session) = sign_in(&app, &provider, "fremd", |_| {}).await;
