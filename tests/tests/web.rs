@@ -710,7 +710,11 @@ async fn the_kiosk_checks_in_by_code_or_says_why_not() {
         .as_array()
         .expect("days")
         .iter()
-        .find(|day| day["date"].as_str() > Some(&*chrono::Utc::now().format("%Y-%m-%d").to_string()))
+        // A later day of the office's calendar (its local date, not UTC's).
+        .find(|day| {
+            let today = chrono::Utc::now().with_timezone(&chrono_tz::Europe::Berlin);
+            day["date"].as_str() > Some(&*today.format("%Y-%m-%d").to_string())
+        })
         .and_then(|day| day["slots"][0]["start"].as_str())
         .expect("a free time on a later day")
         .to_owned();
